@@ -236,6 +236,8 @@ type InboundMessage struct {
 // Attachment is a file travelling with a message. Open is called when the
 // file is streamed, possibly more than once (a retried Deliver).
 type Attachment struct {
+	// ID is the core's id of a stored attachment (set on outbound files).
+	ID          string
 	Filename    string
 	ContentType string
 	Size        int64 // -1 when unknown
