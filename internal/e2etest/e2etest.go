@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -105,7 +106,25 @@ type Core struct {
 	Config  string
 	cmd     *exec.Cmd
 	done    chan error
-	logs    *bytes.Buffer
+	logs    *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writers and readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // FreePort returns a free loopback TCP address.
@@ -142,7 +161,7 @@ func Start(t testing.TB, bin Binaries, opts Options) *Core {
 
 func (c *Core) start() {
 	c.t.Helper()
-	c.logs = &bytes.Buffer{}
+	c.logs = &syncBuffer{}
 	cmd := exec.Command(c.bin.Patchbay, "serve", "-config", c.Config)
 	cmd.Env = append(os.Environ(), "PATCHBAY_ADMIN_TOKEN="+AdminToken)
 	cmd.Env = append(cmd.Env, c.opts.Env...)
