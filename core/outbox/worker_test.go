@@ -223,7 +223,9 @@ func TestOutboundMessageContents(t *testing.T) {
 	tk := e.seed()
 	first := e.reply(tk, "first answer")
 	f := &fakeSender{script: []func(int) (*sdk.SendResult, error){
-		func(n int) (*sdk.SendResult, error) { return &sdk.SendResult{ExternalID: fmt.Sprintf("wamid.out%d", n)}, nil },
+		func(n int) (*sdk.SendResult, error) {
+			return &sdk.SendResult{ExternalID: fmt.Sprintf("wamid.out%d", n)}, nil
+		},
 	}}
 	stop := e.run(f, Options{})
 	defer stop()
