@@ -79,7 +79,7 @@ func TestCrashChild(t *testing.T) {
 }
 
 type ack struct {
-	instance, id      string
+	instance, id    string
 	ticket, comment uint64
 }
 
