@@ -25,8 +25,8 @@ func (s *Server) listComments(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	if err := checkQuery(q, "limit", "cursor"); err != nil {
+	q, err := query(r, "limit", "cursor")
+	if err != nil {
 		return err
 	}
 	limit, err := parseLimit(q, DefaultCommentLimit)

@@ -1,10 +1,22 @@
 package api
 
 import (
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 )
+
+// query parses the request's query string strictly (net/http's
+// URL.Query drops malformed pairs silently) and rejects parameters the
+// route does not take; see checkQuery.
+func query(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("", "malformed query string: %s", strings.TrimPrefix(err.Error(), "invalid URL escape "))
+	}
+	return q, checkQuery(q, allowed...)
+}
 
 // checkQuery rejects query parameters the route does not take (422
 // naming the parameter), so that a misspelt filter is not silently

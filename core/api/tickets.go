@@ -19,8 +19,8 @@ type ticketList struct {
 }
 
 func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	if err := checkQuery(q, "status", "channel", "requester_id", "assignee_id", "limit", "cursor"); err != nil {
+	q, err := query(r, "status", "channel", "requester_id", "assignee_id", "limit", "cursor")
+	if err != nil {
 		return err
 	}
 	f := store.TicketFilter{Status: ticket.Status(q.Get("status")), Channel: q.Get("channel")}
@@ -30,7 +30,6 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
 	if err := noNUL("channel", f.Channel); err != nil {
 		return err
 	}
-	var err error
 	if f.RequesterID, err = parseQueryID(q, "requester_id"); err != nil {
 		return err
 	}

@@ -32,8 +32,8 @@ func parseIdentity(s string) (ticket.Identity, error) {
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	if err := checkQuery(q, "identity", "role", "limit", "cursor"); err != nil {
+	q, err := query(r, "identity", "role", "limit", "cursor")
+	if err != nil {
 		return err
 	}
 	limit, err := parseLimit(q, DefaultLimit)
