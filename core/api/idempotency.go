@@ -43,16 +43,21 @@ func idempotencyKey(r *http.Request) (string, error) {
 }
 
 // requestHash fingerprints a request for idempotency: method, path and
-// the body with insignificant JSON whitespace removed.
+// the body in canonical JSON (object keys sorted, no insignificant
+// whitespace), so that the same request re-encoded matches.
 func requestHash(r *http.Request, body []byte) string {
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, body); err != nil {
-		compact.Reset()
-		compact.Write(body)
+	canon := body
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err == nil {
+		if b, err := json.Marshal(v); err == nil {
+			canon = b
+		}
 	}
 	h := sha256.New()
 	h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
-	h.Write(compact.Bytes())
+	h.Write(canon)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
