@@ -133,13 +133,26 @@ func TestReconfigureSwitchesHost(t *testing.T) {
 	if _, err := cc.HandleWebhook(ctx, &sdk.WebhookRequest{Body: []byte("a")}); err != nil {
 		t.Fatal(err)
 	}
+	// A rejected reconfiguration leaves the running one (and its Host) alone.
+	ch.configure = func(r sdk.ConfigureRequest) error {
+		if string(r.Config) == "bad" {
+			return sdk.FieldErrors{{Field: "x", Message: "bad"}}
+		}
+		return nil
+	}
+	if fe, err := cc.Configure(ctx, "probe-1", []byte("bad"), sdk.AttachmentPolicy{}, "", second); err != nil || len(fe) != 1 {
+		t.Fatal(fe, err)
+	}
+	if _, err := cc.HandleWebhook(ctx, &sdk.WebhookRequest{Body: []byte("a2")}); err != nil {
+		t.Fatal(err)
+	}
 	if fe, err := cc.Configure(ctx, "probe-1", nil, sdk.AttachmentPolicy{}, "", second); err != nil || fe != nil {
 		t.Fatal(fe, err)
 	}
 	if _, err := cc.HandleWebhook(ctx, &sdk.WebhookRequest{Body: []byte("b")}); err != nil {
 		t.Fatal(err)
 	}
-	if len(first.delivered) != 1 || len(second.delivered) != 1 || second.delivered[0].ExternalID != "b" {
+	if len(first.delivered) != 2 || len(second.delivered) != 1 || second.delivered[0].ExternalID != "b" {
 		t.Errorf("first %d, second %d deliveries", len(first.delivered), len(second.delivered))
 	}
 }
