@@ -359,32 +359,6 @@ func TestMergeUsers(t *testing.T) {
 	e.check()
 }
 
-func TestAutoClose(t *testing.T) {
-	e := newEnv(t)
-	a := e.deliver("it-help", msg("m1", "U1", "t:u", "a"))
-	b := e.deliver("it-help", msg("m2", "U2", "t:v", "b"))
-	e.setStatus(a.TicketID, ticket.StatusSolved)
-	e.clock.Add(48 * time.Hour)
-	e.setStatus(b.TicketID, ticket.StatusSolved)
-	e.clock.Add(48*time.Hour + time.Minute)
-	e.reopen() // the timer survives restarts: it is driven by the solved_at index
-	n, err := e.svc.AutoClose(context.Background())
-	if err != nil || n != 1 {
-		t.Fatalf("auto-close closed %d (%v), want 1", n, err)
-	}
-	if s := e.ticket(a.TicketID).Status; s != ticket.StatusClosed {
-		t.Fatalf("ticket a %s", s)
-	}
-	if s := e.ticket(b.TicketID).Status; s != ticket.StatusSolved {
-		t.Fatalf("ticket b %s", s)
-	}
-	e.clock.Add(48 * time.Hour)
-	if n, _ := e.svc.AutoClose(context.Background()); n != 1 {
-		t.Fatalf("second run closed %d", n)
-	}
-	e.check()
-}
-
 func TestUpdateDeliveryReceipts(t *testing.T) {
 	e := newEnv(t)
 	r := e.deliver("wa", msg("w1", "1555", "1555", "hi"))
