@@ -160,7 +160,7 @@ func (e *env) rule(r *Rule) *Rule {
 }
 
 func cond(field, op string, v any) Condition { return Condition{Field: field, Operator: op, Value: v} }
-func act(field string, v any) Action           { return Action{Field: field, Value: v} }
+func act(field string, v any) Action         { return Action{Field: field, Value: v} }
 
 func all(cs ...Condition) *Conditions { return &Conditions{All: cs} }
 
