@@ -44,6 +44,9 @@ type Options struct {
 	// WebhookBaseBackoff is the first retry delay (default 10s), doubled on
 	// each retry up to WebhookMaxBackoff (default 1h), with jitter.
 	WebhookBaseBackoff, WebhookMaxBackoff time.Duration
+	// DeliveryRetention is how long finished webhook deliveries stay in
+	// the delivery log (default 30 days).
+	DeliveryRetention time.Duration
 }
 
 func (o *Options) defaults() {
@@ -79,6 +82,9 @@ func (o *Options) defaults() {
 	}
 	if o.WebhookMaxBackoff <= 0 {
 		o.WebhookMaxBackoff = time.Hour
+	}
+	if o.DeliveryRetention <= 0 {
+		o.DeliveryRetention = 30 * 24 * time.Hour
 	}
 }
 
@@ -121,8 +127,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
-// Seed creates the standard "close solved tickets" automation once: an
-// admin may then edit or delete it and it is not recreated.
+// Seed prepares the engine's state on first start: the trigger cursor at
+// the end of the existing event log, and the standard "close solved
+// tickets" automation, created once (an admin may then edit or delete it;
+// it is not recreated). Run calls it; it is idempotent.
 func (e *Engine) Seed(ctx context.Context) error {
 	auto := &Rule{
 		Kind:   KindAutomation,
@@ -138,6 +146,19 @@ func (e *Engine) Seed(ctx context.Context) error {
 		return err
 	}
 	err := e.st.Update(ctx, func(tx *store.Tx) error {
+		// A first start on an existing store begins after its history:
+		// triggers apply to updates from now on, as when one is created.
+		if _, ok, err := tx.RuleValue(spaceCursor, cursorTriggers); err != nil {
+			return err
+		} else if !ok {
+			last, err := tx.LastID(store.SeqEvent)
+			if err != nil {
+				return err
+			}
+			if err := putU64(tx, spaceCursor, cursorTriggers, last); err != nil {
+				return err
+			}
+		}
 		if _, ok, err := tx.RuleValue(spaceMeta, "seeded_auto_close"); err != nil || ok {
 			return err
 		}

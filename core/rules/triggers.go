@@ -405,6 +405,10 @@ func trackStatus(tx *store.Tx, g *group) error {
 	}
 	switch {
 	case rec.Current == ticket.StatusClosed:
+		// Closed is final: drop the ticket's bookkeeping.
+		if err := tx.DeleteRuleValue(spaceReplied, id20(g.ticketID)); err != nil {
+			return err
+		}
 		if found {
 			return tx.DeleteRuleValue(spaceSince, id20(g.ticketID))
 		}

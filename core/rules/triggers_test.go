@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/patchbayhq/patchbay/core/inbound"
 	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
@@ -221,5 +222,46 @@ func TestAutomationUpdateRunsTriggers(t *testing.T) {
 	e.process()
 	if n := countBody(e.comments(r.TicketID), "rule update seen"); n != 1 {
 		t.Fatalf("trigger saw the automation's update %d times", n)
+	}
+}
+
+// TestFirstStartSkipsHistory: an engine started for the first time on a
+// store with tickets does not fire triggers on their past updates.
+func TestFirstStartSkipsHistory(t *testing.T) {
+	dir := t.TempDir()
+	clock := newClock()
+	st, err := store.Open(store.Options{Dir: dir, Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	in := inbound.New(st, testInstances, inbound.Options{Clock: clock.Now})
+	old, err := in.Deliver(context.Background(), "support", &sdk.InboundMessage{ExternalID: "old", ConversationKey: "c0", Author: sdk.Party{ExternalID: "a"}, Text: "old"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := New(st, Options{Clock: clock.Now})
+	if err := eng.Seed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.CreateRule(context.Background(), &Rule{Kind: KindTrigger, Title: "tag", Active: true,
+		Conditions: all(cond("status", OpIs, "new")), Actions: []Action{act(ActAddTags, "seen")}}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := in.Deliver(context.Background(), "support", &sdk.InboundMessage{ExternalID: "new", ConversationKey: "c1", Author: sdk.Party{ExternalID: "b"}, Text: "new"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.ProcessEvents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var a, b *ticket.Ticket
+	_ = st.View(func(r *store.ReadTx) error {
+		a, _ = r.Ticket(old.TicketID)
+		b, _ = r.Ticket(fresh.TicketID)
+		return nil
+	})
+	if len(a.Tags) != 0 || !slices.Contains(b.Tags, "seen") {
+		t.Fatalf("old ticket tags %v, new ticket tags %v", a.Tags, b.Tags)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -251,7 +252,16 @@ func (e *Engine) Deliveries(webhookID uint64, limit int, before uint64) ([]*Deli
 }
 
 func (e *Engine) runWebhookLoop(ctx context.Context) {
+	var pruned time.Time
 	for ctx.Err() == nil {
+		if now := e.opts.Clock(); now.Sub(pruned) >= time.Hour {
+			pruned = now
+			if n, err := e.PruneDeliveries(ctx, now.Add(-e.opts.DeliveryRetention)); err != nil && !isStopping(ctx, err) {
+				e.log.Error("pruning the webhook delivery log failed", "error", err)
+			} else if n > 0 {
+				e.log.Debug("webhook delivery log pruned", "deliveries", n)
+			}
+		}
 		wake := e.st.Notify()
 		next, err := e.DeliverWebhooks(ctx)
 		wait := time.Minute
@@ -431,4 +441,57 @@ func (e *Engine) call(ctx context.Context, wh *Webhook, d *Delivery, at time.Tim
 		return code, true, fmt.Sprintf("receiver answered %d", code)
 	}
 	return code, false, fmt.Sprintf("receiver answered %d", code)
+}
+
+// PruneDeliveries removes finished (delivered or failed) deliveries last
+// updated before cutoff from the delivery log and returns how many.
+func (e *Engine) PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error) {
+	total := 0
+	from := ""
+	for {
+		var old []string
+		var next string
+		err := e.st.View(func(r *store.ReadTx) error {
+			kvs, err := r.RuleValues(spaceDelivery, "", from, 500)
+			if err != nil {
+				return err
+			}
+			for _, kv := range kvs {
+				var d struct {
+					Status    string    `json:"status"`
+					UpdatedAt time.Time `json:"updated_at"`
+				}
+				if err := json.Unmarshal(kv.Value, &d); err != nil {
+					return fmt.Errorf("rules: decode delivery: %w", err)
+				}
+				if d.Status != DeliveryPending && d.UpdatedAt.Before(cutoff) {
+					old = append(old, kv.Key)
+				}
+			}
+			if len(kvs) == 500 {
+				next = kvs[len(kvs)-1].Key + "\x00"
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		if len(old) > 0 {
+			if err := e.st.Update(ctx, func(tx *store.Tx) error {
+				for _, k := range old {
+					if err := tx.DeleteRuleValue(spaceDelivery, k); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return total, err
+			}
+			total += len(old)
+		}
+		if next == "" {
+			return total, nil
+		}
+		from = next
+	}
 }

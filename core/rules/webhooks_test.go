@@ -214,3 +214,31 @@ func TestWebhookValidation(t *testing.T) {
 		t.Fatalf("sign %q", got)
 	}
 }
+
+func TestPruneDeliveries(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	wh, err := e.eng.CreateWebhook(ctx, &Webhook{Name: "w", URL: srv.URL, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rule(&Rule{Kind: KindTrigger, Title: "t", Active: true, Conditions: all(cond("update_type", OpIs, "created")), Actions: []Action{act(ActNotifyWebhook, float64(wh.ID))}})
+	e.deliver("support", "m1", "c1", "a", "one")
+	e.process()
+	if _, err := e.eng.DeliverWebhooks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(40 * 24 * time.Hour)
+	e.deliver("support", "m2", "c2", "b", "two") // stays pending: not delivered yet
+	e.process()
+	n, err := e.eng.PruneDeliveries(ctx, e.clock.Now().Add(-30*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want 1", n, err)
+	}
+	ds, _ := e.eng.Deliveries(wh.ID, 10, 0)
+	if len(ds) != 1 || ds[0].Status != DeliveryPending {
+		t.Fatalf("log after pruning %+v", ds)
+	}
+}
