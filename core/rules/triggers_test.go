@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -29,9 +30,15 @@ func (f *fakeSender) Send(ctx context.Context, instance string, msg *sdk.Outboun
 }
 
 func (f *fakeSender) messages() []*sdk.OutboundMessage {
+	msgs, _ := f.sends()
+	return msgs
+}
+
+// sends returns the messages sent and the instance of each.
+func (f *fakeSender) sends() ([]*sdk.OutboundMessage, []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.sent)
+	return slices.Clone(f.sent), slices.Clone(f.inst)
 }
 
 // TestInboundMessageFiresTrigger: a message delivered by a channel plugin
@@ -47,6 +54,9 @@ func TestInboundMessageFiresTrigger(t *testing.T) {
 		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if _, _, err := e.eng.PutAutoReply(ctx, &AutoReply{Channel: "it-help", Active: true, Body: "Got it, {{requester.first_name}}: #{{ticket.id}}"}); err != nil {
+		t.Fatal(err)
+	}
 	sender := &fakeSender{}
 	w := outbox.New(e.st, sender, outbox.Options{Clock: e.clock.Now, Kinds: map[string]string{"support": "email", "it-help": "slack"}})
 	done := make(chan struct{})
@@ -56,8 +66,20 @@ func TestInboundMessageFiresTrigger(t *testing.T) {
 
 	r := e.deliver("support", "m1", "thread-1", "ann", "My VPN is down")
 	other := e.deliver("it-help", "s1", "D1", "T1:U1", "vpn too, but on slack")
-	waitFor(t, "the reply at the provider", func() bool { return len(sender.messages()) == 1 })
-	msg := sender.messages()[0]
+	waitFor(t, "the replies at the providers", func() bool { return len(sender.messages()) == 2 })
+	var msg, ack *sdk.OutboundMessage
+	msgs, insts := sender.sends()
+	for i, m := range msgs {
+		switch insts[i] {
+		case "support":
+			msg = m
+		case "it-help":
+			ack = m
+		}
+	}
+	if ack == nil || msg == nil || ack.Text != fmt.Sprintf("Got it, Ann: #%d", other.TicketID) || !ack.AutoReply || ack.TicketID != other.TicketID {
+		t.Fatalf("channel auto-reply %+v", ack)
+	}
 	want := "Hi Ann, ticket #1 (My VPN is down) is with Network."
 	if msg.Text != want || !msg.AutoReply || msg.TicketID != r.TicketID {
 		t.Fatalf("sent %+v, want text %q as an automatic reply on ticket %d", msg, want, r.TicketID)
@@ -85,8 +107,8 @@ func TestInboundMessageFiresTrigger(t *testing.T) {
 		_ = e.st.View(func(r *store.ReadTx) error { last, _ = r.LastID(store.SeqEvent); return nil })
 		return c == last
 	})
-	if n := len(sender.messages()); n != 1 {
-		t.Fatalf("%d replies, want 1", n)
+	if n := len(sender.messages()); n != 2 {
+		t.Fatalf("%d replies, want 2", n)
 	}
 	cancel()
 	<-done
