@@ -41,7 +41,7 @@ func decodeCursor(scope, s string) (c cursor, ok bool, err error) {
 	if s == "" {
 		return cursor{}, false, nil
 	}
-	buf, derr := base64.RawURLEncoding.DecodeString(s)
+	buf, derr := base64.RawURLEncoding.Strict().DecodeString(s)
 	if derr != nil || len(buf) != 13 || buf[0] != cursorVersion {
 		return cursor{}, false, invalidField("cursor", "is not a valid cursor; pass the next_cursor of a previous page unchanged")
 	}

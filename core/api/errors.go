@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error codes returned in the "code" member of an error answer. They are
@@ -62,6 +63,9 @@ func invalidField(field, format string, args ...any) *Error {
 }
 
 func unknownField(field string) *Error {
+	if field == "" || strings.HasSuffix(field, ".") {
+		field += `""` // an empty member name
+	}
 	return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnknownField, Field: field, Message: "unknown field " + field}
 }
 
