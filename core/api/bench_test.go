@@ -13,14 +13,14 @@ import (
 
 // BenchmarkListOpenTickets measures GET /api/v1/tickets?status=open&limit=50
 // through the whole handler (auth, routing, store index read, JSON) on a
-// store holding 30,000 tickets, a third of them open.
+// store holding 100,000 tickets, a third of them open.
 func BenchmarkListOpenTickets(b *testing.B) {
 	st, err := store.Open(store.Options{Dir: b.TempDir(), GCInterval: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	seedTickets(b, st, 30000)
+	seedTickets(b, st, 100000)
 	reg := prometheus.NewRegistry()
 	srv, err := New(Options{Store: st, AdminToken: testAdminToken, Registerer: reg, Gatherer: reg, Heartbeat: time.Hour})
 	if err != nil {
