@@ -106,6 +106,11 @@ type CommentOptions struct {
 	Instance string
 	// Raw is the raw provider payload, stored under its own key.
 	Raw []byte
+	// Attachments are staged attachment ids (Store.WriteAttachment) to
+	// claim for this comment; each is appended to the comment's
+	// Attachments. A rejected, incomplete or unknown id is an error wrapping
+	// ErrNotFound (callers deal with rejected files themselves).
+	Attachments []string
 }
 
 // CreateComment assigns the next comment id, stores the comment under its
@@ -144,6 +149,19 @@ func (tx *Tx) CreateComment(c *ticket.Comment, opts CommentOptions) error {
 	}
 	if c.Attachments == nil {
 		c.Attachments = []ticket.Attachment{}
+	}
+	for _, aid := range opts.Attachments {
+		m, err := tx.Attachment(aid)
+		if err != nil {
+			return err
+		}
+		if m.Rejected {
+			return fmt.Errorf("attachment %s was rejected: %w", aid, ErrNotFound)
+		}
+		if m, err = tx.ClaimStaged(aid, c.TicketID, id); err != nil {
+			return err
+		}
+		c.Attachments = append(c.Attachments, ticket.Attachment{ID: m.ID, Filename: m.Filename, ContentType: m.ContentType, Size: m.Size})
 	}
 	if err := tx.setJSON(commentKey(id), c); err != nil {
 		return err
@@ -184,4 +202,21 @@ func (tx *Tx) IndexOutboundID(instance, externalID string, commentID uint64) err
 	}
 	tx.set(extOutKey(instance, externalID), u64(commentID))
 	return nil
+}
+
+// UpdateDelivery replaces the delivery state of an outbound comment and
+// appends a delivery.updated event (instead of comment.updated).
+func (tx *Tx) UpdateDelivery(commentID uint64, d *ticket.Delivery) (*ticket.Comment, error) {
+	c, err := tx.Comment(commentID)
+	if err != nil {
+		return nil, err
+	}
+	if d.UpdatedAt.IsZero() {
+		d.UpdatedAt = tx.now
+	}
+	c.Delivery = d
+	if err := tx.setJSON(commentKey(c.ID), c); err != nil {
+		return nil, err
+	}
+	return c, tx.AppendEvent(&Event{Type: EventDeliveryUpdated, TicketID: c.TicketID, CommentID: c.ID, Data: c})
 }
