@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -146,7 +147,7 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 		if outbound {
 			// The reply and its outbox entry commit together: the outbox
 			// worker sends it once this transaction is durable.
-			if err := tx.PutOutbox(&store.OutboxEntry{CommentID: c.ID, TicketID: id, Instance: t.Channel}); err != nil {
+			if err := outbox.Enqueue(tx, t, c); err != nil {
 				return nil, err
 			}
 		}
