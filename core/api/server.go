@@ -1,8 +1,8 @@
 package api
 
 import (
-	_ "embed"
 	"crypto/sha256"
+	_ "embed"
 	"errors"
 	"net/http"
 	"sync"
