@@ -113,6 +113,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown filter", "GET", "/api/v1/tickets?stauts=open", nil, nil, 422, CodeUnknownField, "stauts"},
 		{"repeated filter", "GET", "/api/v1/tickets?status=open&status=new", nil, nil, 422, CodeInvalidField, "status"},
 		{"comments limit", "GET", cp + "?limit=500", nil, nil, 422, CodeInvalidField, "limit"},
+		{"unknown events parameter", "GET", "/api/v1/events?since=3", nil, nil, 422, CodeUnknownField, "since"},
+		{"bad after", "GET", "/api/v1/events?after=-1", nil, nil, 422, CodeInvalidField, "after"},
 		{"bad Last-Event-ID", "GET", "/api/v1/events", nil, []string{"Last-Event-ID: abc"}, 422, CodeInvalidField, "Last-Event-ID"},
 		{"token bad role", "POST", "/api/v1/tokens", `{"email":"z@example.test","role":"root"}`, nil, 422, CodeInvalidField, "role"},
 		{"token without email", "POST", "/api/v1/tokens", `{"name":"Z"}`, nil, 422, CodeInvalidField, "email"},

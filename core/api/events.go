@@ -61,6 +61,9 @@ func (s *Server) resumePoint(r *http.Request) (uint64, error) {
 // handler reads the log, then waits for the store's next commit (or sends
 // a heartbeat comment) and reads again.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r, "after"); err != nil {
+		return err
+	}
 	after, err := s.resumePoint(r)
 	if err != nil {
 		return err
@@ -73,6 +76,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
 	if _, err := fmt.Fprint(w, "retry: 2000\n: connected\n\n"); err != nil {
 		return nil
 	}

@@ -147,6 +147,7 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)
 	s.route("POST /api/v1/users/{id}/merge", agentOnly, s.mergeUser)
 
+	s.route("GET /api/v1/me", agentOnly, s.me)
 	s.route("GET /api/v1/channels", agentOnly, s.listChannels)
 	s.route("GET /api/v1/attachments/{id}", agentOnly, s.getAttachment)
 	s.route("GET /api/v1/events", agentOnly, s.events)
