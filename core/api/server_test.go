@@ -160,3 +160,42 @@ func TestChannelsNeverShowConfig(t *testing.T) {
 		t.Fatalf("empty channels: %s", body)
 	}
 }
+
+// TestOpenAPIRefsResolve checks that every $ref in the document points at
+// a component that exists.
+func TestOpenAPIRefsResolve(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	n := 0
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["$ref"].(string); ok {
+				n++
+				var cur any = doc
+				for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+					m, ok := cur.(map[string]any)
+					if !ok || m[part] == nil {
+						t.Errorf("unresolved $ref %s", ref)
+						return
+					}
+					cur = m[part]
+				}
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+	if n == 0 {
+		t.Fatal("no $ref found")
+	}
+}
