@@ -90,8 +90,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var buf []byte
 	for {
-		wake := s.store.Notify()
-		evs, err := s.store.EventsAfter(after, eventBatch)
+		evs, wake, err := s.hub.next(after, eventBatch)
 		if err != nil {
 			// The header is sent: end the stream; the client resumes.
 			s.log.Warn("event stream ended: reading the event log failed", "error", err)
@@ -119,9 +118,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 					return nil
 				}
 			}
-			if len(evs) == eventBatch {
-				continue // more are waiting
-			}
+			continue // read on until there is nothing new
 		}
 		select {
 		case <-wake:

@@ -70,6 +70,7 @@ type Server struct {
 
 	mux      *http.ServeMux
 	patterns []string
+	hub      *hub
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -125,6 +126,7 @@ func New(opts Options) (*Server, error) {
 	if s.gatherer == nil {
 		s.gatherer = prometheus.NewRegistry()
 	}
+	s.hub = newHub(s.store, s.log, s.done)
 	s.routes()
 	return s, nil
 }
