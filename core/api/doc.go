@@ -42,7 +42,11 @@
 // transaction as the change, scoped to the token, for 24 hours. Lists use
 // opaque cursors bound to their filters. GET /api/v1/events streams the
 // store's durable event log; the SSE id is the event's sequence number, so
-// Last-Event-ID resumes without loss or repeats.
+// Last-Event-ID resumes without loss or repeats. One follower goroutine
+// (the hub, started with the first stream, ended by Close) reads the log
+// after each commit and keeps the latest 1,024 events in memory for every
+// stream; a stream resuming from further back reads the log directly until
+// it catches up.
 //
 // The access log (hclog) records method, route pattern, path, status,
 // duration and token id, never the Authorization header or the query
