@@ -18,8 +18,17 @@
 //	httpSrv.RegisterOnShutdown(srv.Close)   // ends event streams on shutdown
 //
 // The API does not import core/pluginhost: Options.Channels takes the small
-// ChannelLister interface and ChannelInfo mirrors pluginhost.ChannelInfo
-// field for field, so the command converts with a loop.
+// ChannelLister interface, and ChannelInfo has exactly the fields of
+// pluginhost.ChannelInfo, in the same order, so a Go conversion does it:
+//
+//	api.ChannelsFunc(func() []api.ChannelInfo {
+//		cs := manager.Channels()
+//		out := make([]api.ChannelInfo, len(cs))
+//		for i, c := range cs {
+//			out[i] = api.ChannelInfo(c)
+//		}
+//		return out
+//	})
 //
 // # Conventions
 //
