@@ -45,19 +45,10 @@ func decodeJSON(body []byte, v any) error {
 		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
 			return unknownField(strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`))
 		}
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			return invalidField(fe.field, "%s", fe.msg)
-		}
 		return malformed("invalid JSON: %s", cleanJSONError(err))
 	}
 	return nil
 }
-
-// fieldError lets custom unmarshalers report a field-level problem.
-type fieldError struct{ field, msg string }
-
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
 func jsonSyntaxError(err error) *Error {
 	var se *json.SyntaxError

@@ -141,8 +141,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError writes the JSON error shape for err.
 func writeError(w http.ResponseWriter, err error) *Error {
 	ae := asAPIError(err)
-	if ae.Status == http.StatusUnauthorized {
+	switch ae.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="patchbay"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, ae.Status, errorBody{Error: ae})
 	return ae
