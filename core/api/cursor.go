@@ -92,13 +92,3 @@ func parseQueryID(q url.Values, name string) (uint64, error) {
 	}
 	return id, nil
 }
-
-// nextCursor returns a pointer to the cursor after last when the page is
-// full (more may follow), or nil.
-func nextCursor(scope string, n, limit int, last uint64) *string {
-	if n < limit {
-		return nil
-	}
-	c := encodeCursor(scope, last)
-	return &c
-}
