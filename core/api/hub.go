@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/patchbayhq/patchbay/core/store"
@@ -80,7 +81,7 @@ func (h *hub) follow() {
 		h.mu.Unlock()
 		evs, err := h.st.EventsAfter(last, eventBatch)
 		switch {
-		case errors.Is(err, store.ErrStoreClosed):
+		case errors.Is(err, store.ErrStoreClosed), errors.Is(err, badger.ErrDBClosed):
 			return
 		case err != nil:
 			h.log.Warn("event hub: reading the event log failed; retrying", "error", err)
