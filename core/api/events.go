@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,33 @@ func streamedEvent(typ string) bool {
 		}
 	}
 	return false
+}
+
+// eventTypes returns the event types a client may ask for with ?types=.
+func eventTypes() []string {
+	return []string{
+		store.EventTicketCreated, store.EventTicketUpdated,
+		store.EventCommentCreated, store.EventCommentUpdated, store.EventDeliveryUpdated,
+		store.EventUserCreated, store.EventUserUpdated, store.EventUserMerged,
+	}
+}
+
+// parseTypes reads the optional types filter, a comma-separated list of
+// event types; nil means every type.
+func parseTypes(v string) (map[string]bool, error) {
+	if v == "" {
+		return nil, nil
+	}
+	known := eventTypes()
+	want := map[string]bool{}
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(known, t) {
+			return nil, invalidField("types", "unknown event type %q; known: %s", t, strings.Join(known, ", "))
+		}
+		want[t] = true
+	}
+	return want, nil
 }
 
 // resumePoint returns the sequence number after which the stream starts:
@@ -61,7 +89,12 @@ func (s *Server) resumePoint(r *http.Request) (uint64, error) {
 // handler reads the log, then waits for the store's next commit (or sends
 // a heartbeat comment) and reads again.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r, "after"); err != nil {
+	q, err := query(r, "after", "types")
+	if err != nil {
+		return err
+	}
+	want, err := parseTypes(q.Get("types"))
+	if err != nil {
 		return err
 	}
 	after, err := s.resumePoint(r)
@@ -100,7 +133,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			buf = buf[:0]
 			for _, ev := range evs {
 				after = ev.Seq
-				if !streamedEvent(ev.Type) {
+				if !streamedEvent(ev.Type) || (want != nil && !want[ev.Type]) {
 					continue
 				}
 				data, err := json.Marshal(ev)

@@ -262,3 +262,22 @@ func TestEventsManySubscribers(t *testing.T) {
 		}
 	}
 }
+
+func TestEventsTypeFilter(t *testing.T) {
+	e := newEnv(t)
+	agent, _ := e.agentToken("Ada", "ada@example.test")
+	s := e.openEventsPath("/api/v1/events?after=0&types=comment.created,%20ticket.updated", agent)
+	tk := e.createTicket(agent, "filtered", "c@example.test")
+	e.must(200, "PATCH", "/api/v1/tickets/"+itoa(tk.ID), agent, map[string]any{"priority": "high"})
+	var types []string
+	for _, ev := range s.until(t, "ticket.updated") {
+		types = append(types, ev.typ)
+	}
+	if got := strings.Join(types, " "); got != "comment.created ticket.updated" {
+		t.Fatalf("filtered stream: %s", got)
+	}
+	r := e.must(422, "GET", "/api/v1/events?types=comment.deleted", agent, nil)
+	if got := r.apiErr(t); got.Field != "types" {
+		t.Fatalf("error %+v", got)
+	}
+}
