@@ -56,6 +56,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown field", "POST", "/api/v1/tickets", `{"subjct":"s","comment":{"body":"b"},"requester":{"email":"n@example.test"}}`, nil, 422, CodeUnknownField, "subjct"},
 		{"nested unknown field", "POST", "/api/v1/tickets", `{"comment":{"bdy":"b"},"requester":{"email":"n@example.test"}}`, nil, 422, CodeUnknownField, "comment.bdy"},
 		{"case-mismatched field", "POST", "/api/v1/tickets", `{"Subject":"s","comment":{"body":"b"},"requester":{"email":"n@example.test"}}`, nil, 422, CodeUnknownField, "Subject"},
+		{"repeated field", "POST", "/api/v1/tickets", `{"comment":{"body":"b","body":"c"},"requester":{"email":"n@example.test"}}`, nil, 422, CodeInvalidField, "comment.body"},
 		{"wrong type", "POST", "/api/v1/tickets", `{"comment":{"body":5},"requester":{"email":"n@example.test"}}`, nil, 422, CodeInvalidField, "comment.body"},
 		{"wrong element type", "POST", "/api/v1/tickets", `{"comment":{"body":"b"},"requester":{"email":"n@example.test"},"tags":["a",2]}`, nil, 422, CodeInvalidField, "tags[1]"},
 		{"missing comment", "POST", "/api/v1/tickets", `{"subject":"s","requester":{"email":"n@example.test"}}`, nil, 422, CodeInvalidField, "comment"},

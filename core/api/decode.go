@@ -14,7 +14,8 @@ import (
 
 // decodeJSON decodes body strictly into v (a pointer to a struct): exactly
 // one JSON object, field names matched exactly (not case-insensitively),
-// no unknown fields at any depth, every value of its field's type.
+// no unknown or repeated fields at any depth, nesting of at most
+// maxJSONDepth levels, every value of its field's type.
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return malformed("request body is empty; send a JSON object")
@@ -31,6 +32,9 @@ func decodeJSON(body []byte, v any) error {
 	obj, ok := generic.(map[string]any)
 	if !ok {
 		return badRequest("", "request body must be a JSON object")
+	}
+	if err := checkDuplicates(body); err != nil {
+		return err
 	}
 	if err := checkValue(obj, reflect.TypeOf(v).Elem(), ""); err != nil {
 		return err
