@@ -42,7 +42,8 @@ func decodeCursor(scope, s string) (c cursor, ok bool, err error) {
 		return cursor{}, false, nil
 	}
 	buf, derr := base64.RawURLEncoding.Strict().DecodeString(s)
-	if derr != nil || len(buf) != 13 || buf[0] != cursorVersion {
+	// The decoder skips \r and \n: accept only the canonical encoding.
+	if derr != nil || len(buf) != 13 || buf[0] != cursorVersion || base64.RawURLEncoding.EncodeToString(buf) != s {
 		return cursor{}, false, invalidField("cursor", "is not a valid cursor; pass the next_cursor of a previous page unchanged")
 	}
 	c.After = binary.BigEndian.Uint64(buf[1:9])
