@@ -71,6 +71,8 @@ type commentCreate struct {
 	// by accident.)
 	Public *bool                   `json:"public"`
 	Status optional[ticket.Status] `json:"status"`
+	// AttachmentIDs are uploads (POST /api/v1/attachments) to attach.
+	AttachmentIDs []string `json:"attachment_ids"`
 }
 
 func (in *commentCreate) validate() error {
@@ -130,12 +132,17 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 		if _, err := ticket.ApplyAgentComment(t, actor, *in.Public, status, tx.Now()); err != nil {
 			return nil, err
 		}
+		files, err := s.attachmentsForComment(tx, t, in.AttachmentIDs, *in.Public)
+		if err != nil {
+			return nil, err
+		}
 		c := &ticket.Comment{
-			TicketID: id,
-			AuthorID: actor,
-			Body:     *in.Body,
-			Public:   *in.Public,
-			Via:      ticket.ViaAPI,
+			TicketID:    id,
+			AuthorID:    actor,
+			Body:        *in.Body,
+			Public:      *in.Public,
+			Via:         ticket.ViaAPI,
+			Attachments: files,
 		}
 		outbound := c.Public && t.Channel != ""
 		if outbound {
@@ -143,6 +150,11 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 		}
 		if err := tx.CreateComment(c, store.CommentOptions{}); err != nil {
 			return nil, err
+		}
+		for _, f := range files {
+			if _, err := tx.ClaimStaged(f.ID, id, c.ID); err != nil {
+				return nil, err
+			}
 		}
 		if outbound {
 			// The reply and its outbox entry commit together: the outbox

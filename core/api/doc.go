@@ -13,6 +13,7 @@
 //		Registerer: reg, Gatherer: reg,         // one prometheus.Registry
 //		Logger:     logger.Named("api"),
 //		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,    // default 1 MiB
+//		MaxUploadBytes: 20 << 20,               // POST /api/v1/attachments
 //	})
 //	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 //	httpSrv.RegisterOnShutdown(srv.Close)   // ends event streams on shutdown

@@ -111,8 +111,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	ri := &reqInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
-	if !strings.HasPrefix(r.URL.Path, "/hooks/") && r.Body != nil {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/hooks/") || r.Body == nil:
 		// Webhooks have their own limit in the plugin host.
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/attachments":
+		// Uploads stream into the store; the store enforces the limit too.
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload+1)
+	default:
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 	}
 	sw := &statusWriter{ResponseWriter: w}
