@@ -61,5 +61,6 @@
 // The access log (hclog) records method, route pattern, path, status,
 // duration and token id, never the Authorization header or the query
 // string. The patchbay_http_request_duration_seconds histogram is labelled
-// by route pattern and status code.
+// by route pattern and status code (event streams are left out and counted
+// by the patchbay_http_event_streams gauge instead).
 package api

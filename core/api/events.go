@@ -112,6 +112,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		return nil
 	}
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
 	if _, err := fmt.Fprint(w, "retry: 2000\n: connected\n\n"); err != nil {
 		return nil
 	}

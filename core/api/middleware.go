@@ -148,7 +148,10 @@ func (s *Server) finish(r *http.Request, sw *statusWriter, ri *reqInfo, start ti
 		route = "unmatched"
 	}
 	elapsed := s.now().Sub(start)
-	s.metrics.latency.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
+	if route != eventsRoute {
+		// A stream's lifetime is not a latency.
+		s.metrics.latency.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
+	}
 
 	kv := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
 		"duration", elapsed, "bytes", sw.bytes}

@@ -139,6 +139,9 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// eventsRoute is the pattern of the event stream.
+const eventsRoute = "GET /api/v1/events"
+
 // routes registers every endpoint. The OpenAPI document must describe each
 // pattern registered here (TestOpenAPICoversRoutes).
 func (s *Server) routes() {
@@ -161,7 +164,7 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/channels", agentOnly, s.listChannels)
 	s.route("POST /api/v1/attachments", agentOnly, s.uploadAttachment)
 	s.route("GET /api/v1/attachments/{id}", agentOnly, s.getAttachment)
-	s.route("GET /api/v1/events", agentOnly, s.events)
+	s.route(eventsRoute, agentOnly, s.events)
 
 	s.route("GET /api/v1/tokens", adminOnly, s.listTokens)
 	s.route("POST /api/v1/tokens", adminOnly, s.createToken)

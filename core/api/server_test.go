@@ -38,6 +38,16 @@ func TestMetricsRecordLatencyByRoute(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	// Two servers on one registry share the collectors.
+	if _, err := New(Options{Store: e.st, Registerer: e.reg}); err != nil {
+		t.Fatalf("second server on the registry: %v", err)
+	}
+	// An open event stream is counted, not timed.
+	s := e.openEvents(e.admin)
+	<-s.comments
+	if body := string(e.must(200, "GET", "/metrics", "", nil).body); !strings.Contains(body, "patchbay_http_event_streams 1") || strings.Contains(body, `route="GET /api/v1/events"`) {
+		t.Errorf("event stream metrics wrong:\n%s", body)
+	}
 	if strings.Contains(body, "/api/v1/tickets/"+itoa(tk.ID)+`"`) {
 		t.Error("metrics are labelled by raw path, not route pattern")
 	}
