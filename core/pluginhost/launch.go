@@ -100,10 +100,7 @@ func pluginEnv() []string {
 func newClient(path, pin string, logger hclog.Logger) (*plugin.Client, *exec.Cmd, error) {
 	cmd := exec.Command(path)
 	cmd.Env = append(pluginEnv(), sdk.LogLevelEnv+"="+levelName(logger))
-	// Own process group: the supervisor kills the whole group on stop, so
-	// nothing a plugin spawned outlives it, and a terminal's Ctrl-C reaches
-	// only the core, which then stops plugins in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 
 	cc := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,

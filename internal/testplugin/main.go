@@ -12,6 +12,7 @@
 // Host.Deliver and answers the receipt as JSON, 500 when Deliver fails;
 // GET /env?name=X answers X's value with header X-Env-Set: 1 or 0;
 // GET /pid and GET /child answer process ids; POST /exit exits the process;
+// GET /slow?ms=N logs "slow request started" and answers after N ms;
 // POST /deliver-loop?n=N calls Deliver N times (benchmarks);
 // POST /state?key=K&value=V stores and reads back a state value;
 // anything else echoes method, path, query and body.
@@ -30,6 +31,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -43,8 +46,9 @@ type config struct {
 type channel struct {
 	mu    sync.Mutex
 	cfg   config
-	host  sdk.Host
-	child *exec.Cmd
+	host   sdk.Host
+	logger hclog.Logger
+	child  *exec.Cmd
 }
 
 func (c *channel) Describe(context.Context) (sdk.Manifest, error) {
@@ -76,7 +80,7 @@ func (c *channel) Configure(_ context.Context, req sdk.ConfigureRequest) error {
 		return sdk.FieldErrors{{Field: "token", Message: "is required"}}
 	}
 	c.mu.Lock()
-	c.cfg, c.host = cfg, req.Host
+	c.cfg, c.host, c.logger = cfg, req.Host, req.Logger
 	c.mu.Unlock()
 	return nil
 }
@@ -135,6 +139,22 @@ func (c *channel) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*
 			}
 		}
 		return text(http.StatusOK, strconv.Itoa(n)), nil
+	case "/slow":
+		// Logs that it started (tests wait for the line), then answers
+		// after ms milliseconds: an in-flight request during shutdown.
+		ms, _ := strconv.Atoi(query(req.RawQuery, "ms"))
+		c.mu.Lock()
+		logger := c.logger
+		c.mu.Unlock()
+		if logger != nil {
+			logger.Info("slow request started")
+		}
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return text(http.StatusOK, "slow done"), nil
 	case "/env":
 		name := query(req.RawQuery, "name")
 		v, ok := os.LookupEnv(name)
