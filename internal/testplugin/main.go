@@ -44,8 +44,8 @@ type config struct {
 }
 
 type channel struct {
-	mu    sync.Mutex
-	cfg   config
+	mu     sync.Mutex
+	cfg    config
 	host   sdk.Host
 	logger hclog.Logger
 	child  *exec.Cmd
