@@ -1,0 +1,196 @@
+// Package emailch is the email channel: an sdk.Channel receiving mail over
+// SMTP, LMTP or IMAP and sending replies over SMTP or into a directory of
+// .eml files. The plugin binary's main serves it with sdk.Serve.
+package emailch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/patchbayhq/patchbay/plugins/email/internal/plusaddr"
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// stateTokenSecret is the Host state key of the generated token secret.
+const stateTokenSecret = "token_secret"
+
+// Channel is the email channel. The zero value is not usable; use New.
+type Channel struct {
+	mu       sync.Mutex
+	cfg      *config
+	host     sdk.Host
+	log      hclog.Logger
+	instance string
+	signer   *plusaddr.Signer
+	sender   transport
+
+	// running state, set by Start
+	cancel context.CancelFunc
+	smtp   *smtpReceiver
+	imap   *imapPoller
+}
+
+// New returns an unconfigured email channel.
+func New() *Channel {
+	return &Channel{log: hclog.NewNullLogger()}
+}
+
+var _ sdk.Channel = (*Channel)(nil)
+
+// Describe returns the manifest.
+func (c *Channel) Describe(context.Context) (sdk.Manifest, error) {
+	return manifest(), nil
+}
+
+// Configure validates the config block and prepares the channel. Invalid
+// fields come back as sdk.FieldErrors and change nothing. Without a
+// configured token_secret, a random one is created once and kept in the
+// Host's state, so plus-addresses stay valid across restarts.
+func (c *Channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error {
+	cfg, err := parseConfig(req)
+	if err != nil {
+		return err
+	}
+	if req.Host == nil {
+		return errors.New("email: Configure needs a Host")
+	}
+	secret := []byte(cfg.TokenSecret)
+	if len(secret) == 0 {
+		secret, err = loadOrCreateSecret(ctx, req.Host)
+		if err != nil {
+			return err
+		}
+	}
+	signer, err := plusaddr.New(cfg.Address, secret)
+	if err != nil {
+		return fmt.Errorf("email: %w", err)
+	}
+	sender, err := newTransport(cfg)
+	if err != nil {
+		return err
+	}
+	log := req.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cancel != nil {
+		return errors.New("email: Configure after Start")
+	}
+	c.cfg, c.host, c.log, c.instance, c.signer, c.sender = cfg, req.Host, log, req.Instance, signer, sender
+	c.log.Info("configured", "address", cfg.Address, "smtp_listen", cfg.Listen.Addr, "lmtp", cfg.LMTP,
+		"imap", cfg.IMAP != nil, "outbound", cfg.Outbound.Kind, "max_message_bytes", cfg.MaxBytes)
+	return nil
+}
+
+// loadOrCreateSecret returns the instance's generated token secret, creating
+// and storing it on first use.
+func loadOrCreateSecret(ctx context.Context, host sdk.Host) ([]byte, error) {
+	v, found, err := host.GetState(ctx, stateTokenSecret)
+	if err != nil {
+		return nil, fmt.Errorf("email: reading the token secret from state: %w", err)
+	}
+	if found && len(v) >= minTokenSecretLen {
+		return v, nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, fmt.Errorf("email: generating a token secret: %w", err)
+	}
+	secret := []byte(hex.EncodeToString(buf))
+	if err := host.SetState(ctx, stateTokenSecret, secret); err != nil {
+		return nil, fmt.Errorf("email: storing the token secret: %w", err)
+	}
+	return secret, nil
+}
+
+// Start opens the SMTP/LMTP listener and starts IMAP polling, as
+// configured. It returns once the listener accepts connections.
+func (c *Channel) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg == nil {
+		return errors.New("email: Start before Configure")
+	}
+	if c.cancel != nil {
+		return nil
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	if c.cfg.Listen.Network != "" {
+		r, err := startSMTP(c, c.cfg)
+		if err != nil {
+			cancel()
+			return err
+		}
+		c.smtp = r
+	}
+	if c.cfg.IMAP != nil {
+		c.imap = startIMAP(runCtx, c, c.cfg)
+	}
+	c.cancel = cancel
+	msg := "ready"
+	if c.smtp != nil {
+		msg = "listening on " + c.smtp.addr().String()
+	}
+	if err := c.host.ReportStatus(ctx, sdk.Status{State: sdk.StateConnected, Message: msg}); err != nil {
+		c.log.Warn("reporting status", "error", err)
+	}
+	return nil
+}
+
+// Stop closes the listener, lets in-flight deliveries finish (until ctx
+// ends), drops idle connections and stops IMAP polling.
+func (c *Channel) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	cancel, smtpR, imapP := c.cancel, c.smtp, c.imap
+	c.cancel, c.smtp, c.imap = nil, nil, nil
+	c.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	var err error
+	if smtpR != nil {
+		err = smtpR.stop(ctx)
+	}
+	cancel()
+	if imapP != nil {
+		imapP.wait(ctx)
+	}
+	return err
+}
+
+// SMTPAddr is the address the SMTP/LMTP listener is bound to (useful with
+// port 0), or nil before Start.
+func (c *Channel) SMTPAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.smtp == nil {
+		return nil
+	}
+	return c.smtp.addr()
+}
+
+// HandleWebhook answers 404: the email channel receives no webhooks.
+func (c *Channel) HandleWebhook(context.Context, *sdk.WebhookRequest) (*sdk.WebhookResponse, error) {
+	return &sdk.WebhookResponse{
+		Status: http.StatusNotFound,
+		Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}},
+		Body:   []byte("the email channel receives mail over SMTP, LMTP or IMAP, not webhooks\n"),
+	}, nil
+}
+
+func (c *Channel) snapshot() (*config, sdk.Host, *plusaddr.Signer, transport, hclog.Logger, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg, c.host, c.signer, c.sender, c.log, c.instance
+}
