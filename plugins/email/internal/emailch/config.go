@@ -82,6 +82,13 @@ type outboundSpec struct {
 	Implicit bool // smtps://
 	Username string
 	Password string
+	// Auth is the SMTP AUTH mechanism: "auto" (the strongest the server
+	// offers; PLAIN and LOGIN only over TLS), "plain", "login",
+	// "cram-md5", "scram-sha-256" or "none".
+	Auth string
+	// TLS is the STARTTLS policy of smtp://: "opportunistic" (default),
+	// "required" or "none".
+	TLS string
 }
 
 // parseConfig decodes and validates the config block, reporting every bad
@@ -290,6 +297,31 @@ func parseOutbound(s string) (outboundSpec, error) {
 	if u.User != nil {
 		spec.Username = u.User.Username()
 		spec.Password, _ = u.User.Password()
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "auth" && k != "tls" {
+			return outboundSpec{}, fmt.Errorf("unknown parameter %q (known: auth, tls)", k)
+		}
+	}
+	spec.Auth, spec.TLS = "auto", "opportunistic"
+	if a := strings.ToLower(q.Get("auth")); a != "" {
+		switch a {
+		case "auto", "plain", "login", "cram-md5", "scram-sha-256", "none":
+			spec.Auth = a
+		default:
+			return outboundSpec{}, fmt.Errorf("auth=%q: use auto, plain, login, cram-md5, scram-sha-256 or none", a)
+		}
+	}
+	if t := strings.ToLower(q.Get("tls")); t != "" {
+		switch {
+		case spec.Implicit:
+			return outboundSpec{}, errors.New("tls= applies to smtp:// only; smtps:// always uses TLS")
+		case t == "opportunistic" || t == "required" || t == "none":
+			spec.TLS = t
+		default:
+			return outboundSpec{}, fmt.Errorf("tls=%q: use opportunistic, required or none", t)
+		}
 	}
 	return spec, nil
 }

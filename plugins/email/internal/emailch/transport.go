@@ -2,6 +2,7 @@ package emailch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/textproto"
@@ -42,7 +43,7 @@ func newTransport(cfg *config) (transport, error) {
 // Message-ID (without angle brackets), which the core records so that the
 // customer's answer threads back by In-Reply-To/References.
 func (c *Channel) Send(ctx context.Context, out *sdk.OutboundMessage) (*sdk.SendResult, error) {
-	cfg, _, signer, sender, log, instance := c.snapshot()
+	cfg, host, signer, sender, log, instance := c.snapshot()
 	if cfg == nil {
 		return nil, sdk.Retryable("not_configured", errors.New("the email channel is not configured yet"), 0)
 	}
@@ -54,6 +55,9 @@ func (c *Channel) Send(ctx context.Context, out *sdk.OutboundMessage) (*sdk.Send
 		var se *sdk.SendError
 		if !errors.As(err, &se) {
 			se = sdk.Retryable("send_failed", err, 0)
+		}
+		if se.Code == "smtp_535" {
+			_ = host.ReportStatus(ctx, sdk.Status{State: sdk.StateAuthFailed, Message: "outbound SMTP: " + se.Message})
 		}
 		log.Warn("reply not sent", "ticket", out.TicketID, "comment", out.CommentID, "retryable", se.Retryable, "error", se.Error())
 		return nil, se
@@ -107,17 +111,37 @@ func (t dirTransport) send(_ context.Context, c *composed) error {
 // smtpTransport relays through an SMTP server: STARTTLS when offered for
 // smtp://, implicit TLS for smtps://, authenticating when the URL has a
 // user (never in plain text except to localhost).
-type smtpTransport struct{ spec outboundSpec }
+type smtpTransport struct {
+	spec outboundSpec
+	// tlsConfig overrides the system TLS settings (tests trust their own
+	// certificate with it); nil in production.
+	tlsConfig *tls.Config
+}
 
 func (t smtpTransport) send(ctx context.Context, c *composed) error {
 	opts := []gomail.Option{gomail.WithPort(t.spec.Port), gomail.WithTimeout(smtpTimeout)}
-	if t.spec.Implicit {
+	switch {
+	case t.spec.Implicit:
 		opts = append(opts, gomail.WithSSL())
-	} else {
+	case t.spec.TLS == "required":
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	case t.spec.TLS == "none":
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	default:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
 	}
-	if t.spec.Username != "" {
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+	if t.tlsConfig != nil {
+		opts = append(opts, gomail.WithTLSConfig(t.tlsConfig))
+	}
+	if t.spec.Username != "" && t.spec.Auth != "none" {
+		mech := map[string]gomail.SMTPAuthType{
+			"auto": gomail.SMTPAuthAutoDiscover, "plain": gomail.SMTPAuthPlain, "login": gomail.SMTPAuthLogin,
+			"cram-md5": gomail.SMTPAuthCramMD5, "scram-sha-256": gomail.SMTPAuthSCRAMSHA256,
+		}[t.spec.Auth]
+		if mech == "" {
+			mech = gomail.SMTPAuthAutoDiscover
+		}
+		opts = append(opts, gomail.WithSMTPAuth(mech),
 			gomail.WithUsername(t.spec.Username), gomail.WithPassword(t.spec.Password))
 	}
 	client, err := gomail.NewClient(t.spec.Host, opts...)
@@ -161,14 +185,19 @@ func smtpReply(err error) (int, string) {
 	}
 	var se *gomail.SendError
 	if errors.As(err, &se) && se.ErrorCode() != 0 {
+		// go-mail renders the reply as `550 "5.1.1 No such user", affected …`.
+		code := strconv.Itoa(se.ErrorCode())
 		msg := se.Error()
-		if i := strings.Index(msg, strconv.Itoa(se.ErrorCode())); i >= 0 {
-			msg = msg[i:]
+		if i := strings.Index(msg, code+" "); i >= 0 {
+			msg = msg[i+len(code)+1:]
 		}
 		if i := strings.Index(msg, ", affected"); i >= 0 {
 			msg = msg[:i]
 		}
-		return se.ErrorCode(), msg
+		if u, err := strconv.Unquote(msg); err == nil {
+			msg = u
+		}
+		return se.ErrorCode(), code + " " + strings.TrimSpace(msg)
 	}
 	msg := err.Error()
 	if m := replyCodeRE.FindStringSubmatchIndex(msg); m != nil && m[2] == strings.IndexAny(msg, "0123456789") {
