@@ -206,4 +206,3 @@ func TestIMAPBadLogin(t *testing.T) {
 		t.Fatalf("status message %q", s)
 	}
 }
-
