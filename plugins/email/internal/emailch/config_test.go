@@ -66,7 +66,7 @@ func TestConfigInvalidFields(t *testing.T) {
 			if strings.Join(got, ",") != strings.Join(c.fields, ",") {
 				t.Fatalf("fields %q, want %q (%v)", got, c.fields, err)
 			}
-			if len(host.state) != 0 {
+			if len(host.State()) != 0 {
 				t.Fatal("invalid configuration changed state")
 			}
 		})
@@ -126,7 +126,7 @@ func TestTokenSecretPersistsInState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, ok := host.state[stateTokenSecret]
+	secret, ok := host.State()[stateTokenSecret]
 	if !ok || len(secret) < 32 {
 		t.Fatalf("secret not stored: %q", secret)
 	}

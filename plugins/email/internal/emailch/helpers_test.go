@@ -3,11 +3,8 @@ package emailch
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -21,22 +18,19 @@ import (
 
 	"github.com/patchbayhq/patchbay/plugins/email/internal/plusaddr"
 	"github.com/patchbayhq/patchbay/sdk"
+	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
 
 // testSecret is the token_secret of the test channels.
 const testSecret = "test-secret-0123456789abcdef"
 
-// fakeHost is an in-memory sdk.Host: it records deliveries (reading each
-// attachment and checking its SHA-256 as the core does), applies an
-// attachment policy, can fail or block Deliver, and keeps state.
-type fakeHost struct {
-	mu       sync.Mutex
-	msgs     []*sdk.InboundMessage
-	files    map[string][]byte // filename -> content of accepted files
-	state    map[string][]byte
-	statuses []sdk.Status
-	policy   sdk.AttachmentPolicy
-	failErr  error
+// testHost is the SDK's channeltest.FakeHost (dedupe on ExternalID,
+// attachment policy with size and SHA-256 checks, state, statuses) with one
+// addition: Deliver can be held, to prove the SMTP 250 and the IMAP \Seen
+// come only after Deliver returned.
+type testHost struct {
+	*channeltest.FakeHost
+	mu sync.Mutex
 	// block, when set, makes Deliver wait for it to close; entered is
 	// closed when Deliver is first entered.
 	block   chan struct{}
@@ -46,13 +40,11 @@ type fakeHost struct {
 	returned atomic.Int64
 }
 
-func newFakeHost() *fakeHost {
-	return &fakeHost{files: map[string][]byte{}, state: map[string][]byte{}}
-}
+func newFakeHost() *testHost { return &testHost{FakeHost: channeltest.NewFakeHost()} }
 
-func (h *fakeHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.Receipt, error) {
+func (h *testHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.Receipt, error) {
 	h.mu.Lock()
-	block, entered, failErr := h.block, h.entered, h.failErr
+	block, entered := h.block, h.entered
 	if entered != nil {
 		close(entered)
 		h.entered = nil
@@ -65,95 +57,31 @@ func (h *fakeHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.R
 			return nil, ctx.Err()
 		}
 	}
-	if failErr != nil {
-		return nil, failErr
+	r, err := h.FakeHost.Deliver(ctx, msg)
+	if err == nil {
+		h.returned.Add(1)
 	}
-	rcpt := &sdk.Receipt{TicketID: 1, CommentID: uint64(h.returned.Load() + 1)}
-	files := map[string][]byte{}
-	for _, a := range msg.Attachments {
-		rc, err := a.Open(ctx)
-		if err != nil {
-			return nil, err
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return nil, err
-		}
-		if sum := sha256.Sum256(data); a.SHA256 != "" && a.SHA256 != hex.EncodeToString(sum[:]) {
-			return nil, fmt.Errorf("attachment %q: checksum mismatch", a.Filename)
-		}
-		if !h.policy.Allows(a.Filename, int64(len(data))) {
-			rcpt.Rejected = append(rcpt.Rejected, sdk.RejectedAttachment{Filename: a.Filename, Reason: "type not allowed"})
-			continue
-		}
-		files[a.Filename] = data
+	return r, err
+}
+
+// delivered returns the stored messages (one per ExternalID) in order.
+func (h *testHost) delivered() []*sdk.InboundMessage {
+	var out []*sdk.InboundMessage
+	for _, d := range h.Deliveries() {
+		m := d.Message
+		out = append(out, &m)
 	}
-	h.mu.Lock()
-	h.msgs = append(h.msgs, msg)
-	for k, v := range files {
-		h.files[k] = v
-	}
-	h.mu.Unlock()
-	h.returned.Add(1)
-	return rcpt, nil
+	return out
 }
 
-func (h *fakeHost) UpdateDelivery(context.Context, sdk.DeliveryUpdate) (bool, error) {
-	return false, nil
-}
+func (h *testHost) setFail(err error) { h.FailDeliver(err) }
 
-func (h *fakeHost) OpenAttachment(context.Context, string) (io.ReadCloser, error) {
-	return nil, errors.New("not found")
-}
-
-func (h *fakeHost) GetState(_ context.Context, key string) ([]byte, bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	v, ok := h.state[key]
-	return append([]byte(nil), v...), ok, nil
-}
-
-func (h *fakeHost) SetState(_ context.Context, key string, value []byte) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.state[key] = append([]byte(nil), value...)
-	return nil
-}
-
-func (h *fakeHost) DeleteState(_ context.Context, key string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.state, key)
-	return nil
-}
-
-func (h *fakeHost) ReportStatus(_ context.Context, s sdk.Status) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.statuses = append(h.statuses, s)
-	return nil
-}
-
-func (h *fakeHost) setFail(err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.failErr = err
-}
-
-func (h *fakeHost) delivered() []*sdk.InboundMessage {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]*sdk.InboundMessage(nil), h.msgs...)
-}
-
-func (h *fakeHost) lastStatus() sdk.Status {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.statuses) == 0 {
+func (h *testHost) lastStatus() sdk.Status {
+	s := h.Statuses()
+	if len(s) == 0 {
 		return sdk.Status{}
 	}
-	return h.statuses[len(h.statuses)-1]
+	return s[len(s)-1]
 }
 
 // waitFor polls cond until it holds, failing the test after a generous
@@ -180,7 +108,7 @@ func baseConfig() map[string]any {
 }
 
 // startChannel configures and starts a channel with cfg on host.
-func startChannel(t *testing.T, host *fakeHost, cfg map[string]any) *Channel {
+func startChannel(t *testing.T, host *testHost, cfg map[string]any) *Channel {
 	t.Helper()
 	ch := New()
 	raw, err := json.Marshal(cfg)
@@ -188,7 +116,7 @@ func startChannel(t *testing.T, host *fakeHost, cfg map[string]any) *Channel {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	req := sdk.ConfigureRequest{Instance: "support", Config: raw, Host: host, Attachments: host.policy,
+	req := sdk.ConfigureRequest{Instance: "support", Config: raw, Host: host, Attachments: host.Policy(),
 		Logger: hclog.New(&hclog.LoggerOptions{Output: io.Discard})}
 	if err := ch.Configure(ctx, req); err != nil {
 		t.Fatalf("Configure: %v", err)

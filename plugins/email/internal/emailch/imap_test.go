@@ -101,7 +101,7 @@ func imapChannelConfig(f *imapFixture) map[string]any {
 	}
 }
 
-func (h *fakeHost) imapCursor(t *testing.T) imapState {
+func (h *testHost) imapCursor(t *testing.T) imapState {
 	t.Helper()
 	raw, ok, _ := h.GetState(t.Context(), imapStateKey("INBOX"))
 	var st imapState
@@ -182,7 +182,9 @@ func TestIMAPUIDValidityChange(t *testing.T) {
 	host := newFakeHost()
 	// A cursor from another incarnation of the mailbox.
 	stale, _ := json.Marshal(imapState{UIDValidity: 987654, LastUID: 500})
-	host.state[imapStateKey("INBOX")] = stale
+	if err := host.SetState(t.Context(), imapStateKey("INBOX"), stale); err != nil {
+		t.Fatal(err)
+	}
 	f.append(buildMail([]string{"From: a@example.com", "Subject: seen", "Message-ID: <s@example.com>"}, "x"), imap.FlagSeen)
 	unseen := f.append(buildMail([]string{"From: a@example.com", "Subject: unseen", "Message-ID: <u@example.com>"}, "x"))
 	startChannel(t, host, imapChannelConfig(f))

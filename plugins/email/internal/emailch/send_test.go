@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/jhillyerd/enmime/v2"
 
+	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
 	"github.com/patchbayhq/patchbay/plugins/email/internal/mailparse"
 	"github.com/patchbayhq/patchbay/sdk"
 )
@@ -30,9 +31,9 @@ func reply(ticket uint64) *sdk.OutboundMessage {
 	}
 }
 
-func sinkConfig(k *smtpSink) map[string]any {
+func sinkConfig(k *emailtest.Sink) map[string]any {
 	cfg := baseConfig()
-	cfg["outbound"] = "smtp://" + k.addr
+	cfg["outbound"] = "smtp://" + k.Addr
 	return cfg
 }
 
@@ -46,7 +47,7 @@ func readEnvelope(t *testing.T, data []byte) *enmime.Envelope {
 }
 
 func TestSendThreadingHeaders(t *testing.T) {
-	sink := startSink(t)
+	sink := emailtest.StartSink(t)
 	ch := startChannel(t, newFakeHost(), sinkConfig(sink))
 	out := reply(42)
 	out.Attachments = []sdk.Attachment{sdk.BytesAttachment("fix.txt", "text/plain", []byte("step 1: restart"))}
@@ -54,7 +55,7 @@ func TestSendThreadingHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	got := sink.received()
+	got := sink.Received()
 	if len(got) != 1 {
 		t.Fatalf("sink got %d mails", len(got))
 	}
@@ -101,7 +102,7 @@ func TestSendThreadingHeaders(t *testing.T) {
 }
 
 func TestSendFirstMailAndAutoReply(t *testing.T) {
-	sink := startSink(t)
+	sink := emailtest.StartSink(t)
 	cfg := sinkConfig(sink)
 	cfg["from_name"] = "ACME Support"
 	ch := startChannel(t, newFakeHost(), cfg)
@@ -115,7 +116,7 @@ func TestSendFirstMailAndAutoReply(t *testing.T) {
 	if _, err := ch.Send(t.Context(), out); err != nil {
 		t.Fatal(err)
 	}
-	env := readEnvelope(t, sink.received()[0].Data)
+	env := readEnvelope(t, sink.Received()[0].Data)
 	for h, want := range map[string]string{
 		"Subject":        "Printer [#5]",
 		"Auto-Submitted": "auto-replied",
@@ -135,14 +136,14 @@ func TestSendFirstMailAndAutoReply(t *testing.T) {
 // A customer answering our reply (to the Reply-To plus-address, with our
 // Message-ID in In-Reply-To) threads back by both rules.
 func TestReplyRoundTrip(t *testing.T) {
-	sink := startSink(t)
+	sink := emailtest.StartSink(t)
 	host := newFakeHost()
 	ch := startChannel(t, host, sinkConfig(sink))
 	res, err := ch.Send(t.Context(), reply(42))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent := readEnvelope(t, sink.received()[0].Data)
+	sent := readEnvelope(t, sink.Received()[0].Data)
 	replyTo, _ := sent.AddressList("Reply-To")
 	answer := buildMail([]string{
 		"From: Ann Example <ann@example.com>", "To: " + replyTo[0].Address,
@@ -196,8 +197,9 @@ func TestSendErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sink := startSink(t)
-			sink.set(func(k *smtpSink) { k.rcptErr, k.dataErr = c.rcptErr, c.dataErr })
+			sink := emailtest.StartSink(t)
+			sink.FailRcpt(c.rcptErr)
+			sink.FailData(c.dataErr)
 			cfg := sinkConfig(sink)
 			switch c.outbound {
 			case "":
@@ -224,20 +226,20 @@ func TestSendErrors(t *testing.T) {
 }
 
 func TestSendAuthenticated(t *testing.T) {
-	sink := startSink(t)
-	sink.set(func(k *smtpSink) { k.user, k.password = "relay-user", "s3cret-pass" })
+	sink := emailtest.StartSink(t)
+	sink.RequireAuth("relay-user", "s3cret-pass")
 	cfg := baseConfig()
-	cfg["outbound"] = "smtp://relay-user:s3cret-pass@" + sink.addr + "?auth=plain"
+	cfg["outbound"] = "smtp://relay-user:s3cret-pass@" + sink.Addr + "?auth=plain"
 	ch := startChannel(t, newFakeHost(), cfg)
 	if _, err := ch.Send(t.Context(), reply(1)); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if got := sink.received(); len(got) != 1 || got[0].User != "relay-user" {
+	if got := sink.Received(); len(got) != 1 || got[0].User != "relay-user" {
 		t.Fatalf("sink got %+v", got)
 	}
 
 	// Wrong password: permanent 535, and the password is in no error.
-	cfg["outbound"] = "smtp://relay-user:wrong-pass@" + sink.addr + "?auth=plain"
+	cfg["outbound"] = "smtp://relay-user:wrong-pass@" + sink.Addr + "?auth=plain"
 	ch2 := startChannel(t, newFakeHost(), cfg)
 	_, err := ch2.Send(t.Context(), reply(1))
 	var se *sdk.SendError

@@ -1,4 +1,7 @@
-package emailch
+// Package emailtest holds the email channel's test fixtures: a local SMTP
+// sink receiving outbound mail, an SMTP sender, and the channeltest Target
+// describing the plugin to the conformance suite. Only tests import it.
+package emailtest
 
 import (
 	"io"
@@ -10,29 +13,33 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// sinkMail is one message received by the sink.
-type sinkMail struct {
+// SinkMail is one message received by the sink.
+type SinkMail struct {
 	From  string
 	Rcpts []string
 	Data  []byte
 	User  string // authenticated user, if any
 }
 
-// smtpSink is a local SMTP server receiving our outbound mail. It can
-// answer an error at RCPT or at the end of DATA, and require AUTH PLAIN.
-type smtpSink struct {
+// Sink is a local SMTP server (go-smtp on 127.0.0.1) standing in for the
+// operator's relay. It can answer an error at RCPT or at the end of DATA,
+// and require AUTH PLAIN.
+type Sink struct {
+	// Addr is host:port of the sink.
+	Addr string
+
 	mu       sync.Mutex
-	mails    []sinkMail
+	mails    []SinkMail
 	rcptErr  *smtp.SMTPError
 	dataErr  *smtp.SMTPError
 	user     string
 	password string
-	addr     string
 }
 
-func startSink(t *testing.T) *smtpSink {
+// StartSink starts a sink, closed when the test ends.
+func StartSink(t testing.TB) *Sink {
 	t.Helper()
-	k := &smtpSink{}
+	k := &Sink{}
 	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &sinkSession{sink: k}, nil
 	}))
@@ -43,27 +50,43 @@ func startSink(t *testing.T) *smtpSink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.addr = ln.Addr().String()
+	k.Addr = ln.Addr().String()
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
 	return k
 }
 
-func (k *smtpSink) received() []sinkMail {
+// Received returns the mails accepted so far.
+func (k *Sink) Received() []SinkMail {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return append([]sinkMail(nil), k.mails...)
+	return append([]SinkMail(nil), k.mails...)
 }
 
-func (k *smtpSink) set(f func(k *smtpSink)) {
+// FailRcpt makes RCPT answer err (nil: accept again).
+func (k *Sink) FailRcpt(err *smtp.SMTPError) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	f(k)
+	k.rcptErr = err
+}
+
+// FailData makes the end of DATA answer err (nil: accept again).
+func (k *Sink) FailData(err *smtp.SMTPError) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.dataErr = err
+}
+
+// RequireAuth makes MAIL need AUTH PLAIN with user and password.
+func (k *Sink) RequireAuth(user, password string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.user, k.password = user, password
 }
 
 type sinkSession struct {
-	sink *smtpSink
-	cur  sinkMail
+	sink *Sink
+	cur  SinkMail
 	auth string
 }
 
@@ -88,7 +111,7 @@ func (s *sinkSession) Auth(string) (sasl.Server, error) {
 	}), nil
 }
 
-func (s *sinkSession) Reset()        { s.cur = sinkMail{} }
+func (s *sinkSession) Reset()        { s.cur = SinkMail{} }
 func (s *sinkSession) Logout() error { return nil }
 
 func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
@@ -98,7 +121,7 @@ func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
 	if needAuth && s.auth == "" {
 		return smtp.ErrAuthRequired
 	}
-	s.cur = sinkMail{From: from, User: s.auth}
+	s.cur = SinkMail{From: from, User: s.auth}
 	return nil
 }
 
