@@ -240,7 +240,8 @@ func TestSendAuthenticated(t *testing.T) {
 
 	// Wrong password: permanent 535, and the password is in no error.
 	cfg["outbound"] = "smtp://relay-user:wrong-pass@" + sink.Addr + "?auth=plain"
-	ch2 := startChannel(t, newFakeHost(), cfg)
+	host2 := newFakeHost()
+	ch2 := startChannel(t, host2, cfg)
 	_, err := ch2.Send(t.Context(), reply(1))
 	var se *sdk.SendError
 	if !errors.As(err, &se) || se.Retryable || !strings.HasPrefix(se.Code, "smtp_5") {
@@ -248,6 +249,9 @@ func TestSendAuthenticated(t *testing.T) {
 	}
 	if strings.Contains(se.Error(), "wrong-pass") {
 		t.Fatalf("password leaked: %v", se)
+	}
+	if st := host2.lastStatus(); st.State != sdk.StateAuthFailed || strings.Contains(st.Message, "wrong-pass") {
+		t.Fatalf("status %+v, want auth_failed without the password", st)
 	}
 }
 
@@ -303,5 +307,56 @@ func TestOutboundSubject(t *testing.T) {
 		if got := outboundSubject(c.subject, c.ticket, c.reply); got != c.want {
 			t.Errorf("outboundSubject(%q, %d, %v) = %q, want %q", c.subject, c.ticket, c.reply, got, c.want)
 		}
+	}
+}
+
+// smtp:// uses STARTTLS when the relay offers it, smtps:// speaks TLS from
+// the start, and tls=required refuses a relay without STARTTLS.
+func TestSendTLS(t *testing.T) {
+	serverTLS, clientTLS := emailtest.TLSPair(t)
+	cases := []struct {
+		name     string
+		scheme   string
+		query    string
+		offerTLS bool
+		implicit bool
+		wantTLS  bool
+		wantErr  bool
+	}{
+		{name: "STARTTLS when offered", scheme: "smtp", offerTLS: true, wantTLS: true},
+		{name: "plain when not offered", scheme: "smtp", wantTLS: false},
+		{name: "implicit TLS", scheme: "smtps", offerTLS: true, implicit: true, wantTLS: true},
+		{name: "required but not offered", scheme: "smtp", query: "?tls=required", wantErr: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var sink *emailtest.Sink
+			if c.offerTLS {
+				sink = emailtest.StartTLSSink(t, serverTLS, c.implicit)
+			} else {
+				sink = emailtest.StartSink(t)
+			}
+			cfg := baseConfig()
+			cfg["outbound"] = c.scheme + "://" + sink.Addr + c.query
+			ch := startChannel(t, newFakeHost(), cfg)
+			ch.mu.Lock()
+			ch.sender = smtpTransport{spec: ch.cfg.Outbound, tlsConfig: clientTLS}
+			ch.mu.Unlock()
+			_, err := ch.Send(t.Context(), reply(42))
+			if c.wantErr {
+				var se *sdk.SendError
+				if !errors.As(err, &se) || len(sink.Received()) != 0 {
+					t.Fatalf("Send = %v; want a SendError and nothing sent", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			got := sink.Received()
+			if len(got) != 1 || got[0].TLS != c.wantTLS {
+				t.Fatalf("received %d mails, TLS %v; want TLS %v", len(got), len(got) > 0 && got[0].TLS, c.wantTLS)
+			}
+		})
 	}
 }

@@ -2,9 +2,12 @@ package emailch
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +15,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/japanese"
 
+	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -488,5 +492,65 @@ func TestHandleWebhookNotFound(t *testing.T) {
 	resp, err := New().HandleWebhook(t.Context(), &sdk.WebhookRequest{Method: "POST", Path: "/"})
 	if err != nil || resp.Status != 404 {
 		t.Fatalf("HandleWebhook = %+v, %v", resp, err)
+	}
+}
+
+// Postfix usually talks LMTP to a unix socket.
+func TestLMTPUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "lmtp.sock")
+	host := newFakeHost()
+	cfg := baseConfig()
+	cfg["smtp_listen"], cfg["lmtp"] = "unix:"+sock, true
+	startChannel(t, host, cfg)
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := smtp.NewClientLMTP(conn)
+	defer c.Close()
+	if err := c.Hello("mx.acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("ann@example.com", []string{"support@acme.test"},
+		bytes.NewReader(buildMail([]string{"From: ann@example.com", "Subject: unix", "Message-ID: <unix@example.com>"}, "hi"))); err != nil {
+		t.Fatalf("LMTP over unix socket: %v", err)
+	}
+	if _, ok := host.Delivery("unix@example.com"); !ok {
+		t.Fatal("not delivered")
+	}
+}
+
+// Stop lets a delivery in flight finish and answer 250; afterwards the
+// listener is closed.
+func TestStopWaitsForInFlightDelivery(t *testing.T) {
+	host := newFakeHost()
+	host.block, host.entered = make(chan struct{}), make(chan struct{})
+	entered := host.entered
+	ch := New()
+	raw, _ := json.Marshal(baseConfig())
+	if err := ch.Configure(t.Context(), sdk.ConfigureRequest{Instance: "support", Config: raw, Host: host}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	addr := addrOf(ch)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- emailtest.SendSMTP(addr, "ann@example.com", []string{"support@acme.test"},
+			buildMail([]string{"From: ann@example.com", "Subject: x", "Message-ID: <inflight@example.com>"}, "x"))
+	}()
+	<-entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- ch.Stop(context.Background()) }()
+	close(host.block)
+	if err := <-sent; err != nil {
+		t.Fatalf("the in-flight message was not accepted: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if _, err := net.Dial("tcp", addr); err == nil {
+		t.Fatal("the listener still accepts connections after Stop")
 	}
 }

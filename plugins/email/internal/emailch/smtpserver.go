@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -102,15 +103,27 @@ type session struct {
 	r    *smtpReceiver
 	conn *smtp.Conn
 	env  envelope
-	from bool
+	// pending is true from the start of DATA until go-smtp resets the
+	// session, which it does after writing the reply: Stop waits for it, so
+	// a message being delivered gets its 250 before the connection closes.
+	pending atomic.Bool
 }
 
 func (s *session) Reset() {
 	s.env = envelope{}
-	s.from = false
+	s.release()
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.release()
+	return nil
+}
+
+func (s *session) release() {
+	if s.pending.CompareAndSwap(true, false) {
+		s.r.inflight.Done()
+	}
+}
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.env = envelope{Via: "smtp", MailFrom: from, NullSender: from == ""}
@@ -120,7 +133,6 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	if a := s.conn.Conn().RemoteAddr(); a != nil {
 		s.env.Remote = a.String()
 	}
-	s.from = true
 	return nil
 }
 
@@ -138,7 +150,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // message is larger than max_message_mb.
 func (s *session) Data(r io.Reader) error {
 	s.r.inflight.Add(1)
-	defer s.r.inflight.Done()
+	s.pending.Store(true)
 	if s.r.ctx.Err() != nil {
 		return errShuttingDown
 	}

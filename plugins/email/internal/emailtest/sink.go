@@ -4,6 +4,7 @@
 package emailtest
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -19,6 +20,7 @@ type SinkMail struct {
 	Rcpts []string
 	Data  []byte
 	User  string // authenticated user, if any
+	TLS   bool   // the mail came over TLS (STARTTLS or implicit)
 }
 
 // Sink is a local SMTP server (go-smtp on 127.0.0.1) standing in for the
@@ -36,17 +38,32 @@ type Sink struct {
 	password string
 }
 
-// StartSink starts a sink, closed when the test ends.
+// StartSink starts a plain-text sink, closed when the test ends.
 func StartSink(t testing.TB) *Sink {
 	t.Helper()
+	return StartTLSSink(t, nil, false)
+}
+
+// StartTLSSink starts a sink offering STARTTLS with cfg, or, when implicit
+// is true, speaking TLS from the first byte (smtps). A nil cfg is a
+// plain-text sink.
+func StartTLSSink(t testing.TB, cfg *tls.Config, implicit bool) *Sink {
+	t.Helper()
 	k := &Sink{}
-	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &sinkSession{sink: k}, nil
+	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &sinkSession{sink: k, conn: c}, nil
 	}))
 	s.Domain = "sink.test"
 	s.AllowInsecureAuth = true
 	s.ErrorLog = nopLogger{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var ln net.Listener
+	var err error
+	if implicit {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", cfg)
+	} else {
+		s.TLSConfig = cfg
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +103,7 @@ func (k *Sink) RequireAuth(user, password string) {
 
 type sinkSession struct {
 	sink *Sink
+	conn *smtp.Conn
 	cur  SinkMail
 	auth string
 }
@@ -121,7 +139,8 @@ func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
 	if needAuth && s.auth == "" {
 		return smtp.ErrAuthRequired
 	}
-	s.cur = SinkMail{From: from, User: s.auth}
+	_, overTLS := s.conn.TLSConnectionState()
+	s.cur = SinkMail{From: from, User: s.auth, TLS: overTLS}
 	return nil
 }
 

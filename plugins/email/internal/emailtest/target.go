@@ -45,7 +45,10 @@ func SendSMTP(addr, from string, to []string, raw []byte) error {
 	if err := c.SendMail(from, to, bytes.NewReader(raw)); err != nil {
 		return err
 	}
-	return c.Quit()
+	// The 250 after DATA is what counts; a server going away before QUIT
+	// does not undo it.
+	_ = c.Quit()
+	return nil
 }
 
 // Ack describes an SMTP answer as the sending MTA sees it: 250 is OK, 4xx
