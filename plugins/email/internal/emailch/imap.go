@@ -131,6 +131,9 @@ func (p *imapPoller) poll(ctx context.Context) error {
 		}
 	}
 	cl := p.client
+	// Stop interrupts a poll blocked on the network by closing the
+	// connection (the next poll reconnects).
+	defer context.AfterFunc(ctx, func() { _ = cl.Close() })()
 	sel, err := cl.Select(p.cfg.Mailbox, nil).Wait()
 	if err != nil {
 		return fmt.Errorf("selecting %q: %w", p.cfg.Mailbox, err)
