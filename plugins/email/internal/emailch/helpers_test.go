@@ -134,7 +134,7 @@ func startChannel(t *testing.T, host *testHost, cfg map[string]any) *Channel {
 	return ch
 }
 
-func testSigner(t *testing.T) *plusaddr.Signer {
+func testSigner(t testing.TB) *plusaddr.Signer {
 	t.Helper()
 	s, err := plusaddr.New("support@acme.test", []byte(testSecret))
 	if err != nil {
