@@ -34,10 +34,7 @@ type composed struct {
 // compose builds the outbound mail for one public reply. Errors are
 // *sdk.SendError values (a reply that cannot be built is not retried).
 func compose(ctx context.Context, cfg *config, signer *plusaddr.Signer, instance string, out *sdk.OutboundMessage) (*composed, error) {
-	rcpt := strings.TrimSpace(out.Recipient.Email)
-	if rcpt == "" {
-		rcpt = strings.TrimSpace(out.Recipient.ExternalID)
-	}
+	rcpt := recipientAddress(out.Recipient)
 	if a, err := mail.ParseAddress(rcpt); err != nil || a.Address != rcpt || !strings.Contains(rcpt, "@") {
 		return nil, sdk.Permanent("invalid_recipient", fmt.Errorf("recipient %q is not an email address", rcpt))
 	}
@@ -105,6 +102,16 @@ func compose(ctx context.Context, cfg *config, signer *plusaddr.Signer, instance
 		}
 	}
 	return &composed{msg: m, messageID: msgID, rcpt: rcpt, from: cfg.Address}, nil
+}
+
+// recipientAddress picks the address to answer: the requester's email
+// identity on this channel (the address the conversation is with), else
+// the user's email.
+func recipientAddress(p sdk.Party) string {
+	if id := strings.TrimSpace(p.ExternalID); (p.IdentityType == "email" || p.IdentityType == "") && strings.Contains(id, "@") {
+		return id
+	}
+	return strings.TrimSpace(p.Email)
 }
 
 // attach reads one outbound file into the message.

@@ -291,6 +291,22 @@ func TestSendDirOutbound(t *testing.T) {
 	}
 }
 
+func TestRecipientAddress(t *testing.T) {
+	for _, c := range []struct {
+		p    sdk.Party
+		want string
+	}{
+		{sdk.Party{ExternalID: "ann@example.com", IdentityType: "email", Email: "ann.other@example.com"}, "ann@example.com"},
+		{sdk.Party{ExternalID: "ann@example.com"}, "ann@example.com"},
+		{sdk.Party{ExternalID: "T1:U2", IdentityType: "slack", Email: "ann@example.com"}, "ann@example.com"},
+		{sdk.Party{ExternalID: "U12345"}, ""},
+	} {
+		if got := recipientAddress(c.p); got != c.want {
+			t.Errorf("recipientAddress(%+v) = %q, want %q", c.p, got, c.want)
+		}
+	}
+}
+
 func TestOutboundSubject(t *testing.T) {
 	for _, c := range []struct {
 		subject string
