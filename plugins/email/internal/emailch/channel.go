@@ -24,13 +24,8 @@ const stateTokenSecret = "token_secret"
 
 // Channel is the email channel. The zero value is not usable; use New.
 type Channel struct {
-	mu       sync.Mutex
-	cfg      *config
-	host     sdk.Host
-	log      hclog.Logger
-	instance string
-	signer   *plusaddr.Signer
-	sender   transport
+	mu   sync.Mutex
+	inst *instance // set by Configure
 
 	// running state, set by Start
 	cancel context.CancelFunc
@@ -38,9 +33,20 @@ type Channel struct {
 	imap   *imapPoller
 }
 
+// instance is what Configure set up; it never changes afterwards, so
+// receivers and Send read it without holding the lock.
+type instance struct {
+	cfg    *config
+	host   sdk.Host
+	log    hclog.Logger
+	name   string
+	signer *plusaddr.Signer
+	sender transport
+}
+
 // New returns an unconfigured email channel.
 func New() *Channel {
-	return &Channel{log: hclog.NewNullLogger()}
+	return &Channel{}
 }
 
 var _ sdk.Channel = (*Channel)(nil)
@@ -87,8 +93,8 @@ func (c *Channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error
 	if c.cancel != nil {
 		return errors.New("email: Configure after Start")
 	}
-	c.cfg, c.host, c.log, c.instance, c.signer, c.sender = cfg, req.Host, log, req.Instance, signer, sender
-	c.log.Info("configured", "address", cfg.Address, "smtp_listen", cfg.Listen.Addr, "lmtp", cfg.LMTP,
+	c.inst = &instance{cfg: cfg, host: req.Host, log: log, name: req.Instance, signer: signer, sender: sender}
+	log.Info("configured", "address", cfg.Address, "smtp_listen", cfg.Listen.Addr, "lmtp", cfg.LMTP,
 		"imap", cfg.IMAP != nil, "outbound", cfg.Outbound.Kind, "max_message_bytes", cfg.MaxBytes)
 	return nil
 }
@@ -119,31 +125,32 @@ func loadOrCreateSecret(ctx context.Context, host sdk.Host) ([]byte, error) {
 func (c *Channel) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cfg == nil {
+	inst := c.inst
+	if inst == nil {
 		return errors.New("email: Start before Configure")
 	}
 	if c.cancel != nil {
 		return nil
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	if c.cfg.Listen.Network != "" {
-		r, err := startSMTP(c, c.cfg)
+	if inst.cfg.Listen.Network != "" {
+		r, err := startSMTP(c, inst)
 		if err != nil {
 			cancel()
 			return err
 		}
 		c.smtp = r
 	}
-	if c.cfg.IMAP != nil {
-		c.imap = startIMAP(runCtx, c, c.cfg)
+	if inst.cfg.IMAP != nil {
+		c.imap = startIMAP(runCtx, c, inst)
 	}
 	c.cancel = cancel
 	msg := "ready"
 	if c.smtp != nil {
 		msg = "listening on " + c.smtp.addr().String()
 	}
-	if err := c.host.ReportStatus(ctx, sdk.Status{State: sdk.StateConnected, Message: msg}); err != nil {
-		c.log.Warn("reporting status", "error", err)
+	if err := inst.host.ReportStatus(ctx, sdk.Status{State: sdk.StateConnected, Message: msg}); err != nil {
+		inst.log.Warn("reporting status", "error", err)
 	}
 	return nil
 }
@@ -189,8 +196,9 @@ func (c *Channel) HandleWebhook(context.Context, *sdk.WebhookRequest) (*sdk.Webh
 	}, nil
 }
 
-func (c *Channel) snapshot() (*config, sdk.Host, *plusaddr.Signer, transport, hclog.Logger, string) {
+// current returns the configured instance, or nil before Configure.
+func (c *Channel) current() *instance {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.cfg, c.host, c.signer, c.sender, c.log, c.instance
+	return c.inst
 }

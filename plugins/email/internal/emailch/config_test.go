@@ -102,7 +102,7 @@ func TestConfigDefaultsAndShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := ch.cfg
+	cfg := ch.current().cfg
 	if cfg.Address != "support@acme.test" || cfg.FromName != "ACME Support" || cfg.Domain != "acme.test" {
 		t.Errorf("address %q name %q domain %q", cfg.Address, cfg.FromName, cfg.Domain)
 	}
@@ -134,14 +134,14 @@ func TestTokenSecretPersistsInState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.signer.Address(42) != b.signer.Address(42) {
+	if a.current().signer.Address(42) != b.current().signer.Address(42) {
 		t.Fatal("restart changed the plus-address")
 	}
 	c, err := configure(t, newFakeHost(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.signer.Address(42) == a.signer.Address(42) {
+	if c.current().signer.Address(42) == a.current().signer.Address(42) {
 		t.Fatal("two instances share a generated secret")
 	}
 }

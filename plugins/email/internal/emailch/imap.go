@@ -29,6 +29,7 @@ func imapStateKey(mailbox string) string { return "imap:" + mailbox }
 // imapPoller polls one mailbox until its context ends.
 type imapPoller struct {
 	c      *Channel
+	inst   *instance
 	cfg    *imapConfig
 	max    int64
 	client *imapclient.Client
@@ -37,8 +38,9 @@ type imapPoller struct {
 	tlsConfig *tls.Config
 }
 
-func startIMAP(ctx context.Context, c *Channel, cfg *config) *imapPoller {
-	p := &imapPoller{c: c, cfg: cfg.IMAP, max: cfg.MaxBytes, done: make(chan struct{}),
+func startIMAP(ctx context.Context, c *Channel, inst *instance) *imapPoller {
+	cfg := inst.cfg
+	p := &imapPoller{c: c, inst: inst, cfg: cfg.IMAP, max: cfg.MaxBytes, done: make(chan struct{}),
 		tlsConfig: &tls.Config{ServerName: cfg.IMAP.ServerName, MinVersion: tls.VersionTLS12}}
 	go p.run(ctx)
 	return p
@@ -54,7 +56,7 @@ func (p *imapPoller) wait(ctx context.Context) {
 func (p *imapPoller) run(ctx context.Context) {
 	defer close(p.done)
 	defer p.disconnect()
-	_, host, _, _, log, _ := p.c.snapshot()
+	host, log := p.inst.host, p.inst.log
 	failing := false
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -124,7 +126,7 @@ func (p *imapPoller) connect() error {
 // On the first poll (or after UIDVALIDITY changed) only unseen messages are
 // taken, so that connecting an existing mailbox does not import its history.
 func (p *imapPoller) poll(ctx context.Context) error {
-	_, host, _, _, log, _ := p.c.snapshot()
+	host, log := p.inst.host, p.inst.log
 	if p.client == nil {
 		if err := p.connect(); err != nil {
 			return err
@@ -206,7 +208,7 @@ func (p *imapPoller) poll(ctx context.Context) error {
 
 // take fetches, delivers and marks one message.
 func (p *imapPoller) take(ctx context.Context, cl *imapclient.Client, uid imap.UID) error {
-	_, _, _, _, log, _ := p.c.snapshot()
+	log := p.inst.log
 	section := &imap.FetchItemBodySection{Peek: true}
 	msgs, err := cl.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{
 		UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{section},
@@ -222,7 +224,7 @@ func (p *imapPoller) take(ctx context.Context, cl *imapclient.Client, uid imap.U
 		return nil
 	}
 	raw := msgs[0].FindBodySection(section)
-	res, _, err := p.c.receive(ctx, raw, envelope{Via: "imap"})
+	res, _, err := p.c.receive(ctx, p.inst, raw, envelope{Via: "imap"})
 	if err != nil {
 		return err
 	}
@@ -236,7 +238,7 @@ func (p *imapPoller) take(ctx context.Context, cl *imapclient.Client, uid imap.U
 }
 
 func (p *imapPoller) saveState(ctx context.Context, key string, st imapState) error {
-	_, host, _, _, _, _ := p.c.snapshot()
+	host := p.inst.host
 	b, _ := json.Marshal(st)
 	if err := host.SetState(ctx, key, b); err != nil {
 		return fmt.Errorf("saving the imap cursor: %w", err)

@@ -45,8 +45,8 @@ var errDeliver = errors.New("the core did not store the message")
 
 // receive parses raw, drops our own echoed mail, and delivers the rest to
 // the core. It returns only after Deliver returned.
-func (c *Channel) receive(ctx context.Context, raw []byte, env envelope) (outcome, *sdk.Receipt, error) {
-	_, host, signer, _, log, _ := c.snapshot()
+func (c *Channel) receive(ctx context.Context, inst *instance, raw []byte, env envelope) (outcome, *sdk.Receipt, error) {
+	host, signer, log := inst.host, inst.signer, inst.log
 	m := mailparse.Parse(raw)
 	if ours, _ := signer.Match(m.FromAddress); ours {
 		log.Info("dropped mail from our own address (echo)", "message_id", m.ID, "via", env.Via)

@@ -356,7 +356,9 @@ func TestSendTLS(t *testing.T) {
 			cfg["outbound"] = c.scheme + "://" + sink.Addr + c.query
 			ch := startChannel(t, newFakeHost(), cfg)
 			ch.mu.Lock()
-			ch.sender = smtpTransport{spec: ch.cfg.Outbound, tlsConfig: clientTLS}
+			inst := *ch.inst
+			inst.sender = smtpTransport{spec: inst.cfg.Outbound, tlsConfig: clientTLS}
+			ch.inst = &inst
 			ch.mu.Unlock()
 			_, err := ch.Send(t.Context(), reply(42))
 			if c.wantErr {

@@ -38,7 +38,8 @@ type smtpReceiver struct {
 	served   chan struct{}
 }
 
-func startSMTP(c *Channel, cfg *config) (*smtpReceiver, error) {
+func startSMTP(c *Channel, inst *instance) (*smtpReceiver, error) {
+	cfg := inst.cfg
 	if cfg.Listen.Network == "unix" {
 		// A stale socket from an earlier run would make Listen fail.
 		if fi, err := os.Lstat(cfg.Listen.Addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
@@ -52,7 +53,7 @@ func startSMTP(c *Channel, cfg *config) (*smtpReceiver, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &smtpReceiver{listener: ln, ctx: ctx, cancel: cancel, served: make(chan struct{})}
 	s := smtp.NewServer(smtp.BackendFunc(func(conn *smtp.Conn) (smtp.Session, error) {
-		return &session{c: c, r: r, conn: conn}, nil
+		return &session{c: c, inst: inst, r: r, conn: conn}, nil
 	}))
 	s.Domain = cfg.Domain
 	s.LMTP = cfg.LMTP
@@ -61,19 +62,19 @@ func startSMTP(c *Channel, cfg *config) (*smtpReceiver, error) {
 	s.ReadTimeout = smtpReadTimeout
 	s.WriteTimeout = smtpWriteTimout
 	s.EnableSMTPUTF8 = true
-	s.ErrorLog = stdLogger{c.log}
+	s.ErrorLog = stdLogger{inst.log}
 	r.server = s
 	go func() {
 		defer close(r.served)
 		if err := s.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			c.log.Error("smtp listener stopped", "error", err)
+			inst.log.Error("smtp listener stopped", "error", err)
 		}
 	}()
 	proto := "smtp"
 	if cfg.LMTP {
 		proto = "lmtp"
 	}
-	c.log.Info("listening", "protocol", proto, "addr", ln.Addr().String())
+	inst.log.Info("listening", "protocol", proto, "addr", ln.Addr().String())
 	return r, nil
 }
 
@@ -100,6 +101,7 @@ func (r *smtpReceiver) stop(ctx context.Context) error {
 // session is one SMTP/LMTP transaction stream on a connection.
 type session struct {
 	c    *Channel
+	inst *instance
 	r    *smtpReceiver
 	conn *smtp.Conn
 	env  envelope
@@ -137,8 +139,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	_, _, signer, _, _, _ := s.c.snapshot()
-	if ours, _ := signer.Match(to); !ours {
+	if ours, _ := s.inst.signer.Match(to); !ours {
 		return errUnknownRecipient
 	}
 	s.env.Rcpts = append(s.env.Rcpts, to)
@@ -162,7 +163,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return err
 	}
-	if _, _, err := s.c.receive(s.r.ctx, raw, s.env); err != nil {
+	if _, _, err := s.c.receive(s.r.ctx, s.inst, raw, s.env); err != nil {
 		return errTempFailure
 	}
 	return nil

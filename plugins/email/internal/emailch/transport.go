@@ -43,11 +43,12 @@ func newTransport(cfg *config) (transport, error) {
 // Message-ID (without angle brackets), which the core records so that the
 // customer's answer threads back by In-Reply-To/References.
 func (c *Channel) Send(ctx context.Context, out *sdk.OutboundMessage) (*sdk.SendResult, error) {
-	cfg, host, signer, sender, log, instance := c.snapshot()
-	if cfg == nil {
+	inst := c.current()
+	if inst == nil {
 		return nil, sdk.Retryable("not_configured", errors.New("the email channel is not configured yet"), 0)
 	}
-	msg, err := compose(ctx, cfg, signer, instance, out)
+	host, sender, log := inst.host, inst.sender, inst.log
+	msg, err := compose(ctx, inst.cfg, inst.signer, inst.name, out)
 	if err != nil {
 		return nil, err
 	}
