@@ -6,6 +6,7 @@ package emailch
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,6 +43,9 @@ type instance struct {
 	name   string
 	signer *plusaddr.Signer
 	sender transport
+	// imapTLS, when set, replaces the IMAP client's TLS settings (tests
+	// trust their own certificate with it); nil in production.
+	imapTLS *tls.Config
 }
 
 // New returns an unconfigured email channel.

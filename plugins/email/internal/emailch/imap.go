@@ -34,7 +34,7 @@ type imapPoller struct {
 	max    int64
 	client *imapclient.Client
 	done   chan struct{}
-	// tlsConfig is used for imaps:// and STARTTLS (tests set RootCAs).
+	// tlsConfig is used for imaps:// and STARTTLS.
 	tlsConfig *tls.Config
 }
 
@@ -42,6 +42,9 @@ func startIMAP(ctx context.Context, c *Channel, inst *instance) *imapPoller {
 	cfg := inst.cfg
 	p := &imapPoller{c: c, inst: inst, cfg: cfg.IMAP, max: cfg.MaxBytes, done: make(chan struct{}),
 		tlsConfig: &tls.Config{ServerName: cfg.IMAP.ServerName, MinVersion: tls.VersionTLS12}}
+	if inst.imapTLS != nil {
+		p.tlsConfig = inst.imapTLS.Clone()
+	}
 	go p.run(ctx)
 	return p
 }

@@ -1,8 +1,11 @@
 package emailch
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
+	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -26,6 +30,13 @@ type imapFixture struct {
 
 func startIMAPServer(t *testing.T) *imapFixture {
 	t.Helper()
+	return startIMAPServerTLS(t, nil, false)
+}
+
+// startIMAPServerTLS serves IMAP offering STARTTLS with cfg, or with
+// implicit TLS when implicit is true; a nil cfg serves plain text.
+func startIMAPServerTLS(t *testing.T, cfg *tls.Config, implicit bool) *imapFixture {
+	t.Helper()
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser("support", "imap-pass")
 	if err := user.Create("INBOX", nil); err != nil {
@@ -36,17 +47,31 @@ func startIMAPServer(t *testing.T) *imapFixture {
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return mem.NewSession(), nil, nil
 		},
-		InsecureAuth: true,
+		InsecureAuth: cfg == nil,
+		TLSConfig:    cfg,
 		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var ln net.Listener
+	var err error
+	if implicit {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", cfg)
+	} else {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	f := &imapFixture{t: t, addr: ln.Addr().String()}
-	f.cl, err = imapclient.DialInsecure(f.addr, nil)
+	switch {
+	case implicit:
+		f.cl, err = imapclient.New(tlsDial(t, f.addr), nil), nil
+	case cfg != nil:
+		f.cl, err = imapclient.DialStartTLS(f.addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}}) // the fixture's own client
+	default:
+		f.cl, err = imapclient.DialInsecure(f.addr, nil)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,5 +231,61 @@ func TestIMAPBadLogin(t *testing.T) {
 	waitFor(t, "auth_failed status", func() bool { return host.lastStatus().State == sdk.StateAuthFailed })
 	if s := host.lastStatus().Message; s == "" || strings.Contains(s, "wrong-password-123") {
 		t.Fatalf("status message %q", s)
+	}
+}
+
+func tlsDial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the fixture's own client
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// imaps:// speaks TLS from the start; imap:// requires STARTTLS and
+// refuses a server that does not offer it (the password never goes out in
+// plain text unless tls=none says so).
+func TestIMAPTLS(t *testing.T) {
+	serverTLS, clientTLS := emailtest.TLSPair(t)
+	cases := []struct {
+		name     string
+		url      string
+		tls      *tls.Config
+		implicit bool
+		wantOK   bool
+	}{
+		{"imaps", "imaps://%s", serverTLS, true, true},
+		{"imap with STARTTLS", "imap://%s", serverTLS, false, true},
+		{"imap without STARTTLS on offer", "imap://%s", nil, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := startIMAPServerTLS(t, c.tls, c.implicit)
+			uid := f.append(buildMail([]string{"From: ann@example.com", "Subject: tls", "Message-ID: <tls@example.com>"}, "x"))
+			host := newFakeHost()
+			cfg := imapChannelConfig(f)
+			cfg["imap"].(map[string]any)["url"] = fmt.Sprintf(c.url, f.addr)
+			ch := New()
+			raw, _ := json.Marshal(cfg)
+			if err := ch.Configure(t.Context(), sdk.ConfigureRequest{Instance: "support", Config: raw, Host: host}); err != nil {
+				t.Fatal(err)
+			}
+			ch.mu.Lock()
+			ch.inst.imapTLS = clientTLS
+			ch.mu.Unlock()
+			if err := ch.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ch.Stop(context.Background()) })
+			if c.wantOK {
+				waitFor(t, "the message over TLS", func() bool { return f.seen()[uid] })
+				return
+			}
+			waitFor(t, "a degraded status", func() bool { return host.lastStatus().State == sdk.StateDegraded })
+			if host.DeliverCalls() != 0 {
+				t.Fatal("delivered over plain text")
+			}
+		})
 	}
 }
