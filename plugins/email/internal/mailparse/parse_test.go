@@ -330,3 +330,18 @@ func TestSubject(t *testing.T) {
 		}
 	}
 }
+
+// An HTML-only reply (Gmail's markup) is converted to text, then its quoted
+// history stripped; the HTML itself stays whole.
+func TestParseHTMLReplyStripsQuote(t *testing.T) {
+	m := Parse(crlf("From: a@b.test\nContent-Type: text/html; charset=utf-8\n\n" +
+		`<div dir="ltr">Thanks, works now.</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">` +
+		`On Mon, Jan 2, 2006 at 3:04 PM Support &lt;support@acme.test&gt; wrote:<br></div>` +
+		`<blockquote class="gmail_quote"><div>Please restart.</div></blockquote></div>` + "\n"))
+	if m.Text != "Thanks, works now." {
+		t.Errorf("text %q", m.Text)
+	}
+	if !strings.Contains(m.FullText, "Please restart.") || !strings.Contains(m.HTML, "<blockquote") {
+		t.Errorf("full text %q / html %q lost the history", m.FullText, m.HTML)
+	}
+}
