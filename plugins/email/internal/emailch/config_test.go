@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -171,5 +172,25 @@ func TestDescribeMarksSecrets(t *testing.T) {
 func TestStartWithoutConfigure(t *testing.T) {
 	if err := New().Start(context.Background()); err == nil {
 		t.Fatal("Start before Configure succeeded")
+	}
+}
+
+func TestConfigureWithoutHostOnlyValidates(t *testing.T) {
+	dir := t.TempDir() + "/never-created"
+	raw, _ := json.Marshal(map[string]any{"address": "support@acme.test", "smtp_listen": "127.0.0.1:0", "outbound": "dir:" + dir})
+	ch := New()
+	if err := ch.Configure(context.Background(), sdk.ConfigureRequest{Config: raw}); err != nil {
+		t.Fatalf("valid configuration: %v", err)
+	}
+	if err := ch.Start(context.Background()); err == nil {
+		t.Fatal("Start after a validation-only Configure succeeded")
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatal("validation created the outbound directory")
+	}
+	raw, _ = json.Marshal(map[string]any{"address": ""})
+	var fe sdk.FieldErrors
+	if err := ch.Configure(context.Background(), sdk.ConfigureRequest{Config: raw}); !errors.As(err, &fe) {
+		t.Fatalf("invalid configuration: %v", err)
 	}
 }
