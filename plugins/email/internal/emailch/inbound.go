@@ -60,12 +60,12 @@ func (c *Channel) receive(ctx context.Context, inst *instance, raw []byte, env e
 		log.Warn("deliver failed; the sender will retry", "message_id", msg.ExternalID, "via", env.Via, "error", err)
 		return 0, nil, fmt.Errorf("%w: %w", errDeliver, err)
 	}
-	args := []any{"message_id", msg.ExternalID, "via", env.Via, "ticket", rcpt.TicketID, "comment", rcpt.CommentID,
-		"duplicate", rcpt.Duplicate, "auto_submitted", msg.AutoSubmitted}
+	var rejected []string
 	for _, r := range rcpt.Rejected {
-		args = append(args, "rejected_"+r.Filename, r.Reason)
+		rejected = append(rejected, r.Filename+": "+r.Reason)
 	}
-	log.Info("mail delivered", args...)
+	log.Info("mail delivered", "message_id", msg.ExternalID, "via", env.Via, "ticket", rcpt.TicketID, "comment", rcpt.CommentID,
+		"duplicate", rcpt.Duplicate, "auto_submitted", msg.AutoSubmitted, "rejected_files", strings.Join(rejected, "; "))
 	return delivered, rcpt, nil
 }
 
