@@ -45,7 +45,7 @@ type failure struct {
 // downloads under /files/, upload URLs under /upload/, and a Socket Mode
 // websocket under /ws. It speaks Slack's documented JSON.
 type fakeSlack struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu        sync.Mutex
@@ -97,7 +97,7 @@ func (l *eventLog) snapshot() []string {
 	return append([]string(nil), l.entries...)
 }
 
-func newFakeSlack(t *testing.T) *fakeSlack {
+func newFakeSlack(t testing.TB) *fakeSlack {
 	t.Helper()
 	f := &fakeSlack{
 		t:        t,
@@ -298,7 +298,8 @@ func (f *fakeSlack) upload(w http.ResponseWriter, r *http.Request) {
 
 // websocket serves Socket Mode: hello, Slack's pings, and records acks.
 func (f *fakeSlack) websocket(w http.ResponseWriter, r *http.Request) {
-	up := websocket.Upgrader{}
+	// Slack accepts the Origin the SDK sends (https://api.slack.com).
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	c, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return

@@ -100,7 +100,7 @@ type harness struct {
 	slack *fakeSlack
 }
 
-func newHarness(t *testing.T, mode string, cfgOver map[string]any, opts ...Option) *harness {
+func newHarness(t testing.TB, mode string, cfgOver map[string]any, opts ...Option) *harness {
 	t.Helper()
 	fs := newFakeSlack(t)
 	host := newFakeHost()
@@ -129,7 +129,7 @@ func newHarness(t *testing.T, mode string, cfgOver map[string]any, opts ...Optio
 	return &harness{ch: ch, host: host, slack: fs}
 }
 
-func (h *harness) start(t *testing.T) {
+func (h *harness) start(t testing.TB) {
 	t.Helper()
 	if err := h.ch.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -137,7 +137,7 @@ func (h *harness) start(t *testing.T) {
 }
 
 // testWriter sends plugin logs to the test log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

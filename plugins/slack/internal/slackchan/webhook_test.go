@@ -133,7 +133,7 @@ func TestWebhookIgnoredEvents(t *testing.T) {
 		{"bot_id without subtype", dmEvent(ts, map[string]any{"bot_id": "B0OTHER", "user": "U0OTHERBOT"})},
 		{"edit", map[string]any{"type": "message", "subtype": "message_changed", "hidden": true, "channel": testIM, "channel_type": "im",
 			"ts": "1700000000.000399", "event_ts": "1700000000.000399",
-			"message": map[string]any{"type": "message", "user": "U0ALICE", "text": "edited", "ts": ts, "edited": map[string]any{"user": "U0ALICE", "ts": "1700000000.000399"}},
+			"message":          map[string]any{"type": "message", "user": "U0ALICE", "text": "edited", "ts": ts, "edited": map[string]any{"user": "U0ALICE", "ts": "1700000000.000399"}},
 			"previous_message": map[string]any{"type": "message", "user": "U0ALICE", "text": "original", "ts": ts}}},
 		{"deletion", map[string]any{"type": "message", "subtype": "message_deleted", "hidden": true, "channel": testIM, "channel_type": "im",
 			"ts": "1700000000.000398", "deleted_ts": ts, "event_ts": "1700000000.000398",
