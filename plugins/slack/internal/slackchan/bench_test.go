@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
 )
 
 // BenchmarkHandleWebhookDM measures one signed DM through verification,
@@ -15,7 +17,7 @@ func BenchmarkHandleWebhookDM(b *testing.B) {
 	ctx := context.Background()
 	bodies := make([][]byte, 0, 1024)
 	for i := range 1024 {
-		bodies = append(bodies, callback(dmEvent(fmt.Sprintf("1700000000.%06d", i), nil)))
+		bodies = append(bodies, fakeslack.Callback(fakeslack.DMEvent(fmt.Sprintf("1700000000.%06d", i), nil)))
 	}
 	b.ReportAllocs()
 	i := 0
@@ -30,7 +32,7 @@ func BenchmarkHandleWebhookDM(b *testing.B) {
 
 // BenchmarkParseEnvelope measures classification of a DM payload.
 func BenchmarkParseEnvelope(b *testing.B) {
-	body := callback(dmEvent("1700000000.000100", nil))
+	body := fakeslack.Callback(fakeslack.DMEvent("1700000000.000100", nil))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := parseEnvelope(body); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -97,12 +98,12 @@ func TestStartReportsStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, ModeEvents, nil)
-			h.slack.authFails = tt.authFails
+			h.slack.SetAuthFailure(tt.authFails)
 			h.start(t)
 			if got := h.host.lastStatus().State; got != tt.want {
 				t.Errorf("status %q, want %q", got, tt.want)
 			}
-			if calls := h.slack.callsTo("auth.test"); len(calls) != 1 || calls[0].Token != testBotToken {
+			if calls := h.slack.CallsTo("auth.test"); len(calls) != 1 || calls[0].Token != fakeslack.BotToken {
 				t.Errorf("auth.test calls %d", len(calls))
 			}
 		})
@@ -111,7 +112,7 @@ func TestStartReportsStatus(t *testing.T) {
 
 func TestStartRetriesWhenSlackIsDown(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
-	h.slack.fail("auth.test", failure{Status: 503})
+	h.slack.Fail("auth.test", fakeslack.Failure{Status: 503})
 	h.start(t)
 	if got := h.host.lastStatus().State; got != sdk.StateDegraded {
 		t.Errorf("status after a 503 %q, want degraded", got)

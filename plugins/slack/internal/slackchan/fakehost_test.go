@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -25,7 +26,7 @@ type fakeHost struct {
 	deadlines []time.Duration // remaining time on each Deliver's context
 	statuses  []sdk.Status
 	state     map[string][]byte
-	log       *eventLog
+	log       *fakeslack.EventLog
 }
 
 var errHostDown = errors.New("core unavailable")
@@ -77,7 +78,7 @@ func (h *fakeHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.R
 	h.messages = append(h.messages, msg)
 	h.files[msg.ExternalID] = files
 	if h.log != nil {
-		h.log.add("deliver:" + msg.ExternalID)
+		h.log.Add("deliver:" + msg.ExternalID)
 	}
 	return &sdk.Receipt{TicketID: 1, CommentID: uint64(len(h.messages))}, nil
 }

@@ -5,40 +5,25 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-)
 
-// slackFile is a file object as Slack puts it in a file_share message.
-func slackFile(id, name, mime string, size int, downloadURL string, over map[string]any) map[string]any {
-	f := map[string]any{
-		"id": id, "created": 1700000000, "timestamp": 1700000000, "name": name, "title": name,
-		"mimetype": mime, "filetype": strings.TrimPrefix(name[strings.LastIndex(name, "."):], "."),
-		"pretty_type": "File", "user": "U0ALICE", "user_team": testTeam, "editable": false, "size": size,
-		"mode": "hosted", "is_external": false, "external_type": "", "is_public": false,
-		"public_url_shared": false, "display_as_bot": false, "username": "",
-		"url_private": downloadURL, "url_private_download": downloadURL,
-		"permalink": "https://acme.slack.test/files/U0ALICE/" + id + "/" + name,
-	}
-	for k, v := range over {
-		f[k] = v
-	}
-	return f
-}
+	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
+)
 
 func TestFileShareDownloadedWithBotToken(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
 	pdf := bytes.Repeat([]byte("%PDF-1.7 report "), 4096) // 64 KiB
 	png := []byte("\x89PNG\r\n\x1a\nfake image")
-	ev := dmEvent("1700000000.000800", map[string]any{
+	ev := fakeslack.DMEvent("1700000000.000800", map[string]any{
 		"subtype": "file_share", "text": "screenshots attached", "upload": false, "display_as_bot": false,
 		"files": []any{
-			slackFile("F0PDF", "report.pdf", "application/pdf", len(pdf), h.slack.addFile("F0PDF/report.pdf", pdf), nil),
-			slackFile("F0PNG", "screen.png", "image/png", len(png), h.slack.addFile("F0PNG/screen.png", png), nil),
+			fakeslack.File("F0PDF", "report.pdf", "application/pdf", len(pdf), h.slack.AddFile("F0PDF/report.pdf", pdf)),
+			fakeslack.File("F0PNG", "screen.png", "image/png", len(png), h.slack.AddFile("F0PNG/screen.png", png)),
 			// A file deleted before the event was handled: nothing to download.
 			map[string]any{"id": "F0GONE", "mode": "tombstone"},
 		},
 	})
-	resp := hook(t, h.ch, signedRequest(callback(ev), nil))
+	resp := hook(t, h.ch, signedRequest(fakeslack.Callback(ev), nil))
 	if resp.Status != http.StatusOK {
 		t.Fatalf("status %d %s", resp.Status, resp.Body)
 	}
@@ -60,10 +45,8 @@ func TestFileShareDownloadedWithBotToken(t *testing.T) {
 	if !bytes.Equal(files["report.pdf"], pdf) || !bytes.Equal(files["screen.png"], png) {
 		t.Errorf("downloaded contents differ from the files Slack served")
 	}
-	h.slack.mu.Lock()
-	defer h.slack.mu.Unlock()
-	for _, a := range h.slack.fileAuth {
-		if a != "Bearer "+testBotToken {
+	for _, a := range h.slack.FileAuth() {
+		if a != "Bearer "+fakeslack.BotToken {
 			t.Errorf("file downloaded with Authorization %q, want the bot token", a)
 		}
 	}
@@ -75,11 +58,11 @@ func TestFileShareAttachmentsLeftToTheCore(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
 	exe := []byte("MZ not really")
-	ev := dmEvent("1700000000.000801", map[string]any{
+	ev := fakeslack.DMEvent("1700000000.000801", map[string]any{
 		"subtype": "file_share", "text": "",
-		"files": []any{slackFile("F0EXE", "setup.exe", "application/octet-stream", len(exe), h.slack.addFile("F0EXE/setup.exe", exe), nil)},
+		"files": []any{fakeslack.File("F0EXE", "setup.exe", "application/octet-stream", len(exe), h.slack.AddFile("F0EXE/setup.exe", exe))},
 	})
-	if resp := hook(t, h.ch, signedRequest(callback(ev), nil)); resp.Status != 200 {
+	if resp := hook(t, h.ch, signedRequest(fakeslack.Callback(ev), nil)); resp.Status != 200 {
 		t.Fatalf("status %d", resp.Status)
 	}
 	got := h.host.delivered()
@@ -91,11 +74,11 @@ func TestFileShareAttachmentsLeftToTheCore(t *testing.T) {
 func TestFileShareDownloadFailureIsRetried(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
-	ev := dmEvent("1700000000.000802", map[string]any{
+	ev := fakeslack.DMEvent("1700000000.000802", map[string]any{
 		"subtype": "file_share",
-		"files":   []any{slackFile("F0MISS", "missing.pdf", "application/pdf", 10, h.slack.srv.URL+"/files/F0MISS/missing.pdf", nil)},
+		"files":   []any{fakeslack.File("F0MISS", "missing.pdf", "application/pdf", 10, h.slack.URL()+"/files/F0MISS/missing.pdf")},
 	})
-	resp := hook(t, h.ch, signedRequest(callback(ev), nil))
+	resp := hook(t, h.ch, signedRequest(fakeslack.Callback(ev), nil))
 	if resp.Status < 500 {
 		t.Fatalf("status %d when the file could not be downloaded, want 5xx so Slack retries", resp.Status)
 	}
@@ -107,23 +90,21 @@ func TestFileShareDownloadFailureIsRetried(t *testing.T) {
 func TestFileDownloadNeverSendsTokenElsewhere(t *testing.T) {
 	// A url_private_download pointing outside Slack and the api_url host
 	// must not receive the bot token.
-	other := newFakeSlack(t)
+	other := fakeslack.New(t)
 	content := []byte("secret-free")
-	url := other.addFile("F0X/x.txt", content)
+	url := other.AddFile("F0X/x.txt", content)
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
-	ev := dmEvent("1700000000.000803", map[string]any{
+	ev := fakeslack.DMEvent("1700000000.000803", map[string]any{
 		"subtype": "file_share",
-		"files":   []any{slackFile("F0X", "x.txt", "text/plain", len(content), url, nil)},
+		"files":   []any{fakeslack.File("F0X", "x.txt", "text/plain", len(content), url)},
 	})
-	resp := hook(t, h.ch, signedRequest(callback(ev), nil))
+	resp := hook(t, h.ch, signedRequest(fakeslack.Callback(ev), nil))
 	if resp.Status < 500 {
 		t.Errorf("status %d, want 5xx (download refused)", resp.Status)
 	}
-	other.mu.Lock()
-	defer other.mu.Unlock()
-	for _, a := range other.fileAuth {
-		if strings.Contains(a, testBotToken) {
+	for _, a := range other.FileAuth() {
+		if strings.Contains(a, fakeslack.BotToken) {
 			t.Fatalf("bot token sent to a foreign host")
 		}
 	}

@@ -2,91 +2,21 @@ package slackchan
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"net/http"
-	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-// Payloads below follow Slack's documented Events API formats
-// (docs.slack.dev/reference/events/message.im, message subtypes,
-// app_mention, url_verification).
-
-const testIM = "D0ALICEIM"
-
-// dmEvent is a message.im event from Alice, as Slack sends it, with the
-// given fields replaced (a nil value deletes the field).
-func dmEvent(ts string, over map[string]any) map[string]any {
-	ev := map[string]any{
-		"client_msg_id": "5d4c8c5e-0000-4000-8000-00000000000" + ts[len(ts)-1:],
-		"type":          "message",
-		"text":          "My VPN &amp; email are down &lt;again&gt;",
-		"user":          "U0ALICE",
-		"ts":            ts,
-		"team":          testTeam,
-		"blocks": []any{map[string]any{"type": "rich_text", "block_id": "b1", "elements": []any{
-			map[string]any{"type": "rich_text_section", "elements": []any{map[string]any{"type": "text", "text": "My VPN & email are down <again>"}}},
-		}}},
-		"channel":      testIM,
-		"event_ts":     ts,
-		"channel_type": "im",
-	}
-	for k, v := range over {
-		if v == nil {
-			delete(ev, k)
-			continue
-		}
-		ev[k] = v
-	}
-	return ev
-}
-
-var eventSeq atomic.Int64
-
-// callback wraps an inner event in the event_callback envelope.
-func callback(ev map[string]any) []byte {
-	n := eventSeq.Add(1)
-	b, err := json.Marshal(map[string]any{
-		"token":                 "XXYYZZ",
-		"team_id":               testTeam,
-		"context_team_id":       testTeam,
-		"api_app_id":            "A0APP",
-		"event":                 ev,
-		"type":                  "event_callback",
-		"event_id":              fmt.Sprintf("Ev0%08d", n),
-		"event_time":            1700000000,
-		"authorizations":        []any{map[string]any{"team_id": testTeam, "user_id": testBotUser, "is_bot": true}},
-		"is_ext_shared_channel": false,
-		"event_context":         "4-eyJldCI6Im1lc3NhZ2UifQ",
-	})
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// slackHeaders signs body as Slack does, at the given time.
-func slackHeaders(secret string, body []byte, at time.Time) http.Header {
-	ts := strconv.FormatInt(at.Unix(), 10)
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Slack-Request-Timestamp", ts)
-	h.Set("X-Slack-Signature", "v0="+hex.EncodeToString(sign([]byte(secret), ts, body)))
-	return h
-}
-
 // signedRequest is a webhook request signed now with the test secret.
 func signedRequest(body []byte, extra map[string]string) *sdk.WebhookRequest {
-	h := slackHeaders(testSecret, body, time.Now())
+	h := fakeslack.SignedHeaders(fakeslack.Secret, body, time.Now())
 	for k, v := range extra {
 		h.Set(k, v)
 	}
@@ -97,16 +27,16 @@ func signedRequest(body []byte, extra map[string]string) *sdk.WebhookRequest {
 type harness struct {
 	ch    *Channel
 	host  *fakeHost
-	slack *fakeSlack
+	slack *fakeslack.Server
 }
 
 func newHarness(t testing.TB, mode string, cfgOver map[string]any, opts ...Option) *harness {
 	t.Helper()
-	fs := newFakeSlack(t)
+	fs := fakeslack.New(t)
 	host := newFakeHost()
-	cfg := map[string]any{"signing_secret": testSecret, "bot_token": testBotToken, "api_url": fs.apiURL(), "mode": mode}
+	cfg := map[string]any{"signing_secret": fakeslack.Secret, "bot_token": fakeslack.BotToken, "api_url": fs.APIURL(), "mode": mode}
 	if mode == ModeSocket {
-		cfg["app_token"] = testAppToken
+		cfg["app_token"] = fakeslack.AppToken
 	}
 	maps.Copy(cfg, cfgOver)
 	raw, _ := json.Marshal(cfg)

@@ -1,57 +1,41 @@
 package slackchan
 
 import (
-	"encoding/json"
 	"slices"
 	"testing"
 
+	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-// socketEnvelope wraps an Events API payload as Socket Mode sends it.
-func socketEnvelope(id string, payload []byte, retry int) map[string]any {
-	return map[string]any{
-		"envelope_id":              id,
-		"payload":                  json.RawMessage(payload),
-		"type":                     "events_api",
-		"accepts_response_payload": false,
-		"retry_attempt":            retry,
-		"retry_reason":             map[bool]string{true: "timeout", false: ""}[retry > 0],
-	}
-}
-
-func startSocket(t *testing.T) (*harness, *wsConn, *eventLog) {
+func startSocket(t *testing.T) (*harness, *fakeslack.Conn, *fakeslack.EventLog) {
 	t.Helper()
 	h := newHarness(t, ModeSocket, nil)
-	log := &eventLog{}
-	h.host.log, h.slack.log = log, log
+	log := &fakeslack.EventLog{}
+	h.host.log = log
+	h.slack.SetLog(log)
 	h.start(t)
-	var conn *wsConn
-	select {
-	case conn = <-h.slack.conns:
-	case <-t.Context().Done():
-		t.Fatal("no Socket Mode connection")
-	}
+	conn := h.slack.NextConn(t)
 	waitFor(t, "connected status", func() bool { return h.host.lastStatus().State == sdk.StateConnected })
 	return h, conn, log
 }
 
 func TestSocketModeDeliversThenAcks(t *testing.T) {
 	h, conn, log := startSocket(t)
-	if opens := h.slack.callsTo("apps.connections.open"); len(opens) == 0 || opens[0].Token != testAppToken {
+	if opens := h.slack.CallsTo("apps.connections.open"); len(opens) == 0 || opens[0].Token != fakeslack.AppToken {
 		t.Fatalf("apps.connections.open not called with the app token")
 	}
-	body := callback(dmEvent("1700000000.000900", nil))
-	if err := conn.send(socketEnvelope("env-1", body, 0)); err != nil {
+	body := fakeslack.Callback(fakeslack.DMEvent("1700000000.000900", nil))
+	if err := conn.Send(fakeslack.SocketEnvelope("env-1", body, 0)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ack of env-1", func() bool { return slices.Contains(h.slack.ackedIDs(), "env-1") })
-	want := []string{"deliver:" + MessageID(testTeam, testIM, "1700000000.000900"), "ack:env-1"}
-	if got := log.snapshot(); !slices.Equal(got, want) {
+	waitFor(t, "ack of env-1", func() bool { return slices.Contains(h.slack.Acks(), "env-1") })
+	want := []string{"deliver:" + MessageID(fakeslack.Team, fakeslack.IM, "1700000000.000900"), "ack:env-1"}
+	if got := log.Snapshot(); !slices.Equal(got, want) {
 		t.Errorf("order %v, want %v (ack only after Deliver)", got, want)
 	}
 	m := h.host.delivered()[0]
-	if m.Author.ExternalID != testTeam+":U0ALICE" || m.Author.Email != "alice@example.test" || string(m.Raw) != string(body) {
+	if m.Author.ExternalID != fakeslack.Team+":U0ALICE" || m.Author.Email != "alice@example.test" || string(m.Raw) != string(body) {
 		t.Errorf("delivered %+v", m)
 	}
 }
@@ -61,19 +45,19 @@ func TestSocketModeNoAckOnDeliverFailure(t *testing.T) {
 	h.host.mu.Lock()
 	h.host.failNext = 1
 	h.host.mu.Unlock()
-	body := callback(dmEvent("1700000000.000901", nil))
-	if err := conn.send(socketEnvelope("env-fail", body, 0)); err != nil {
+	body := fakeslack.Callback(fakeslack.DMEvent("1700000000.000901", nil))
+	if err := conn.Send(fakeslack.SocketEnvelope("env-fail", body, 0)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the failed Deliver", func() bool { return h.host.deliverCalls() == 1 })
 	// Slack redelivers the unacknowledged envelope. Acks leave in order on
 	// the one connection, so a wrong ack of the failed attempt would arrive
 	// no later than the redelivery's.
-	if err := conn.send(socketEnvelope("env-fail", body, 1)); err != nil {
+	if err := conn.Send(fakeslack.SocketEnvelope("env-fail", body, 1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ack of the redelivery", func() bool { return slices.Contains(h.slack.ackedIDs(), "env-fail") })
-	if acks := h.slack.ackedIDs(); len(acks) != 1 {
+	waitFor(t, "ack of the redelivery", func() bool { return slices.Contains(h.slack.Acks(), "env-fail") })
+	if acks := h.slack.Acks(); len(acks) != 1 {
 		t.Errorf("acks %v, want exactly one (the successful redelivery)", acks)
 	}
 	if n := len(h.host.delivered()); n != 1 {
@@ -85,21 +69,21 @@ func TestSocketModeAcksIgnoredAndUnknown(t *testing.T) {
 	h, conn, _ := startSocket(t)
 	ts := "1700000000.000902"
 	envs := []map[string]any{
-		socketEnvelope("env-mpim", callback(dmEvent(ts, map[string]any{"channel": "G0MPIM", "channel_type": "mpim"})), 0),
-		socketEnvelope("env-mention", callback(map[string]any{"type": "app_mention", "user": "U0ALICE", "text": "<@U0HANDLE> hi", "ts": ts, "channel": "C0GENERAL", "event_ts": ts}), 0),
-		socketEnvelope("env-thread", callback(dmEvent("1700000000.000903", map[string]any{"thread_ts": ts})), 0),
-		socketEnvelope("env-echo", callback(dmEvent(ts, map[string]any{"user": testBotUser, "bot_id": testBotID})), 0),
-		socketEnvelope("env-unknown", callback(map[string]any{"type": "hologram_projected", "event_ts": ts}), 0),
+		fakeslack.SocketEnvelope("env-mpim", fakeslack.Callback(fakeslack.DMEvent(ts, map[string]any{"channel": "G0MPIM", "channel_type": "mpim"})), 0),
+		fakeslack.SocketEnvelope("env-mention", fakeslack.Callback(map[string]any{"type": "app_mention", "user": "U0ALICE", "text": "<@U0HANDLE> hi", "ts": ts, "channel": "C0GENERAL", "event_ts": ts}), 0),
+		fakeslack.SocketEnvelope("env-thread", fakeslack.Callback(fakeslack.DMEvent("1700000000.000903", map[string]any{"thread_ts": ts})), 0),
+		fakeslack.SocketEnvelope("env-echo", fakeslack.Callback(fakeslack.DMEvent(ts, map[string]any{"user": fakeslack.BotUser, "bot_id": fakeslack.BotID})), 0),
+		fakeslack.SocketEnvelope("env-unknown", fakeslack.Callback(map[string]any{"type": "hologram_projected", "event_ts": ts}), 0),
 		{"envelope_id": "env-slash", "type": "slash_commands", "payload": map[string]any{"command": "/help", "text": "", "user_id": "U0ALICE"}, "accepts_response_payload": true},
 	}
 	for _, e := range envs {
-		if err := conn.send(e); err != nil {
+		if err := conn.Send(e); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want := []string{"env-mpim", "env-mention", "env-thread", "env-echo", "env-unknown", "env-slash"}
 	waitFor(t, "all acks", func() bool {
-		acks := h.slack.ackedIDs()
+		acks := h.slack.Acks()
 		for _, id := range want {
 			if !slices.Contains(acks, id) {
 				return false
@@ -114,7 +98,7 @@ func TestSocketModeAcksIgnoredAndUnknown(t *testing.T) {
 
 func TestSocketModeBadAppToken(t *testing.T) {
 	h := newHarness(t, ModeSocket, nil)
-	h.slack.fail("apps.connections.open", failure{Code: "invalid_auth"})
+	h.slack.Fail("apps.connections.open", fakeslack.Failure{Code: "invalid_auth"})
 	h.start(t)
 	waitFor(t, "auth_failed status", func() bool { return h.host.lastStatus().State == sdk.StateAuthFailed })
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -23,7 +24,7 @@ func hook(t *testing.T, ch *Channel, req *sdk.WebhookRequest) *sdk.WebhookRespon
 func TestWebhookDirectMessageDelivered(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
-	body := callback(dmEvent("1700000000.000100", nil))
+	body := fakeslack.Callback(fakeslack.DMEvent("1700000000.000100", nil))
 	resp := hook(t, h.ch, signedRequest(body, nil))
 	if resp.Status != http.StatusOK {
 		t.Fatalf("status %d %s, want 200", resp.Status, resp.Body)
@@ -34,10 +35,10 @@ func TestWebhookDirectMessageDelivered(t *testing.T) {
 	}
 	m := got[0]
 	checks := []struct{ name, got, want string }{
-		{"ExternalID", m.ExternalID, testTeam + ":" + testIM + ":1700000000.000100"},
-		{"ConversationKey", m.ConversationKey, testTeam + ":" + testIM},
+		{"ExternalID", m.ExternalID, fakeslack.Team + ":" + fakeslack.IM + ":1700000000.000100"},
+		{"ConversationKey", m.ConversationKey, fakeslack.Team + ":" + fakeslack.IM},
 		{"Author.IdentityType", m.Author.IdentityType, "slack"},
-		{"Author.ExternalID", m.Author.ExternalID, testTeam + ":U0ALICE"},
+		{"Author.ExternalID", m.Author.ExternalID, fakeslack.Team + ":U0ALICE"},
 		{"Author.Name", m.Author.Name, "Alice Liddell"},
 		{"Author.Email", m.Author.Email, "alice@example.test"},
 		{"Text", m.Text, "My VPN & email are down <again>"},
@@ -68,19 +69,19 @@ func TestWebhookProfileCachedAndOptional(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
 	for _, ts := range []string{"1700000000.000101", "1700000000.000102"} {
-		if r := hook(t, h.ch, signedRequest(callback(dmEvent(ts, nil)), nil)); r.Status != 200 {
+		if r := hook(t, h.ch, signedRequest(fakeslack.Callback(fakeslack.DMEvent(ts, nil)), nil)); r.Status != 200 {
 			t.Fatalf("status %d", r.Status)
 		}
 	}
-	if n := len(h.slack.callsTo("users.info")); n != 1 {
+	if n := len(h.slack.CallsTo("users.info")); n != 1 {
 		t.Errorf("users.info called %d times for one user, want 1 (cached)", n)
 	}
 	// A Slack Connect user from another team, without a real name; and
 	// users.info failing for a third user: the message still goes through.
-	bob := dmEvent("1700000000.000103", map[string]any{"user": "U0BOB", "team": "T0OTHER", "user_team": "T0OTHER"})
-	ghost := dmEvent("1700000000.000104", map[string]any{"user": "U0GHOST"})
+	bob := fakeslack.DMEvent("1700000000.000103", map[string]any{"user": "U0BOB", "team": "T0OTHER", "user_team": "T0OTHER"})
+	ghost := fakeslack.DMEvent("1700000000.000104", map[string]any{"user": "U0GHOST"})
 	for _, ev := range []map[string]any{bob, ghost} {
-		if r := hook(t, h.ch, signedRequest(callback(ev), nil)); r.Status != 200 {
+		if r := hook(t, h.ch, signedRequest(fakeslack.Callback(ev), nil)); r.Status != 200 {
 			t.Fatalf("status %d", r.Status)
 		}
 	}
@@ -91,7 +92,7 @@ func TestWebhookProfileCachedAndOptional(t *testing.T) {
 	if a := got[2].Author; a.ExternalID != "T0OTHER:U0BOB" || a.Name != "Bob" || a.Email != "" {
 		t.Errorf("Slack Connect author = %+v, want T0OTHER:U0BOB named Bob without email", a)
 	}
-	if a := got[3].Author; a.ExternalID != testTeam+":U0GHOST" || a.Name != "" {
+	if a := got[3].Author; a.ExternalID != fakeslack.Team+":U0GHOST" || a.Name != "" {
 		t.Errorf("author without profile = %+v", a)
 	}
 }
@@ -99,7 +100,7 @@ func TestWebhookProfileCachedAndOptional(t *testing.T) {
 func TestWebhookRetriesDeliveredWithSameID(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
-	body := callback(dmEvent("1700000000.000200", nil))
+	body := fakeslack.Callback(fakeslack.DMEvent("1700000000.000200", nil))
 	first := hook(t, h.ch, signedRequest(body, nil))
 	// Slack's retry: same body, new signature time, retry headers.
 	retry := hook(t, h.ch, signedRequest(body, map[string]string{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}))
@@ -120,36 +121,36 @@ func TestWebhookIgnoredEvents(t *testing.T) {
 		name string
 		ev   map[string]any
 	}{
-		{"group DM (mpim)", dmEvent(ts, map[string]any{"channel": "G0MPIM", "channel_type": "mpim"})},
-		{"public channel", dmEvent(ts, map[string]any{"channel": "C0GENERAL", "channel_type": "channel"})},
-		{"private channel", dmEvent(ts, map[string]any{"channel": "G0PRIVATE", "channel_type": "group"})},
+		{"group DM (mpim)", fakeslack.DMEvent(ts, map[string]any{"channel": "G0MPIM", "channel_type": "mpim"})},
+		{"public channel", fakeslack.DMEvent(ts, map[string]any{"channel": "C0GENERAL", "channel_type": "channel"})},
+		{"private channel", fakeslack.DMEvent(ts, map[string]any{"channel": "G0PRIVATE", "channel_type": "group"})},
 		{"app_mention in a channel", map[string]any{"type": "app_mention", "user": "U0ALICE", "text": "<@U0HANDLE> help please",
-			"ts": ts, "channel": "C0GENERAL", "event_ts": ts, "team": testTeam}},
-		{"thread reply in the DM", dmEvent("1700000000.000301", map[string]any{"thread_ts": ts, "parent_user_id": "U0ALICE"})},
-		{"our own reply (bot_id)", dmEvent(ts, map[string]any{"user": testBotUser, "bot_id": testBotID, "app_id": "A0APP",
-			"bot_profile": map[string]any{"id": testBotID, "name": "helpdesk"}})},
-		{"signed in as the handle", dmEvent(ts, map[string]any{"user": testBotUser})},
-		{"another bot", dmEvent(ts, map[string]any{"subtype": "bot_message", "bot_id": "B0OTHER", "user": nil, "username": "jira"})},
-		{"bot_id without subtype", dmEvent(ts, map[string]any{"bot_id": "B0OTHER", "user": "U0OTHERBOT"})},
-		{"edit", map[string]any{"type": "message", "subtype": "message_changed", "hidden": true, "channel": testIM, "channel_type": "im",
+			"ts": ts, "channel": "C0GENERAL", "event_ts": ts, "team": fakeslack.Team}},
+		{"thread reply in the DM", fakeslack.DMEvent("1700000000.000301", map[string]any{"thread_ts": ts, "parent_user_id": "U0ALICE"})},
+		{"our own reply (bot_id)", fakeslack.DMEvent(ts, map[string]any{"user": fakeslack.BotUser, "bot_id": fakeslack.BotID, "app_id": "A0APP",
+			"bot_profile": map[string]any{"id": fakeslack.BotID, "name": "helpdesk"}})},
+		{"signed in as the handle", fakeslack.DMEvent(ts, map[string]any{"user": fakeslack.BotUser})},
+		{"another bot", fakeslack.DMEvent(ts, map[string]any{"subtype": "bot_message", "bot_id": "B0OTHER", "user": nil, "username": "jira"})},
+		{"bot_id without subtype", fakeslack.DMEvent(ts, map[string]any{"bot_id": "B0OTHER", "user": "U0OTHERBOT"})},
+		{"edit", map[string]any{"type": "message", "subtype": "message_changed", "hidden": true, "channel": fakeslack.IM, "channel_type": "im",
 			"ts": "1700000000.000399", "event_ts": "1700000000.000399",
 			"message":          map[string]any{"type": "message", "user": "U0ALICE", "text": "edited", "ts": ts, "edited": map[string]any{"user": "U0ALICE", "ts": "1700000000.000399"}},
 			"previous_message": map[string]any{"type": "message", "user": "U0ALICE", "text": "original", "ts": ts}}},
-		{"deletion", map[string]any{"type": "message", "subtype": "message_deleted", "hidden": true, "channel": testIM, "channel_type": "im",
+		{"deletion", map[string]any{"type": "message", "subtype": "message_deleted", "hidden": true, "channel": fakeslack.IM, "channel_type": "im",
 			"ts": "1700000000.000398", "deleted_ts": ts, "event_ts": "1700000000.000398",
 			"previous_message": map[string]any{"type": "message", "user": "U0ALICE", "text": "original", "ts": ts}}},
-		{"join", dmEvent(ts, map[string]any{"subtype": "channel_join", "text": "<@U0ALICE> has joined the channel"})},
-		{"thread broadcast", dmEvent("1700000000.000302", map[string]any{"subtype": "thread_broadcast", "thread_ts": ts})},
+		{"join", fakeslack.DMEvent(ts, map[string]any{"subtype": "channel_join", "text": "<@U0ALICE> has joined the channel"})},
+		{"thread broadcast", fakeslack.DMEvent("1700000000.000302", map[string]any{"subtype": "thread_broadcast", "thread_ts": ts})},
 		{"reaction (event type not handled)", map[string]any{"type": "reaction_added", "user": "U0ALICE", "reaction": "thumbsup",
-			"item": map[string]any{"type": "message", "channel": testIM, "ts": ts}, "event_ts": ts}},
+			"item": map[string]any{"type": "message", "channel": fakeslack.IM, "ts": ts}, "event_ts": ts}},
 		{"event type unknown to everyone", map[string]any{"type": "hologram_projected", "user": "U0ALICE", "event_ts": ts}},
-		{"message without text or files", dmEvent(ts, map[string]any{"text": ""})},
+		{"message without text or files", fakeslack.DMEvent(ts, map[string]any{"text": ""})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, ModeEvents, nil)
 			h.start(t)
-			resp := hook(t, h.ch, signedRequest(callback(tt.ev), nil))
+			resp := hook(t, h.ch, signedRequest(fakeslack.Callback(tt.ev), nil))
 			if resp.Status != http.StatusOK {
 				t.Errorf("status %d %s, want 200", resp.Status, resp.Body)
 			}
@@ -165,7 +166,7 @@ func TestWebhookThreadParentDelivered(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
 	ts := "1700000000.000310"
-	hook(t, h.ch, signedRequest(callback(dmEvent(ts, map[string]any{"thread_ts": ts, "reply_count": 1})), nil))
+	hook(t, h.ch, signedRequest(fakeslack.Callback(fakeslack.DMEvent(ts, map[string]any{"thread_ts": ts, "reply_count": 1})), nil))
 	if n := len(h.host.delivered()); n != 1 {
 		t.Fatalf("delivered %d, want 1", n)
 	}
@@ -190,7 +191,7 @@ func TestWebhookOuterEvents(t *testing.T) {
 }
 
 func TestWebhookRejectsBadRequests(t *testing.T) {
-	body := callback(dmEvent("1700000000.000400", nil))
+	body := fakeslack.Callback(fakeslack.DMEvent("1700000000.000400", nil))
 	now := time.Now()
 	tests := []struct {
 		name   string
@@ -198,13 +199,13 @@ func TestWebhookRejectsBadRequests(t *testing.T) {
 		status int
 	}{
 		{"wrong secret", func() *sdk.WebhookRequest {
-			return &sdk.WebhookRequest{Method: "POST", Header: slackHeaders("not-the-secret", body, now), Body: body}
+			return &sdk.WebhookRequest{Method: "POST", Header: fakeslack.SignedHeaders("not-the-secret", body, now), Body: body}
 		}, 401},
 		{"timestamp 6 minutes old", func() *sdk.WebhookRequest {
-			return &sdk.WebhookRequest{Method: "POST", Header: slackHeaders(testSecret, body, now.Add(-6*time.Minute)), Body: body}
+			return &sdk.WebhookRequest{Method: "POST", Header: fakeslack.SignedHeaders(fakeslack.Secret, body, now.Add(-6*time.Minute)), Body: body}
 		}, 401},
 		{"timestamp 6 minutes ahead", func() *sdk.WebhookRequest {
-			return &sdk.WebhookRequest{Method: "POST", Header: slackHeaders(testSecret, body, now.Add(6*time.Minute)), Body: body}
+			return &sdk.WebhookRequest{Method: "POST", Header: fakeslack.SignedHeaders(fakeslack.Secret, body, now.Add(6*time.Minute)), Body: body}
 		}, 401},
 		{"no signature headers", func() *sdk.WebhookRequest {
 			return &sdk.WebhookRequest{Method: "POST", Header: http.Header{}, Body: body}
@@ -250,7 +251,7 @@ func TestWebhookRejectsBadRequests(t *testing.T) {
 func TestWebhookDeliverFailureIs5xx(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
-	body := callback(dmEvent("1700000000.000500", nil))
+	body := fakeslack.Callback(fakeslack.DMEvent("1700000000.000500", nil))
 	h.host.failNext = 1
 	resp := hook(t, h.ch, signedRequest(body, nil))
 	if resp.Status < 500 {
@@ -267,7 +268,7 @@ func TestWebhookDeliverIsBounded(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil, WithDeliverTimeout(200*time.Millisecond))
 	h.start(t)
 	h.host.stall = true
-	resp := hook(t, h.ch, signedRequest(callback(dmEvent("1700000000.000600", nil)), nil))
+	resp := hook(t, h.ch, signedRequest(fakeslack.Callback(fakeslack.DMEvent("1700000000.000600", nil)), nil))
 	if resp.Status < 500 {
 		t.Fatalf("status %d for a Deliver that never returned, want 5xx", resp.Status)
 	}
@@ -281,7 +282,7 @@ func TestWebhookDeliverIsBounded(t *testing.T) {
 func TestDefaultDeliverDeadlineUnderSlacksThreeSeconds(t *testing.T) {
 	h := newHarness(t, ModeEvents, nil)
 	h.start(t)
-	hook(t, h.ch, signedRequest(callback(dmEvent("1700000000.000601", nil)), nil))
+	hook(t, h.ch, signedRequest(fakeslack.Callback(fakeslack.DMEvent("1700000000.000601", nil)), nil))
 	h.host.mu.Lock()
 	defer h.host.mu.Unlock()
 	if len(h.host.deadlines) != 1 || h.host.deadlines[0] < 0 || h.host.deadlines[0] > DefaultDeliverTimeout || DefaultDeliverTimeout >= 3*time.Second {
@@ -291,7 +292,7 @@ func TestDefaultDeliverDeadlineUnderSlacksThreeSeconds(t *testing.T) {
 
 func TestWebhookSocketModeInstanceRefusesHTTP(t *testing.T) {
 	h := newHarness(t, ModeSocket, nil)
-	resp := hook(t, h.ch, signedRequest(callback(dmEvent("1700000000.000700", nil)), nil))
+	resp := hook(t, h.ch, signedRequest(fakeslack.Callback(fakeslack.DMEvent("1700000000.000700", nil)), nil))
 	if resp.Status != http.StatusNotFound || h.host.deliverCalls() != 0 {
 		t.Errorf("socket-mode instance answered %d and delivered %d", resp.Status, h.host.deliverCalls())
 	}

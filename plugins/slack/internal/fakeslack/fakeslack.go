@@ -1,4 +1,8 @@
-package slackchan
+// Package fakeslack is a loopback Slack for the Slack plugin's tests: the
+// Web API methods the plugin calls, private file downloads, the v2 upload
+// URLs and a Socket Mode websocket, speaking Slack's documented JSON; plus
+// builders for Slack's documented event payloads, signed as Slack signs them.
+package fakeslack
 
 import (
 	"encoding/json"
@@ -19,38 +23,39 @@ import (
 
 // Test fixtures: the workspace, the handle and the tokens the fake accepts.
 const (
-	testTeam     = "T0TEAM"
-	testBotUser  = "U0HANDLE"
-	testBotID    = "B0HANDLE"
-	testBotToken = "xoxb-test-bot-token"
-	testAppToken = "xapp-1-test-app-token"
-	testSecret   = "8f742231b10e8888abcd99yyyzzz85a5"
+	Team     = "T0TEAM"                           // the workspace
+	BotUser  = "U0HANDLE"                         // the handle's user id
+	BotID    = "B0HANDLE"                         // the handle's bot id
+	BotToken = "xoxb-test-bot-token"              // accepted bot token
+	AppToken = "xapp-1-test-app-token"            // accepted app-level token
+	Secret   = "8f742231b10e8888abcd99yyyzzz85a5" // signing secret
+	IM       = "D0ALICEIM"                        // Alice's DM with the handle
 )
 
-// apiCall is one Web API request seen by the fake.
-type apiCall struct {
+// Call is one Web API request seen by the fake.
+type Call struct {
 	Method string
 	Token  string
 	Form   map[string]string
 }
 
-// failure is a canned error answer for the next call of a method.
-type failure struct {
+// Failure is a canned error answer for the next call of a method.
+type Failure struct {
 	Status     int    // HTTP status; 0 means 200 with ok:false
 	Code       string // Slack error code for ok:false
 	RetryAfter int    // seconds, for 429
 }
 
-// fakeSlack is a loopback Slack: Web API methods under /api/, private file
+// Server is a loopback Slack: Web API methods under /api/, private file
 // downloads under /files/, upload URLs under /upload/, and a Socket Mode
 // websocket under /ws. It speaks Slack's documented JSON.
-type fakeSlack struct {
+type Server struct {
 	t   testing.TB
 	srv *httptest.Server
 
 	mu        sync.Mutex
-	calls     []apiCall
-	failures  map[string][]failure
+	calls     []Call
+	Failures  map[string][]Failure
 	users     map[string]map[string]any
 	files     map[string][]byte // download path -> content
 	fileAuth  []string          // Authorization headers seen on downloads
@@ -60,57 +65,61 @@ type fakeSlack struct {
 	authFails string // auth.test error code, "" for ok
 
 	// Socket Mode.
-	conns   chan *wsConn
+	conns   chan *Conn
 	acksMu  sync.Mutex
 	acks    []string
-	log     *eventLog // shared ordering log, may be nil
+	log     *EventLog // shared ordering log, may be nil
 	pingDur time.Duration
 }
 
-// wsConn is one Socket Mode connection from the plugin.
-type wsConn struct {
+// Conn is one Socket Mode connection from the plugin.
+type Conn struct {
 	mu   sync.Mutex
 	conn *websocket.Conn
 }
 
-func (w *wsConn) send(v any) error {
+// Send writes one Socket Mode message to the plugin.
+func (w *Conn) Send(v any) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.conn.WriteJSON(v)
 }
 
-// eventLog records the order of deliveries and acks across host and fake.
-type eventLog struct {
+// EventLog records the order of deliveries and acks across host and fake.
+type EventLog struct {
 	mu      sync.Mutex
 	entries []string
 }
 
-func (l *eventLog) add(s string) {
+// Add appends an entry.
+func (l *EventLog) Add(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.entries = append(l.entries, s)
 }
 
-func (l *eventLog) snapshot() []string {
+// Snapshot returns the entries so far.
+func (l *EventLog) Snapshot() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.entries...)
 }
 
-func newFakeSlack(t testing.TB) *fakeSlack {
+// New starts a fake Slack on loopback, closed when t ends.
+func New(t testing.TB) *Server {
 	t.Helper()
-	f := &fakeSlack{
+	f := &Server{
 		t:        t,
-		failures: map[string][]failure{},
+		Failures: map[string][]Failure{},
 		users: map[string]map[string]any{
-			"U0ALICE": {"id": "U0ALICE", "team_id": testTeam, "name": "alice", "real_name": "Alice Liddell",
+			"U0ALICE": {"id": "U0ALICE", "team_id": Team, "name": "alice", "real_name": "Alice Liddell",
 				"profile": map[string]any{"real_name": "Alice Liddell", "display_name": "alice", "email": "Alice@Example.test"}},
 			"U0BOB": {"id": "U0BOB", "team_id": "T0OTHER", "name": "bob",
 				"profile": map[string]any{"real_name": "", "display_name": "Bob"}},
 		},
 		files:   map[string][]byte{},
 		uploads: map[string][]byte{},
-		conns:   make(chan *wsConn, 4),
+		conns:   make(chan *Conn, 16),
 		pingDur: 200 * time.Millisecond,
 	}
 	mux := http.NewServeMux()
@@ -123,29 +132,29 @@ func newFakeSlack(t testing.TB) *fakeSlack {
 	return f
 }
 
-// apiURL is the api_url to configure.
-func (f *fakeSlack) apiURL() string { return f.srv.URL + "/api/" }
+// APIURL is the api_url to configure.
+func (f *Server) APIURL() string { return f.srv.URL + "/api/" }
 
-// fail queues an error answer for the next call of method.
-func (f *fakeSlack) fail(method string, fl failure) {
+// Fail queues an error answer for the next call of method.
+func (f *Server) Fail(method string, fl Failure) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.failures[method] = append(f.failures[method], fl)
+	f.Failures[method] = append(f.Failures[method], fl)
 }
 
-// addFile serves content at /files/<name> and returns its URL.
-func (f *fakeSlack) addFile(name string, content []byte) string {
+// AddFile serves content at /files/<name> and returns its URL.
+func (f *Server) AddFile(name string, content []byte) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.files["/files/"+name] = content
 	return f.srv.URL + "/files/" + name
 }
 
-// callsTo returns the recorded calls of one method.
-func (f *fakeSlack) callsTo(method string) []apiCall {
+// CallsTo returns the recorded calls of one method.
+func (f *Server) CallsTo(method string) []Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []apiCall
+	var out []Call
 	for _, c := range f.calls {
 		if c.Method == method {
 			out = append(out, c)
@@ -154,9 +163,9 @@ func (f *fakeSlack) callsTo(method string) []apiCall {
 	return out
 }
 
-func (f *fakeSlack) api(w http.ResponseWriter, r *http.Request) {
+func (f *Server) api(w http.ResponseWriter, r *http.Request) {
 	method := strings.TrimPrefix(r.URL.Path, "/api/")
-	call := apiCall{Method: method, Form: map[string]string{}}
+	call := Call{Method: method, Form: map[string]string{}}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		_ = r.ParseForm()
 		for k := range r.PostForm {
@@ -170,16 +179,16 @@ func (f *fakeSlack) api(w http.ResponseWriter, r *http.Request) {
 	delete(call.Form, "token")
 	f.mu.Lock()
 	f.calls = append(f.calls, call)
-	var fl *failure
-	if q := f.failures[method]; len(q) > 0 {
+	var fl *Failure
+	if q := f.Failures[method]; len(q) > 0 {
 		fl = &q[0]
-		f.failures[method] = q[1:]
+		f.Failures[method] = q[1:]
 	}
 	f.mu.Unlock()
 
-	wantToken := testBotToken
+	wantToken := BotToken
 	if method == "apps.connections.open" {
-		wantToken = testAppToken
+		wantToken = AppToken
 	}
 	switch {
 	case fl != nil && fl.Status == http.StatusTooManyRequests:
@@ -204,7 +213,7 @@ func (f *fakeSlack) api(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, map[string]any{"ok": true, "url": "https://acme.slack.test/", "team": "Acme", "user": "helpdesk",
-			"team_id": testTeam, "user_id": testBotUser, "bot_id": testBotID})
+			"team_id": Team, "user_id": BotUser, "bot_id": BotID})
 	case "users.info":
 		f.mu.Lock()
 		u, ok := f.users[call.Form["user"]]
@@ -222,7 +231,7 @@ func (f *fakeSlack) api(w http.ResponseWriter, r *http.Request) {
 		ts := fmt.Sprintf("1700000100.%06d", f.nextTS)
 		f.mu.Unlock()
 		writeJSON(w, map[string]any{"ok": true, "channel": call.Form["channel"], "ts": ts,
-			"message": map[string]any{"type": "message", "text": call.Form["text"], "bot_id": testBotID, "user": testBotUser, "ts": ts}})
+			"message": map[string]any{"type": "message", "text": call.Form["text"], "bot_id": BotID, "user": BotUser, "ts": ts}})
 	case "files.getUploadURLExternal":
 		f.mu.Lock()
 		f.nextFile++
@@ -250,12 +259,12 @@ func (f *fakeSlack) api(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeSlack) download(w http.ResponseWriter, r *http.Request) {
+func (f *Server) download(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.fileAuth = append(f.fileAuth, r.Header.Get("Authorization"))
 	content, ok := f.files[r.URL.Path]
 	f.mu.Unlock()
-	if r.Header.Get("Authorization") != "Bearer "+testBotToken {
+	if r.Header.Get("Authorization") != "Bearer "+BotToken {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
@@ -266,7 +275,7 @@ func (f *fakeSlack) download(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(content)
 }
 
-func (f *fakeSlack) upload(w http.ResponseWriter, r *http.Request) {
+func (f *Server) upload(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(r.URL.Path, "/upload/")
 	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
@@ -297,14 +306,14 @@ func (f *fakeSlack) upload(w http.ResponseWriter, r *http.Request) {
 }
 
 // websocket serves Socket Mode: hello, Slack's pings, and records acks.
-func (f *fakeSlack) websocket(w http.ResponseWriter, r *http.Request) {
+func (f *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	// Slack accepts the Origin the SDK sends (https://api.slack.com).
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	c, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
-	conn := &wsConn{conn: c}
+	conn := &Conn{conn: c}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -324,7 +333,7 @@ func (f *fakeSlack) websocket(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	if err := conn.send(map[string]any{"type": "hello", "num_connections": 1,
+	if err := conn.Send(map[string]any{"type": "hello", "num_connections": 1,
 		"connection_info": map[string]any{"app_id": "A0APP"}, "debug_info": map[string]any{"host": "fake"}}); err != nil {
 		return
 	}
@@ -338,15 +347,15 @@ func (f *fakeSlack) websocket(w http.ResponseWriter, r *http.Request) {
 		}
 		f.acksMu.Lock()
 		f.acks = append(f.acks, ack.EnvelopeID)
-		f.acksMu.Unlock()
 		if f.log != nil {
-			f.log.add("ack:" + ack.EnvelopeID)
+			f.log.Add("ack:" + ack.EnvelopeID)
 		}
+		f.acksMu.Unlock()
 	}
 }
 
-// ackedIDs returns the envelope ids acknowledged so far.
-func (f *fakeSlack) ackedIDs() []string {
+// Acks returns the envelope ids acknowledged so far.
+func (f *Server) Acks() []string {
 	f.acksMu.Lock()
 	defer f.acksMu.Unlock()
 	return append([]string(nil), f.acks...)
@@ -355,4 +364,47 @@ func (f *fakeSlack) ackedIDs() []string {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// URL is the server's base URL.
+func (f *Server) URL() string { return f.srv.URL }
+
+// SetAuthFailure makes auth.test answer ok:false with code ("" for ok).
+func (f *Server) SetAuthFailure(code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.authFails = code
+}
+
+// SetLog makes acks appear in l.
+func (f *Server) SetLog(l *EventLog) {
+	f.acksMu.Lock()
+	defer f.acksMu.Unlock()
+	f.log = l
+}
+
+// FileAuth returns the Authorization headers seen on file downloads.
+func (f *Server) FileAuth() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.fileAuth...)
+}
+
+// Upload returns the bytes uploaded for a file id.
+func (f *Server) Upload(id string) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.uploads[id]
+}
+
+// NextConn waits for the plugin's next Socket Mode connection.
+func (f *Server) NextConn(t testing.TB) *Conn {
+	t.Helper()
+	select {
+	case c := <-f.conns:
+		return c
+	case <-time.After(30 * time.Second):
+		t.Fatal("fakeslack: no Socket Mode connection")
+		return nil
+	}
 }
