@@ -66,6 +66,7 @@ type Server struct {
 
 	// Socket Mode.
 	conns   chan *Conn
+	live    map[*Conn]bool
 	acksMu  sync.Mutex
 	acks    []string
 	log     *EventLog // shared ordering log, may be nil
@@ -120,6 +121,7 @@ func New(t testing.TB) *Server {
 		files:   map[string][]byte{},
 		uploads: map[string][]byte{},
 		conns:   make(chan *Conn, 16),
+		live:    map[*Conn]bool{},
 		pingDur: 200 * time.Millisecond,
 	}
 	mux := http.NewServeMux()
@@ -316,6 +318,14 @@ func (f *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	conn := &Conn{conn: c}
 	done := make(chan struct{})
 	defer close(done)
+	f.mu.Lock()
+	f.live[conn] = true
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.live, conn)
+		f.mu.Unlock()
+	}()
 	go func() {
 		t := time.NewTicker(f.pingDur)
 		defer t.Stop()
@@ -407,4 +417,23 @@ func (f *Server) NextConn(t testing.TB) *Conn {
 		t.Fatal("fakeslack: no Socket Mode connection")
 		return nil
 	}
+}
+
+// Broadcast sends v on every open Socket Mode connection and returns how
+// many took it. Tests that restart plugins use it instead of NextConn: only
+// the running plugin's connection answers.
+func (f *Server) Broadcast(v any) int {
+	f.mu.Lock()
+	conns := make([]*Conn, 0, len(f.live))
+	for c := range f.live {
+		conns = append(conns, c)
+	}
+	f.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if c.Send(v) == nil {
+			n++
+		}
+	}
+	return n
 }

@@ -2,11 +2,14 @@ package slackchan
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
+	"github.com/patchbayhq/patchbay/sdk"
+	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
 
 func TestFileShareDownloadedWithBotToken(t *testing.T) {
@@ -52,22 +55,53 @@ func TestFileShareDownloadedWithBotToken(t *testing.T) {
 	}
 }
 
-func TestFileShareAttachmentsLeftToTheCore(t *testing.T) {
-	// A file outside the allowlist is still passed on (lazily): the core
-	// decides and names the rejection in an internal note.
-	h := newHarness(t, ModeEvents, nil)
-	h.start(t)
+func TestFileShareRefusedFilesNamedNotDownloaded(t *testing.T) {
+	// Files the channel's policy clearly refuses are passed on without their
+	// bytes, so the core names the rejection; they are never downloaded.
+	fs := fakeslack.New(t)
+	host := channeltest.NewFakeHost()
+	policy := sdk.AttachmentPolicy{Allow: []string{".pdf", ".txt"}, MaxBytes: 1000}
+	host.SetPolicy(policy)
+	ch := New()
+	cfg := []byte(`{"signing_secret":"` + fakeslack.Secret + `","bot_token":"` + fakeslack.BotToken + `","api_url":"` + fs.APIURL() + `"}`)
+	if err := ch.Configure(context.Background(), sdk.ConfigureRequest{Instance: "it-help", Config: cfg, Host: host, Attachments: policy}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ch.Stop(context.Background()) })
+	if err := ch.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	exe := []byte("MZ not really")
+	big := bytes.Repeat([]byte("x"), 5000)
+	txt := []byte("fine")
 	ev := fakeslack.DMEvent("1700000000.000801", map[string]any{
 		"subtype": "file_share", "text": "",
-		"files": []any{fakeslack.File("F0EXE", "setup.exe", "application/octet-stream", len(exe), h.slack.AddFile("F0EXE/setup.exe", exe))},
+		"files": []any{
+			fakeslack.File("F0EXE", "setup.exe", "application/octet-stream", len(exe), fs.AddFile("F0EXE/setup.exe", exe)),
+			fakeslack.File("F0BIG", "big.pdf", "application/pdf", len(big), fs.AddFile("F0BIG/big.pdf", big)),
+			fakeslack.File("F0TXT", "ok.txt", "text/plain", len(txt), fs.AddFile("F0TXT/ok.txt", txt)),
+		},
 	})
-	if resp := hook(t, h.ch, signedRequest(fakeslack.Callback(ev), nil)); resp.Status != 200 {
-		t.Fatalf("status %d", resp.Status)
+	resp, err := ch.HandleWebhook(context.Background(), signedRequest(fakeslack.Callback(ev), nil))
+	if err != nil || resp.Status != 200 {
+		t.Fatalf("answered %v %v", resp, err)
 	}
-	got := h.host.delivered()
-	if len(got) != 1 || len(got[0].Attachments) != 1 || got[0].Attachments[0].Filename != "setup.exe" {
-		t.Fatalf("want the message with setup.exe passed to the core, got %+v", got)
+	ds := host.Deliveries()
+	if len(ds) != 1 {
+		t.Fatalf("delivered %d, want 1", len(ds))
+	}
+	var rejected []string
+	for _, r := range ds[0].Rejected {
+		rejected = append(rejected, r.Filename)
+	}
+	if strings.Join(rejected, ",") != "setup.exe,big.pdf" {
+		t.Errorf("rejected %v, want setup.exe and big.pdf named", rejected)
+	}
+	if len(ds[0].Files) != 1 || string(ds[0].Files[0].Data) != "fine" {
+		t.Errorf("stored files %+v, want ok.txt", ds[0].Files)
+	}
+	if n := len(fs.FileAuth()); n != 1 {
+		t.Errorf("%d downloads, want 1 (refused files are not downloaded)", n)
 	}
 }
 

@@ -92,9 +92,12 @@ func (c *Channel) inbound(ctx context.Context, pe parsedEvent, raw []byte) *sdk.
 		log.Warn("users.info failed; delivering without name and email", "user", m.User, "error", slackCode(err))
 	}
 	msg.Author.Name, msg.Author.Email = p.Name, strings.ToLower(p.Email)
+	c.mu.Lock()
+	policy := c.policy
+	c.mu.Unlock()
 	var skipped []string
 	for _, f := range m.Message.Files {
-		a, ok := c.fileAttachment(api, f)
+		a, ok := fileAttachment(api, policy, f)
 		if !ok {
 			skipped = append(skipped, f.Name)
 			continue
@@ -109,8 +112,11 @@ func (c *Channel) inbound(ctx context.Context, pe parsedEvent, raw []byte) *sdk.
 
 // fileAttachment turns a shared file into a lazily downloaded attachment.
 // Files with nothing to download (deleted "tombstone" files, files hidden by
-// the workspace's plan limit, external files) are skipped.
-func (c *Channel) fileAttachment(api *slack.Client, f slack.File) (sdk.Attachment, bool) {
+// the workspace's plan limit, external files) are skipped. A file the
+// channel's attachment policy clearly refuses (type, or declared size) is
+// still passed on, so that the core records the rejection by name, but
+// with empty content: it is never downloaded.
+func fileAttachment(api *slack.Client, policy sdk.AttachmentPolicy, f slack.File) (sdk.Attachment, bool) {
 	if f.URLPrivateDownload == "" || f.IsExternal || f.Mode == "tombstone" || f.Mode == "hidden_by_limit" {
 		return sdk.Attachment{}, false
 	}
@@ -123,6 +129,16 @@ func (c *Channel) fileAttachment(api *slack.Client, f slack.File) (sdk.Attachmen
 		size = -1
 	}
 	url := f.URLPrivateDownload
+	if !policy.Allows(name, max(size, 0)) {
+		return sdk.Attachment{
+			Filename:    name,
+			ContentType: f.Mimetype,
+			Size:        size,
+			Open: func(context.Context) (io.ReadCloser, error) {
+				return io.NopCloser(strings.NewReader("")), nil
+			},
+		}, true
+	}
 	return sdk.Attachment{
 		Filename:    name,
 		ContentType: f.Mimetype,
