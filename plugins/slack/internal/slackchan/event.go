@@ -40,13 +40,16 @@ const (
 	reasonEmptyMessage = "message without text or files"
 )
 
-// deliveredSubtypes are the message subtypes that carry a person's message.
-// Everything else (message_changed, message_deleted, channel_join,
-// bot_message, thread_broadcast…) is acknowledged and ignored.
-var deliveredSubtypes = map[string]bool{
-	"":           true,
-	"file_share": true,
-	"me_message": true,
+// deliveredSubtype reports whether a message subtype carries a person's
+// message: none, file_share and me_message. Everything else
+// (message_changed, message_deleted, channel_join, bot_message,
+// thread_broadcast…) is acknowledged and ignored.
+func deliveredSubtype(subtype string) bool {
+	switch subtype {
+	case "", "file_share", "me_message":
+		return true
+	}
+	return false
 }
 
 // envelope is the outer Events API payload, decoded only as far as needed to
@@ -116,7 +119,7 @@ func parseEnvelope(body []byte) (parsedEvent, error) {
 	switch {
 	case !msg.IsIM():
 		pe.Reason = reasonNotIM
-	case !deliveredSubtypes[msg.SubType]:
+	case !deliveredSubtype(msg.SubType):
 		pe.Reason = reasonSubtype
 	case msg.BotID != "" || msg.Message.BotID != "":
 		pe.Reason = reasonBot

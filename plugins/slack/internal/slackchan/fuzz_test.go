@@ -75,7 +75,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 		m := pe.Msg
 		if m.ChannelType != "im" || m.User == "" || m.BotID != "" || m.Channel == "" || m.TimeStamp == "" ||
-			(m.ThreadTimeStamp != "" && m.ThreadTimeStamp != m.TimeStamp) || !deliveredSubtypes[m.SubType] {
+			(m.ThreadTimeStamp != "" && m.ThreadTimeStamp != m.TimeStamp) || !deliveredSubtype(m.SubType) {
 			t.Fatalf("classified as a deliverable DM: %+v", m)
 		}
 	})

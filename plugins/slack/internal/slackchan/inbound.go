@@ -204,7 +204,8 @@ func parseTS(ts string) time.Time {
 
 // unescapeText undoes the three HTML entities Slack escapes in message text.
 func unescapeText(s string) string {
-	return textUnescaper.Replace(s)
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
 }
-
-var textUnescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")

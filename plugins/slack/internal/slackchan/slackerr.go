@@ -11,25 +11,26 @@ import (
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-// authErrorCodes are Slack error codes that mean the token is unusable.
-var authErrorCodes = map[string]bool{
-	"invalid_auth":     true,
-	"account_inactive": true,
-	"token_revoked":    true,
-	"token_expired":    true,
-	"not_authed":       true,
+// authErrorCode reports whether a Slack error code means the token is
+// unusable.
+func authErrorCode(code string) bool {
+	switch code {
+	case "invalid_auth", "account_inactive", "token_revoked", "token_expired", "not_authed":
+		return true
+	}
+	return false
 }
 
-// retryableCodes are Slack error codes that a later retry can fix. Every
-// other code (channel_not_found, not_in_channel, account_inactive,
-// invalid_auth, msg_too_long…) is permanent: Slack answered, and repeating
-// the same call gets the same answer.
-var retryableCodes = map[string]bool{
-	"ratelimited":         true,
-	"internal_error":      true,
-	"fatal_error":         true,
-	"service_unavailable": true,
-	"request_timeout":     true,
+// retryableCode reports whether a Slack error code can be fixed by a later
+// retry. Every other code (channel_not_found, not_in_channel,
+// account_inactive, invalid_auth, msg_too_long…) is permanent: Slack
+// answered, and repeating the same call gets the same answer.
+func retryableCode(code string) bool {
+	switch code {
+	case "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout":
+		return true
+	}
+	return false
 }
 
 // slackCode names an error without any request data: the Slack error code
@@ -60,7 +61,7 @@ func slackCode(err error) string {
 // isAuthError reports whether err means the bot token is rejected.
 func isAuthError(err error) bool {
 	var se slack.SlackErrorResponse
-	return errors.As(err, &se) && authErrorCodes[se.Err]
+	return errors.As(err, &se) && authErrorCode(se.Err)
 }
 
 // toSendError classifies a Web API failure for the core: 429 and transport
@@ -77,7 +78,7 @@ func toSendError(err error) *sdk.SendError {
 	case errors.As(err, &rl):
 		return sdk.Retryable("rate_limited", errors.New("Slack rate limit (429)"), rl.RetryAfter)
 	case errors.As(err, &se):
-		if retryableCodes[se.Err] {
+		if retryableCode(se.Err) {
 			return sdk.Retryable(se.Err, errors.New("Slack error: "+se.Err), 0)
 		}
 		return sdk.Permanent(se.Err, errors.New("Slack error: "+se.Err))
