@@ -34,15 +34,17 @@ type Channel struct {
 	deliverTimeout time.Duration
 	httpClient     *http.Client
 
-	mu      sync.Mutex
-	cfg     Config
-	host    sdk.Host
-	log     hclog.Logger
-	policy  sdk.AttachmentPolicy
-	api     *slack.Client
-	self    selfInfo
-	users   *userCache
-	running *runState // nil unless started
+	mu     sync.Mutex
+	cfg    Config
+	host   sdk.Host
+	log    hclog.Logger
+	policy sdk.AttachmentPolicy
+	api    *slack.Client
+	self   selfInfo
+	users  *userCache
+	// socketUp is true while a Socket Mode connection is open.
+	socketUp bool
+	running  *runState // nil unless started
 }
 
 // selfInfo is who the handle is, learnt with auth.test.
@@ -207,9 +209,10 @@ func (c *Channel) authTest(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.self = selfInfo{Known: true, UserID: resp.UserID, BotID: resp.BotID, TeamID: resp.TeamID}
+	socketUp := c.socketUp
 	c.mu.Unlock()
 	log.Info("slack handle identified", "team_id", resp.TeamID, "user_id", resp.UserID, "bot_id", resp.BotID)
-	if cfg.Mode == ModeEvents {
+	if cfg.Mode == ModeEvents || socketUp {
 		c.report(ctx, sdk.StateConnected, "")
 	}
 	return nil

@@ -34,6 +34,7 @@ func (c *Channel) runSocket(ctx context.Context) {
 		err := smc.RunContext(runCtx)
 		cancel()
 		wg.Wait()
+		c.setSocketUp(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -77,10 +78,14 @@ func (c *Channel) consumeSocket(ctx context.Context, smc *socketmode.Client, con
 		switch evt.Type {
 		case socketmode.EventTypeConnected:
 			connected.Store(true)
+			c.setSocketUp(true)
 			if c.identity(ctx).Known {
 				c.report(ctx, sdk.StateConnected, "")
 			}
+		case socketmode.EventTypeConnecting:
+			c.setSocketUp(false)
 		case socketmode.EventTypeConnectionError:
+			c.setSocketUp(false)
 			c.report(ctx, sdk.StateDegraded, "Socket Mode connection failing, retrying")
 		case socketmode.EventTypeInvalidAuth:
 			c.report(ctx, sdk.StateAuthFailed, "Slack rejected the app token")
@@ -102,6 +107,12 @@ func (c *Channel) consumeSocket(ctx context.Context, smc *socketmode.Client, con
 			})
 		}
 	}
+}
+
+func (c *Channel) setSocketUp(up bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.socketUp = up
 }
 
 // envelopeOf extracts the envelope id, type and payload of a Socket Mode

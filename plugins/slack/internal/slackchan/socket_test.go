@@ -102,3 +102,17 @@ func TestSocketModeBadAppToken(t *testing.T) {
 	h.start(t)
 	waitFor(t, "auth_failed status", func() bool { return h.host.lastStatus().State == sdk.StateAuthFailed })
 }
+
+func TestSocketModeConnectedOnceBotTokenChecks(t *testing.T) {
+	// auth.test fails at Start and again when the websocket comes up; the
+	// background retry then succeeds and the channel reports connected.
+	h := newHarness(t, ModeSocket, nil)
+	h.slack.Fail("auth.test", fakeslack.Failure{Status: 503})
+	h.slack.Fail("auth.test", fakeslack.Failure{Status: 503})
+	h.start(t)
+	if got := h.host.lastStatus().State; got != sdk.StateDegraded {
+		t.Errorf("status after a failed auth.test %q, want degraded", got)
+	}
+	h.slack.NextConn(t)
+	waitFor(t, "connected", func() bool { return h.host.lastStatus().State == sdk.StateConnected })
+}
