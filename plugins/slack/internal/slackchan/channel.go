@@ -25,13 +25,14 @@ const Version = "0.1.0"
 // file downloads) so that Slack gets its answer within its 3-second limit.
 const DefaultDeliverTimeout = 2500 * time.Millisecond
 
-// profileTimeout bounds the users.info lookup inside a delivery.
-const profileTimeout = time.Second
+// DefaultProfileTimeout bounds the users.info lookup inside a delivery.
+const DefaultProfileTimeout = time.Second
 
 // Channel is the Slack channel. Create it with New; the zero value is not usable.
 type Channel struct {
 	now            func() time.Time
 	deliverTimeout time.Duration
+	profileTimeout time.Duration
 	httpClient     *http.Client
 
 	mu     sync.Mutex
@@ -70,6 +71,9 @@ func WithClock(now func() time.Time) Option { return func(c *Channel) { c.now = 
 // WithDeliverTimeout replaces DefaultDeliverTimeout.
 func WithDeliverTimeout(d time.Duration) Option { return func(c *Channel) { c.deliverTimeout = d } }
 
+// WithProfileTimeout replaces DefaultProfileTimeout.
+func WithProfileTimeout(d time.Duration) Option { return func(c *Channel) { c.profileTimeout = d } }
+
 // WithHTTPClient replaces the HTTP client used for the Web API and files.
 func WithHTTPClient(h *http.Client) Option { return func(c *Channel) { c.httpClient = h } }
 
@@ -78,6 +82,7 @@ func New(opts ...Option) *Channel {
 	c := &Channel{
 		now:            time.Now,
 		deliverTimeout: DefaultDeliverTimeout,
+		profileTimeout: DefaultProfileTimeout,
 		httpClient:     &http.Client{Timeout: 60 * time.Second},
 		log:            hclog.NewNullLogger(),
 		users:          newUserCache(),

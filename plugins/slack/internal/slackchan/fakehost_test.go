@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -23,13 +24,16 @@ type fakeHost struct {
 	calls     int
 	failNext  int
 	stall     bool
-	deadlines []time.Duration // remaining time on each Deliver's context
+	deadlines []time.Duration // remaining time on each Deliver's context, or noDeadline
 	statuses  []sdk.Status
 	state     map[string][]byte
 	log       *fakeslack.EventLog
 }
 
 var errHostDown = errors.New("core unavailable")
+
+// noDeadline is recorded for a Deliver context without a deadline.
+const noDeadline = time.Duration(math.MaxInt64)
 
 func newFakeHost() *fakeHost {
 	return &fakeHost{files: map[string]map[string][]byte{}, state: map[string][]byte{}}
@@ -41,7 +45,7 @@ func (h *fakeHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.R
 	if dl, ok := ctx.Deadline(); ok {
 		h.deadlines = append(h.deadlines, time.Until(dl))
 	} else {
-		h.deadlines = append(h.deadlines, -1)
+		h.deadlines = append(h.deadlines, noDeadline)
 	}
 	fail, stall := h.failNext > 0, h.stall
 	if fail {

@@ -83,7 +83,7 @@ func (c *Channel) inbound(ctx context.Context, pe parsedEvent, raw []byte) *sdk.
 		msg.Metadata["slack_event_id"] = pe.EventID
 	}
 	_, _, api, log := c.state()
-	pctx, cancel := context.WithTimeout(ctx, profileTimeout)
+	pctx, cancel := context.WithTimeout(ctx, c.profileTimeout)
 	p, err := c.users.lookup(pctx, api, m.User, c.now())
 	cancel()
 	if err != nil {

@@ -40,6 +40,9 @@ func newHarness(t testing.TB, mode string, cfgOver map[string]any, opts ...Optio
 	}
 	maps.Copy(cfg, cfgOver)
 	raw, _ := json.Marshal(cfg)
+	// Generous bounds so a loaded machine does not cut a lookup short;
+	// tests of the bounds pass their own.
+	opts = append([]Option{WithDeliverTimeout(30 * time.Second), WithProfileTimeout(20 * time.Second)}, opts...)
 	ch := New(opts...)
 	err := ch.Configure(context.Background(), sdk.ConfigureRequest{
 		Instance: "it-help", Config: raw, Host: host,
