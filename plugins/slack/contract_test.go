@@ -37,7 +37,10 @@ func signed(body []byte) *sdk.WebhookRequest {
 // replies and send failures.
 func common(t *testing.T, fs *fakeslack.Server, mode string) channeltest.Target {
 	return channeltest.Target{
-		New:    func() sdk.Channel { return slackchan.New() },
+		New: func() sdk.Channel {
+			// Generous lookup bounds: a loaded test machine must not cut users.info short.
+			return slackchan.New(slackchan.WithDeliverTimeout(30*time.Second), slackchan.WithProfileTimeout(20*time.Second))
+		},
 		Config: config(t, fs, mode),
 		Start:  true,
 		InvalidConfigs: []channeltest.InvalidConfig{
