@@ -116,3 +116,24 @@ func TestSocketModeConnectedOnceBotTokenChecks(t *testing.T) {
 	h.slack.NextConn(t)
 	waitFor(t, "connected", func() bool { return h.host.lastStatus().State == sdk.StateConnected })
 }
+
+func TestSocketModeReconnectsOnDisconnectRequest(t *testing.T) {
+	h, conn, _ := startSocket(t)
+	// Slack asks clients to reconnect (e.g. before a server restart).
+	if err := conn.Send(map[string]any{"type": "disconnect", "reason": "refresh_requested",
+		"debug_info": map[string]any{"host": "fake"}}); err != nil {
+		t.Fatal(err)
+	}
+	next := h.slack.NextConn(t)
+	if n := len(h.slack.CallsTo("apps.connections.open")); n < 2 {
+		t.Errorf("apps.connections.open called %d times, want a new URL for the reconnect", n)
+	}
+	body := fakeslack.Callback(fakeslack.DMEvent("1700000000.000950", nil))
+	if err := next.Send(fakeslack.SocketEnvelope("env-after", body, 0)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ack on the new connection", func() bool { return slices.Contains(h.slack.Acks(), "env-after") })
+	if n := len(h.host.delivered()); n != 1 {
+		t.Errorf("delivered %d, want 1", n)
+	}
+}
