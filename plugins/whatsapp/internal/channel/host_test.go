@@ -21,7 +21,7 @@ type fakeHost struct {
 	files       map[string][]byte // wamid/filename -> content
 	seen        map[string]bool
 	failDeliver map[string]int // wamid -> remaining failures ("*" for any)
-	rejectOver  int64
+	policy      *sdk.AttachmentPolicy
 	known       map[string]bool // outbound wamids the core knows
 	updates     []sdk.DeliveryUpdate
 	state       map[string][]byte
@@ -55,8 +55,8 @@ func (h *fakeHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.R
 	}
 	files := make(map[string][]byte)
 	for _, a := range msg.Attachments {
-		if h.rejectOver > 0 && a.Size > h.rejectOver {
-			r.Rejected = append(r.Rejected, sdk.RejectedAttachment{Filename: a.Filename, Reason: "too large"})
+		if h.policy != nil && !h.policy.Allows(a.Filename, a.Size) {
+			r.Rejected = append(r.Rejected, sdk.RejectedAttachment{Filename: a.Filename, Reason: "refused by policy"})
 			continue
 		}
 		rc, err := a.Open(ctx)

@@ -97,9 +97,11 @@ func (c *Channel) fetchMedia(ctx context.Context, rt *runtime, wamid, kind strin
 			return out, nil
 		case errors.Is(err, errIntegrity):
 			rt.log.Warn("media integrity check failed", "wamid", wamid, "media_id", m.ID, "attempt", attempt+1, "error", err)
-			// The URL may have expired meanwhile: look it up again.
-			if info2, err2 := rt.client.GetMedia(ctx, m.ID); err2 == nil {
-				info = info2
+			if attempt == 0 {
+				// The URL may have expired meanwhile: look it up again.
+				if info2, err2 := rt.client.GetMedia(ctx, m.ID); err2 == nil {
+					info = info2
+				}
 			}
 			continue
 		case transient(err):
