@@ -127,14 +127,14 @@ func TestSendAttachmentsUploadedThenSentByID(t *testing.T) {
 
 func TestSendWindow(t *testing.T) {
 	tests := []struct {
-		name          string
-		template      bool
-		bodyParam     bool
-		lastInbound   time.Duration // before now; 0: unknown to the core
-		stateInbound  time.Duration // recorded by the channel; 0: none
+		name           string
+		template       bool
+		bodyParam      bool
+		lastInbound    time.Duration // before now; 0: unknown to the core
+		stateInbound   time.Duration // recorded by the channel; 0: none
 		apiFails131047 bool
-		wantType      string // sent message type; "" when nothing is sent
-		wantCode      string // SendError code
+		wantType       string // sent message type; "" when nothing is sent
+		wantCode       string // SendError code
 	}{
 		{"inside the window", false, false, 23 * time.Hour, 0, false, "text", ""},
 		{"closed, no template", false, false, 25 * time.Hour, 0, false, "", "window_closed"},

@@ -149,9 +149,9 @@ func TestTextMessageBecomesInbound(t *testing.T) {
 
 func TestIdentityWithoutBSUIDOrPhone(t *testing.T) {
 	tests := []struct {
-		name              string
-		contact           map[string]any
-		from, fromUserID  string
+		name               string
+		contact            map[string]any
+		from, fromUserID   string
 		wantKey, wantPhone string
 	}{
 		{"wa_id only", fakegraph.Contact("Ana", customerWaID, ""), customerWaID, "", customerWaID, "+" + customerWaID},
