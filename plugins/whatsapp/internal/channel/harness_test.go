@@ -27,7 +27,7 @@ const (
 var testNow = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	ch    *Channel
 	host  *fakeHost
 	graph *fakegraph.Server
@@ -46,7 +46,7 @@ func withPolicy(p sdk.AttachmentPolicy) harnessOpt {
 	return func(_ map[string]any, req *sdk.ConfigureRequest) { req.Attachments = p }
 }
 
-func newHarness(t *testing.T, opts ...harnessOpt) *harness {
+func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	g := fakegraph.New(testPhoneID, testToken)
 	t.Cleanup(g.Close)

@@ -25,9 +25,10 @@ const Version = "v24.0"
 type Server struct {
 	// URL is the api_url to configure: the base with the version.
 	URL string
-	// PhoneNumberID and Token are what the fake accepts.
+	// PhoneNumberID is the phone number id the fake serves.
 	PhoneNumberID string
-	Token         string
+
+	token string
 
 	srv *httptest.Server
 
@@ -121,7 +122,7 @@ type Failure struct {
 func New(phoneNumberID, token string) *Server {
 	s := &Server{
 		PhoneNumberID: phoneNumberID,
-		Token:         token,
+		token:         token,
 		media:         make(map[string]*Media),
 		failures:      make(map[string][]Failure),
 		hits:          make(map[string]int),
@@ -129,6 +130,13 @@ func New(phoneNumberID, token string) *Server {
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL + "/" + Version
 	return s
+}
+
+// SetToken changes the access token the fake accepts.
+func (s *Server) SetToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = token
 }
 
 // Close stops the server.
@@ -197,8 +205,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.failures[route] = q[1:]
 		fail = &f
 	}
+	token := s.token
 	s.mu.Unlock()
-	if r.Header.Get("Authorization") != "Bearer "+s.Token {
+	if r.Header.Get("Authorization") != "Bearer "+token {
 		writeError(w, Failure{HTTPStatus: http.StatusUnauthorized, Code: 190, Message: "Invalid OAuth access token - Cannot parse access token"})
 		return
 	}
