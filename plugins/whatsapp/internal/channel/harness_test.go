@@ -1,9 +1,11 @@
 package channel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ var testNow = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
 	t     testing.TB
+	logs  *lockedBuffer
 	ch    *Channel
 	host  *fakeHost
 	graph *fakegraph.Server
@@ -50,7 +53,7 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	g := fakegraph.New(testPhoneID, testToken)
 	t.Cleanup(g.Close)
-	h := &harness{t: t, host: newFakeHost(), graph: g, now: testNow}
+	h := &harness{t: t, host: newFakeHost(), graph: g, now: testNow, logs: &lockedBuffer{}}
 	h.ch = New()
 	h.ch.now = func() time.Time { return h.now }
 	cfg := map[string]any{
@@ -64,7 +67,7 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 		Instance:    "wa",
 		Host:        h.host,
 		Attachments: sdk.AttachmentPolicy{Allow: []string{".pdf", ".png", ".jpeg", ".jpg", ".gif", ".txt", ".ogg"}, MaxBytes: 20 << 20},
-		Logger:      hclog.NewNullLogger(),
+		Logger:      hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace, JSONFormat: true}),
 	}
 	for _, o := range opts {
 		o(cfg, &req)
@@ -119,4 +122,22 @@ func wantStatus(t *testing.T, resp *sdk.WebhookResponse, want int) {
 	if resp.Status != want {
 		t.Fatalf("status = %d (%s), want %d", resp.Status, resp.Body, want)
 	}
+}
+
+// lockedBuffer collects log output from concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
