@@ -224,7 +224,10 @@ func (c *Channel) sendError(ctx context.Context, rt *runtime, err error) error {
 // recipientOf returns the phone number to send to (preferred, as Meta
 // recommends) or else the business-scoped user id.
 func recipientOf(msg *sdk.OutboundMessage) (to, recipient string) {
-	for _, v := range []string{msg.Recipient.Phone, msg.ConversationKey, msg.Recipient.ExternalID} {
+	if p := phoneDigits(msg.Recipient.Phone); isPhone(p) {
+		return p, ""
+	}
+	for _, v := range []string{msg.ConversationKey, msg.Recipient.ExternalID} {
 		if p := strings.TrimPrefix(strings.TrimSpace(v), "+"); isPhone(p) {
 			return p, ""
 		}
@@ -235,6 +238,17 @@ func recipientOf(msg *sdk.OutboundMessage) (to, recipient string) {
 		}
 	}
 	return "", ""
+}
+
+// phoneDigits drops the formatting of a phone number ("+1 (555) 010-0").
+func phoneDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '(', ')', '.', '+':
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func isPhone(s string) bool {

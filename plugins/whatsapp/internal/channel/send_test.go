@@ -66,6 +66,26 @@ func TestSendToBusinessScopedUserID(t *testing.T) {
 	}
 }
 
+func TestRecipientOf(t *testing.T) {
+	tests := []struct {
+		name          string
+		msg           sdk.OutboundMessage
+		to, recipient string
+	}{
+		{"formatted phone", sdk.OutboundMessage{ConversationKey: customerBSUID, Recipient: sdk.Party{Phone: "+1 (650) 555-1234"}}, customerWaID, ""},
+		{"wa_id key", sdk.OutboundMessage{ConversationKey: customerWaID}, customerWaID, ""},
+		{"bsuid only", sdk.OutboundMessage{ConversationKey: customerBSUID}, "", customerBSUID},
+		{"recipient id only", sdk.OutboundMessage{Recipient: sdk.Party{ExternalID: customerBSUID}}, "", customerBSUID},
+		{"garbage phone falls back", sdk.OutboundMessage{ConversationKey: customerBSUID, Recipient: sdk.Party{Phone: "call me"}}, "", customerBSUID},
+	}
+	for _, tt := range tests {
+		to, rcpt := recipientOf(&tt.msg)
+		if to != tt.to || rcpt != tt.recipient {
+			t.Errorf("%s: to=%q recipient=%q, want %q %q", tt.name, to, rcpt, tt.to, tt.recipient)
+		}
+	}
+}
+
 func TestSendLongTextSplit(t *testing.T) {
 	h := newHarness(t)
 	long := strings.Repeat("word ", 1500) // 7500 characters
