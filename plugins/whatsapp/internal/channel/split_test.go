@@ -17,7 +17,9 @@ func TestSplitText(t *testing.T) {
 		{"short", "hello", 10, []string{"hello"}},
 		{"exact", "0123456789", 10, []string{"0123456789"}},
 		{"at a space", "aaaa bbbb cccc", 10, []string{"aaaa bbbb", "cccc"}},
-		{"at a newline", "aaaa\nbbbbbbbbb", 10, []string{"aaaa", "bbbbbbbbb"}},
+		{"at a newline", "aaaaaaa\nbbbbbbbbb", 10, []string{"aaaaaaa", "bbbbbbbbb"}},
+		{"newline before a space", "aaaaaa\nb cccccc", 10, []string{"aaaaaa", "b cccccc"}},
+		{"too early a break is not used", "aa bbbbbbbbbbbb", 10, []string{"aa bbbbbbb", "bbbbb"}},
 		{"no break", "abcdefghijklmnopqrstuvwxyz", 10, []string{"abcdefghij", "klmnopqrst", "uvwxyz"}},
 		{"multibyte", strings.Repeat("é", 25), 10, []string{strings.Repeat("é", 10), strings.Repeat("é", 10), strings.Repeat("é", 5)}},
 	}
