@@ -71,7 +71,7 @@ func TestConfigure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ch := New()
-			err := ch.Configure(context.Background(), sdk.ConfigureRequest{Instance: "wa", Config: []byte(tt.config), Host: newFakeHost()})
+			err := ch.Configure(context.Background(), sdk.ConfigureRequest{Instance: "wa", Config: []byte(tt.config), Host: newTestHost()})
 			if tt.wantFields == nil {
 				if err != nil {
 					t.Fatalf("Configure: %v", err)
@@ -123,7 +123,7 @@ func TestStartReportsConnection(t *testing.T) {
 	if err := h.ch.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := h.host.statuses; len(st) != 1 || st[0].State != sdk.StateConnected || !strings.Contains(st[0].Message, "Patchbay Test") {
+	if st := h.host.Statuses(); len(st) != 1 || st[0].State != sdk.StateConnected || !strings.Contains(st[0].Message, "Patchbay Test") {
 		t.Fatalf("statuses = %+v", st)
 	}
 
@@ -132,7 +132,7 @@ func TestStartReportsConnection(t *testing.T) {
 	if err := bad.ch.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := bad.host.statuses; len(st) != 1 || st[0].State != sdk.StateAuthFailed {
+	if st := bad.host.Statuses(); len(st) != 1 || st[0].State != sdk.StateAuthFailed {
 		t.Fatalf("statuses = %+v, want auth_failed", st)
 	}
 
@@ -141,7 +141,7 @@ func TestStartReportsConnection(t *testing.T) {
 	if err := down.ch.Start(context.Background()); err != nil {
 		t.Fatalf("Start must not fail when the API is unreachable: %v", err)
 	}
-	if st := down.host.statuses; len(st) != 1 || st[0].State != sdk.StateDegraded {
+	if st := down.host.Statuses(); len(st) != 1 || st[0].State != sdk.StateDegraded {
 		t.Fatalf("statuses = %+v, want degraded", st)
 	}
 	if err := h.ch.Stop(context.Background()); err != nil {

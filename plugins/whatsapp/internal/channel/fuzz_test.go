@@ -17,7 +17,7 @@ import (
 // stored, 5xx.
 func FuzzWebhook(f *testing.F) {
 	h := newHarness(f)
-	h.host.known["wamid.OUT"] = true
+	h.host.MarkSent("wamid.OUT")
 	h.graph.AddMedia("42", "image/png", []byte("\x89PNG fake"))
 	seeds := [][]byte{
 		h.notification(customer(), fakegraph.TextMessage(customerWaID, "wamid.F1", "hi", testNow)),

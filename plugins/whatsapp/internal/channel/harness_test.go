@@ -32,7 +32,7 @@ type harness struct {
 	t     testing.TB
 	logs  *lockedBuffer
 	ch    *Channel
-	host  *fakeHost
+	host  *testHost
 	graph *fakegraph.Server
 	now   time.Time
 }
@@ -53,7 +53,7 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	g := fakegraph.New(testPhoneID, testToken)
 	t.Cleanup(g.Close)
-	h := &harness{t: t, host: newFakeHost(), graph: g, now: testNow, logs: &lockedBuffer{}}
+	h := &harness{t: t, host: newTestHost(), graph: g, now: testNow, logs: &lockedBuffer{}}
 	h.ch = New()
 	h.ch.now = func() time.Time { return h.now }
 	cfg := map[string]any{
@@ -66,12 +66,13 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	req := sdk.ConfigureRequest{
 		Instance:    "wa",
 		Host:        h.host,
-		Attachments: sdk.AttachmentPolicy{Allow: []string{".pdf", ".png", ".jpeg", ".jpg", ".gif", ".txt", ".ogg"}, MaxBytes: 20 << 20},
 		Logger:      hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace, JSONFormat: true}),
 	}
+	req.Attachments = sdk.AttachmentPolicy{Allow: []string{".pdf", ".png", ".jpeg", ".jpg", ".gif", ".txt", ".ogg"}, MaxBytes: 20 << 20}
 	for _, o := range opts {
 		o(cfg, &req)
 	}
+	h.host.SetPolicy(req.Attachments)
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package channel
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -50,17 +48,13 @@ func TestInboundMediaDownloaded(t *testing.T) {
 			if m.Text != tt.wantText {
 				t.Errorf("text = %q, want %q", m.Text, tt.wantText)
 			}
-			if len(m.Attachments) != 1 {
-				t.Fatalf("attachments = %d, want 1", len(m.Attachments))
+			d, _ := h.host.Delivery(wamid)
+			if len(d.Files) != 1 || len(d.Rejected) != 0 {
+				t.Fatalf("files = %d, rejected = %v; want 1 file", len(d.Files), d.Rejected)
 			}
-			a := m.Attachments[0]
-			sum := sha256.Sum256(tt.data)
-			if a.Filename != tt.wantFilename || a.Size != int64(len(tt.data)) || a.SHA256 != hex.EncodeToString(sum[:]) || a.ContentType != tt.mime {
-				t.Errorf("attachment = %q %d %s %q", a.Filename, a.Size, a.SHA256, a.ContentType)
-			}
-			data, ok := h.host.file(wamid, tt.wantFilename)
-			if !ok || !bytes.Equal(data, tt.data) {
-				t.Errorf("stored file differs (found %v, %d bytes)", ok, len(data))
+			f := d.Files[0]
+			if f.Filename != tt.wantFilename || f.ContentType != tt.mime || !bytes.Equal(f.Data, tt.data) {
+				t.Errorf("stored file = %q %q, %d bytes (want %d)", f.Filename, f.ContentType, len(f.Data), len(tt.data))
 			}
 			if h.graph.Hits("lookup") != 1 || h.graph.Hits("download") != 1 {
 				t.Errorf("lookup/download hits = %d/%d, want 1/1", h.graph.Hits("lookup"), h.graph.Hits("download"))
@@ -106,9 +100,6 @@ func TestInboundMediaProblems(t *testing.T) {
 				opts = append(opts, withPolicy(*tt.policy))
 			}
 			h := newHarness(t, opts...)
-			if tt.policy != nil {
-				h.host.policy = tt.policy
-			}
 			sha := h.graph.AddMedia("2001", "application/pdf", data)
 			if tt.setup != nil {
 				tt.setup(h)
@@ -131,17 +122,18 @@ func TestInboundMediaProblems(t *testing.T) {
 			if len(got) != 1 {
 				t.Fatalf("delivered %d messages", len(got))
 			}
-			if (len(got[0].Attachments) == 1) != tt.wantAtt {
-				t.Errorf("attachments = %d, want present=%v", len(got[0].Attachments), tt.wantAtt)
+			d, _ := h.host.Delivery("wamid.M1")
+			if len(d.Files) != 0 {
+				t.Errorf("%d files stored, want none", len(d.Files))
+			}
+			if (len(d.Rejected) == 1) != tt.wantAtt {
+				t.Errorf("rejected = %v, want the file recorded as rejected: %v", d.Rejected, tt.wantAtt)
 			}
 			if tt.wantNote != "" && !strings.Contains(got[0].Text, tt.wantNote) {
 				t.Errorf("text %q lacks note %q", got[0].Text, tt.wantNote)
 			}
-			if tt.wantAtt {
-				a := got[0].Attachments[0]
-				if a.Filename != "report.pdf" || a.Size != int64(len(data)) {
-					t.Errorf("header-only attachment = %q size %d", a.Filename, a.Size)
-				}
+			if tt.wantAtt && d.Rejected[0].Filename != "report.pdf" {
+				t.Errorf("rejected file = %+v", d.Rejected[0])
 			}
 		})
 	}

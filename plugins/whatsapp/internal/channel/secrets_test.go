@@ -36,7 +36,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if _, err := h.ch.Send(ctx, reply("hello again")); err != nil {
 		answers = append(answers, err.Error())
 	}
-	for _, s := range h.host.statuses {
+	for _, s := range h.host.Statuses() {
 		answers = append(answers, s.Message)
 	}
 

@@ -260,7 +260,7 @@ func TestSendErrors(t *testing.T) {
 				t.Errorf("error leaks the access token")
 			}
 			if tt.wantCode == "auth_failed" {
-				if st := h.host.statuses; len(st) == 0 || st[len(st)-1].State != sdk.StateAuthFailed {
+				if st := h.host.Statuses(); len(st) == 0 || st[len(st)-1].State != sdk.StateAuthFailed {
 					t.Errorf("statuses = %+v, want auth_failed reported", st)
 				}
 			}

@@ -42,11 +42,11 @@ func TestStatusesUpdateDelivery(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.host.known["wamid.A"] = true
+			h.host.MarkSent("wamid.A")
 			for _, b := range tt.batches {
 				wantStatus(t, h.post(h.statuses(b...)), tt.wantCode)
 			}
-			ups := h.host.deliveryUpdates()
+			ups := h.host.updatesFor("wamid.A")
 			var got []string
 			for _, u := range ups {
 				if u.ExternalID != "wamid.A" {
@@ -80,9 +80,16 @@ func TestStatusRacingAheadOfSendIsRetried(t *testing.T) {
 	h.ch.recent.add("wamid.JUST-SENT", testNow)
 	body := h.statuses(fakegraph.StatusUpdate("wamid.JUST-SENT", "sent", customerWaID, testNow))
 	wantStatus(t, h.post(body), 500)
-	h.host.known["wamid.JUST-SENT"] = true
+	if st := h.host.State()[statusKey("wamid.JUST-SENT")]; st != nil {
+		t.Fatalf("a status the core did not take was recorded as applied: %q", st)
+	}
+	h.host.MarkSent("wamid.JUST-SENT")
 	wantStatus(t, h.post(body), 200)
-	if ups := h.host.deliveryUpdates(); len(ups) != 1 || ups[0].Status != "sent" {
-		t.Fatalf("updates = %+v, want one sent", ups)
+	ups := h.host.updatesFor("wamid.JUST-SENT")
+	if len(ups) != 2 || ups[1].Status != "sent" {
+		t.Fatalf("updates = %+v, want the sent status offered twice", ups)
+	}
+	if st := string(h.host.State()[statusKey("wamid.JUST-SENT")]); st != "sent" {
+		t.Fatalf("recorded status = %q", st)
 	}
 }

@@ -196,7 +196,7 @@ func TestBatchDeliveredAndAcknowledgedOnlyWhenDurable(t *testing.T) {
 
 	// The core fails to commit message 7 once: the batch must not be
 	// acknowledged, so that Meta redelivers it.
-	h.host.failDeliver["wamid.BATCH07"] = 1
+	h.host.failTimes("wamid.BATCH07", 1)
 	wantStatus(t, h.post(body), 500)
 	if n := len(h.host.messages()); n != 24 {
 		t.Fatalf("after the failed attempt %d messages are stored, want the 24 others", n)
