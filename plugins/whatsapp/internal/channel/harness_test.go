@@ -64,9 +64,9 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 		"api_url":         g.URL,
 	}
 	req := sdk.ConfigureRequest{
-		Instance:    "wa",
-		Host:        h.host,
-		Logger:      hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace, JSONFormat: true}),
+		Instance: "wa",
+		Host:     h.host,
+		Logger:   hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace, JSONFormat: true}),
 	}
 	req.Attachments = sdk.AttachmentPolicy{Allow: []string{".pdf", ".png", ".jpeg", ".jpg", ".gif", ".txt", ".ogg"}, MaxBytes: 20 << 20}
 	for _, o := range opts {

@@ -169,6 +169,13 @@ func (s *Server) FailNext(route string, f ...Failure) {
 	s.failures[route] = append(s.failures[route], f...)
 }
 
+// ClearFailures drops every queued error answer.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = make(map[string][]Failure)
+}
+
 // Sent returns the messages received so far.
 func (s *Server) Sent() []Sent {
 	s.mu.Lock()
