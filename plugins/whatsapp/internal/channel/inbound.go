@@ -170,6 +170,7 @@ func buildInbound(v *webhook.Value, i int, m *webhook.Message, r webhook.Rendere
 	setIf(meta, "wa_id", waID)
 	setIf(meta, "user_id", userID)
 	setIf(meta, "username", contact.Profile.Username)
+	setIf(meta, "group_id", m.GroupID)
 	in := &sdk.InboundMessage{
 		ExternalID:      m.ID,
 		ConversationKey: key,

@@ -71,11 +71,13 @@ type Message struct {
 	// username users.
 	From string `json:"from"`
 	// FromUserID is the sender's business-scoped user id.
-	FromUserID string   `json:"from_user_id"`
-	ID         string   `json:"id"`
-	Timestamp  FlexTime `json:"timestamp"`
-	Type       string   `json:"type"`
-	Context    *Context `json:"context"`
+	FromUserID string `json:"from_user_id"`
+	// GroupID is set on messages sent in a WhatsApp group.
+	GroupID   string   `json:"group_id"`
+	ID        string   `json:"id"`
+	Timestamp FlexTime `json:"timestamp"`
+	Type      string   `json:"type"`
+	Context   *Context `json:"context"`
 
 	Text        *Text            `json:"text"`
 	Image       *Media           `json:"image"`
