@@ -41,6 +41,7 @@ type Channel struct {
 	// delivery status (striped by message id).
 	statusLocks [64]sync.Mutex
 	recent      recentSends
+	durable     seenSet
 	lastState   atomic.Value // string: last state sent with ReportStatus
 
 	// now and httpClient are replaceable in tests.

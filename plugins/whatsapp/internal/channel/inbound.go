@@ -109,6 +109,10 @@ func (c *Channel) handleMessage(ctx context.Context, rt *runtime, v *webhook.Val
 		rt.log.Error("malformed message ignored", "error", err)
 		return nil
 	}
+	if c.durable.has(m.ID) {
+		rt.log.Debug("redelivered message already stored", "wamid", m.ID)
+		return nil
+	}
 	r := m.Render()
 	in, err := buildInbound(v, i, m, r, c.now())
 	if err != nil {
@@ -136,6 +140,7 @@ func (c *Channel) handleMessage(ctx context.Context, rt *runtime, v *webhook.Val
 		rt.log.Info("attachment rejected by policy", "wamid", m.ID, "filename", rej.Filename, "reason", rej.Reason)
 	}
 	rt.log.Debug("message delivered", "wamid", m.ID, "ticket", receipt.TicketID, "duplicate", receipt.Duplicate)
+	c.durable.add(m.ID)
 	c.noteInbound(ctx, rt, in.ConversationKey, in.SentAt)
 	return nil
 }
