@@ -42,9 +42,10 @@
 //
 // # Configuration errors
 //
-// Configure reports invalid configuration as FieldErrors (ConfigureRequest.
-// Decode produces them for unknown fields and wrong types); `patchbay
-// validate` prints them. Never put a secret in an error or a log line.
+// Configure reports invalid configuration as FieldErrors; the method
+// ConfigureRequest.Decode produces them for unknown fields and wrong types.
+// `patchbay validate` prints them. Never put a secret in an error or a log
+// line.
 //
 // # Testing
 //

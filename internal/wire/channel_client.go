@@ -138,6 +138,9 @@ func (c *ChannelClient) Stop(ctx context.Context) error {
 // HandleWebhook forwards one provider request and returns the plugin's
 // answer.
 func (c *ChannelClient) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResponse, error) {
+	if req == nil {
+		return nil, errors.New("handle webhook: nil request")
+	}
 	resp, err := c.client.HandleWebhook(ctx, WebhookRequestToProto(req))
 	if err != nil {
 		return nil, fromStatus("handle webhook", err)
@@ -149,6 +152,9 @@ func (c *ChannelClient) HandleWebhook(ctx context.Context, req *sdk.WebhookReque
 // *sdk.SendError (check Retryable); any other error is a *RemoteError about
 // the call itself (the plugin is down or failed), which a caller may retry.
 func (c *ChannelClient) Send(ctx context.Context, msg *sdk.OutboundMessage) (*sdk.SendResult, error) {
+	if msg == nil {
+		return nil, errors.New("send: nil message")
+	}
 	resp, err := c.client.Send(ctx, OutboundToProto(msg))
 	if err != nil {
 		return nil, fromStatus("send", err)

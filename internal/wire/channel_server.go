@@ -45,7 +45,7 @@ func newChannelServer(impl sdk.Channel, broker *plugin.GRPCBroker, logger hclog.
 func (s *channelServer) recoverPanic(op string, err *error) {
 	if r := recover(); r != nil {
 		s.logger.Error("plugin panic", "call", op, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		*err = status.Errorf(codes.Internal, "%s: plugin panic: %v", op, r)
+		*err = status.Errorf(codes.Internal, "plugin panic: %v", r)
 	}
 }
 
@@ -68,7 +68,7 @@ func (s *channelServer) Configure(ctx context.Context, req *pb.ConfigureRequest)
 	if id := req.GetHostBrokerId(); id != 0 {
 		conn, err = s.broker.DialWithOptions(id, GRPCDialOptions()...)
 		if err != nil {
-			return nil, status.Errorf(codes.Unavailable, "configure: connect to the host service: %v", err)
+			return nil, status.Errorf(codes.Unavailable, "connect to the host service: %v", err)
 		}
 		host = NewHostClient(pb.NewHostClient(conn))
 	}
@@ -129,7 +129,7 @@ func (s *channelServer) HandleWebhook(ctx context.Context, req *pb.WebhookReques
 		return nil, toStatus(err)
 	}
 	if r == nil {
-		return nil, status.Error(codes.Internal, "handle webhook: the plugin returned no response")
+		return nil, status.Error(codes.Internal, "the plugin returned no response")
 	}
 	out := WebhookResponseToProto(r)
 	if out.Status == 0 {

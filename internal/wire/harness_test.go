@@ -13,26 +13,62 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/patchbayhq/patchbay/internal/wire"
 	sdk "github.com/patchbayhq/patchbay/internal/wire/sdktypes"
 )
 
-// connect serves impl through real gRPC (go-plugin's test connection, with
-// its broker) and returns the host's ChannelClient.
+// connect serves impl through real gRPC, the way sdk.Serve does (go-plugin's
+// server in test mode: the same gRPC server options, the broker), and
+// returns the host's ChannelClient.
 func connect(t testing.TB, impl sdk.Channel) *wire.ChannelClient {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, wire.ServerPlugins(impl, nil))
-	t.Cleanup(func() {
-		_ = client.Close()
-		server.Stop()
+	logger := hclog.NewNullLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	reattach := make(chan *plugin.ReattachConfig, 1)
+	closed := make(chan struct{})
+	go plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: wire.Handshake,
+		Plugins:         wire.ServerPlugins(impl, logger),
+		GRPCServer:      wire.NewGRPCServer,
+		Logger:          logger,
+		Test:            &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattach, CloseCh: closed},
 	})
-	raw, err := client.Dispense(wire.PluginName)
+	var cfg *plugin.ReattachConfig
+	select {
+	case cfg = <-reattach:
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("plugin server did not start")
+	}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake,
+		Plugins:          wire.ClientPlugins(),
+		Reattach:         cfg,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		GRPCDialOptions:  wire.GRPCDialOptions(),
+		Logger:           logger,
+	})
+	rpc, err := client.Client()
 	if err != nil {
+		cancel()
+		t.Fatalf("client: %v", err)
+	}
+	raw, err := rpc.Dispense(wire.PluginName)
+	if err != nil {
+		cancel()
 		t.Fatalf("dispense: %v", err)
 	}
-	return raw.(*wire.ChannelClient)
+	cc := raw.(*wire.ChannelClient)
+	t.Cleanup(func() {
+		_ = cc.Close()
+		client.Kill()
+		cancel()
+		<-closed
+	})
+	return cc
 }
 
 // memBackend is a HostBackend in memory that records what it receives.

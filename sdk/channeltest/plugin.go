@@ -24,6 +24,7 @@ const CallTimeout = 60 * time.Second
 // (go-plugin, gRPC, the broker serving the Host back), wired to a FakeHost.
 // Start one with New (in process) or Launch (a built binary). Its methods
 // fail the test on transport errors and return what the plugin answered.
+// When the test ends, a started plugin is stopped (Stop), then ended.
 type Plugin struct {
 	// Host is the fake core the plugin delivers to. Set its policy before
 	// Configure.
@@ -34,6 +35,24 @@ type Plugin struct {
 	PublicURL string
 
 	client *wire.ChannelClient
+
+	mu      sync.Mutex
+	running bool // Start succeeded and Stop was not called
+}
+
+// shutdown stops a running plugin's receivers before the plugin is ended,
+// as the core does.
+func (p *Plugin) shutdown() {
+	p.mu.Lock()
+	running := p.running
+	p.running = false
+	p.mu.Unlock()
+	if running {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = p.client.Stop(ctx)
+	}
+	_ = p.client.Close()
 }
 
 // New serves ch in this process through go-plugin's gRPC server and broker
@@ -72,7 +91,7 @@ func New(t testing.TB, ch sdk.Channel) *Plugin {
 	})
 	p := dispense(t, client)
 	t.Cleanup(func() {
-		_ = p.client.Close()
+		p.shutdown()
 		client.Kill()
 		cancel()
 		select {
@@ -105,10 +124,7 @@ func Launch(t testing.TB, path string, env ...string) *Plugin {
 	})
 	p := dispense(t, client)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = p.client.Stop(ctx)
-		_ = p.client.Close()
+		p.shutdown()
 		client.Kill()
 	})
 	return p
@@ -182,6 +198,9 @@ func (p *Plugin) Start(t testing.TB) {
 	if err := p.client.Start(ctx); err != nil {
 		t.Fatalf("channeltest: Start: %v", err)
 	}
+	p.mu.Lock()
+	p.running = true
+	p.mu.Unlock()
 }
 
 // Stop calls the plugin's Stop.
@@ -189,6 +208,9 @@ func (p *Plugin) Stop(t testing.TB) {
 	t.Helper()
 	ctx, cancel := callContext()
 	defer cancel()
+	p.mu.Lock()
+	p.running = false
+	p.mu.Unlock()
 	if err := p.client.Stop(ctx); err != nil {
 		t.Fatalf("channeltest: Stop: %v", err)
 	}

@@ -116,7 +116,7 @@ type ConfigureRequest struct {
 // Decode unmarshals the config JSON into v, rejecting unknown fields, and
 // turns type errors into FieldErrors.
 func (r ConfigureRequest) Decode(v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(r.Config)))
+	dec := json.NewDecoder(bytes.NewReader(r.Config))
 	dec.DisallowUnknownFields()
 	if len(r.Config) == 0 {
 		return nil
@@ -130,6 +130,9 @@ func (r ConfigureRequest) Decode(v any) error {
 			return FieldErrors{{Field: strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`), Message: "unknown field"}}
 		}
 		return FieldErrors{{Field: "", Message: err.Error()}}
+	}
+	if dec.More() {
+		return FieldErrors{{Field: "", Message: "unexpected data after the configuration object"}}
 	}
 	return nil
 }
