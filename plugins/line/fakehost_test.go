@@ -103,7 +103,7 @@ func (h *fakeHost) GetState(ctx context.Context, key string) ([]byte, bool, erro
 	return nil, false, nil
 }
 func (h *fakeHost) SetState(ctx context.Context, key string, value []byte) error { return nil }
-func (h *fakeHost) DeleteState(ctx context.Context, key string) error           { return nil }
+func (h *fakeHost) DeleteState(ctx context.Context, key string) error            { return nil }
 
 func (h *fakeHost) ReportStatus(ctx context.Context, s sdk.Status) error {
 	h.mu.Lock()
