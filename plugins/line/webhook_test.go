@@ -411,3 +411,23 @@ func TestWebhookTransientContentFailure(t *testing.T) {
 		t.Fatalf("unexpected: %+v", got)
 	}
 }
+
+func TestWebhookBeforeConfigure(t *testing.T) {
+	resp, err := (&Channel{}).HandleWebhook(t.Context(), &sdk.WebhookRequest{Method: "POST", Path: "/", Body: []byte(`{}`)})
+	if err != nil || resp.Status != http.StatusServiceUnavailable {
+		t.Fatalf("got %+v, %v; want 503", resp, err)
+	}
+}
+
+func TestWebhookHeaderCaseInsensitive(t *testing.T) {
+	// Headers forwarded by the core may arrive with lower-case keys.
+	h := newHarness(t)
+	body := payload(messageEvent("01HEVT0000000000000000HC01", userSource(testUser), false, textMessage("31", "hi")))
+	resp, err := h.ch.HandleWebhook(t.Context(), &sdk.WebhookRequest{
+		Method: "POST", Path: "/", Body: body,
+		Header: http.Header{"x-line-signature": {sign(testSecret, body)}},
+	})
+	if err != nil || resp.Status != http.StatusOK || len(h.host.messages()) != 1 {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+}
