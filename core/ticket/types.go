@@ -35,6 +35,9 @@ const (
 	ViaAPI          = "api"
 	ViaClosedTicket = "closed_ticket"
 	ViaRule         = "rule"
+	// ViaSystem marks notes written by the core itself (e.g. a rejected
+	// attachment).
+	ViaSystem = "system"
 )
 
 // Ticket is one conversation with a requester.

@@ -1,0 +1,376 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// Sender sends one reply through a channel instance's plugin;
+// pluginhost.Manager satisfies it. A *sdk.SendError says whether a retry can
+// help; any other error (the plugin is down, unknown channel while
+// reconfiguring…) is treated as retryable.
+type Sender interface {
+	Send(ctx context.Context, instance string, msg *sdk.OutboundMessage) (*sdk.SendResult, error)
+}
+
+// Options configure a Worker.
+type Options struct {
+	Logger hclog.Logger
+	// Workers is how many replies are sent concurrently (default 8).
+	Workers int
+	// MaxAttempts ends retrying with status failed (default 20).
+	MaxAttempts int
+	// BaseBackoff is the first retry delay (default 2s); each retry doubles
+	// it, up to MaxBackoff (default 10m), with jitter (50–100 % of it).
+	BaseBackoff, MaxBackoff time.Duration
+	// SendTimeout bounds one Send call (default 60s).
+	SendTimeout time.Duration
+	// Kinds maps a channel instance to its plugin kind, which names the
+	// requester identity to send to ("email", "whatsapp"…). An instance
+	// missing here uses the identity that started the conversation's
+	// channel… or, failing that, the user's first identity.
+	Kinds map[string]string
+	// Clock is the time source (tests); nil is time.Now.
+	Clock func() time.Time
+	// Registerer receives the worker's metrics; nil: no metrics.
+	Registerer prometheus.Registerer
+}
+
+// Worker sends due outbox entries. Create it with New, run it with Run.
+type Worker struct {
+	st     *store.Store
+	sender Sender
+	opts   Options
+	log    hclog.Logger
+
+	mu       sync.Mutex
+	inflight map[uint64]bool
+	kick     chan struct{}
+
+	sends *prometheus.CounterVec
+}
+
+// New returns a worker over the store.
+func New(st *store.Store, sender Sender, opts Options) *Worker {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 8
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 20
+	}
+	if opts.BaseBackoff <= 0 {
+		opts.BaseBackoff = 2 * time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 10 * time.Minute
+	}
+	if opts.SendTimeout <= 0 {
+		opts.SendTimeout = 60 * time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	w := &Worker{st: st, sender: sender, opts: opts, log: opts.Logger, inflight: map[uint64]bool{}, kick: make(chan struct{}, 1)}
+	w.sends = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "patchbay", Subsystem: "outbox", Name: "send_attempts_total",
+		Help: "Reply send attempts by result (sent, retry, failed).",
+	}, []string{"result"})
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(w.sends)
+	}
+	return w
+}
+
+// Kick makes the worker look for due entries now (e.g. after a plugin
+// restart); new entries are noticed on their own through Store.Notify.
+func (w *Worker) Kick() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends due entries until ctx ends, then waits for in-flight sends.
+func (w *Worker) Run(ctx context.Context) error {
+	jobs := make(chan *store.OutboxEntry)
+	var wg sync.WaitGroup
+	for range w.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range jobs {
+				w.process(ctx, e)
+				w.mu.Lock()
+				delete(w.inflight, e.CommentID)
+				w.mu.Unlock()
+				w.Kick()
+			}
+		}()
+	}
+	defer func() {
+		close(jobs)
+		wg.Wait()
+	}()
+	const maxIdle = time.Minute
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		notify := w.st.Notify()
+		now := w.opts.Clock()
+		w.mu.Lock()
+		busy := len(w.inflight)
+		w.mu.Unlock()
+		var due []*store.OutboxEntry
+		var next time.Time
+		err := w.st.View(func(r *store.ReadTx) error {
+			var err error
+			due, next, err = r.DueOutbox(now, 4*w.opts.Workers+busy)
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			w.log.Error("outbox scan failed", "error", err)
+			next = now.Add(time.Second)
+		}
+		for _, e := range due {
+			w.mu.Lock()
+			skip := w.inflight[e.CommentID]
+			if !skip {
+				w.inflight[e.CommentID] = true
+			}
+			w.mu.Unlock()
+			if skip {
+				continue
+			}
+			select {
+			case jobs <- e:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		wait := maxIdle
+		if !next.IsZero() {
+			wait = min(max(next.Sub(now), time.Millisecond), maxIdle)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-notify:
+		case <-w.kick:
+		case <-timer.C:
+		}
+	}
+}
+
+// process makes one attempt at one entry and records the outcome.
+func (w *Worker) process(ctx context.Context, e *store.OutboxEntry) {
+	msg, err := w.build(e)
+	if errors.Is(err, errDone) {
+		return
+	}
+	var res *sdk.SendResult
+	if err == nil {
+		sctx, cancel := context.WithTimeout(ctx, w.opts.SendTimeout)
+		res, err = w.sender.Send(sctx, e.Instance, msg)
+		cancel()
+		if err == nil && (res == nil || res.ExternalID == "") {
+			// A send without a provider id is still a send; record it.
+			if res == nil {
+				res = &sdk.SendResult{}
+			}
+		}
+	}
+	if ctx.Err() != nil && err != nil {
+		return // shutting down: the entry stays due and is retried after restart
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if rerr := w.record(rctx, e, res, err); rerr != nil {
+		w.log.Error("outbox: recording the send result failed; the reply will be sent again", "comment_id", e.CommentID, "error", rerr)
+	}
+}
+
+var errDone = errors.New("outbox entry already handled")
+
+// permanentErr marks a build failure no retry can fix.
+type permanentErr struct{ msg string }
+
+func (p *permanentErr) Error() string { return p.msg }
+
+// build reads everything the plugin needs for one reply.
+func (w *Worker) build(e *store.OutboxEntry) (*sdk.OutboundMessage, error) {
+	var msg *sdk.OutboundMessage
+	err := w.st.View(func(r *store.ReadTx) error {
+		if _, err := r.OutboxEntry(e.CommentID); errors.Is(err, store.ErrNotFound) {
+			return errDone
+		}
+		c, err := r.Comment(e.CommentID)
+		if err != nil {
+			return err
+		}
+		t, err := r.Ticket(c.TicketID)
+		if err != nil {
+			return err
+		}
+		msg = &sdk.OutboundMessage{
+			IdempotencyKey:  IdempotencyKey(c.ID),
+			TicketID:        t.ID,
+			CommentID:       c.ID,
+			ConversationKey: t.ConversationKey,
+			Subject:         t.Subject,
+			Text:            c.Body,
+			HTML:            c.HTMLBody,
+			LastInboundAt:   t.LastInboundAt,
+			AutoReply:       c.Via == ticket.ViaRule,
+		}
+		req, err := r.User(t.RequesterID)
+		if err != nil {
+			return err
+		}
+		rcpt, ok := w.recipient(req, e.Instance)
+		if !ok {
+			return &permanentErr{fmt.Sprintf("the requester has no %s identity to reply to", w.opts.Kinds[e.Instance])}
+		}
+		msg.Recipient = rcpt
+		if c.AuthorID != 0 {
+			if a, err := r.User(c.AuthorID); err == nil {
+				msg.Author = sdk.Party{ExternalID: fmt.Sprint(a.ID), Name: a.Name, Email: a.Email}
+			}
+		}
+		thread, err := r.Comments(t.ID, 0, 0)
+		if err != nil {
+			return err
+		}
+		for _, tc := range thread {
+			if tc.ID >= c.ID {
+				break
+			}
+			switch {
+			case tc.ExternalID != "":
+				msg.ThreadExternalIDs = append(msg.ThreadExternalIDs, tc.ExternalID)
+			case tc.Delivery != nil && tc.Delivery.ExternalID != "":
+				msg.ThreadExternalIDs = append(msg.ThreadExternalIDs, tc.Delivery.ExternalID)
+			}
+		}
+		for _, a := range c.Attachments {
+			id := a.ID
+			msg.Attachments = append(msg.Attachments, sdk.Attachment{
+				ID: a.ID, Filename: a.Filename, ContentType: a.ContentType, Size: a.Size,
+				Open: func(context.Context) (io.ReadCloser, error) {
+					_, rc, err := w.st.OpenAttachment(id)
+					return rc, err
+				},
+			})
+		}
+		return nil
+	})
+	return msg, err
+}
+
+// recipient picks the requester's identity for the instance's kind.
+func (w *Worker) recipient(u *ticket.User, instance string) (sdk.Party, bool) {
+	p := sdk.Party{Name: u.Name, Email: u.Email, Phone: u.Phone}
+	kind, known := w.opts.Kinds[instance]
+	for _, i := range u.Identities {
+		if i.Type == kind || !known {
+			p.ExternalID, p.IdentityType = i.Value, i.Type
+			return p, true
+		}
+	}
+	return p, false
+}
+
+// record stores the outcome of one attempt.
+func (w *Worker) record(ctx context.Context, e *store.OutboxEntry, res *sdk.SendResult, sendErr error) error {
+	now := w.opts.Clock()
+	result := "sent"
+	err := w.st.Update(ctx, func(tx *store.Tx) error {
+		cur, err := tx.OutboxEntry(e.CommentID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		attempts := cur.Attempts + 1
+		d := &ticket.Delivery{Attempts: attempts, UpdatedAt: now}
+		if sendErr == nil {
+			result = "sent"
+			d.Status, d.ExternalID = ticket.DeliverySent, res.ExternalID
+			if res.ExternalID != "" {
+				if err := tx.IndexOutboundID(cur.Instance, res.ExternalID, cur.CommentID); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.UpdateDelivery(cur.CommentID, d); err != nil {
+				return err
+			}
+			return tx.DeleteOutbox(cur.CommentID)
+		}
+		var se *sdk.SendError
+		var pe *permanentErr
+		retryable := !errors.As(sendErr, &pe) && (!errors.As(sendErr, &se) || se.Retryable)
+		d.Error = sendErr.Error()
+		if !retryable || attempts >= w.opts.MaxAttempts {
+			result = "failed"
+			if retryable {
+				d.Error = fmt.Sprintf("gave up after %d attempts: %s", attempts, d.Error)
+			}
+			d.Status = ticket.DeliveryFailed
+			if _, err := tx.UpdateDelivery(cur.CommentID, d); err != nil {
+				return err
+			}
+			return tx.DeleteOutbox(cur.CommentID)
+		}
+		result = "retry"
+		delay := w.backoff(attempts)
+		if se != nil && se.RetryAfter > delay {
+			delay = se.RetryAfter
+		}
+		cur.Attempts, cur.LastError, cur.NextAttemptAt = attempts, d.Error, now.Add(delay)
+		d.Status = ticket.DeliveryPending
+		if _, err := tx.UpdateDelivery(cur.CommentID, d); err != nil {
+			return err
+		}
+		return tx.PutOutbox(cur)
+	})
+	if err == nil {
+		w.sends.WithLabelValues(result).Inc()
+		if result != "sent" {
+			w.log.Info("reply not sent", "comment_id", e.CommentID, "instance", e.Instance, "outcome", result, "error", sendErr)
+		}
+	}
+	return err
+}
+
+// backoff is the delay before attempt n+1: BaseBackoff·2^(n-1) capped at
+// MaxBackoff, with jitter drawn from [50 %, 100 %] of it.
+func (w *Worker) backoff(attempts int) time.Duration {
+	d := w.opts.BaseBackoff
+	for i := 1; i < attempts && d < w.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, w.opts.MaxBackoff)
+	half := d / 2
+	return half + rand.N(half+1)
+}

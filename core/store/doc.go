@@ -1,0 +1,96 @@
+// Package store is Patchbay's persistence: one embedded Badger v4 database
+// with synced writes, secondary indexes, sequences, a durable event log,
+// attachments, the outbox and channel state.
+//
+// # Writes: one group-commit writer
+//
+// Every write goes through Store.Update(ctx, fn). Update queues fn for the
+// single writer goroutine, which drains every waiting request into one batch:
+// it runs the functions one after the other against one Badger transaction,
+// each through its own overlay (its writes are kept apart until it returns
+// nil; an error or panic discards that function's writes alone), then makes
+// ONE synced commit (SyncWrites=true) and releases every caller of the batch.
+// A nil error from Update therefore means "durable". If the commit fails,
+// every function of the batch gets the error. A later function sees the
+// writes of earlier functions of its batch, so two deliveries to the same
+// conversation in one batch resolve (the second appends to the ticket the
+// first created) without conflicts or retries. A batch is split into several
+// commits when it outgrows MaxBatchBytes or Badger's transaction limit
+// (ErrTxnTooBig: the transaction is rebuilt from the functions before the
+// one that overflowed, committed, and that function retried alone).
+//
+// Update functions run on the writer goroutine: they must be quick, do no
+// I/O besides reading through tx, and never call Update or View themselves.
+//
+// Reads: Store.View(fn(*ReadTx)) runs on a consistent snapshot, concurrently
+// with the writer. Tx embeds ReadTx, so every read method also works inside
+// Update.
+//
+// # Tx methods (all also appending their event, see below)
+//
+//	ReadTx: Ticket, TicketByConversation, TicketByMessageID, ListTickets,
+//	        SolvedBefore, Comment, Comments, CommentByExternalID,
+//	        CommentByOutboundID, RawPayload, User, UserByIdentity,
+//	        TokenByHash, TokenByID, Tokens, Idempotency, EventsAfter, State,
+//	        Attachment, OutboxEntry, DueOutbox, OutboxLen, LastID
+//	Tx:     CreateTicket, UpdateTicket, CreateComment, UpdateComment,
+//	        IndexOutboundID, CreateUser, UpdateUser, AddIdentity, MergeUsers,
+//	        PutToken, RevokeToken, PutIdempotency, AppendEvent, SetState,
+//	        DeleteState, ClaimStaged, PutOutbox, DeleteOutbox, NextID, Now
+//	Store:  Open, Close, Update, View, Notify, EventsAfter, WriteAttachment,
+//	        StageRejected, OpenAttachment, CollectStaged, Backup, Restore
+//	        (package function), Check, Stats
+//
+// CreateTicket, UpdateTicket, CreateComment, UpdateComment, CreateUser,
+// UpdateUser and MergeUsers append their own events (ticket.created,
+// ticket.updated, comment.created, comment.updated, user.*) in the same
+// commit; call AppendEvent only for other events. UpdateTicket and
+// CreateComment refuse a ticket stored as closed with ticket.ErrClosed.
+// Lookups of unknown objects return an error wrapping ErrNotFound; values
+// the store refuses wrap ErrInvalid; listing with a foreign cursor returns
+// ErrBadCursor.
+//
+// # Keys
+//
+// Numbers are 8-byte big-endian; inv(id) = ^id so ascending order is newest
+// first; string parts are separated by 0x00.
+//
+//	seq/<name>                     last number issued (ticket, comment, user, event, token)
+//	t/<id>                         ticket JSON
+//	c/<id>                         comment JSON
+//	tc/<ticket><comment>           comments of a ticket, oldest first
+//	raw/<comment>                  raw provider payload of an inbound comment
+//	u/<id>                         user JSON
+//	idn/<type>0<value>             identity -> user id
+//	xa/<inv id>                    every ticket, newest first
+//	xs/<status>0<inv id>           tickets by status
+//	xc/<channel>0<inv id>          tickets by channel instance ("" for API tickets)
+//	xr/<requester><inv id>         tickets by requester
+//	xg/<assignee><inv id>          tickets by assignee (assigned only)
+//	xv/<solved_at ns><id>          solved tickets by solved time (auto-close)
+//	cv/<instance>0<conversation>   latest ticket of a channel conversation
+//	ei/<instance>0<provider id>    dedupe: inbound message -> <ticket><comment> (permanent)
+//	eo/<instance>0<provider id>    sent reply -> comment (receipts, threading)
+//	ob/<comment>                   outbox entry JSON
+//	od/<due ns><comment>           outbox entries by due time
+//	ev/<seq>                       event JSON (the durable event log)
+//	tk/<sha>  ti/<id>              API tokens by hash, token id -> hash
+//	im/<scope>0<key>               idempotency records (Badger TTL)
+//	st/<instance>0<key>            per-instance channel state
+//	am/<id>  ac/<id>0<n>           attachment metadata, 256 KiB chunks
+//	sa/<staged ns><id>             staged attachments not yet claimed (24 h GC)
+//
+// # Badger options (low memory, see badgerOptions)
+//
+// SyncWrites=true; NumVersionsToKeep=1; 16 MiB memtables × 3; 32 MiB block
+// cache; 16 MiB index cache (table indexes are not all kept on the heap);
+// 4 KiB value threshold (attachments and raw payloads live in the value log);
+// 256 MiB value-log files; 2 compactors, 8 MiB base tables; conflict
+// detection off (a single writer). Value-log GC runs every GCInterval (5 m).
+// Badger's logs go to hclog (its Info chatter at Debug).
+//
+// # Backup and restore
+//
+// Store.Backup streams Badger's backup format while the store is online.
+// Restore needs a stopped server and an empty data directory.
+package store

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// kvPair is one key/value read by a scan.
+type kvPair struct {
+	Key, Value []byte
+}
+
+// reader is the read side shared by ReadTx (a Badger read transaction) and
+// Tx (the batch transaction seen through the caller's overlay).
+type reader interface {
+	get(k []byte) ([]byte, bool, error)
+	// scan returns up to limit pairs whose key has prefix, from the first
+	// key >= from (from nil: the prefix), in ascending key order.
+	scan(prefix, from []byte, limit int, keysOnly bool) ([]kvPair, error)
+}
+
+type badgerReader struct{ txn *badger.Txn }
+
+func (b badgerReader) get(k []byte) ([]byte, bool, error) {
+	item, err := b.txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: get: %w", err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: read value: %w", err)
+	}
+	return v, true, nil
+}
+
+func (b badgerReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvPair, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	opts := badger.IteratorOptions{Prefix: prefix, PrefetchValues: !keysOnly, PrefetchSize: min(limit, 64)}
+	it := b.txn.NewIterator(opts)
+	defer it.Close()
+	if from == nil || bytes.Compare(from, prefix) < 0 {
+		from = prefix
+	}
+	var out []kvPair
+	for it.Seek(from); it.ValidForPrefix(prefix) && len(out) < limit; it.Next() {
+		item := it.Item()
+		p := kvPair{Key: item.KeyCopy(nil)}
+		if !keysOnly {
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return nil, fmt.Errorf("store: read value: %w", err)
+			}
+			p.Value = v
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// overlay holds one Update function's writes until the function returns
+// nil; a failing function's overlay is simply dropped.
+type overlay struct {
+	m     map[string]*ovEntry
+	order []string
+	bytes int
+}
+
+type ovEntry struct {
+	val       []byte
+	del       bool
+	expiresAt uint64
+}
+
+func (o *overlay) put(k, v []byte, expiresAt uint64, del bool) {
+	ks := string(k)
+	if e, ok := o.m[ks]; ok {
+		e.val, e.del, e.expiresAt = v, del, expiresAt
+	} else {
+		o.m[ks] = &ovEntry{val: v, del: del, expiresAt: expiresAt}
+		o.order = append(o.order, ks)
+	}
+	o.bytes += len(k) + len(v) + 16
+}
+
+// apply writes the overlay into the Badger transaction.
+func (o *overlay) apply(txn *badger.Txn) error {
+	for _, k := range o.order {
+		e := o.m[k]
+		var err error
+		if e.del {
+			err = txn.Delete([]byte(k))
+		} else {
+			ent := badger.NewEntry([]byte(k), e.val)
+			ent.ExpiresAt = e.expiresAt
+			err = txn.SetEntry(ent)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type overlayReader struct {
+	base badgerReader
+	ov   *overlay
+}
+
+func (r overlayReader) get(k []byte) ([]byte, bool, error) {
+	if e, ok := r.ov.m[string(k)]; ok {
+		if e.del || (e.expiresAt != 0 && e.expiresAt <= uint64(time.Now().Unix())) {
+			return nil, false, nil
+		}
+		return e.val, true, nil
+	}
+	return r.base.get(k)
+}
+
+func (r overlayReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvPair, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	if from == nil || bytes.Compare(from, prefix) < 0 {
+		from = prefix
+	}
+	var mine []string
+	for k := range r.ov.m {
+		if len(k) >= len(prefix) && k[:len(prefix)] == string(prefix) && k >= string(from) {
+			mine = append(mine, k)
+		}
+	}
+	if len(mine) == 0 {
+		return r.base.scan(prefix, from, limit, keysOnly)
+	}
+	// Every overlay key may hide or replace one base key: read enough.
+	base, err := r.base.scan(prefix, from, limit+len(mine), keysOnly)
+	if err != nil {
+		return nil, err
+	}
+	merged := make([]kvPair, 0, len(base)+len(mine))
+	for _, p := range base {
+		if _, ok := r.ov.m[string(p.Key)]; !ok {
+			merged = append(merged, p)
+		}
+	}
+	for _, k := range mine {
+		if e := r.ov.m[k]; !e.del {
+			merged = append(merged, kvPair{Key: []byte(k), Value: e.val})
+		}
+	}
+	sort.Slice(merged, func(i, j int) bool { return bytes.Compare(merged[i].Key, merged[j].Key) < 0 })
+	if len(merged) > limit {
+		merged = merged[:limit]
+	}
+	return merged, nil
+}
+
+// ReadTx is a consistent read-only view of the store (Store.View). Tx embeds
+// it, so every read method is also available inside Update, where it sees
+// the writes of the batch so far and of the calling function.
+type ReadTx struct {
+	r reader
+}
+
+// Tx is one Update function's view of the store: reads see everything
+// committed, the writes of the functions before it in the same batch, and its
+// own writes; its writes become durable together when the batch commits, or
+// are discarded alone when the function returns an error.
+type Tx struct {
+	ReadTx
+	s   *Store
+	ov  *overlay
+	now time.Time
+}
+
+func newTx(s *Store, txn *badger.Txn) *Tx {
+	ov := &overlay{m: make(map[string]*ovEntry)}
+	return &Tx{ReadTx: ReadTx{r: overlayReader{base: badgerReader{txn}, ov: ov}}, s: s, ov: ov, now: s.now()}
+}
+
+func (tx *Tx) set(k, v []byte) { tx.ov.put(k, v, 0, false) }
+func (tx *Tx) del(k []byte)    { tx.ov.put(k, nil, 0, true) }
+func (tx *Tx) setTTL(k, v []byte, expires time.Time) {
+	tx.ov.put(k, v, uint64(expires.Unix()), false)
+}
+
+func (tx *Tx) setJSON(k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode %s: %w", k[:bytes.IndexByte(k, '/')+1], err)
+	}
+	tx.set(k, b)
+	return nil
+}
+
+// Now is the time of the transaction, from the store's clock.
+func (tx *Tx) Now() time.Time { return tx.now }
+
+// NextID issues the next number of the named sequence (1, 2, 3…). Numbers
+// are never reused: the sequence is committed with the writes that use it.
+func (tx *Tx) NextID(name string) (uint64, error) {
+	k := key(pSeq, []byte(name))
+	v, _, err := tx.r.get(k)
+	if err != nil {
+		return 0, err
+	}
+	n := getU64(v) + 1
+	tx.set(k, u64(n))
+	return n, nil
+}
+
+// LastID returns the last number issued by the named sequence (0: none).
+func (r *ReadTx) LastID(name string) (uint64, error) {
+	v, _, err := r.r.get(key(pSeq, []byte(name)))
+	return getU64(v), err
+}
+
+func (r *ReadTx) getJSON(k []byte, v any) (bool, error) {
+	b, ok, err := r.r.get(k)
+	if err != nil || !ok {
+		return ok, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("store: decode %q: %w", k[:bytes.IndexByte(k, '/')+1], err)
+	}
+	return true, nil
+}
