@@ -30,7 +30,7 @@ func TestConfigure(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := &Channel{}
-			err := ch.Configure(t.Context(), sdk.ConfigureRequest{Instance: "line", Config: json.RawMessage(tc.config), Host: newFakeHost()})
+			err := ch.Configure(t.Context(), sdk.ConfigureRequest{Instance: "line", Config: json.RawMessage(tc.config), Host: newTestHost()})
 			if tc.wantFields == nil {
 				if err != nil {
 					t.Fatalf("Configure: %v", err)

@@ -38,7 +38,7 @@ func FuzzHandleWebhook(f *testing.F) {
 		} else {
 			hdr.Set("X-Line-Signature", sign("not-the-secret", body))
 		}
-		before := h.host.deliverCalls()
+		before := h.host.DeliverCalls()
 		resp, err := h.ch.HandleWebhook(context.Background(), &sdk.WebhookRequest{Method: "POST", Path: "/", Header: hdr, Body: body})
 		if err != nil {
 			t.Fatalf("HandleWebhook error: %v", err)
@@ -49,10 +49,10 @@ func FuzzHandleWebhook(f *testing.F) {
 		if !signed && (resp.Status != 401 && resp.Status != 413) {
 			t.Fatalf("unsigned body answered %d", resp.Status)
 		}
-		if !signed && h.host.deliverCalls() != before {
+		if !signed && h.host.DeliverCalls() != before {
 			t.Fatal("unsigned body was delivered")
 		}
-		if resp.Status == 400 && h.host.deliverCalls() != before {
+		if resp.Status == 400 && h.host.DeliverCalls() != before {
 			t.Fatal("rejected body was partly delivered")
 		}
 	})

@@ -17,7 +17,7 @@ import (
 // harness is a configured Channel wired to a fake host and a fake LINE.
 type harness struct {
 	ch   *Channel
-	host *fakeHost
+	host *testHost
 	line *fakeLINE
 	logs *syncBuffer
 }
@@ -51,7 +51,7 @@ func testConfig(line *fakeLINE) json.RawMessage {
 
 func newHarness(t testing.TB, edit ...func(*sdk.ConfigureRequest)) *harness {
 	t.Helper()
-	h := &harness{ch: &Channel{}, host: newFakeHost(), line: newFakeLINE(t), logs: &syncBuffer{}}
+	h := &harness{ch: &Channel{}, host: newTestHost(), line: newFakeLINE(t), logs: &syncBuffer{}}
 	req := sdk.ConfigureRequest{
 		Instance:    "line-support",
 		Config:      testConfig(h.line),
@@ -62,6 +62,7 @@ func newHarness(t testing.TB, edit ...func(*sdk.ConfigureRequest)) *harness {
 	for _, e := range edit {
 		e(&req)
 	}
+	h.host.SetPolicy(req.Attachments)
 	if err := h.ch.Configure(context.Background(), req); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/patchbayhq/patchbay/sdk"
+	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
 
 func reply(key, text string) *sdk.OutboundMessage {
@@ -193,7 +194,7 @@ func TestSendAttachments(t *testing.T) {
 	t.Run("without a public URL, files are listed by name", func(t *testing.T) {
 		h := newHarness(t)
 		msg := reply("k-att1", "Here is the report.")
-		msg.Attachments = []sdk.Attachment{{ID: h.host.addFile(report), Filename: "report.pdf", Size: int64(len(report))}}
+		msg.Attachments = []sdk.Attachment{h.host.StoreAttachment(channeltest.File{Filename: "report.pdf", ContentType: "application/pdf", Data: report})}
 		if _, err := h.ch.Send(t.Context(), msg); err != nil {
 			t.Fatal(err)
 		}
@@ -204,9 +205,8 @@ func TestSendAttachments(t *testing.T) {
 	})
 	t.Run("with a public URL, files are signed links served by the channel", func(t *testing.T) {
 		h := newHarness(t, func(r *sdk.ConfigureRequest) { r.PublicURL = "https://support.example.com/hooks/line-support" })
-		id := h.host.addFile(report)
 		msg := reply("k-att2", "Here is the report.")
-		msg.Attachments = []sdk.Attachment{{ID: id, Filename: "Q3 report.pdf", Size: int64(len(report))}}
+		msg.Attachments = []sdk.Attachment{h.host.StoreAttachment(channeltest.File{Filename: "Q3 report.pdf", ContentType: "application/pdf", Data: report})}
 		if _, err := h.ch.Send(t.Context(), msg); err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ func TestWebhookVerifyRequest(t *testing.T) {
 	if resp.Status != http.StatusOK {
 		t.Fatalf("status %d, want 200", resp.Status)
 	}
-	if n := len(h.host.messages()); n != 0 {
+	if n := len(h.host.Deliveries()); n != 0 {
 		t.Fatalf("%d messages delivered, want 0", n)
 	}
 }
@@ -59,7 +59,7 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 			if resp.Status != tc.want {
 				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Body, tc.want)
 			}
-			if n := len(h.host.messages()); n != 0 {
+			if n := len(h.host.Deliveries()); n != 0 {
 				t.Fatalf("%d messages delivered on bad input", n)
 			}
 			if p, c := h.line.counts(); p+c != 0 {
@@ -78,11 +78,11 @@ func TestWebhookTextMessage(t *testing.T) {
 	if resp.Status != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.Status, resp.Body)
 	}
-	got := h.host.messages()
+	got := h.host.Deliveries()
 	if len(got) != 1 {
 		t.Fatalf("%d messages, want 1", len(got))
 	}
-	m := got[0].msg
+	m := got[0].Message
 	checks := []struct{ name, got, want string }{
 		{"ExternalID", m.ExternalID, "01HEVT00000000000000000001"},
 		{"ConversationKey", m.ConversationKey, testUser},
@@ -110,8 +110,8 @@ func TestWebhookTextMessage(t *testing.T) {
 	if a, b := mustJSON(gotRaw), mustJSON(wantRaw); a != b {
 		t.Errorf("Raw = %s, want the event %s", a, b)
 	}
-	if len(m.Attachments) != 0 {
-		t.Errorf("unexpected attachments: %+v", m.Attachments)
+	if len(got[0].Files) != 0 {
+		t.Errorf("unexpected files: %+v", got[0].Files)
 	}
 }
 
@@ -136,8 +136,8 @@ func TestWebhookProfileCachedAndOptional(t *testing.T) {
 	if resp.Status != 200 {
 		t.Fatalf("status %d", resp.Status)
 	}
-	got := h.host.messages()
-	if len(got) != 3 || got[2].msg.Author.Name != "" || got[2].msg.Author.ExternalID != testUser2 {
+	got := h.host.Deliveries()
+	if len(got) != 3 || got[2].Message.Author.Name != "" || got[2].Message.Author.ExternalID != testUser2 {
 		t.Fatalf("unexpected messages: %+v", got)
 	}
 }
@@ -234,11 +234,11 @@ func TestWebhookMessageTypes(t *testing.T) {
 			if resp.Status != http.StatusOK {
 				t.Fatalf("status %d: %s", resp.Status, resp.Body)
 			}
-			got := h.host.messages()
+			got := h.host.Deliveries()
 			if len(got) != 1 {
 				t.Fatalf("%d messages, want 1", len(got))
 			}
-			m := got[0].msg
+			m := got[0].Message
 			if tc.wantText == "" && m.Text != "" {
 				t.Errorf("Text = %q, want empty", m.Text)
 			}
@@ -251,20 +251,18 @@ func TestWebhookMessageTypes(t *testing.T) {
 				}
 			}
 			if tc.wantFile == "" {
-				if len(m.Attachments) != 0 {
-					t.Fatalf("unexpected attachments %+v", m.Attachments)
+				if len(got[0].Files) != 0 {
+					t.Fatalf("unexpected files %+v", got[0].Files)
 				}
 				return
 			}
-			if len(m.Attachments) != 1 {
-				t.Fatalf("%d attachments, want 1", len(m.Attachments))
+			d := got[0]
+			if len(d.Files) != 1 || len(d.Rejected) != 0 {
+				t.Fatalf("files %d, rejected %v; want 1 file", len(d.Files), d.Rejected)
 			}
-			a := m.Attachments[0]
-			if a.Filename != tc.wantFile || a.ContentType != tc.wantType || a.Size != int64(len(tc.wantBytes)) || len(a.SHA256) != 64 {
-				t.Errorf("attachment = %q %q size %d sha %q, want %q %q size %d", a.Filename, a.ContentType, a.Size, a.SHA256, tc.wantFile, tc.wantType, len(tc.wantBytes))
-			}
-			if !bytes.Equal(got[0].files[tc.wantFile], tc.wantBytes) {
-				t.Errorf("stored bytes %q, want %q", got[0].files[tc.wantFile], tc.wantBytes)
+			f := d.Files[0]
+			if f.Filename != tc.wantFile || f.ContentType != tc.wantType || !bytes.Equal(f.Data, tc.wantBytes) {
+				t.Errorf("file = %q %q %q, want %q %q %q", f.Filename, f.ContentType, f.Data, tc.wantFile, tc.wantType, tc.wantBytes)
 			}
 		})
 	}
@@ -284,9 +282,9 @@ func TestWebhookAttachmentPolicy(t *testing.T) {
 	if _, c := h.line.counts(); c != 0 {
 		t.Fatalf("refused file was downloaded (%d content calls)", c)
 	}
-	m := h.host.messages()[0].msg
-	if !strings.Contains(m.Text, `"setup.exe"`) || !strings.Contains(m.Text, "not allowed") || len(m.Attachments) != 0 {
-		t.Fatalf("unexpected message: %q %+v", m.Text, m.Attachments)
+	d := h.host.Deliveries()[0]
+	if m := d.Message; !strings.Contains(m.Text, `"setup.exe"`) || !strings.Contains(m.Text, "not allowed") || len(d.Files)+len(d.Rejected) != 0 {
+		t.Fatalf("unexpected message: %q %+v %+v", m.Text, d.Files, d.Rejected)
 	}
 
 	// Over the size limit: the download stops at the limit.
@@ -297,9 +295,9 @@ func TestWebhookAttachmentPolicy(t *testing.T) {
 	if resp.Status != 200 {
 		t.Fatalf("status %d", resp.Status)
 	}
-	m = small.host.messages()[0].msg
-	if !strings.Contains(m.Text, "larger than the channel's limit") || len(m.Attachments) != 0 {
-		t.Fatalf("unexpected message: %q %+v", m.Text, m.Attachments)
+	d = small.host.Deliveries()[0]
+	if m := d.Message; !strings.Contains(m.Text, "larger than the channel's limit") || len(d.Files)+len(d.Rejected) != 0 {
+		t.Fatalf("unexpected message: %q %+v %+v", m.Text, d.Files, d.Rejected)
 	}
 }
 
@@ -323,7 +321,7 @@ func TestWebhookIgnoredEvents(t *testing.T) {
 			if resp.Status != http.StatusOK {
 				t.Fatalf("status %d: %s", resp.Status, resp.Body)
 			}
-			if n := len(h.host.messages()); n != 0 {
+			if n := len(h.host.Deliveries()); n != 0 {
 				t.Fatalf("%d messages delivered, want 0", n)
 			}
 			if calls := h.line.pushCalls(); len(calls) != 0 {
@@ -343,8 +341,8 @@ func TestWebhookMixedRequestDeliversUserMessagesInOrder(t *testing.T) {
 	if resp.Status != 200 {
 		t.Fatalf("status %d", resp.Status)
 	}
-	got := h.host.messages()
-	if len(got) != 2 || got[0].msg.Text != "first" || got[1].msg.Text != "second" || got[1].msg.ConversationKey != testUser2 {
+	got := h.host.Deliveries()
+	if len(got) != 2 || got[0].Message.Text != "first" || got[1].Message.Text != "second" || got[1].Message.ConversationKey != testUser2 {
 		t.Fatalf("unexpected deliveries: %+v", got)
 	}
 }
@@ -357,12 +355,15 @@ func TestWebhookRedeliveryDeduped(t *testing.T) {
 	if first.Status != 200 || again.Status != 200 {
 		t.Fatalf("statuses %d, %d", first.Status, again.Status)
 	}
-	got := h.host.messages()
+	got := h.host.Deliveries()
 	if len(got) != 1 {
 		t.Fatalf("%d comments stored, want 1", len(got))
 	}
-	if h.host.deliverCalls() != 2 {
-		t.Fatalf("Deliver called %d times, want 2 (the core dedupes on ExternalID)", h.host.deliverCalls())
+	if d, ok := h.host.Delivery("01HEVT0000000000000000RD01"); !ok || d.Times != 2 || d.Message.Metadata["line_redelivery"] != "" {
+		t.Fatalf("delivery %+v: want one comment delivered twice, kept as first delivered", d)
+	}
+	if h.host.DeliverCalls() != 2 {
+		t.Fatalf("Deliver called %d times, want 2 (the core dedupes on ExternalID)", h.host.DeliverCalls())
 	}
 }
 
@@ -380,14 +381,14 @@ func TestWebhookDurability(t *testing.T) {
 	if resp := h.post(t, body); resp.Status < 500 {
 		t.Fatalf("status %d when Deliver failed, want 5xx", resp.Status)
 	}
-	if n := len(h.host.messages()); n != 1 {
+	if n := len(h.host.Deliveries()); n != 1 {
 		t.Fatalf("%d stored, want the first event only", n)
 	}
 	if resp := h.post(t, body); resp.Status != 200 {
 		t.Fatalf("redelivery status %d", resp.Status)
 	}
-	got := h.host.messages()
-	if len(got) != 2 || got[0].msg.Text != "one" || got[1].msg.Text != "two" {
+	got := h.host.Deliveries()
+	if len(got) != 2 || got[0].Message.Text != "one" || got[1].Message.Text != "two" {
 		t.Fatalf("unexpected stored messages after redelivery: %+v", got)
 	}
 }
@@ -400,14 +401,14 @@ func TestWebhookTransientContentFailure(t *testing.T) {
 	if resp := h.post(t, body); resp.Status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503 so LINE redelivers", resp.Status)
 	}
-	if n := len(h.host.messages()); n != 0 {
+	if n := len(h.host.Deliveries()); n != 0 {
 		t.Fatalf("%d stored without their content", n)
 	}
 	h.line.setContent("325711", fakeContent{contentType: "image/png", body: []byte("\x89PNG")})
 	if resp := h.post(t, body); resp.Status != 200 {
 		t.Fatalf("redelivery status %d", resp.Status)
 	}
-	if got := h.host.messages(); len(got) != 1 || got[0].msg.Attachments[0].Filename != "325711.png" {
+	if got := h.host.Deliveries(); len(got) != 1 || len(got[0].Files) != 1 || got[0].Files[0].Filename != "325711.png" {
 		t.Fatalf("unexpected: %+v", got)
 	}
 }
@@ -427,7 +428,7 @@ func TestWebhookHeaderCaseInsensitive(t *testing.T) {
 		Method: "POST", Path: "/", Body: body,
 		Header: http.Header{"x-line-signature": {sign(testSecret, body)}},
 	})
-	if err != nil || resp.Status != http.StatusOK || len(h.host.messages()) != 1 {
+	if err != nil || resp.Status != http.StatusOK || len(h.host.Deliveries()) != 1 {
 		t.Fatalf("got %+v, %v", resp, err)
 	}
 }
