@@ -48,4 +48,3 @@ func (h *testHost) lastStatus() sdk.Status {
 	}
 	return s[len(s)-1]
 }
-
