@@ -8,8 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"strconv"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/patchbayhq/patchbay/core/store"

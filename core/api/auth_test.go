@@ -140,3 +140,18 @@ func TestTokenLifecycle(t *testing.T) {
 	e.must(201, "POST", "/api/v1/tokens", e.admin, map[string]any{"email": "root@example.test", "role": "admin"}).decode(t, &adm)
 	e.must(200, "GET", "/api/v1/tokens", adm.Token, nil)
 }
+
+func TestMe(t *testing.T) {
+	e := newEnv(t)
+	agent, agentID := e.agentToken("Ada", "ada@example.test")
+	var me meJSON
+	e.must(200, "GET", "/api/v1/me", agent, nil).decode(t, &me)
+	if me.Role != "agent" || me.User == nil || me.User.ID != agentID || me.TokenID == "" || me.TokenID == "admin" {
+		t.Fatalf("agent me %+v", me)
+	}
+	var adm meJSON
+	e.must(200, "GET", "/api/v1/me", e.admin, nil).decode(t, &adm)
+	if adm.Role != "admin" || adm.TokenID != "admin" || adm.User != nil {
+		t.Fatalf("admin me before any write %+v", adm)
+	}
+}

@@ -6,9 +6,11 @@ import (
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-// ChannelInfo is one channel instance as the API shows it. It mirrors
-// pluginhost.ChannelInfo (the command adapts one to the other, see
-// ChannelsFunc) so that the API does not depend on the plugin host.
+// ChannelInfo is one channel instance as the API shows it. It has the
+// fields of pluginhost.ChannelInfo, same names, types and order, so that
+// the command converts one to the other with api.ChannelInfo(c) (see the
+// package doc) and the API does not depend on the plugin host. Keep them in
+// step.
 type ChannelInfo struct {
 	Name, Plugin, Brand string
 	// State is the supervisor's state: "starting", "running",

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -70,6 +71,8 @@ type commentCreate struct {
 	// by accident.)
 	Public *bool                   `json:"public"`
 	Status optional[ticket.Status] `json:"status"`
+	// AttachmentIDs are uploads (POST /api/v1/attachments) to attach.
+	AttachmentIDs []string `json:"attachment_ids"`
 }
 
 func (in *commentCreate) validate() error {
@@ -129,12 +132,17 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 		if _, err := ticket.ApplyAgentComment(t, actor, *in.Public, status, tx.Now()); err != nil {
 			return nil, err
 		}
+		files, err := s.attachmentsForComment(tx, t, in.AttachmentIDs, *in.Public)
+		if err != nil {
+			return nil, err
+		}
 		c := &ticket.Comment{
-			TicketID: id,
-			AuthorID: actor,
-			Body:     *in.Body,
-			Public:   *in.Public,
-			Via:      ticket.ViaAPI,
+			TicketID:    id,
+			AuthorID:    actor,
+			Body:        *in.Body,
+			Public:      *in.Public,
+			Via:         ticket.ViaAPI,
+			Attachments: files,
 		}
 		outbound := c.Public && t.Channel != ""
 		if outbound {
@@ -143,10 +151,15 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.CreateComment(c, store.CommentOptions{}); err != nil {
 			return nil, err
 		}
+		for _, f := range files {
+			if _, err := tx.ClaimStaged(f.ID, id, c.ID); err != nil {
+				return nil, err
+			}
+		}
 		if outbound {
 			// The reply and its outbox entry commit together: the outbox
 			// worker sends it once this transaction is durable.
-			if err := tx.PutOutbox(&store.OutboxEntry{CommentID: c.ID, TicketID: id, Instance: t.Channel}); err != nil {
+			if err := outbox.Enqueue(tx, t, c); err != nil {
 				return nil, err
 			}
 		}

@@ -41,8 +41,9 @@ func decodeCursor(scope, s string) (c cursor, ok bool, err error) {
 	if s == "" {
 		return cursor{}, false, nil
 	}
-	buf, derr := base64.RawURLEncoding.DecodeString(s)
-	if derr != nil || len(buf) != 13 || buf[0] != cursorVersion {
+	buf, derr := base64.RawURLEncoding.Strict().DecodeString(s)
+	// The decoder skips \r and \n: accept only the canonical encoding.
+	if derr != nil || len(buf) != 13 || buf[0] != cursorVersion || base64.RawURLEncoding.EncodeToString(buf) != s {
 		return cursor{}, false, invalidField("cursor", "is not a valid cursor; pass the next_cursor of a previous page unchanged")
 	}
 	c.After = binary.BigEndian.Uint64(buf[1:9])
@@ -91,14 +92,4 @@ func parseQueryID(q url.Values, name string) (uint64, error) {
 		return 0, invalidField(name, "must be a positive integer id")
 	}
 	return id, nil
-}
-
-// nextCursor returns a pointer to the cursor after last when the page is
-// full (more may follow), or nil.
-func nextCursor(scope string, n, limit int, last uint64) *string {
-	if n < limit {
-		return nil
-	}
-	c := encodeCursor(scope, last)
-	return &c
 }

@@ -14,7 +14,8 @@ import (
 
 // decodeJSON decodes body strictly into v (a pointer to a struct): exactly
 // one JSON object, field names matched exactly (not case-insensitively),
-// no unknown fields at any depth, every value of its field's type.
+// no unknown or repeated fields at any depth, nesting of at most
+// maxJSONDepth levels, every value of its field's type.
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return malformed("request body is empty; send a JSON object")
@@ -32,6 +33,9 @@ func decodeJSON(body []byte, v any) error {
 	if !ok {
 		return badRequest("", "request body must be a JSON object")
 	}
+	if err := checkDuplicates(body); err != nil {
+		return err
+	}
 	if err := checkValue(obj, reflect.TypeOf(v).Elem(), ""); err != nil {
 		return err
 	}
@@ -45,19 +49,10 @@ func decodeJSON(body []byte, v any) error {
 		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
 			return unknownField(strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`))
 		}
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			return invalidField(fe.field, "%s", fe.msg)
-		}
 		return malformed("invalid JSON: %s", cleanJSONError(err))
 	}
 	return nil
 }
-
-// fieldError lets custom unmarshalers report a field-level problem.
-type fieldError struct{ field, msg string }
-
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
 func jsonSyntaxError(err error) *Error {
 	var se *json.SyntaxError

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error codes returned in the "code" member of an error answer. They are
@@ -62,6 +63,9 @@ func invalidField(field, format string, args ...any) *Error {
 }
 
 func unknownField(field string) *Error {
+	if field == "" || strings.HasSuffix(field, ".") {
+		field += `""` // an empty member name
+	}
 	return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnknownField, Field: field, Message: "unknown field " + field}
 }
 
@@ -137,8 +141,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError writes the JSON error shape for err.
 func writeError(w http.ResponseWriter, err error) *Error {
 	ae := asAPIError(err)
-	if ae.Status == http.StatusUnauthorized {
+	switch ae.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="patchbay"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, ae.Status, errorBody{Error: ae})
 	return ae

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,33 @@ func streamedEvent(typ string) bool {
 		}
 	}
 	return false
+}
+
+// eventTypes returns the event types a client may ask for with ?types=.
+func eventTypes() []string {
+	return []string{
+		store.EventTicketCreated, store.EventTicketUpdated,
+		store.EventCommentCreated, store.EventCommentUpdated, store.EventDeliveryUpdated,
+		store.EventUserCreated, store.EventUserUpdated, store.EventUserMerged,
+	}
+}
+
+// parseTypes reads the optional types filter, a comma-separated list of
+// event types; nil means every type.
+func parseTypes(v string) (map[string]bool, error) {
+	if v == "" {
+		return nil, nil
+	}
+	known := eventTypes()
+	want := map[string]bool{}
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(known, t) {
+			return nil, invalidField("types", "unknown event type %q; known: %s", t, strings.Join(known, ", "))
+		}
+		want[t] = true
+	}
+	return want, nil
 }
 
 // resumePoint returns the sequence number after which the stream starts:
@@ -61,6 +89,14 @@ func (s *Server) resumePoint(r *http.Request) (uint64, error) {
 // handler reads the log, then waits for the store's next commit (or sends
 // a heartbeat comment) and reads again.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "after", "types")
+	if err != nil {
+		return err
+	}
+	want, err := parseTypes(q.Get("types"))
+	if err != nil {
+		return err
+	}
 	after, err := s.resumePoint(r)
 	if err != nil {
 		return err
@@ -73,6 +109,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
 	if _, err := fmt.Fprint(w, "retry: 2000\n: connected\n\n"); err != nil {
 		return nil
 	}
@@ -84,8 +125,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var buf []byte
 	for {
-		wake := s.store.Notify()
-		evs, err := s.store.EventsAfter(after, eventBatch)
+		evs, wake, err := s.hub.next(after, eventBatch)
 		if err != nil {
 			// The header is sent: end the stream; the client resumes.
 			s.log.Warn("event stream ended: reading the event log failed", "error", err)
@@ -95,7 +135,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			buf = buf[:0]
 			for _, ev := range evs {
 				after = ev.Seq
-				if !streamedEvent(ev.Type) {
+				if !streamedEvent(ev.Type) || (want != nil && !want[ev.Type]) {
 					continue
 				}
 				data, err := json.Marshal(ev)
@@ -113,9 +153,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 					return nil
 				}
 			}
-			if len(evs) == eventBatch {
-				continue // more are waiting
-			}
+			continue // read on until there is nothing new
 		}
 		select {
 		case <-wake:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -202,4 +203,81 @@ func TestEventsEndOnClose(t *testing.T) {
 	}
 	// Other requests still work.
 	e.must(200, "GET", "/api/v1/tickets", e.admin, nil)
+}
+
+// TestEventsManySubscribers opens several streams, some from the start of
+// the log (behind the hub's deliberately tiny ring, so they read the log
+// directly, then catch up), while tickets are created concurrently; every
+// stream must see every event exactly once, in order.
+func TestEventsManySubscribers(t *testing.T) {
+	e := newEnv(t)
+	e.srv.hub.maxRing = 4
+	agent, _ := e.agentToken("Ada", "ada@example.test")
+	for i := range 5 {
+		e.createTicket(agent, "before "+strconv.Itoa(i), "c@example.test")
+	}
+	streams := []*sseStream{
+		e.openEventsPath("/api/v1/events?after=0", agent),
+		e.openEventsPath("/api/v1/events?after=3", agent),
+		e.openEvents(agent),
+		e.openEvents(agent),
+	}
+	for _, s := range streams[2:] {
+		<-s.comments // opened at the end of the log
+	}
+	start := e.snap().events
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 5 {
+				req, _ := http.NewRequest("POST", e.ts.URL+"/api/v1/tickets", strings.NewReader(
+					`{"comment":{"body":"b"},"requester":{"email":"c`+strconv.Itoa(i*10+j)+`@example.test"}}`))
+				req.Header.Set("Authorization", "Bearer "+agent)
+				res, err := e.ts.Client().Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				res.Body.Close()
+				if res.StatusCode != 201 {
+					t.Errorf("status %d", res.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	end := e.snap().events
+	from := []uint64{0, 3, start, start}
+	for i, s := range streams {
+		want := from[i] + 1
+		for want <= end {
+			ev := s.next(t)
+			id, _ := strconv.ParseUint(ev.id, 10, 64)
+			if id != want {
+				t.Fatalf("stream %d: event %d, want %d", i, id, want)
+			}
+			want++
+		}
+	}
+}
+
+func TestEventsTypeFilter(t *testing.T) {
+	e := newEnv(t)
+	agent, _ := e.agentToken("Ada", "ada@example.test")
+	s := e.openEventsPath("/api/v1/events?after=0&types=comment.created,%20ticket.updated", agent)
+	tk := e.createTicket(agent, "filtered", "c@example.test")
+	e.must(200, "PATCH", "/api/v1/tickets/"+itoa(tk.ID), agent, map[string]any{"priority": "high"})
+	var types []string
+	for _, ev := range s.until(t, "ticket.updated") {
+		types = append(types, ev.typ)
+	}
+	if got := strings.Join(types, " "); got != "comment.created ticket.updated" {
+		t.Fatalf("filtered stream: %s", got)
+	}
+	r := e.must(422, "GET", "/api/v1/events?types=comment.deleted", agent, nil)
+	if got := r.apiErr(t); got.Field != "types" {
+		t.Fatalf("error %+v", got)
+	}
 }

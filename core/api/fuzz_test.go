@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -83,6 +84,31 @@ func FuzzCursor(f *testing.F) {
 		got, ok, err := decodeCursor("tickets", encodeCursor("tickets", n))
 		if err != nil || !ok || got.After != n {
 			t.Fatalf("round trip of %d: %+v %v", n, got, err)
+		}
+	})
+}
+
+// FuzzParseIdentity checks the identity=type:value query parser: accepted
+// identities are normalised (lower-case type, non-empty parts) and parsing
+// is stable.
+func FuzzParseIdentity(f *testing.F) {
+	for _, s := range []string{"email:a@b.test", "slack:T1:U2", "whatsapp:+1555", ":x", "email:", "x", "EMAIL: A@B "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		idn, err := parseIdentity(s)
+		if err != nil {
+			if ae := asAPIError(err); ae.Status != 422 || ae.Field != "identity" {
+				t.Fatalf("error %+v", ae)
+			}
+			return
+		}
+		if idn.Type == "" || idn.Value == "" || idn.Type != strings.ToLower(idn.Type) {
+			t.Fatalf("accepted %q as %+v", s, idn)
+		}
+		again, err := parseIdentity(idn.Type + ":" + idn.Value)
+		if err != nil || again != idn {
+			t.Fatalf("not stable: %q -> %+v -> %+v (%v)", s, idn, again, err)
 		}
 	})
 }

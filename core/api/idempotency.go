@@ -72,11 +72,18 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, body []byte, fn 
 	if err != nil {
 		return err
 	}
+	return s.commitResult(w, r, key, body, fn)
+}
+
+// commitResult is commit with the key already read; body is what
+// identifies the request besides its method and path.
+func (s *Server) commitResult(w http.ResponseWriter, r *http.Request, key string, body []byte, fn func(tx *store.Tx) (*result, error)) error {
 	scope := adminTokenID
 	if p := principalFrom(r.Context()); p != nil {
 		scope = p.TokenID
 	}
 	hash := requestHash(r, body)
+	var err error
 	var (
 		status   int
 		header   http.Header

@@ -2,6 +2,10 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync"
 	"testing"
 )
 
@@ -74,5 +78,54 @@ func TestIdempotentCommentsAndTokens(t *testing.T) {
 	e.must(201, "POST", "/api/v1/tokens", e.admin, req, "Idempotency-Key: tok-1").decode(t, &replay)
 	if first.Token == "" || replay.Token != "" || replay.ID != first.ID {
 		t.Fatalf("token replay: first %+v, replay %+v", first, replay)
+	}
+}
+
+// TestIdempotencyConcurrent sends the same keyed request from several
+// goroutines at once: exactly one ticket is created and every caller gets
+// the same answer.
+func TestIdempotencyConcurrent(t *testing.T) {
+	e := newEnv(t)
+	agent, _ := e.agentToken("Ada", "ada@example.test")
+	body := map[string]any{"comment": map[string]any{"body": "dup?"}, "requester": map[string]any{"email": "c@example.test"}}
+	const n = 8
+	raw, _ := json.Marshal(body)
+	answers := make(chan *resp, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", e.ts.URL+"/api/v1/tickets", bytes.NewReader(raw))
+			req.Header.Set("Authorization", "Bearer "+agent)
+			req.Header.Set("Idempotency-Key", "same")
+			res, err := e.ts.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			answers <- &resp{status: res.StatusCode, header: res.Header, body: b}
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	if len(answers) != n {
+		t.Fatalf("%d answers, want %d", len(answers), n)
+	}
+	var first []byte
+	for r := range answers {
+		if r.status != 201 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		if first == nil {
+			first = r.body
+		} else if !bytes.Equal(first, r.body) {
+			t.Fatalf("answers differ:\n%s\n%s", first, r.body)
+		}
+	}
+	if got := e.snap().tickets; got != 1 {
+		t.Fatalf("%d tickets, want 1", got)
 	}
 }

@@ -121,6 +121,13 @@ func TestLifecycleThroughAPI(t *testing.T) {
 	if cleared.AssigneeID != 0 || cleared.Priority != "" || cleared.Status != ticket.StatusSolved || len(cleared.Tags) != 1 {
 		t.Fatalf("cleared %+v", cleared)
 	}
+	// Unassigning while solving still leaves the solver assigned.
+	e.must(200, "PATCH", tp, agent, map[string]any{"status": "open"})
+	var resolved ticket.Ticket
+	e.must(200, "PATCH", tp, agent, `{"status": "solved", "assignee_id": null}`).decode(t, &resolved)
+	if resolved.AssigneeID != agentID {
+		t.Fatalf("solved with assignee %d, want the acting agent %d", resolved.AssigneeID, agentID)
+	}
 	// Close it; from then on every change is 409 and nothing changes.
 	e.must(200, "PATCH", tp, agent, map[string]any{"status": "closed"})
 	before := e.snap()

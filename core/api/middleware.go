@@ -111,8 +111,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	ri := &reqInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
-	if !strings.HasPrefix(r.URL.Path, "/hooks/") && r.Body != nil {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/hooks/") || r.Body == nil:
 		// Webhooks have their own limit in the plugin host.
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/attachments":
+		// Uploads stream into the store; the store enforces the limit too.
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload+1)
+	default:
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 	}
 	sw := &statusWriter{ResponseWriter: w}
@@ -143,7 +148,10 @@ func (s *Server) finish(r *http.Request, sw *statusWriter, ri *reqInfo, start ti
 		route = "unmatched"
 	}
 	elapsed := s.now().Sub(start)
-	s.metrics.latency.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
+	if route != eventsRoute {
+		// A stream's lifetime is not a latency.
+		s.metrics.latency.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
+	}
 
 	kv := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
 		"duration", elapsed, "bytes", sw.bytes}

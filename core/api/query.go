@@ -1,6 +1,7 @@
 package api
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,7 +23,7 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 // naming the parameter), so that a misspelt filter is not silently
 // ignored, and parameters given more than once.
 func checkQuery(q url.Values, allowed ...string) error {
-	for _, k := range sortedKeysOf(q) {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(allowed, k) {
 			return &Error{Status: 422, Code: CodeUnknownField, Field: k,
 				Message: "unknown query parameter " + k + "; this call takes: " + strings.Join(allowed, ", ")}
@@ -32,15 +33,6 @@ func checkQuery(q url.Values, allowed ...string) error {
 		}
 	}
 	return nil
-}
-
-func sortedKeysOf(q url.Values) []string {
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // noNUL reports a query value containing a NUL byte, which no name can hold.

@@ -148,8 +148,9 @@ func (a *rulesAPI) listDeliveries(w http.ResponseWriter, r *http.Request) error 
 		return rulesError(err)
 	}
 	out := deliveryList{Deliveries: ds}
-	if len(ds) > 0 {
-		out.NextCursor = nextCursor(scope, len(ds), limit, ds[len(ds)-1].Seq)
+	if len(ds) == limit {
+		next := encodeCursor(scope, ds[len(ds)-1].Seq)
+		out.NextCursor = &next
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -1,8 +1,8 @@
 package api
 
 import (
-	_ "embed"
 	"crypto/sha256"
+	_ "embed"
 	"errors"
 	"net/http"
 	"sync"
@@ -46,6 +46,9 @@ type Options struct {
 	// MaxBodyBytes limits request bodies outside /hooks/ (default 1 MiB);
 	// larger bodies answer 413.
 	MaxBodyBytes int64
+	// MaxUploadBytes limits files sent to POST /api/v1/attachments
+	// (default 20 MiB).
+	MaxUploadBytes int64
 	// Clock returns the current time; nil is time.Now.
 	Clock func() time.Time
 	// Heartbeat is the interval of SSE heartbeat comments (default 15s).
@@ -67,6 +70,7 @@ type Server struct {
 	adminHash []byte
 	log       hclog.Logger
 	maxBody   int64
+	maxUpload int64
 	now       func() time.Time
 	heartbeat time.Duration
 	idemTTL   time.Duration
@@ -75,6 +79,7 @@ type Server struct {
 
 	mux      *http.ServeMux
 	patterns []string
+	hub      *hub
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -100,6 +105,7 @@ func New(opts Options) (*Server, error) {
 		hooks:     opts.Hooks,
 		log:       opts.Logger,
 		maxBody:   opts.MaxBodyBytes,
+		maxUpload: opts.MaxUploadBytes,
 		now:       opts.Clock,
 		heartbeat: opts.Heartbeat,
 		idemTTL:   opts.IdempotencyTTL,
@@ -118,6 +124,9 @@ func New(opts Options) (*Server, error) {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
+	if s.maxUpload <= 0 {
+		s.maxUpload = DefaultMaxUploadBytes
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -130,10 +139,14 @@ func New(opts Options) (*Server, error) {
 	if s.gatherer == nil {
 		s.gatherer = prometheus.NewRegistry()
 	}
+	s.hub = newHub(s.store, s.log, s.done)
 	s.routes()
 	s.rulesRoutes(opts.Rules)
 	return s, nil
 }
+
+// eventsRoute is the pattern of the event stream.
+const eventsRoute = "GET /api/v1/events"
 
 // routes registers every endpoint. The OpenAPI document must describe each
 // pattern registered here (TestOpenAPICoversRoutes).
@@ -153,9 +166,11 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)
 	s.route("POST /api/v1/users/{id}/merge", agentOnly, s.mergeUser)
 
+	s.route("GET /api/v1/me", agentOnly, s.me)
 	s.route("GET /api/v1/channels", agentOnly, s.listChannels)
+	s.route("POST /api/v1/attachments", agentOnly, s.uploadAttachment)
 	s.route("GET /api/v1/attachments/{id}", agentOnly, s.getAttachment)
-	s.route("GET /api/v1/events", agentOnly, s.events)
+	s.route(eventsRoute, agentOnly, s.events)
 
 	s.route("GET /api/v1/tokens", adminOnly, s.listTokens)
 	s.route("POST /api/v1/tokens", adminOnly, s.createToken)

@@ -38,6 +38,16 @@ func TestMetricsRecordLatencyByRoute(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	// Two servers on one registry share the collectors.
+	if _, err := New(Options{Store: e.st, Registerer: e.reg}); err != nil {
+		t.Fatalf("second server on the registry: %v", err)
+	}
+	// An open event stream is counted, not timed.
+	s := e.openEvents(e.admin)
+	<-s.comments
+	if body := string(e.must(200, "GET", "/metrics", "", nil).body); !strings.Contains(body, "patchbay_http_event_streams 1") || strings.Contains(body, `route="GET /api/v1/events"`) {
+		t.Errorf("event stream metrics wrong:\n%s", body)
+	}
 	if strings.Contains(body, "/api/v1/tickets/"+itoa(tk.ID)+`"`) {
 		t.Error("metrics are labelled by raw path, not route pattern")
 	}
@@ -158,5 +168,44 @@ func TestChannelsNeverShowConfig(t *testing.T) {
 	e2 := newEnv(t)
 	if body := string(e2.must(200, "GET", "/api/v1/channels", e2.admin, nil).body); !strings.Contains(body, `"channels":[]`) {
 		t.Fatalf("empty channels: %s", body)
+	}
+}
+
+// TestOpenAPIRefsResolve checks that every $ref in the document points at
+// a component that exists.
+func TestOpenAPIRefsResolve(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	n := 0
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["$ref"].(string); ok {
+				n++
+				var cur any = doc
+				for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+					m, ok := cur.(map[string]any)
+					if !ok || m[part] == nil {
+						t.Errorf("unresolved $ref %s", ref)
+						return
+					}
+					cur = m[part]
+				}
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+	if n == 0 {
+		t.Fatal("no $ref found")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -25,7 +27,8 @@ func storeError(err error) error {
 	switch {
 	case errors.Is(err, ticket.ErrClosed):
 		return &Error{Status: http.StatusConflict, Code: CodeTicketClosed, Message: "the ticket is closed and cannot be changed; a new message opens a follow-up ticket"}
-	case errors.Is(err, store.ErrStoreClosed):
+	case errors.Is(err, store.ErrStoreClosed), errors.Is(err, badger.ErrDBClosed):
+		// Update reports ErrStoreClosed; View passes Badger's own error.
 		return unavailable(err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the request was cancelled before the store answered; retry with the same Idempotency-Key", err: err}

@@ -369,8 +369,11 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
+		// Solving an unassigned ticket assigns it to the acting agent:
+		// resolve who that is (for the admin token, its user is created on
+		// first use).
 		var actor uint64
-		if p.Status != nil && *p.Status == ticket.StatusSolved && t.AssigneeID == 0 && (p.AssigneeID == nil || *p.AssigneeID == 0) {
+		if p.Status != nil && *p.Status == ticket.StatusSolved {
 			if actor, err = s.actorID(tx, principal); err != nil {
 				return err
 			}

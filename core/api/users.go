@@ -197,3 +197,37 @@ func (s *Server) mergeUser(w http.ResponseWriter, r *http.Request) error {
 		return &result{status: http.StatusOK, body: merged}, nil
 	})
 }
+
+// meJSON is the answer of GET /api/v1/me: who the token acts as.
+type meJSON struct {
+	Role    ticket.Role  `json:"role"`
+	TokenID string       `json:"token_id"`
+	User    *ticket.User `json:"user"`
+}
+
+// me tells the caller which user its token acts as (so that a software
+// agent can filter on assignee_id). The admin token's user is null until it
+// first writes.
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	p := principalFrom(r.Context())
+	out := meJSON{Role: p.Role, TokenID: p.TokenID}
+	err := s.view(func(tx *store.ReadTx) error {
+		var u *ticket.User
+		var err error
+		if p.UserID != 0 {
+			u, err = tx.User(p.UserID)
+		} else {
+			u, err = tx.UserByIdentity(adminIdentityType, adminIdentityValue)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		out.User = u
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
