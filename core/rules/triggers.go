@@ -231,23 +231,33 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 // for one update. It returns how many triggers fired and auto-replies were
 // queued.
 func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies map[string]*AutoReply) (int, int, error) {
-	source := ""
+	// The update's source: the engine's own writes are marked. A group
+	// counts as written by triggers only when every event of it is (two
+	// updates with the same transaction time may share a group).
+	source, fromTriggers := "", true
 	for _, ev := range g.events {
 		src, ok, err := tx.RuleValue(spaceSource, id20(ev.Seq))
 		if err != nil {
 			return 0, 0, err
 		}
-		if ok {
+		if !ok {
+			fromTriggers = false
+			continue
+		}
+		if string(src) != sourceTrigger {
+			fromTriggers = false
+		}
+		if source == "" || source == sourceTrigger {
 			source = string(src)
-			if err := tx.DeleteRuleValue(spaceSource, id20(ev.Seq)); err != nil {
-				return 0, 0, err
-			}
+		}
+		if err := tx.DeleteRuleValue(spaceSource, id20(ev.Seq)); err != nil {
+			return 0, 0, err
 		}
 	}
 	if err := trackStatus(tx, g); err != nil {
 		return 0, 0, err
 	}
-	if source == sourceTrigger {
+	if fromTriggers {
 		// Loop protection: the trigger cycle that wrote this update already
 		// ran every trigger to a fixed point.
 		return 0, 0, nil

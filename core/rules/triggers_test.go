@@ -287,3 +287,21 @@ func TestFirstStartSkipsHistory(t *testing.T) {
 		t.Fatalf("old ticket tags %v, new ticket tags %v", a.Tags, b.Tags)
 	}
 }
+
+// TestUpdateSharingTriggersTransactionTime: a real update that lands right
+// after a trigger's own write, with the same transaction time (a coarse or
+// fake clock), still runs triggers.
+func TestUpdateSharingTriggersTransactionTime(t *testing.T) {
+	e := newEnv(t)
+	e.rule(&Rule{Kind: KindTrigger, Title: "note", Active: true,
+		Conditions: all(cond("status", OpIsNot, "closed")), Actions: []Action{act(ActInternalNote, "seen")}})
+	r := e.deliver("support", "m1", "c1", "ann", "one")
+	if _, err := e.eng.processPage(context.Background()); err != nil { // the trigger writes; its events stay unread
+		t.Fatal(err)
+	}
+	e.deliver("support", "m2", "c1", "ann", "two") // same clock: same transaction time
+	e.process()
+	if n := countBody(e.comments(r.TicketID), "seen"); n != 2 {
+		t.Fatalf("trigger fired %d times, want 2 (one per real update)", n)
+	}
+}

@@ -299,13 +299,13 @@ func (e *Engine) DeliverWebhooks(ctx context.Context) (time.Time, error) {
 				return err
 			}
 			for _, kv := range kvs {
-				at, rest, _ := strings.Cut(kv.Key, "/")
+				at, _, _ := strings.Cut(kv.Key, "/")
 				t := time.Unix(0, int64(parseID20(at)))
 				if t.After(now) || len(due) == 32 {
 					next = t
 					return nil
 				}
-				due = append(due, rest)
+				due = append(due, kv.Key)
 			}
 			return nil
 		})
@@ -327,9 +327,10 @@ func (e *Engine) DeliverWebhooks(ctx context.Context) (time.Time, error) {
 	return time.Time{}, ctx.Err()
 }
 
-// attempt makes one HTTP call of the delivery stored under key and records
-// its outcome (delivered, retry at a later due time, or failed).
-func (e *Engine) attempt(ctx context.Context, key string) error {
+// attempt makes one HTTP call of the delivery of the due entry dueK and
+// records its outcome (delivered, retry at a later due time, or failed).
+func (e *Engine) attempt(ctx context.Context, dueK string) error {
+	_, key, _ := strings.Cut(dueK, "/")
 	var d Delivery
 	var wh Webhook
 	var whFound bool
@@ -345,7 +346,15 @@ func (e *Engine) attempt(ctx context.Context, key string) error {
 		return err
 	}
 	if d.ID == "" || d.Status != DeliveryPending {
-		return nil
+		// A due entry without a pending delivery (its webhook was deleted
+		// meanwhile): drop it, or it would stay due forever.
+		return e.st.Update(ctx, func(tx *store.Tx) error {
+			var cur Delivery
+			if ok, err := getJSON(&tx.ReadTx, spaceDelivery, key, &cur); err != nil || ok && cur.Status == DeliveryPending {
+				return err
+			}
+			return tx.DeleteRuleValue(spaceDue, dueK)
+		})
 	}
 	start := e.opts.Clock()
 	att := Attempt{At: start}

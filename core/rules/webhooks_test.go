@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/core/store"
 )
 
 // receiver is a local webhook endpoint that verifies signatures as a
@@ -241,4 +243,24 @@ func TestPruneDeliveries(t *testing.T) {
 	if len(ds) != 1 || ds[0].Status != DeliveryPending {
 		t.Fatalf("log after pruning %+v", ds)
 	}
+}
+
+// TestOrphanDueEntryIsDropped: a due entry whose delivery is gone does not
+// keep the deliverer busy forever.
+func TestOrphanDueEntryIsDropped(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.update(func(tx *store.Tx) error {
+		return tx.PutRuleValue(spaceDue, dueKey(e.clock.Now(), 5, 1), nil)
+	})
+	next, err := e.eng.DeliverWebhooks(ctx)
+	if err != nil || !next.IsZero() {
+		t.Fatalf("next %v (%v)", next, err)
+	}
+	_ = e.st.View(func(r *store.ReadTx) error {
+		if kvs, _ := r.RuleValues(spaceDue, "", "", 10); len(kvs) != 0 {
+			t.Errorf("due entries left: %v", kvs)
+		}
+		return nil
+	})
 }
