@@ -72,11 +72,19 @@ func (e *Engine) RunAutomations(ctx context.Context) (int, error) {
 // status index the conditions allow.
 func (e *Engine) automationCandidates(a *Rule) ([]uint64, error) {
 	statuses := openStatuses
+	solvedFor := -1.0 // hours_since_solved greater_than this, with status is solved
 	for _, c := range a.Conditions.All {
 		if c.Field == "status" && c.Operator == OpIs {
 			statuses = []ticket.Status{ticket.Status(c.c.str)}
 		}
+		if c.Field == "hours_since_solved" && c.Operator == OpGreaterThan {
+			solvedFor = max(solvedFor, c.c.num)
+		}
 	}
+	if len(statuses) != 1 || statuses[0] != ticket.StatusSolved {
+		solvedFor = -1
+	}
+	now := e.opts.Clock()
 	seen := map[uint64]bool{}
 	var ids []uint64
 	err := e.st.View(func(r *store.ReadTx) error {
@@ -90,6 +98,22 @@ func (e *Engine) automationCandidates(a *Rule) ([]uint64, error) {
 				seen[id] = true
 				ids = append(ids, id)
 			}
+		}
+		if solvedFor >= 0 {
+			// "Solved for more than N hours": the solved-time index gives
+			// exactly the tickets solved before the cut-off.
+			cut := now.Add(-time.Duration(solvedFor * float64(time.Hour)))
+			solved, err := r.SolvedBefore(cut, 1<<24)
+			if err != nil {
+				return err
+			}
+			for _, id := range solved {
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+			return nil
 		}
 		for _, st := range statuses {
 			if st == ticket.StatusClosed {

@@ -92,6 +92,9 @@ func ConditionFields() []string {
 	return out
 }
 
+// maxHours bounds hours values (100 years).
+const maxHours = 876000
+
 func isHours(field string) bool { return strings.HasPrefix(field, "hours_since_") }
 
 // compiled is a condition's value, checked and normalised once.
@@ -209,8 +212,8 @@ func compileCondition(c *Condition, kind Kind, path string) error {
 		cv.str = strings.ToLower(strings.TrimSpace(s))
 	case vNumber:
 		f, ok := asNumber(c.Value)
-		if !ok || f < 0 {
-			return invalid(vpath, "must be a non-negative number of hours")
+		if !ok || f < 0 || f > maxHours {
+			return invalid(vpath, "must be a number of hours from 0 to %d", maxHours)
 		}
 		cv.num = f
 	case vID:

@@ -144,6 +144,7 @@ func TestConditionValidationNamesTheField(t *testing.T) {
 		{KindTrigger, cond("update_type", OpIs, "deleted"), "c.value"},
 		{KindTrigger, cond("hours_since_created", OpGreaterThan, "soon"), "c.value"},
 		{KindTrigger, cond("hours_since_created", OpGreaterThan, -2.0), "c.value"},
+		{KindTrigger, cond("hours_since_created", OpGreaterThan, 1e300), "c.value"},
 		{KindTrigger, cond("hours_since_created", OpContains, 2.0), "c.operator"},
 		{KindAutomation, cond("comment", OpContains, "x"), "c.field"},
 		{KindView, cond("update_type", OpIs, "created"), "c.field"},
