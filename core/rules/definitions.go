@@ -55,6 +55,12 @@ func compileRule(r *Rule) error {
 		if err := compileConditions(r.Conditions, r.Kind); err != nil {
 			return err
 		}
+		if r.Conditions.All == nil {
+			r.Conditions.All = []Condition{}
+		}
+		if r.Conditions.Any == nil {
+			r.Conditions.Any = []Condition{}
+		}
 	}
 	if r.Kind == KindAutomation {
 		timed := false
