@@ -22,7 +22,15 @@ const (
 	OpNotIncludes = "not_includes" // tags: none of
 	OpLessThan    = "less_than"
 	OpGreaterThan = "greater_than"
+	// Change operators (triggers only) compare the ticket before and
+	// after the update.
+	OpChanged     = "changed"
+	OpNotChanged  = "not_changed"
+	OpChangedTo   = "changed_to"
+	OpChangedFrom = "changed_from"
 )
+
+var changeOps = []string{OpChanged, OpNotChanged, OpChangedTo, OpChangedFrom}
 
 // valueKind is how a field's value is written.
 type valueKind int
@@ -47,7 +55,8 @@ type fieldSpec struct {
 
 var (
 	opsEq      = []string{OpIs, OpIsNot}
-	opsOrdered = []string{OpIs, OpIsNot, OpLessThan, OpGreaterThan}
+	opsOrdered = []string{OpIs, OpIsNot, OpLessThan, OpGreaterThan, OpChanged, OpNotChanged, OpChangedTo, OpChangedFrom}
+	opsGroup   = []string{OpIs, OpIsNot, OpChanged, OpNotChanged, OpChangedTo, OpChangedFrom}
 	opsText    = []string{OpIs, OpIsNot, OpContains, OpNotContains}
 	opsHours   = []string{OpIs, OpLessThan, OpGreaterThan}
 )
@@ -59,8 +68,8 @@ var conditionFields = map[string]fieldSpec{
 	"channel":      {kind: vString, ops: opsEq},
 	"via":          {kind: vString, ops: opsEq},
 	"brand":        {kind: vString, ops: opsEq},
-	"group":        {kind: vString, ops: opsEq},
-	"assignee_id":  {kind: vID, ops: opsEq},
+	"group":        {kind: vString, ops: opsGroup},
+	"assignee_id":  {kind: vID, ops: opsGroup},
 	"requester_id": {kind: vID, ops: opsEq},
 	"tags":         {kind: vTags, ops: []string{OpIncludes, OpNotIncludes}},
 	"subject":      {kind: vString, ops: opsText},
@@ -192,8 +201,19 @@ func compileCondition(c *Condition, kind Kind, path string) error {
 	if !slices.Contains(spec.ops, c.Operator) {
 		return invalid(path+".operator", "%q is not an operator of %s; one of %s", c.Operator, c.Field, strings.Join(spec.ops, ", "))
 	}
+	if slices.Contains(changeOps, c.Operator) && kind != KindTrigger {
+		return invalid(path+".operator", "%s is only available in triggers", c.Operator)
+	}
 	vpath := path + ".value"
 	var cv compiled
+	if c.Operator == OpChanged || c.Operator == OpNotChanged {
+		if c.Value != nil {
+			return invalid(vpath, "must be omitted (or null) with %s", c.Operator)
+		}
+		cv.ready = true
+		c.c = cv
+		return nil
+	}
 	switch spec.kind {
 	case vString:
 		s, ok := asString(c.Value)
@@ -263,6 +283,9 @@ type update struct {
 	created  bool
 	via      string
 	comments []string // bodies of the comments of the update
+	// prev is the ticket's fields before the update (nil: unknown, so
+	// nothing counts as changed).
+	prev *fieldSnap
 }
 
 func (s *subject) hoursSince(field string) (float64, bool) {
@@ -294,10 +317,46 @@ func (s *subject) hoursSince(field string) (float64, bool) {
 	return s.now.Sub(at).Hours(), true
 }
 
+// matchChange evaluates a change operator: the field's value before the
+// update (prev) against now.
+func (c *Condition) matchChange(s *subject) bool {
+	if s.update == nil || s.update.prev == nil {
+		return false
+	}
+	p, t := s.update.prev, s.t
+	var before, after, want string
+	switch c.Field {
+	case "status":
+		before, after, want = string(p.Status), string(t.Status), c.c.str
+	case "priority":
+		before, after, want = string(p.Priority), string(t.Priority), c.c.str
+	case "group":
+		before, after, want = strings.ToLower(p.Group), strings.ToLower(t.Group), c.c.str
+	case "assignee_id":
+		before, after, want = strconv.FormatUint(p.AssigneeID, 10), strconv.FormatUint(t.AssigneeID, 10), strconv.FormatUint(c.c.id, 10)
+	default:
+		return false
+	}
+	switch c.Operator {
+	case OpChanged:
+		return before != after
+	case OpNotChanged:
+		return before == after
+	case OpChangedTo:
+		return before != after && after == want
+	case OpChangedFrom:
+		return before != after && before == want
+	}
+	return false
+}
+
 // match evaluates one compiled condition.
 func (c *Condition) match(s *subject) bool {
 	cv := &c.c
 	t := s.t
+	if slices.Contains(changeOps, c.Operator) {
+		return c.matchChange(s)
+	}
 	switch c.Field {
 	case "status":
 		return compareRank(c.Operator, statusRank[t.Status], cv.rank)

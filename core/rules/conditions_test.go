@@ -18,7 +18,8 @@ func TestConditionOperators(t *testing.T) {
 		LastInboundAt: now.Add(-30 * time.Hour),
 	}
 	since := map[ticket.Status]time.Time{ticket.StatusPending: now.Add(-49 * time.Hour), ticket.StatusOpen: now.Add(-50 * time.Hour)}
-	up := &update{created: true, via: "email", comments: []string{"Hello, my VPN is DOWN"}}
+	up := &update{created: true, via: "email", comments: []string{"Hello, my VPN is DOWN"},
+		prev: &fieldSnap{Status: ticket.StatusOpen, Priority: ticket.PriorityHigh, Group: "Tier 2", AssigneeID: 5}}
 	cases := []struct {
 		field, op string
 		value     any
@@ -83,6 +84,22 @@ func TestConditionOperators(t *testing.T) {
 		{"hours_since_solved", OpGreaterThan, 0.0, false}, // never solved
 		{"hours_since_hold", OpLessThan, 1000.0, false},   // never on hold
 		{"hours_since_new", OpGreaterThan, 0.0, false},
+		// Changes against the ticket before the update (open -> pending,
+		// Tier 2 -> Tier 1; priority and assignee unchanged).
+		{"status", OpChanged, nil, true},
+		{"status", OpNotChanged, nil, false},
+		{"status", OpChangedTo, "pending", true},
+		{"status", OpChangedTo, "solved", false},
+		{"status", OpChangedFrom, "open", true},
+		{"status", OpChangedFrom, "new", false},
+		{"priority", OpChanged, nil, false},
+		{"priority", OpNotChanged, nil, true},
+		{"priority", OpChangedTo, "high", false},
+		{"group", OpChanged, nil, true},
+		{"group", OpChangedTo, "TIER 1", true},
+		{"group", OpChangedFrom, "tier 2", true},
+		{"assignee_id", OpChanged, nil, false},
+		{"assignee_id", OpChangedFrom, 5.0, false},
 	}
 	for _, c := range cases {
 		cd := Condition{Field: c.field, Operator: c.op, Value: c.value}
@@ -148,6 +165,11 @@ func TestConditionValidationNamesTheField(t *testing.T) {
 		{KindTrigger, cond("hours_since_created", OpContains, 2.0), "c.operator"},
 		{KindAutomation, cond("comment", OpContains, "x"), "c.field"},
 		{KindView, cond("update_type", OpIs, "created"), "c.field"},
+		{KindAutomation, cond("status", OpChangedTo, "solved"), "c.operator"},
+		{KindView, cond("group", OpChanged, nil), "c.operator"},
+		{KindTrigger, cond("status", OpChanged, "solved"), "c.value"},
+		{KindTrigger, cond("status", OpChangedTo, "done"), "c.value"},
+		{KindTrigger, cond("brand", OpChanged, nil), "c.operator"},
 	}
 	for _, c := range cases {
 		cd := c.c

@@ -254,7 +254,8 @@ func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies 
 			return 0, 0, err
 		}
 	}
-	if err := trackStatus(tx, g); err != nil {
+	rec, prev, err := trackTicket(tx, g)
+	if err != nil {
 		return 0, 0, err
 	}
 	if fromTriggers {
@@ -272,11 +273,7 @@ func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies 
 	if t.Status == ticket.StatusClosed {
 		return 0, 0, nil // closed is final: triggers do not run on it
 	}
-	since, err := statusSince(&tx.ReadTx, t.ID)
-	if err != nil {
-		return 0, 0, err
-	}
-	up := &update{created: g.created, via: "api"}
+	up := &update{created: g.created, via: "api", prev: prev}
 	for _, c := range g.comments {
 		up.comments = append(up.comments, c.Body)
 	}
@@ -286,7 +283,7 @@ func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies 
 	case source == sourceAutomation:
 		up.via = ticket.ViaRule
 	}
-	subj := &subject{t: t, now: g.at, statusSince: since.Since, update: up}
+	subj := &subject{t: t, now: g.at, statusSince: rec.Since, update: up}
 	cs := &changeSet{t: t, at: tx.Now()}
 	before := fieldsOf(t)
 	fired := e.runTriggerCycle(subj, cs, triggers)
@@ -370,18 +367,40 @@ func markWrites(tx *store.Tx, source string, write func() error) error {
 	return nil
 }
 
-// sinceRecord is when a ticket last entered each status.
+// sinceRecord is what the engine remembers of a ticket between updates:
+// when it last entered each status, and the fields "changed" conditions
+// compare (as of the last update the follower read).
 type sinceRecord struct {
 	Current ticket.Status               `json:"current"`
 	Since   map[ticket.Status]time.Time `json:"since"`
+	Fields  *fieldSnap                  `json:"fields,omitempty"`
 }
 
-// trackStatus records status changes seen in the group's ticket events
-// (for hours_since_<status> conditions); a closed ticket's record goes.
-func trackStatus(tx *store.Tx, g *group) error {
-	var rec sinceRecord
-	found := false
-	loaded := false
+// fieldSnap is the part of a ticket "changed" conditions look at.
+type fieldSnap struct {
+	Status     ticket.Status   `json:"status"`
+	Priority   ticket.Priority `json:"priority,omitempty"`
+	Group      string          `json:"group,omitempty"`
+	AssigneeID uint64          `json:"assignee_id,omitempty"`
+}
+
+// trackTicket updates the ticket's record from the group's ticket events
+// and returns it with the fields as they were before the group (nil when
+// unknown: the ticket predates the engine). A closed ticket's record, and
+// its auto-reply marker, go: closed is final.
+func trackTicket(tx *store.Tx, g *group) (*sinceRecord, *fieldSnap, error) {
+	rec := &sinceRecord{}
+	found, err := getJSON(&tx.ReadTx, spaceSince, id20(g.ticketID), rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.Since == nil {
+		rec.Since = map[ticket.Status]time.Time{}
+	}
+	prev := rec.Fields
+	if g.created {
+		prev = &fieldSnap{}
+	}
 	changed := false
 	for _, ev := range g.events {
 		if ev.Type == store.EventCommentCreated {
@@ -391,40 +410,34 @@ func trackStatus(tx *store.Tx, g *group) error {
 		if !ok {
 			continue
 		}
-		var t struct {
-			Status ticket.Status `json:"status"`
-		}
-		if json.Unmarshal(raw, &t) != nil || t.Status == "" {
+		var snap fieldSnap
+		if json.Unmarshal(raw, &snap) != nil || snap.Status == "" {
 			continue
 		}
-		if !loaded {
-			var err error
-			if found, err = getJSON(&tx.ReadTx, spaceSince, id20(g.ticketID), &rec); err != nil {
-				return err
-			}
-			loaded = true
-			if rec.Since == nil {
-				rec.Since = map[ticket.Status]time.Time{}
-			}
+		if snap.Status != rec.Current {
+			rec.Current = snap.Status
+			rec.Since[snap.Status] = ev.At
+			changed = true
 		}
-		if t.Status != rec.Current {
-			rec.Current = t.Status
-			rec.Since[t.Status] = ev.At
+		if rec.Fields == nil || *rec.Fields != snap {
+			rec.Fields = &snap
 			changed = true
 		}
 	}
 	switch {
 	case rec.Current == ticket.StatusClosed:
-		// Closed is final: drop the ticket's bookkeeping.
 		if err := tx.DeleteRuleValue(spaceReplied, id20(g.ticketID)); err != nil {
-			return err
+			return nil, nil, err
 		}
 		if found {
-			return tx.DeleteRuleValue(spaceSince, id20(g.ticketID))
+			if err := tx.DeleteRuleValue(spaceSince, id20(g.ticketID)); err != nil {
+				return nil, nil, err
+			}
 		}
-		return nil
 	case changed:
-		return putJSON(tx, spaceSince, id20(g.ticketID), &rec)
+		if err := putJSON(tx, spaceSince, id20(g.ticketID), rec); err != nil {
+			return nil, nil, err
+		}
 	}
-	return nil
+	return rec, prev, nil
 }

@@ -305,3 +305,35 @@ func TestUpdateSharingTriggersTransactionTime(t *testing.T) {
 		t.Fatalf("trigger fired %d times, want 2 (one per real update)", n)
 	}
 }
+
+// TestChangedToFiresOnTheChangeOnly: "status changed_to solved" fires on
+// the update that solves the ticket, not on later updates while solved.
+func TestChangedToFiresOnTheChangeOnly(t *testing.T) {
+	e := newEnv(t)
+	e.rule(&Rule{Kind: KindTrigger, Title: "on solve", Active: true,
+		Conditions: all(cond("status", OpChangedTo, "solved")), Actions: []Action{act(ActInternalNote, "solved!")}})
+	e.rule(&Rule{Kind: KindTrigger, Title: "on regroup", Active: true,
+		Conditions: all(cond("group", OpChanged, nil), cond("group", OpIs, "Billing")), Actions: []Action{act(ActAddTags, "billing")}})
+	r := e.deliver("support", "m1", "c1", "ann", "hello")
+	e.process()
+	e.setStatus(r.TicketID, ticket.StatusSolved)
+	e.process()
+	e.update(func(tx *store.Tx) error { // an internal note while solved
+		return tx.CreateComment(&ticket.Comment{TicketID: r.TicketID, Body: "note", Via: ticket.ViaAPI}, store.CommentOptions{})
+	})
+	e.update(func(tx *store.Tx) error {
+		tk, err := tx.Ticket(r.TicketID)
+		if err != nil {
+			return err
+		}
+		tk.Group = "Billing"
+		return tx.UpdateTicket(tk)
+	})
+	e.process()
+	if n := countBody(e.comments(r.TicketID), "solved!"); n != 1 {
+		t.Fatalf("changed_to fired %d times, want 1", n)
+	}
+	if tk := e.ticket(r.TicketID); !slices.Contains(tk.Tags, "billing") {
+		t.Fatalf("group change not seen: %+v", tk)
+	}
+}
