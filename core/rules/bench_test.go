@@ -38,9 +38,10 @@ func BenchmarkTriggerEvaluation100(b *testing.B) {
 	triggers := hundredTriggers(b)
 	e := New(nil, Options{})
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	up := &update{via: "email", comments: []string{"Hello, my VPN is down since this morning; word10 and word90 apply"}}
+	comments := []string{"Hello, my VPN is down since this morning; word10 and word90 apply"}
 	b.ReportAllocs()
 	for b.Loop() {
+		up := &update{via: "email", comments: comments}
 		tk := &ticket.Ticket{ID: 1, Subject: "VPN", Status: ticket.StatusOpen, Channel: "support", Via: "email", Tags: []string{"a", "b"}}
 		cs := &changeSet{t: tk, at: now}
 		if n := e.runTriggerCycle(&subject{t: tk, now: now, update: up}, cs, triggers); n != 2 {

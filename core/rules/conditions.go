@@ -114,6 +114,8 @@ type compiled struct {
 	tags  []string
 	rank  int
 	ready bool
+	// change marks a change operator (compared against the update's prev).
+	change bool
 }
 
 var statusRank = map[ticket.Status]int{
@@ -205,7 +207,7 @@ func compileCondition(c *Condition, kind Kind, path string) error {
 		return invalid(path+".operator", "%s is only available in triggers", c.Operator)
 	}
 	vpath := path + ".value"
-	var cv compiled
+	cv := compiled{change: slices.Contains(changeOps, c.Operator)}
 	if c.Operator == OpChanged || c.Operator == OpNotChanged {
 		if c.Value != nil {
 			return invalid(vpath, "must be omitted (or null) with %s", c.Operator)
@@ -276,6 +278,7 @@ type subject struct {
 	statusSince map[ticket.Status]time.Time
 	// update describes the triggering update (triggers only).
 	update *update
+	subj   []string // lower-cased subject, see lowerSubject
 }
 
 // update is one ticket create/update as seen by triggers.
@@ -285,7 +288,8 @@ type update struct {
 	comments []string // bodies of the comments of the update
 	// prev is the ticket's fields before the update (nil: unknown, so
 	// nothing counts as changed).
-	prev *fieldSnap
+	prev  *fieldSnap
+	lower []string // lower-cased comments, see lowerComments
 }
 
 func (s *subject) hoursSince(field string) (float64, bool) {
@@ -354,7 +358,7 @@ func (c *Condition) matchChange(s *subject) bool {
 func (c *Condition) match(s *subject) bool {
 	cv := &c.c
 	t := s.t
-	if slices.Contains(changeOps, c.Operator) {
+	if cv.change {
 		return c.matchChange(s)
 	}
 	switch c.Field {
@@ -387,12 +391,12 @@ func (c *Condition) match(s *subject) bool {
 		}
 		return !has
 	case "subject":
-		return textOp(c.Operator, []string{t.Subject}, cv.str)
+		return textOp(c.Operator, s.lowerSubject(), cv.str)
 	case "comment":
 		if s.update == nil {
 			return false
 		}
-		return textOp(c.Operator, s.update.comments, cv.str)
+		return textOp(c.Operator, s.update.lowerComments(), cv.str)
 	case "update_type":
 		if s.update == nil {
 			return false
@@ -446,12 +450,31 @@ func compareRank(op string, have, want int) bool {
 	return false
 }
 
-// textOp compares texts case-insensitively: is/is_not against the whole
-// (trimmed) text, contains/not_contains as a substring of any text.
+// lowerSubject returns the ticket's subject lower-cased, computed once per
+// evaluation (actions do not change the subject).
+func (s *subject) lowerSubject() []string {
+	if s.subj == nil {
+		s.subj = []string{strings.ToLower(s.t.Subject)}
+	}
+	return s.subj
+}
+
+// lowerComments returns the update's comments lower-cased, computed once.
+func (u *update) lowerComments() []string {
+	if u.lower == nil {
+		u.lower = make([]string, len(u.comments))
+		for i, c := range u.comments {
+			u.lower[i] = strings.ToLower(c)
+		}
+	}
+	return u.lower
+}
+
+// textOp compares lower-cased texts: is/is_not against the whole (trimmed)
+// text, contains/not_contains as a substring of any text.
 func textOp(op string, texts []string, want string) bool {
 	found := false
-	for _, t := range texts {
-		lt := strings.ToLower(t)
+	for _, lt := range texts {
 		switch op {
 		case OpIs, OpIsNot:
 			found = found || strings.TrimSpace(lt) == want
