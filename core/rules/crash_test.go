@@ -112,7 +112,10 @@ func TestCrashNeitherLosesNorDoublesTriggers(t *testing.T) {
 			break
 		}
 	}
-	_ = cmd.Wait()
+	werr := cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+		t.Fatalf("the child was not killed (it ended with %v)", werr)
+	}
 	if killedAt == 0 || killedAt >= last {
 		t.Fatalf("child was not killed midway (cursor %d of %d)", killedAt, last)
 	}
