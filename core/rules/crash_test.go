@@ -67,9 +67,14 @@ func TestCrashNeitherLosesNorDoublesTriggers(t *testing.T) {
 		}
 		eng := New(st, Options{})
 		ctx := context.Background()
+		wh, err := eng.CreateWebhook(ctx, &Webhook{Name: "w", URL: "http://127.0.0.1:9/never-called", Active: true})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := eng.CreateRule(ctx, &Rule{Kind: KindTrigger, Title: "mark", Active: true,
 			Conditions: all(cond("update_type", OpIs, "created"), cond("subject", OpContains, "even")),
-			Actions:    []Action{act(ActAddTags, "marked"), act(ActInternalNote, "fired on {{ticket.id}}")}}); err != nil {
+			Actions: []Action{act(ActAddTags, "marked"), act(ActInternalNote, "fired on {{ticket.id}}"),
+				act(ActNotifyWebhook, float64(wh.ID))}}); err != nil {
 			t.Fatal(err)
 		}
 		for i := 1; i <= tickets; i++ {
@@ -138,6 +143,24 @@ func TestCrashNeitherLosesNorDoublesTriggers(t *testing.T) {
 	if c, _ := eng.Cursor(); c != end || end <= last {
 		t.Fatalf("cursor %d after catching up, want the log's end %d", c, end)
 	}
+	ws, err := eng.Webhooks()
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("webhooks %v (%v)", ws, err)
+	}
+	perTicket := map[uint64]int{}
+	for before := uint64(0); ; {
+		ds, err := eng.Deliveries(ws[0].ID, 100, before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			perTicket[d.TicketID]++
+		}
+		if len(ds) < 100 {
+			break
+		}
+		before = ds[len(ds)-1].Seq
+	}
 	err = st.View(func(r *store.ReadTx) error {
 		for id := uint64(1); id <= tickets; id++ {
 			tk, err := r.Ticket(id)
@@ -154,6 +177,9 @@ func TestCrashNeitherLosesNorDoublesTriggers(t *testing.T) {
 			}
 			if n := countBody(cs, fmt.Sprintf("fired on %d", id)); n != want {
 				return fmt.Errorf("ticket %d: trigger fired %d times, want %d", id, n, want)
+			}
+			if perTicket[id] != want {
+				return fmt.Errorf("ticket %d: %d webhook deliveries, want %d", id, perTicket[id], want)
 			}
 			if slices.Contains(tk.Tags, "marked") != (want == 1) {
 				return fmt.Errorf("ticket %d: tags %v", id, tk.Tags)
