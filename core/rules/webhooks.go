@@ -359,13 +359,14 @@ func (e *Engine) attempt(ctx context.Context, dueK string) error {
 	start := e.opts.Clock()
 	att := Attempt{At: start}
 	retry := false
+	var retryAfter time.Duration
 	switch {
 	case !whFound:
 		att.Error = "the webhook was deleted"
 	case !wh.Active:
 		att.Error = "the webhook is inactive"
 	default:
-		att.StatusCode, retry, att.Error = e.call(ctx, &wh, &d, start)
+		att.StatusCode, retry, retryAfter, att.Error = e.call(ctx, &wh, &d, start)
 		att.DurationMS = e.opts.Clock().Sub(start).Milliseconds()
 	}
 	if ctx.Err() != nil {
@@ -391,7 +392,7 @@ func (e *Engine) attempt(ctx context.Context, dueK string) error {
 		case att.Error == "" && att.StatusCode >= 200 && att.StatusCode < 300:
 			cur.Status, cur.NextAttemptAt = DeliveryDelivered, time.Time{}
 		case retry && cur.AttemptCount < e.opts.WebhookMaxAttempts:
-			cur.NextAttemptAt = start.Add(e.backoff(cur.AttemptCount))
+			cur.NextAttemptAt = start.Add(max(e.backoff(cur.AttemptCount), min(retryAfter, e.opts.WebhookMaxBackoff)))
 			result = "retry"
 			if err := tx.PutRuleValue(spaceDue, dueKey(cur.NextAttemptAt, cur.WebhookID, cur.Seq), nil); err != nil {
 				return err
@@ -416,14 +417,15 @@ func (e *Engine) backoff(n int) time.Duration {
 }
 
 // call POSTs the delivery. It returns the HTTP status, whether a retry can
-// help (connection errors, 408, 429, 5xx) and an error text that never
-// includes the URL or the secret.
-func (e *Engine) call(ctx context.Context, wh *Webhook, d *Delivery, at time.Time) (int, bool, string) {
+// help (connection errors, 408, 429, 5xx), the receiver's Retry-After (in
+// seconds, 0 when absent) and an error text that never includes the URL or
+// the secret.
+func (e *Engine) call(ctx context.Context, wh *Webhook, d *Delivery, at time.Time) (int, bool, time.Duration, string) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.WebhookTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(d.Payload))
 	if err != nil {
-		return 0, false, "invalid webhook URL"
+		return 0, false, 0, "invalid webhook URL"
 	}
 	ts := strconv.FormatInt(at.Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
@@ -438,18 +440,22 @@ func (e *Engine) call(ctx context.Context, wh *Webhook, d *Delivery, at time.Tim
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return 0, true, "request failed: " + err.Error()
+		return 0, true, 0, "request failed: " + err.Error()
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	code := resp.StatusCode
 	switch {
 	case code >= 200 && code < 300:
-		return code, false, ""
+		return code, false, 0, ""
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		return code, true, fmt.Sprintf("receiver answered %d", code)
+		var after time.Duration
+		if secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && secs > 0 {
+			after = time.Duration(min(secs, 86400)) * time.Second
+		}
+		return code, true, after, fmt.Sprintf("receiver answered %d", code)
 	}
-	return code, false, fmt.Sprintf("receiver answered %d", code)
+	return code, false, 0, fmt.Sprintf("receiver answered %d", code)
 }
 
 // PruneDeliveries removes finished (delivered or failed) deliveries last

@@ -264,3 +264,29 @@ func TestOrphanDueEntryIsDropped(t *testing.T) {
 		return nil
 	})
 }
+
+// TestWebhookRetryAfter: a 429 with Retry-After delays the retry at least
+// that long.
+func TestWebhookRetryAfter(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	wh, err := e.eng.CreateWebhook(ctx, &Webhook{Name: "w", URL: srv.URL, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rule(&Rule{Kind: KindTrigger, Title: "t", Active: true, Conditions: all(cond("update_type", OpIs, "created")), Actions: []Action{act(ActNotifyWebhook, float64(wh.ID))}})
+	e.deliver("support", "m1", "c1", "a", "one")
+	e.process()
+	next, err := e.eng.DeliverWebhooks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := next.Sub(e.clock.Now()); d < 120*time.Second {
+		t.Fatalf("retry in %v, want at least the Retry-After of 2m", d)
+	}
+}
