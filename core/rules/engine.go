@@ -41,6 +41,8 @@ type Options struct {
 	WebhookTimeout time.Duration
 	// WebhookMaxAttempts ends retrying with status failed (default 10).
 	WebhookMaxAttempts int
+	// WebhookWorkers is how many webhook calls run at once (default 4).
+	WebhookWorkers int
 	// WebhookBaseBackoff is the first retry delay (default 10s), doubled on
 	// each retry up to WebhookMaxBackoff (default 1h), with jitter.
 	WebhookBaseBackoff, WebhookMaxBackoff time.Duration
@@ -76,6 +78,9 @@ func (o *Options) defaults() {
 	}
 	if o.WebhookMaxAttempts <= 0 {
 		o.WebhookMaxAttempts = 10
+	}
+	if o.WebhookWorkers <= 0 {
+		o.WebhookWorkers = 4
 	}
 	if o.WebhookBaseBackoff <= 0 {
 		o.WebhookBaseBackoff = 10 * time.Second

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/store"
@@ -315,8 +316,23 @@ func (e *Engine) DeliverWebhooks(ctx context.Context) (time.Time, error) {
 		if len(due) == 0 {
 			return next, nil
 		}
+		// Up to WebhookWorkers calls at a time, so one slow receiver does
+		// not hold up the others.
+		errs := make(chan error, len(due))
+		sem := make(chan struct{}, e.opts.WebhookWorkers)
+		var wg sync.WaitGroup
 		for _, key := range due {
-			if err := e.attempt(ctx, key); err != nil {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				errs <- e.attempt(ctx, key)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
 				return time.Time{}, err
 			}
 		}
