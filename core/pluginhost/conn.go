@@ -62,8 +62,8 @@ func (c *wireConn) Ping(ctx context.Context) error {
 
 // startSession launches the binary at path and dispenses its Channel
 // client, with host serving the Host calls of this instance.
-func startSession(path, pin string, logger hclog.Logger, host wire.HostBackend) (*session, error) {
-	client, cmd, err := newClient(path, pin, logger)
+func startSession(path, pin string, logger hclog.Logger, host wire.HostBackend, startTimeout time.Duration) (*session, error) {
+	client, cmd, err := newClient(path, pin, logger, startTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,10 @@ import (
 type app struct {
 	handler http.Handler
 	plugins *pluginhost.Manager
+	// onShutdown run when shutdown begins, while in-flight requests
+	// finish: end long-lived responses here (the event stream), since the
+	// HTTP server waits for every connection to go idle.
+	onShutdown []func()
 	// closers run after the HTTP server and the plugins stopped, last
 	// added first (e.g. the outbox worker, then the store).
 	closers []func(context.Context) error

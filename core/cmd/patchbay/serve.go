@@ -78,6 +78,9 @@ func serve(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
+	for _, f := range a.onShutdown {
+		srv.RegisterOnShutdown(f)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "config", cfg.Path, "channels", len(cfg.Channels))
