@@ -52,6 +52,7 @@ type Error struct {
 	Diags hcl.Diagnostics
 }
 
+// Error lists every diagnostic as "file:line,col: summary; detail".
 func (e *Error) Error() string {
 	var b strings.Builder
 	for i, d := range e.Diags {

@@ -44,6 +44,8 @@ type wireConn struct {
 	host wire.HostBackend
 }
 
+// Configure serves the Host for this instance and configures the plugin;
+// field errors come back as sdk.FieldErrors.
 func (c *wireConn) Configure(ctx context.Context, a configureArgs) error {
 	fe, err := c.ChannelClient.Configure(ctx, a.Instance, a.Config, a.Attachments, a.PublicURL, c.host)
 	if err != nil {
@@ -55,6 +57,8 @@ func (c *wireConn) Configure(ctx context.Context, a configureArgs) error {
 	return nil
 }
 
+// Ping runs go-plugin's gRPC health check, bounded by ctx (go-plugin's own
+// Ping has no deadline and would hang on a stopped process).
 func (c *wireConn) Ping(ctx context.Context) error {
 	_, err := grpc_health_v1.NewHealthClient(c.grpc).Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: plugin.GRPCServiceName})
 	return err
