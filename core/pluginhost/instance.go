@@ -179,7 +179,7 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 // plugin that starts accepting its configuration recovers).
 func permanent(err error) bool {
 	var fe sdk.FieldErrors
-	return errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrPluginNotFound) || errors.As(err, &fe)
+	return errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrPluginNotFound) || errors.Is(err, ErrIncompatible) || errors.As(err, &fe)
 }
 
 // launch starts one plugin process and brings it to running: handshake,

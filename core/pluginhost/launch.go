@@ -145,8 +145,8 @@ func launchError(path string, err error) error {
 	switch {
 	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
 		return fmt.Errorf("%w: %s changed since it was checked; refusing to start it", ErrChecksumMismatch, path)
-	case strings.Contains(err.Error(), "Incompatible API version"), strings.Contains(err.Error(), "incompatible"):
-		return fmt.Errorf("plugin %s speaks another protocol version than this core (%d): %w", path, wire.Handshake.ProtocolVersion, err)
+	case strings.Contains(strings.ToLower(err.Error()), "incompatible api version"):
+		return fmt.Errorf("%w: %s does not speak plugin protocol %d (rebuild it against this SDK): %v", ErrIncompatible, path, wire.Handshake.ProtocolVersion, err)
 	default:
 		return fmt.Errorf("start plugin %s: %w", path, err)
 	}
