@@ -45,6 +45,7 @@ func BenchmarkDeliver(b *testing.B) {
 			st := e.st.Stats()
 			if st.Commits > 0 {
 				b.ReportMetric(float64(st.Updates)/float64(st.Commits), "msgs/commit")
+				b.ReportMetric(float64(st.CommitTime.Microseconds())/float64(st.Commits), "µs/commit")
 			}
 		})
 	}
