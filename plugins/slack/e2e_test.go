@@ -46,12 +46,14 @@ func TestEndToEnd(t *testing.T) {
 		channeltest.Run(t, tg)
 	})
 	t.Run("hooks", func(t *testing.T) { testHooks(t, bin) })
-	t.Run("ticket_roundtrip", func(t *testing.T) {
-		if !coreWiresStore(t, root) {
-			t.Skip("the patchbay command does not wire the store and the API yet")
-		}
-		testRoundTrip(t, bin)
-	})
+	for _, mode := range []string{"events", "socket"} {
+		t.Run("ticket_roundtrip_"+mode, func(t *testing.T) {
+			if !coreWiresStore(t, root) {
+				t.Skip("the patchbay command does not wire the store and the API yet")
+			}
+			testRoundTrip(t, bin, mode)
+		})
+	}
 }
 
 // coreWiresStore reports whether the patchbay command assembles the ticket
@@ -73,19 +75,22 @@ func coreWiresStore(t *testing.T, root string) bool {
 		bytes.Contains(src, []byte(`"github.com/patchbayhq/patchbay/core/api"`))
 }
 
-func startCore(t *testing.T, bin e2etest.Binaries, fs *fakeslack.Server, waitRunning []string) *e2etest.Core {
+func startCore(t *testing.T, bin e2etest.Binaries, fs *fakeslack.Server, mode string, waitRunning []string) *e2etest.Core {
 	return e2etest.Start(t, bin, e2etest.Options{
 		Channels: fmt.Sprintf(`
 channel "it-help" {
   plugin = "slack"
   config {
+    mode           = %q
     signing_secret = env("SLACK_SIGNING_SECRET")
     bot_token      = env("SLACK_BOT_TOKEN")
+    app_token      = env("SLACK_APP_TOKEN")
     api_url        = %q
   }
 }
-`, fs.APIURL()),
-		Env:         []string{"SLACK_SIGNING_SECRET=" + fakeslack.Secret, "SLACK_BOT_TOKEN=" + fakeslack.BotToken},
+`, mode, fs.APIURL()),
+		Env: []string{"SLACK_SIGNING_SECRET=" + fakeslack.Secret, "SLACK_BOT_TOKEN=" + fakeslack.BotToken,
+			"SLACK_APP_TOKEN=" + fakeslack.AppToken},
 		WaitRunning: waitRunning,
 	})
 }
@@ -112,7 +117,7 @@ func hook(t *testing.T, core *e2etest.Core, body []byte, header http.Header) (in
 // of a message the core did not store.
 func testHooks(t *testing.T, bin e2etest.Binaries) {
 	fs := fakeslack.New(t)
-	core := startCore(t, bin, fs, nil)
+	core := startCore(t, bin, fs, "events", nil)
 	dm := fakeslack.Callback(fakeslack.DMEvent("1700000000.000050", nil))
 	// Until the plugin is up the core answers 503; then the plugin answers.
 	e2etest.Eventually(t, 60*time.Second, "the plugin answering a badly signed event with 401", func() bool {
@@ -152,12 +157,12 @@ func mustRoot(t *testing.T) string {
 	return root
 }
 
-// testRoundTrip: a signed DM in (and Slack's retry of it), the ticket
-// through the API, an agent's public reply out as chat.postMessage into
-// the DM.
-func testRoundTrip(t *testing.T, bin e2etest.Binaries) {
+// testRoundTrip: a DM in (a signed Events API request, or a Socket Mode
+// envelope), and Slack's redelivery of it; the ticket through the API; an
+// agent's public reply out as chat.postMessage into the DM.
+func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
 	fs := fakeslack.New(t)
-	core := startCore(t, bin, fs, []string{"it-help"})
+	core := startCore(t, bin, fs, mode, []string{"it-help"})
 
 	// The plugin's auth.test status is visible in the channel list.
 	e2etest.Eventually(t, 30*time.Second, "channel status connected", func() bool {
@@ -167,17 +172,26 @@ func testRoundTrip(t *testing.T, bin e2etest.Binaries) {
 
 	ts := "1700000000.000100"
 	dm := fakeslack.Callback(fakeslack.DMEvent(ts, map[string]any{"text": "My VPN is down"}))
-	if st, _ := hook(t, core, dm, fakeslack.SignedHeaders("wrong", dm, time.Now())); st != http.StatusUnauthorized {
-		t.Fatalf("badly signed event answered %d, want 401", st)
-	}
-	if st, _ := hook(t, core, dm, fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())); st != http.StatusOK {
-		t.Fatalf("signed DM answered %d; logs:\n%s", st, core.Logs())
-	}
-	retry := fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())
-	retry.Set("X-Slack-Retry-Num", "1")
-	retry.Set("X-Slack-Retry-Reason", "http_timeout")
-	if st, _ := hook(t, core, dm, retry); st != http.StatusOK {
-		t.Fatalf("Slack's retry answered %d", st)
+	if mode == "events" {
+		if st, _ := hook(t, core, dm, fakeslack.SignedHeaders("wrong", dm, time.Now())); st != http.StatusUnauthorized {
+			t.Fatalf("badly signed event answered %d, want 401", st)
+		}
+		if st, _ := hook(t, core, dm, fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())); st != http.StatusOK {
+			t.Fatalf("signed DM answered %d; logs:\n%s", st, core.Logs())
+		}
+		retry := fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())
+		retry.Set("X-Slack-Retry-Num", "1")
+		retry.Set("X-Slack-Retry-Reason", "http_timeout")
+		if st, _ := hook(t, core, dm, retry); st != http.StatusOK {
+			t.Fatalf("Slack's retry answered %d", st)
+		}
+	} else {
+		for i, env := range []string{"env-dm", "env-dm-redelivered"} {
+			if fs.Broadcast(fakeslack.SocketEnvelope(env, dm, i)) == 0 {
+				t.Fatal("no Socket Mode connection")
+			}
+			e2etest.Eventually(t, 30*time.Second, "ack of "+env, func() bool { return slices.Contains(fs.Acks(), env) })
+		}
 	}
 
 	var tickets struct {
