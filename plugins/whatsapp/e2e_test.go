@@ -191,6 +191,68 @@ channel "wa" {
 		}
 	}
 	e2etest.Eventually(t, 30*time.Second, "delivery read", func() bool { return delivery() == "read|"+wamid })
+	// Meta answers 429 once: the core retries (honouring Retry-After) and
+	// the reply ends up sent.
+	g.FailNext("messages", fakegraph.Failure{HTTPStatus: 429, Code: 130429, Message: "Rate limit hit", RetryAfter: "1"})
+	var second comment
+	if st := core.JSON("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), map[string]any{"body": "Blue is back in stock.", "public": true}, &second); st != 201 && st != 200 {
+		t.Fatalf("second reply: %d", st)
+	}
+	e2etest.Eventually(t, 60*time.Second, "the retried reply sent", func() bool {
+		for _, c := range comments() {
+			if c.ID == second.ID && c.Delivery != nil && c.Delivery.Status == "sent" {
+				return strings.HasPrefix(c.Delivery.ExternalID, "wamid.")
+			}
+		}
+		return false
+	})
+	if n := g.Hits("messages"); n < 3 {
+		t.Errorf("the fake saw %d sends, want the 429 and the retry", n)
+	}
+
+	// A customer who last wrote 25 hours ago: the reply fails with
+	// window_closed, visibly, and nothing reaches Meta.
+	const oldCustomer = "447700900123"
+	old := fakegraph.Notification{PhoneNumberID: phoneNumberID,
+		Contacts: []map[string]any{fakegraph.Contact("Old Customer", oldCustomer, "")},
+		Messages: []map[string]any{fakegraph.TextMessage(oldCustomer, "wamid.E2EOLD", "Hello?", time.Now().Add(-25*time.Hour))}}.Body()
+	if code := post(old, webhook.Sign(appSecret, old)); code != 200 {
+		t.Fatalf("old message answered %d", code)
+	}
+	var all struct {
+		Tickets []struct {
+			ID uint64 `json:"id"`
+		} `json:"tickets"`
+	}
+	core.JSON("GET", "/api/v1/tickets?channel=wa", nil, &all)
+	if len(all.Tickets) != 2 {
+		t.Fatalf("tickets = %+v, want 2", all.Tickets)
+	}
+	oldTicket := all.Tickets[0].ID // newest first
+	sentBefore := len(g.Sent())
+	var late comment
+	if st := core.JSON("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", oldTicket), map[string]any{"body": "Sorry for the delay!", "public": true}, &late); st != 201 && st != 200 {
+		t.Fatalf("late reply: %d", st)
+	}
+	e2etest.Eventually(t, 60*time.Second, "the late reply failed with window_closed", func() bool {
+		var out struct {
+			Comments []comment `json:"comments"`
+		}
+		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", oldTicket), nil, &out)
+		for _, c := range out.Comments {
+			if c.ID == late.ID && c.Delivery != nil && c.Delivery.Status == "failed" {
+				if !strings.Contains(c.Delivery.Error, "window_closed") {
+					t.Fatalf("failed delivery error = %q", c.Delivery.Error)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(g.Sent()); n != sentBefore {
+		t.Errorf("%d messages reached Meta for a reply outside the window", n-sentBefore)
+	}
+
 	if logs := core.Logs(); strings.Contains(logs, accessToken) || strings.Contains(logs, appSecret) {
 		t.Error("the core's log contains a WhatsApp secret")
 	}
