@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +18,23 @@ import (
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/webhook"
 )
 
-// binaries builds the real core and plugin binaries into the test's
-// temporary directory.
+var (
+	buildOnce sync.Once
+	buildDir  string
+	built     e2etest.Binaries
+	buildErr  error
+)
+
+// TestMain removes the binaries the end-to-end tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// binaries builds the real core and plugin binaries, once per test run.
 func binaries(t *testing.T) e2etest.Binaries {
 	t.Helper()
 	if testing.Short() {
@@ -31,11 +47,16 @@ func binaries(t *testing.T) e2etest.Binaries {
 	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
 		t.Skip("core/cmd/patchbay is not in this tree yet")
 	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatalf("build: %v", err)
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "patchbay-whatsapp-e2e-")
+		if buildErr == nil {
+			built, buildErr = e2etest.Build(buildDir)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build: %v", buildErr)
 	}
-	return bin
+	return built
 }
 
 // TestEndToEnd runs the real patchbay binary with the real WhatsApp plugin
@@ -255,5 +276,72 @@ channel "wa" {
 
 	if logs := core.Logs(); strings.Contains(logs, accessToken) || strings.Contains(logs, appSecret) {
 		t.Error("the core's log contains a WhatsApp secret")
+	}
+}
+
+// TestEndToEndTemplateOutsideWindow: with a template configured, a reply to
+// a customer who last wrote 30 hours ago goes out as that template.
+func TestEndToEndTemplateOutsideWindow(t *testing.T) {
+	bin := binaries(t)
+	g := fakegraph.New(phoneNumberID, accessToken)
+	t.Cleanup(g.Close)
+	core := e2etest.Start(t, bin, e2etest.Options{
+		Channels: fmt.Sprintf(`
+channel "wa" {
+  plugin = "whatsapp"
+  config {
+    phone_number_id = %q
+    access_token    = %q
+    app_secret      = %q
+    verify_token    = %q
+    api_url         = %q
+    template {
+      name           = "reopen_conversation"
+      language       = "en_US"
+      body_parameter = true
+    }
+  }
+}
+`, phoneNumberID, accessToken, appSecret, verifyToken, g.URL),
+		WaitRunning: []string{"wa"},
+	})
+	msg := fakegraph.Notification{PhoneNumberID: phoneNumberID,
+		Contacts: []map[string]any{fakegraph.Contact("Ana", customerWaID, "")},
+		Messages: []map[string]any{fakegraph.TextMessage(customerWaID, "wamid.TPL1", "Any news?", time.Now().Add(-30*time.Hour))}}.Body()
+	req, _ := http.NewRequest(http.MethodPost, core.URL+"/hooks/wa", bytes.NewReader(msg))
+	req.Header.Set("X-Hub-Signature-256", webhook.Sign(appSecret, msg))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("webhook answered %d", resp.StatusCode)
+	}
+	var tickets struct {
+		Tickets []struct {
+			ID uint64 `json:"id"`
+		} `json:"tickets"`
+	}
+	if st := core.JSON("GET", "/api/v1/tickets?channel=wa", nil, &tickets); st != 200 || len(tickets.Tickets) != 1 {
+		t.Fatalf("tickets: %d %+v", st, tickets)
+	}
+	id := tickets.Tickets[0].ID
+	if st, body := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", id), map[string]any{"body": "It shipped\ntoday.", "public": true}); st != 201 && st != 200 {
+		t.Fatalf("reply: %d %s", st, body)
+	}
+	e2etest.Eventually(t, 60*time.Second, "the template at the fake Graph API", func() bool {
+		for _, s := range g.Sent() {
+			if s.Type() == "template" && s.Field("template", "name") == "reopen_conversation" &&
+				s.Field("template", "components", "0", "parameters", "0", "text") == "It shipped today." {
+				return true
+			}
+		}
+		return false
+	})
+	for _, s := range g.Sent() {
+		if s.Type() == "text" {
+			t.Errorf("a free-form message was sent outside the window: %s", s.Raw)
+		}
 	}
 }
