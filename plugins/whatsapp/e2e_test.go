@@ -88,6 +88,20 @@ channel "wa" {
 	})
 	hooks := core.URL + "/hooks/wa"
 
+	var channels struct {
+		Channels []struct {
+			Name         string `json:"name"`
+			Plugin       string `json:"plugin"`
+			Capabilities struct {
+				ReplyWindowSeconds int64 `json:"reply_window_seconds"`
+			} `json:"capabilities"`
+		} `json:"channels"`
+	}
+	if st := core.JSON("GET", "/api/v1/channels", nil, &channels); st != 200 || len(channels.Channels) != 1 ||
+		channels.Channels[0].Plugin != "whatsapp" || channels.Channels[0].Capabilities.ReplyWindowSeconds != 86400 {
+		t.Fatalf("channels: %d %+v", st, channels)
+	}
+
 	// The subscription handshake through the core.
 	q := url.Values{"hub.mode": {"subscribe"}, "hub.verify_token": {verifyToken}, "hub.challenge": {"31337"}}
 	resp, err := http.Get(hooks + "?" + q.Encode())
