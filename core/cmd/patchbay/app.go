@@ -2,18 +2,23 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/patchbayhq/patchbay/config"
+	"github.com/patchbayhq/patchbay/core/api"
+	"github.com/patchbayhq/patchbay/core/inbound"
+	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/pluginhost"
+	"github.com/patchbayhq/patchbay/core/store"
 )
 
 // app is the wired core that `patchbay serve` runs: the HTTP handler, the
@@ -21,45 +26,104 @@ import (
 type app struct {
 	handler http.Handler
 	plugins *pluginhost.Manager
-	// onShutdown run when shutdown begins, while in-flight requests
-	// finish: end long-lived responses here (the event stream), since the
-	// HTTP server waits for every connection to go idle.
-	onShutdown []func()
 	// closers run after the HTTP server and the plugins stopped, last
 	// added first (e.g. the outbox worker, then the store).
 	closers []func(context.Context) error
+	// onShutdown runs when the HTTP server shuts down (it ends event
+	// streams, which would otherwise keep the drain waiting).
+	onShutdown func()
 }
 
 // newApp wires the core together. It is the one place where the store,
 // inbound routing, the outbox and the API are assembled:
 //
-//   - backend is what plugins reach through Host (Deliver, attachments,
-//     state); the ticket core provides it (core/inbound.Service over
-//     core/store). Without it, Host calls fail with
-//     pluginhost.ErrNoBackend, so providers get 5xx and retry: nothing is
-//     acknowledged that was not stored.
-//   - the handler serves /hooks/ (the manager), /healthz and /metrics; the
-//     agent API mounts /api/v1/ on the same mux.
+//   - the store (Badger under data_dir/store) is opened first and closed
+//     last, after the plugins stopped and the workers ended;
+//   - inbound.Service is the Backend that plugins reach through Host
+//     (Deliver, attachments, state, delivery receipts);
+//   - the outbox worker sends public replies through the plugin manager;
+//   - the API serves /api/v1/, /hooks/ (the manager), /healthz and /metrics.
 func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *prometheus.Registry) (*app, error) {
-	var backend pluginhost.Backend
-
-	plugins, err := pluginhost.New(cfg, backend, logger, pluginhost.WithRegisterer(reg))
+	st, err := store.Open(store.Options{
+		Dir:    filepath.Join(cfg.DataDir, "store"),
+		Logger: logger.Named("store"),
+	})
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle(pluginhost.HooksPrefix, plugins.HooksHandler())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+	a := &app{closers: []func(context.Context) error{func(context.Context) error { return st.Close() }}}
+
+	instances := make([]inbound.Instance, 0, len(cfg.Channels))
+	kinds := make(map[string]string, len(cfg.Channels))
+	for _, ch := range cfg.Channels {
+		instances = append(instances, inbound.Instance{Name: ch.Name, Kind: ch.Plugin, Brand: ch.Brand, Attachments: ch.Attachments})
+		kinds[ch.Name] = ch.Plugin
+	}
+	backend := inbound.New(st, instances, inbound.Options{
+		Logger:         logger.Named("inbound"),
+		AutoCloseAfter: cfg.Tickets.AutoCloseAfter,
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		_ = json.NewEncoder(w).Encode(map[string]map[string]string{"error": {"code": "not_found", "message": "no such endpoint"}})
+
+	plugins, err := pluginhost.New(cfg, backend, logger, pluginhost.WithRegisterer(reg))
+	if err != nil {
+		_ = a.close(ctx)
+		return nil, err
+	}
+	a.plugins = plugins
+
+	worker := outbox.New(st, plugins, outbox.Options{
+		Logger:      logger.Named("outbox"),
+		MaxAttempts: cfg.Outbox.MaxAttempts,
+		MaxBackoff:  cfg.Outbox.MaxBackoff,
+		Kinds:       kinds,
+		Registerer:  reg,
 	})
-	return &app{handler: mux, plugins: plugins}, nil
+
+	server, err := api.New(api.Options{
+		Store: st,
+		Channels: api.ChannelsFunc(func() []api.ChannelInfo {
+			cs := plugins.Channels()
+			out := make([]api.ChannelInfo, len(cs))
+			for i, c := range cs {
+				out[i] = api.ChannelInfo(c)
+			}
+			return out
+		}),
+		Hooks:        plugins.HooksHandler(),
+		AdminToken:   os.Getenv("PATCHBAY_ADMIN_TOKEN"),
+		Registerer:   reg,
+		Gatherer:     reg,
+		Logger:       logger.Named("api"),
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+	})
+	if err != nil {
+		_ = a.close(ctx)
+		return nil, err
+	}
+	a.handler = server
+	a.onShutdown = server.Close
+
+	// Background work runs until close; it is stopped before the store.
+	bgCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for name, run := range map[string]func(context.Context) error{
+		"inbound": backend.Run,
+		"outbox":  worker.Run,
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+				logger.Error("background worker stopped", "worker", name, "error", err)
+			}
+		}()
+	}
+	a.closers = append(a.closers, func(context.Context) error {
+		cancel()
+		wg.Wait()
+		return nil
+	})
+	return a, nil
 }
 
 // newRegistry returns the process's metrics registry, with Go runtime and

@@ -38,9 +38,6 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, ch := range cfg.Redacted().Channels {
-		logger.Debug("channel configured", "channel", ch.Name, "plugin", ch.Plugin, "brand", ch.Brand, "config", string(ch.Config))
-	}
 	return serve(ctx, cfg, logger)
 }
 
@@ -81,8 +78,8 @@ func serve(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
-	for _, f := range a.onShutdown {
-		srv.RegisterOnShutdown(f)
+	if a.onShutdown != nil {
+		srv.RegisterOnShutdown(a.onShutdown)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
