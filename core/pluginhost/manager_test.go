@@ -319,7 +319,7 @@ func TestKilledPluginIsRestarted(t *testing.T) {
 func TestHungPluginIsRestarted(t *testing.T) {
 	sup := fastSupervision()
 	sup.PingInterval = 100 * time.Millisecond
-	sup.PingTimeout = 500 * time.Millisecond
+	sup.PingTimeout = time.Second
 	sup.PingFailures = 2
 	h := startHarness(t, sup, nil, testChannel("alpha", nil))
 	oldPID := h.pid(t, "alpha")
