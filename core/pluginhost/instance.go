@@ -150,6 +150,7 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 			lastErr = reason
 			in.logger.Error("plugin down, restarting", "reason", reason, "pid", sess.pid)
 			in.setState(StateRestarting, nil, reason, time.Time{})
+			in.setStatus(sdk.Status{}) // what the dead process reported no longer holds
 			in.stopSession(sess, stopHard)
 			if time.Since(sess.started) >= in.sup.StableAfter {
 				attempt = 0
