@@ -204,6 +204,10 @@ channel "alpha" {
 	if !strings.Contains(out, `channel configured: channel=alpha plugin=test`) || !strings.Contains(out, "(redacted)") {
 		t.Errorf("no redacted channel config in the debug log:\n%s", out)
 	}
+	// Plugin logs come through the core's logger, tagged with the channel.
+	if !regexp.MustCompile(`slow request started: channel=alpha plugin=test`).MatchString(out) {
+		t.Errorf("plugin log line not tagged with its channel:\n%s", out)
+	}
 	if !strings.Contains(out, "stopped") {
 		t.Errorf("no clean stop in the log:\n%s", out)
 	}
