@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
@@ -71,6 +72,12 @@ func validateMessage(msg *sdk.InboundMessage) error {
 		return fmt.Errorf("%w: NUL byte in an id", ErrInvalidMessage)
 	case len(msg.Raw) > MaxRawPayload:
 		return fmt.Errorf("%w: raw payload over %d bytes", ErrInvalidMessage, MaxRawPayload)
+	}
+	ids := append([]string{msg.ExternalID, msg.ConversationKey, msg.Author.ExternalID, msg.Author.Email, msg.Author.IdentityType}, msg.ReplyTo...)
+	for _, id := range ids {
+		if !utf8.ValidString(id) {
+			return fmt.Errorf("%w: an id is not valid UTF-8", ErrInvalidMessage)
+		}
 	}
 	return nil
 }
