@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/patchbayhq/patchbay/core/store"
@@ -43,7 +44,9 @@ func (s *Service) Deliver(ctx context.Context, instance string, msg *sdk.Inbound
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	if err := validateMessage(msg); err != nil {
+		s.metrics.delivered(instance, start, false, err)
 		return nil, err
 	}
 	var rec *sdk.Receipt
@@ -53,7 +56,13 @@ func (s *Service) Deliver(ctx context.Context, instance string, msg *sdk.Inbound
 		return err
 	})
 	if err != nil {
+		s.metrics.delivered(instance, start, false, err)
+		s.log.Warn("inbound message not stored", "instance", instance, "error", err)
 		return nil, err
+	}
+	s.metrics.delivered(instance, start, rec.Duplicate, nil)
+	if n := len(rec.Rejected); n > 0 {
+		s.metrics.rejected.WithLabelValues(instance).Add(float64(n))
 	}
 	return rec, nil
 }
