@@ -285,7 +285,10 @@ func (s *Store) writer() {
 				// Every function failed: nothing to commit, and the
 				// committer is still idle.
 				s.seal(u)
-				s.idle <- struct{}{}
+				select {
+				case s.idle <- struct{}{}:
+				default:
+				}
 			} else {
 				s.seal(u)
 			}
