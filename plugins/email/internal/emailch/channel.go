@@ -102,7 +102,7 @@ func (c *Channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error
 	}
 	c.inst = &instance{cfg: cfg, host: req.Host, log: log, name: req.Instance, signer: signer, sender: sender}
 	log.Info("configured", "address", cfg.Address, "smtp_listen", cfg.Listen.Addr, "lmtp", cfg.LMTP,
-		"imap", cfg.IMAP != nil, "outbound", cfg.Outbound.Kind, "max_message_bytes", cfg.MaxBytes)
+		"imap", cfg.IMAP != nil, "outbound", cfg.Outbound.Kind, "max_message_mb", int(cfg.MaxBytes>>20))
 	return nil
 }
 
