@@ -26,11 +26,16 @@ type apiTicket struct {
 }
 
 type apiComment struct {
-	ID         uint64 `json:"id"`
-	Body       string `json:"body"`
-	Public     bool   `json:"public"`
-	ExternalID string `json:"external_id"`
-	Delivery   *struct {
+	ID            uint64 `json:"id"`
+	Body          string `json:"body"`
+	Public        bool   `json:"public"`
+	ExternalID    string `json:"external_id"`
+	AutoSubmitted bool   `json:"auto_submitted"`
+	Attachments   []struct {
+		Filename string `json:"filename"`
+		Size     int64  `json:"size"`
+	} `json:"attachments"`
+	Delivery *struct {
 		Status     string `json:"status"`
 		Error      string `json:"error"`
 		ExternalID string `json:"external_id"`
@@ -62,10 +67,13 @@ func comments(t *testing.T, c *e2etest.Core, id uint64) []apiComment {
 func crlfMail(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
 
 // TestEndToEnd runs the real patchbay binary with the real email plugin:
-// mail in over SMTP, the ticket through the API, a public reply out to a
-// local SMTP sink (threading headers) and to a dir: outbox, the customer's
-// answer threaded back, a stranger's copied subject token refused, and a
-// resent message stored once.
+// mail in over SMTP, the ticket through the API, a resent message stored
+// once, a public reply out to a local SMTP sink (threading headers,
+// delivery "sent" with our Message-ID) and to a dir: outbox; answers
+// threaded back by headers, by the signed plus-address (another sender) and
+// by the subject token (the requester), a stranger's copied subject token
+// refused, an out-of-office stored as automatic, attachments through the
+// allow-list, and 552 for an oversized mail.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the core")
@@ -97,9 +105,10 @@ channel "support" {
 channel "devmail" {
   plugin = "email"
   config {
-    address     = "dev@acme.test"
-    smtp_listen = %q
-    outbound    = %q
+    address        = "dev@acme.test"
+    smtp_listen    = %q
+    outbound       = %q
+    max_message_mb = 1
   }
 }
 `, smtpAddr, "smtp://"+sink.Addr, devAddr, "dir:"+outDir),
@@ -174,6 +183,62 @@ channel "devmail" {
 		t.Fatalf("%d comments on the requester's ticket", len(cs))
 	}
 
+	// A colleague the customer forwarded our mail to answers the signed
+	// Reply-To address, without threading headers: it joins the ticket.
+	colleague := crlfMail("From: bob@example.com\nTo: " + replyTo[0].Address + "\nSubject: about the VPN\nMessage-ID: <e2e-bob@example.com>\n\nSame here.\n")
+	if err := emailtest.SendSMTP(smtpAddr, "bob@example.com", []string{replyTo[0].Address}, colleague); err != nil {
+		t.Fatal(err)
+	}
+	// The requester writes again with only the subject token: it joins too.
+	token := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: " + wantSubject + "\nMessage-ID: <e2e-token@example.com>\n\nOne more thing.\n")
+	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, token); err != nil {
+		t.Fatal(err)
+	}
+	// An out-of-office answer is stored, marked automatic.
+	ooo := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: Auto: " + wantSubject + "\nAuto-Submitted: auto-replied\n" +
+		"Message-ID: <e2e-ooo@example.com>\nIn-Reply-To: <" + msgID + ">\n\nI am out of the office.\n")
+	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, ooo); err != nil {
+		t.Fatal(err)
+	}
+	cs = comments(t, core, tk.ID)
+	if len(cs) != 6 || cs[3].Body != "Same here." || cs[4].Body != "One more thing." || !cs[5].AutoSubmitted {
+		t.Fatalf("comments after plus-address, subject token and auto-reply: %+v", cs)
+	}
+	if ts := tickets(t, core, "support"); len(ts) != 2 {
+		t.Fatalf("tickets %+v", ts)
+	}
+
+	// Attachments go through the channel's allow-list: the PDF is kept,
+	// the executable refused, the mail accepted.
+	withFiles := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: logs\nMessage-ID: <e2e-files@example.com>\n" +
+		"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nsee attached\n" +
+		"--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"report.pdf\"\n\n%PDF-1.4 log\n" +
+		"--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"setup.exe\"\n\nMZ\n--b--\n")
+	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, withFiles); err != nil {
+		t.Fatalf("a refused attachment bounced the mail: %v", err)
+	}
+	ts = tickets(t, core, "support")
+	if len(ts) != 3 {
+		t.Fatalf("tickets %+v", ts)
+	}
+	var files []string
+	for _, tk := range ts {
+		if tk.Subject == "logs" {
+			for _, a := range comments(t, core, tk.ID)[0].Attachments {
+				files = append(files, a.Filename)
+			}
+		}
+	}
+	if strings.Join(files, ",") != "report.pdf" {
+		t.Fatalf("stored files %q", files)
+	}
+
+	// Too large for the channel: 552, nothing stored.
+	big := crlfMail("From: bob@example.com\nSubject: big\n\n" + strings.Repeat("0123456789abcdef\n", 80000))
+	if err := emailtest.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"}, big); !strings.HasPrefix(emailtest.Ack(err).Detail, "SMTP 552") {
+		t.Fatalf("oversized mail: %v", err)
+	}
+
 	// The dir: outbox of the development channel.
 	if err := emailtest.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"},
 		crlfMail("From: bob@example.com\nSubject: Printer\nMessage-ID: <e2e-dev@example.com>\n\nIt jams.\n")); err != nil {
@@ -190,8 +255,8 @@ channel "devmail" {
 		files, _ := filepath.Glob(filepath.Join(outDir, "*.eml"))
 		return len(files) == 1
 	})
-	files, _ := filepath.Glob(filepath.Join(outDir, "*.eml"))
-	data, err := os.ReadFile(files[0])
+	emls, _ := filepath.Glob(filepath.Join(outDir, "*.eml"))
+	data, err := os.ReadFile(emls[0])
 	if err != nil {
 		t.Fatal(err)
 	}
