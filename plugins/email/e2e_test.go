@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/jhillyerd/enmime/v2"
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
@@ -92,6 +93,9 @@ func TestEndToEnd(t *testing.T) {
 	sink := emailtest.StartSink(t)
 	smtpAddr, devAddr := e2etest.FreePort(t), e2etest.FreePort(t)
 	outDir := filepath.Join(t.TempDir(), "outbound-mail")
+	imapSrv := emailtest.StartIMAP(t)
+	seenBefore := imapSrv.Append(crlfMail("From: old@example.com\nSubject: history\nMessage-ID: <e2e-old@example.com>\n\nold\n"), imap.FlagSeen)
+	unseen := imapSrv.Append(crlfMail("From: cy@example.com\nSubject: Mailbox question\nMessage-ID: <e2e-imap@example.com>\n\nvia IMAP\n"))
 	core := e2etest.Start(t, bin, e2etest.Options{
 		Channels: fmt.Sprintf(`
 channel "support" {
@@ -100,6 +104,18 @@ channel "support" {
     address     = "support@acme.test"
     smtp_listen = %q
     outbound    = %q
+  }
+}
+channel "mailbox" {
+  plugin = "email"
+  config {
+    address = "help@acme.test"
+    imap {
+      url           = %q
+      username      = %q
+      password      = %q
+      poll_interval = "200ms"
+    }
   }
 }
 channel "devmail" {
@@ -111,8 +127,8 @@ channel "devmail" {
     max_message_mb = 1
   }
 }
-`, smtpAddr, "smtp://"+sink.Addr, devAddr, "dir:"+outDir),
-		WaitRunning: []string{"support", "devmail"},
+`, smtpAddr, "smtp://"+sink.Addr, "imap://"+imapSrv.Addr+"?tls=none", emailtest.IMAPUser, emailtest.IMAPPassword, devAddr, "dir:"+outDir),
+		WaitRunning: []string{"support", "mailbox", "devmail"},
 	})
 
 	// A new mail becomes a ticket; 250 means it is stored.
@@ -237,6 +253,29 @@ channel "devmail" {
 	big := crlfMail("From: bob@example.com\nSubject: big\n\n" + strings.Repeat("0123456789abcdef\n", 80000))
 	if err := emailtest.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"}, big); !strings.HasPrefix(emailtest.Ack(err).Detail, "SMTP 552") {
 		t.Fatalf("oversized mail: %v", err)
+	}
+
+	// IMAP: the unseen message becomes a ticket and is marked \Seen; the
+	// mailbox's read history is not imported. The cursor lives in the
+	// core's state: after a restart, a new message that someone already
+	// read in another client is still taken (a plugin that lost its cursor
+	// would start over with unseen mail only).
+	e2etest.Eventually(t, 60*time.Second, "the IMAP message marked \\Seen", func() bool { return imapSrv.Seen()[unseen] })
+	if mb := tickets(t, core, "mailbox"); len(mb) != 1 || mb[0].Subject != "Mailbox question" {
+		t.Fatalf("mailbox tickets %+v", mb)
+	}
+	if !imapSrv.Seen()[seenBefore] {
+		t.Fatal("the history lost its \\Seen flag")
+	}
+	core.Stop()
+	core.Restart()
+	core.WaitChannelState("mailbox", "running")
+	imapSrv.Append(crlfMail("From: cy@example.com\nSubject: Second question\nMessage-ID: <e2e-imap-2@example.com>\n\nagain\n"), imap.FlagSeen)
+	e2etest.Eventually(t, 60*time.Second, "the second IMAP message", func() bool { return len(tickets(t, core, "mailbox")) == 2 })
+	for _, mb := range tickets(t, core, "mailbox") {
+		if n := len(comments(t, core, mb.ID)); n != 1 {
+			t.Fatalf("mailbox ticket %d has %d comments", mb.ID, n)
+		}
 	}
 
 	// The dir: outbox of the development channel.
