@@ -123,11 +123,6 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 			in.setState(StateStarting, nil, "", time.Time{})
 		}
 		sess, err := in.launch(ctx)
-		if err == nil {
-			// LastError keeps the reason of the last failure for operators.
-			in.setState(StateRunning, sess, "", time.Time{})
-		}
-		signalFirst()
 		var lastErr string
 		failState := StateRestarting
 		if err != nil {
@@ -142,17 +137,21 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 			}
 			in.logger.Error("plugin failed to start", "error", err, "attempt", attempt+1)
 		} else {
+			// LastError keeps the reason of the last failure for operators.
+			in.setState(StateRunning, sess, "", time.Time{})
+			signalFirst()
 			in.logger.Info("plugin running", "pid", sess.pid)
 			reason := in.watch(ctx, sess)
 			if ctx.Err() != nil {
 				in.setState(StateStopped, nil, "", time.Time{})
-				in.stopSession(sess, true)
+				in.stopSession(sess, stopGraceful)
 				return
 			}
 			lastErr = reason
 			in.logger.Error("plugin down, restarting", "reason", reason, "pid", sess.pid)
 			in.setState(StateRestarting, nil, reason, time.Time{})
-			in.stopSession(sess, false)
+			in.setStatus(sdk.Status{}) // what the dead process reported no longer holds
+			in.stopSession(sess, stopHard)
 			if time.Since(sess.started) >= in.sup.StableAfter {
 				attempt = 0
 			}
@@ -160,6 +159,7 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 		attempt++
 		delay := in.sup.backoff(attempt)
 		in.setState(failState, nil, lastErr, time.Now().Add(delay))
+		signalFirst()
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -180,7 +180,7 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 // plugin that starts accepting its configuration recovers).
 func permanent(err error) bool {
 	var fe sdk.FieldErrors
-	return errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrPluginNotFound) || errors.As(err, &fe)
+	return errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrPluginNotFound) || errors.Is(err, ErrIncompatible) || errors.As(err, &fe)
 }
 
 // launch starts one plugin process and brings it to running: handshake,
@@ -189,14 +189,14 @@ func (in *instance) launch(ctx context.Context) (*session, error) {
 	if err := checkBinary(in.path, in.ch.SHA256); err != nil {
 		return nil, err
 	}
-	sess, err := startSession(in.path, in.ch.SHA256, in.logger, newHostBackend(in))
+	sess, err := startSession(in.path, in.ch.SHA256, in.logger, newHostBackend(in), in.sup.StartTimeout)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, in.sup.StartTimeout)
 	defer cancel()
 	fail := func(err error) (*session, error) {
-		in.stopSession(sess, false)
+		in.stopSession(sess, stopQuiet)
 		return nil, err
 	}
 	m, err := sess.conn.Describe(ctx)
@@ -269,18 +269,32 @@ func (in *instance) watch(ctx context.Context, s *session) string {
 	}
 }
 
-// stopSession ends a session. graceful: Stop RPC (bounded by StopTimeout)
-// and go-plugin's shutdown first; otherwise (crashed or hung) the process
-// group is killed at once. Either way the whole process group is killed
-// at the end, so nothing the plugin spawned survives.
-func (in *instance) stopSession(s *session, graceful bool) {
-	if graceful {
+// How a session is ended.
+type stopMode int
+
+const (
+	// stopGraceful: Stop RPC (bounded by StopTimeout), then go-plugin's
+	// shutdown; for a running plugin on shutdown.
+	stopGraceful stopMode = iota
+	// stopQuiet: go-plugin's shutdown only; for a plugin that never
+	// started its receivers (failed Configure, validation, Describe).
+	stopQuiet
+	// stopHard: kill the process group at once; for a crashed or hung
+	// plugin.
+	stopHard
+)
+
+// stopSession ends a session. Whatever the mode, the whole process group is
+// killed at the end, so nothing the plugin spawned survives it.
+func (in *instance) stopSession(s *session, mode stopMode) {
+	switch mode {
+	case stopGraceful:
 		ctx, cancel := context.WithTimeout(context.Background(), in.sup.StopTimeout)
 		if err := s.conn.Stop(ctx); err != nil {
 			in.logger.Warn("plugin Stop failed", "error", err)
 		}
 		cancel()
-	} else {
+	case stopHard:
 		killGroup(s.pid)
 	}
 	done := make(chan struct{})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -22,15 +23,24 @@ const (
 // ErrBadCursor is returned by ListTickets for a cursor it did not issue.
 var ErrBadCursor = errors.New("store: invalid cursor")
 
+// checkName refuses strings that cannot be both a key part and a JSON
+// value: a NUL byte (the key separator) or invalid UTF-8 (JSON would
+// rewrite it, and the object would no longer match its index key).
 func checkName(field, v string) error {
 	if strings.IndexByte(v, 0) >= 0 {
-		return fmt.Errorf("store: %s contains a NUL byte", field)
+		return fmt.Errorf("store: %s contains a NUL byte: %w", field, ErrInvalid)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("store: %s is not valid UTF-8: %w", field, ErrInvalid)
 	}
 	return nil
 }
 
 // Ticket returns the ticket with that id, or ErrNotFound.
 func (r *ReadTx) Ticket(id uint64) (*ticket.Ticket, error) {
+	if c, ok := r.tickets[id]; ok {
+		return cloneTicket(c), nil
+	}
 	var t ticket.Ticket
 	ok, err := r.getJSON(ticketKey(id), &t)
 	if err != nil {
@@ -42,7 +52,23 @@ func (r *ReadTx) Ticket(id uint64) (*ticket.Ticket, error) {
 	if t.Tags == nil {
 		t.Tags = []string{}
 	}
+	if r.tickets != nil {
+		r.tickets[id] = cloneTicket(&t)
+	}
 	return &t, nil
+}
+
+func cloneTicket(t *ticket.Ticket) *ticket.Ticket {
+	c := *t
+	c.Tags = append(make([]string, 0, len(t.Tags)), t.Tags...)
+	return &c
+}
+
+// remember refreshes the transaction's decoded copy of a written ticket.
+func (tx *Tx) remember(t *ticket.Ticket) {
+	if tx.tickets != nil {
+		tx.tickets[t.ID] = cloneTicket(t)
+	}
 }
 
 // TicketByConversation returns the latest ticket of a channel conversation
@@ -125,6 +151,7 @@ func (tx *Tx) CreateTicket(t *ticket.Ticket) error {
 	if t.Channel != "" && t.ConversationKey != "" {
 		tx.set(convKey(t.Channel, t.ConversationKey), u64(id))
 	}
+	tx.remember(t)
 	return tx.AppendEvent(&Event{Type: EventTicketCreated, TicketID: id, Data: t})
 }
 
@@ -158,7 +185,9 @@ func (tx *Tx) UpdateTicket(t *ticket.Ticket) error {
 		want[string(k)] = true
 	}
 	for _, k := range indexKeys(old) {
-		if !want[string(k)] {
+		if want[string(k)] {
+			delete(want, string(k)) // unchanged: no write
+		} else {
 			tx.del(k)
 		}
 	}
@@ -178,6 +207,7 @@ func (tx *Tx) UpdateTicket(t *ticket.Ticket) error {
 	if err := tx.setJSON(ticketKey(t.ID), t); err != nil {
 		return err
 	}
+	tx.remember(t)
 	return tx.AppendEvent(&Event{Type: EventTicketUpdated, TicketID: t.ID, Data: t})
 }
 
@@ -214,7 +244,7 @@ func EncodeCursor(lastID uint64) string {
 
 func decodeCursor(c string) (uint64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) != 10 || string(b[:2]) != "t1" || getU64(b[2:]) == 0 {
+	if err != nil || len(b) != 10 || string(b[:2]) != "t1" || getU64(b[2:]) == 0 || EncodeCursor(getU64(b[2:])) != c {
 		return 0, ErrBadCursor
 	}
 	return getU64(b[2:]), nil
