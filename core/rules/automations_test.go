@@ -157,3 +157,24 @@ func TestRuleValidation(t *testing.T) {
 		t.Fatalf("agent assignee: %v", err)
 	}
 }
+
+// TestCloseWithNote: an automation may close a ticket and leave a note in
+// the same update.
+func TestCloseWithNote(t *testing.T) {
+	e := newEnv(t)
+	e.rule(&Rule{Kind: KindAutomation, Title: "close with note", Active: true, Position: -1,
+		Conditions: all(cond("status", OpIs, "solved"), cond("hours_since_solved", OpGreaterThan, 1.0)),
+		Actions:    []Action{act(ActStatus, "closed"), act(ActInternalNote, "Closed after {{ticket.status}}")}})
+	r := e.deliver("support", "m1", "c1", "ann", "x")
+	e.setStatus(r.TicketID, ticket.StatusSolved)
+	e.clock.Add(2 * time.Hour)
+	if n, err := e.eng.RunAutomations(context.Background()); err != nil || n != 1 {
+		t.Fatalf("fired %d (%v)", n, err)
+	}
+	if s := e.ticket(r.TicketID).Status; s != ticket.StatusClosed {
+		t.Fatalf("status %s", s)
+	}
+	if n := countBody(e.comments(r.TicketID), "Closed after closed"); n != 1 {
+		t.Fatalf("%d notes", n)
+	}
+}

@@ -63,11 +63,8 @@ func writeChanges(tx *store.Tx, cs *changeSet, before ticketFields, by author) (
 			}
 		}
 	}
-	if fieldsOf(cs.t) != before || (by.via != ticket.ViaRule && len(comments) > 0) {
-		if err := tx.UpdateTicket(cs.t); err != nil {
-			return nil, err
-		}
-	}
+	// Comments first: the ticket may be closing, and a closed ticket
+	// takes no comment.
 	for _, c := range comments {
 		if err := tx.CreateComment(c, store.CommentOptions{}); err != nil {
 			return nil, err
@@ -76,6 +73,11 @@ func writeChanges(tx *store.Tx, cs *changeSet, before ticketFields, by author) (
 			if err := outbox.Enqueue(tx, cs.t, c); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if fieldsOf(cs.t) != before || (by.via != ticket.ViaRule && len(comments) > 0) {
+		if err := tx.UpdateTicket(cs.t); err != nil {
+			return nil, err
 		}
 	}
 	for _, w := range cs.webhooks {
