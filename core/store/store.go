@@ -54,6 +54,12 @@ type Store struct {
 	failErr   error
 	readers   map[uint64]int // active snapshot read timestamps
 
+	// viewing counts running Views; Close sets closed (no new View
+	// starts) and waits on viewsDone until none runs.
+	viewing   int
+	closed    bool
+	viewsDone *sync.Cond
+
 	// commitHook, when set (tests), runs before each unit's commit; an
 	// error fails that commit as a Badger error would.
 	commitHook func(updates int) error
@@ -117,6 +123,7 @@ func Open(opts Options) (*Store, error) {
 		committerDone: make(chan struct{}),
 		readers:       map[uint64]int{},
 	}
+	s.viewsDone = sync.NewCond(&s.mu)
 	s.durableTs = db.MaxVersion()
 	s.lastTs = s.durableTs
 	s.idle <- struct{}{}
@@ -137,6 +144,14 @@ func (s *Store) Close() error {
 		close(s.closing)
 		<-s.writerDone
 		s.bg.Wait()
+		// Refuse new reads and wait for running ones: Badger panics on a
+		// read of a closed database.
+		s.mu.Lock()
+		s.closed = true
+		for s.viewing > 0 {
+			s.viewsDone.Wait()
+		}
+		s.mu.Unlock()
 		err = s.db.Close()
 	})
 	return err
@@ -194,13 +209,11 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 
 // View runs fn on a consistent snapshot of committed data.
 func (s *Store) View(fn func(*ReadTx) error) error {
-	select {
-	case <-s.closing:
-		return ErrStoreClosed
-	default:
+	ts, err := s.acquireView()
+	if err != nil {
+		return err
 	}
-	ts := s.acquireRead()
-	defer s.releaseRead(ts)
+	defer s.releaseView(ts)
 	txn := s.db.NewTransactionAt(ts, false)
 	defer txn.Discard()
 	return fn(&ReadTx{r: badgerReader{txn}})
@@ -214,6 +227,29 @@ func (s *Store) acquireRead() uint64 {
 	ts := s.durableTs
 	s.readers[ts]++
 	return ts
+}
+
+// acquireView registers a View: its snapshot and the running-view count.
+func (s *Store) acquireView() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrStoreClosed
+	}
+	s.viewing++
+	ts := s.durableTs
+	s.readers[ts]++
+	return ts, nil
+}
+
+// releaseView ends a View started with acquireView at ts.
+func (s *Store) releaseView(ts uint64) {
+	s.releaseRead(ts)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.viewing--; s.viewing == 0 {
+		s.viewsDone.Broadcast()
+	}
 }
 
 func (s *Store) releaseRead(ts uint64) {
