@@ -3,25 +3,17 @@ package inbound
 import (
 	"strings"
 
+	"github.com/patchbayhq/patchbay/internal/wire"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-// StagedHeader describes a file a plugin is about to stream. It matches
-// wire.StagedHeader field for field (pluginhost aliases that type; the two
-// are unified when the branches merge).
-type StagedHeader struct {
-	Filename, ContentType, SHA256 string
-	Size                          int64
-}
+// StagedHeader describes a file a plugin is about to stream (the wire's
+// type, shared with pluginhost.Backend).
+type StagedHeader = wire.StagedHeader
 
 // Staged is the answer to StageAttachment: the staged id to pass to
-// Deliver, or a rejection with its reason. It matches wire.Staged.
-type Staged struct {
-	ID       string
-	Rejected bool
-	Reason   string
-	Size     int64
-}
+// Deliver, or a rejection with its reason.
+type Staged = wire.Staged
 
 // Instance is what the service needs to know about one channel instance.
 type Instance struct {

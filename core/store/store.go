@@ -194,6 +194,11 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 
 // View runs fn on a consistent snapshot of committed data.
 func (s *Store) View(fn func(*ReadTx) error) error {
+	select {
+	case <-s.closing:
+		return ErrStoreClosed
+	default:
+	}
 	ts := s.acquireRead()
 	defer s.releaseRead(ts)
 	txn := s.db.NewTransactionAt(ts, false)

@@ -1,0 +1,139 @@
+// Package config loads Patchbay's HCL configuration file: the data and plugin
+// directories, the HTTP listener, ticket and outbox settings, and one
+// `channel "<name>"` block per channel instance whose inner `config` block is
+// handed to that channel's plugin as JSON.
+//
+// Secrets are written as env("NAME") so that they never sit in the file; a
+// missing variable is an error naming it, and env("NAME", "default") gives a
+// fallback. Every error names the file, the line and the field.
+package config
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// Defaults applied when the file leaves a setting out.
+const (
+	DefaultDataDir         = "./data"
+	DefaultPluginDir       = "./bin/plugins"
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultMaxWebhookBytes = 1 << 20
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultAutoCloseAfter  = 96 * time.Hour
+	DefaultMaxAttempts     = 20
+	DefaultMaxBackoff      = 10 * time.Minute
+	DefaultMaxAttachmentMB = 20
+)
+
+// DefaultAttachmentAllow is the attachment allowlist used when a channel
+// does not set attachments.allow.
+var DefaultAttachmentAllow = []string{".pdf", ".png", ".jpeg", ".jpg", ".gif", ".txt"}
+
+// RedactedValue replaces secret values in Redacted output.
+const RedactedValue = "(redacted)"
+
+// Config is a loaded, validated configuration. Paths are absolute.
+type Config struct {
+	// Path is the absolute path of the file the configuration came from.
+	Path      string
+	DataDir   string
+	PluginDir string
+	HTTP      HTTP
+	Tickets   Tickets
+	Outbox    Outbox
+	// Channels are in file order; names are unique.
+	Channels []Channel
+}
+
+// HTTP configures the one public HTTP listener.
+type HTTP struct {
+	// Listen is the host:port to listen on.
+	Listen string
+	// PublicURL is the external base URL (e.g. https://help.acme.test), used
+	// to tell plugins where /hooks/<channel> is reachable. Empty: unknown.
+	PublicURL string
+	// MaxWebhookBytes caps a provider webhook body (413 beyond it).
+	MaxWebhookBytes int64
+	// MaxBodyBytes caps an API request body (413 beyond it).
+	MaxBodyBytes int64
+}
+
+// Tickets configures ticket lifecycle settings.
+type Tickets struct {
+	// AutoCloseAfter is how long a solved ticket stays solved before it is
+	// closed.
+	AutoCloseAfter time.Duration
+}
+
+// Outbox configures delivery of public replies.
+type Outbox struct {
+	// MaxAttempts is how often a retryable send is tried before the reply is
+	// marked failed.
+	MaxAttempts int
+	// MaxBackoff caps the wait between two attempts.
+	MaxBackoff time.Duration
+}
+
+// Channel is one channel instance: a `channel "<name>"` block.
+type Channel struct {
+	// Name is the instance name: /hooks/<name>, ticket.channel.
+	Name string
+	// Plugin is the plugin kind; the binary is patchbay-plugin-<kind> in
+	// the plugin directory unless Command is set.
+	Plugin string
+	// Command is an explicit path to the plugin binary (absolute).
+	Command string
+	// SHA256 pins the plugin binary's checksum (lower-case hex); empty: no pin.
+	SHA256 string
+	// Brand is the brand tickets of this channel belong to.
+	Brand string
+	// Attachments is the inbound attachment allowlist and size limit.
+	Attachments sdk.AttachmentPolicy
+	// Config is the inner config block as a JSON object.
+	Config json.RawMessage
+	// SecretFields lists the config keys (dotted paths) whose values came
+	// from env(); Redacted hides them.
+	SecretFields []string
+	// Line is the line of the channel block in the file.
+	Line int
+
+	redacted json.RawMessage
+}
+
+// Redacted returns a copy of the configuration that is safe to print or log:
+// every config value that came from env() is replaced by RedactedValue, and
+// passwords in URL values are masked.
+func (c *Config) Redacted() *Config {
+	out := *c
+	out.Channels = make([]Channel, len(c.Channels))
+	for i, ch := range c.Channels {
+		ch.Config = ch.redacted
+		if ch.Config == nil {
+			ch.Config = json.RawMessage("{}")
+		}
+		ch.SecretFields = append([]string(nil), ch.SecretFields...)
+		out.Channels[i] = ch
+	}
+	return &out
+}
+
+// Channel returns the channel with that name.
+func (c *Config) Channel(name string) (Channel, bool) {
+	for _, ch := range c.Channels {
+		if ch.Name == name {
+			return ch, true
+		}
+	}
+	return Channel{}, false
+}
+
+// RedactedConfig returns the channel's config block with secrets hidden.
+func (ch Channel) RedactedConfig() json.RawMessage {
+	if ch.redacted == nil {
+		return json.RawMessage("{}")
+	}
+	return ch.redacted
+}

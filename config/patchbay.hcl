@@ -1,0 +1,51 @@
+# Patchbay development configuration: what `make run` serves.
+# Relative paths resolve against the working directory (the repository root
+# under `make run`). Secrets are written as env("NAME") (or
+# env("NAME", "default")) and never stored in this file. See README.md and
+# docs/operations.md.
+
+data_dir   = "./data"
+plugin_dir = "./bin/plugins" # plugins are found as patchbay-plugin-<kind>
+
+http {
+  listen = "127.0.0.1:8080"
+  # public_url      = "https://help.acme.test"  # where /hooks/<channel> is reachable from outside
+  # max_webhook_bytes = 1048576                  # 413 beyond this (default 1 MiB)
+  # max_body_bytes    = 1048576                  # API request bodies (default 1 MiB)
+}
+
+tickets {
+  auto_close_after = "96h" # solved tickets close after this long
+}
+
+outbox {
+  max_attempts = 20    # retryable send failures before a reply is marked failed
+  max_backoff  = "10m" # cap on the wait between two attempts
+}
+
+# One block per channel instance; the label is the instance name
+# (/hooks/support, ticket.channel).
+channel "support" {
+  plugin = "email"
+  brand  = "acme"
+  # sha256 = "…"  # optional pin: `sha256sum bin/plugins/patchbay-plugin-email`
+
+  attachments {
+    allow       = [".pdf", ".png", ".jpeg", ".jpg", ".gif", ".txt"] # the default
+    max_size_mb = 20
+  }
+
+  config { # opaque to the core, validated by the plugin
+    smtp_listen = "127.0.0.1:2525"
+    address     = "support@acme.test"
+    outbound    = "dir:./data/outbound-mail" # or smtp://user:pass@relay:587
+  }
+}
+
+# channel "it-help" {
+#   plugin = "slack"
+#   config {
+#     signing_secret = env("SLACK_SIGNING_SECRET")
+#     bot_token      = env("SLACK_BOT_TOKEN")
+#   }
+# }

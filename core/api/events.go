@@ -1,0 +1,173 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patchbayhq/patchbay/core/store"
+)
+
+// eventBatch is how many events one read of the durable log returns.
+const eventBatch = 256
+
+// streamedEvent reports whether an event type is shown on the public
+// stream. Only ticket, comment, delivery and user changes are: other
+// internal events (should the store add any) never reach clients.
+func streamedEvent(typ string) bool {
+	for _, p := range []string{"ticket.", "comment.", "delivery.", "user."} {
+		if strings.HasPrefix(typ, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// eventTypes returns the event types a client may ask for with ?types=.
+func eventTypes() []string {
+	return []string{
+		store.EventTicketCreated, store.EventTicketUpdated,
+		store.EventCommentCreated, store.EventCommentUpdated, store.EventDeliveryUpdated,
+		store.EventUserCreated, store.EventUserUpdated, store.EventUserMerged,
+	}
+}
+
+// parseTypes reads the optional types filter, a comma-separated list of
+// event types; nil means every type.
+func parseTypes(v string) (map[string]bool, error) {
+	if v == "" {
+		return nil, nil
+	}
+	known := eventTypes()
+	want := map[string]bool{}
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(known, t) {
+			return nil, invalidField("types", "unknown event type %q; known: %s", t, strings.Join(known, ", "))
+		}
+		want[t] = true
+	}
+	return want, nil
+}
+
+// resumePoint returns the sequence number after which the stream starts:
+// Last-Event-ID, else the after query parameter, else the end of the log.
+func (s *Server) resumePoint(r *http.Request) (uint64, error) {
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, invalidField("Last-Event-ID", "must be the id of an event received earlier (a non-negative integer)")
+		}
+		return n, nil
+	}
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, invalidField("after", "must be a non-negative integer event id")
+		}
+		return n, nil
+	}
+	var last uint64
+	err := s.store.View(func(tx *store.ReadTx) error {
+		var err error
+		last, err = tx.LastID(store.SeqEvent)
+		return err
+	})
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	return last, nil
+}
+
+// events serves GET /api/v1/events: the durable event log as server-sent
+// events. Each event's id is its sequence number, so a client that
+// reconnects with Last-Event-ID misses nothing and sees nothing twice. The
+// handler reads the log, then waits for the store's next commit (or sends
+// a heartbeat comment) and reads again.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "after", "types")
+	if err != nil {
+		return err
+	}
+	want, err := parseTypes(q.Get("types"))
+	if err != nil {
+		return err
+	}
+	after, err := s.resumePoint(r)
+	if err != nil {
+		return err
+	}
+	rc := http.NewResponseController(w)
+	// The server's WriteTimeout would cut the stream: lift it.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
+	if _, err := fmt.Fprint(w, "retry: 2000\n: connected\n\n"); err != nil {
+		return nil
+	}
+	if err := rc.Flush(); err != nil {
+		return nil
+	}
+	heartbeat := time.NewTicker(s.heartbeat)
+	defer heartbeat.Stop()
+	ctx := r.Context()
+	var buf []byte
+	for {
+		evs, wake, err := s.hub.next(after, eventBatch)
+		if err != nil {
+			// The header is sent: end the stream; the client resumes.
+			s.log.Warn("event stream ended: reading the event log failed", "error", err)
+			return nil
+		}
+		if len(evs) > 0 {
+			buf = buf[:0]
+			for _, ev := range evs {
+				after = ev.Seq
+				if !streamedEvent(ev.Type) || (want != nil && !want[ev.Type]) {
+					continue
+				}
+				data, err := json.Marshal(ev)
+				if err != nil {
+					s.log.Error("encoding an event failed", "seq", ev.Seq, "error", err)
+					continue
+				}
+				buf = fmt.Appendf(buf, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
+			}
+			if len(buf) > 0 {
+				if _, err := w.Write(buf); err != nil {
+					return nil
+				}
+				if err := rc.Flush(); err != nil {
+					return nil
+				}
+			}
+			continue // read on until there is nothing new
+		}
+		select {
+		case <-wake:
+		case <-heartbeat.C:
+			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+				return nil
+			}
+			if err := rc.Flush(); err != nil {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		case <-s.done:
+			return nil
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patchbayhq/patchbay/core/ticket"
+)
+
+// access is who may call a route.
+type access int
+
+const (
+	public    access = iota // no token (healthz, metrics, openapi, hooks)
+	agentOnly               // any valid token: agent or admin
+	adminOnly               // the admin token or an admin-role token
+)
+
+// handlerFunc is an API handler: it writes a success answer itself, or
+// returns an error that the adapter writes in the JSON error shape.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// reqInfo is per-request state shared between the outer middleware and the
+// handler adapter (for the access log).
+type reqInfo struct {
+	principal *Principal
+	err       *Error
+}
+
+type reqInfoKey struct{}
+
+func reqInfoFrom(ctx context.Context) *reqInfo {
+	ri, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
+	return ri
+}
+
+// route registers h on the mux for pattern ("GET /api/v1/tickets/{id}"),
+// behind authentication and authorisation for acc.
+func (s *Server) route(pattern string, acc access, h handlerFunc) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := reqInfoFrom(r.Context())
+		if acc != public {
+			p, err := s.authenticate(r)
+			if err == nil && acc == adminOnly && p.Role != ticket.RoleAdmin {
+				err = forbidden("this call needs an admin token")
+			}
+			if err != nil {
+				ae := writeError(w, err)
+				if ri != nil {
+					ri.err = ae
+				}
+				return
+			}
+			if ri != nil {
+				ri.principal = p
+			}
+			r = r.WithContext(withPrincipal(r.Context(), p))
+		}
+		if err := h(w, r); err != nil {
+			ae := writeError(w, err)
+			if ri != nil {
+				ri.err = ae
+			}
+		}
+	}))
+}
+
+// statusWriter records the status and size of an answer. It passes Flush
+// and the underlying writer through (SSE needs both).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP runs every request: body limit, routing, metrics and the access
+// log. Neither the Authorization header nor the query string is logged.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	ri := &reqInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/hooks/") || r.Body == nil:
+		// Webhooks have their own limit in the plugin host.
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/attachments":
+		// Uploads stream into the store; the store enforces the limit too.
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload+1)
+	default:
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			ae := internal(fmt.Errorf("panic: %v", v))
+			ri.err = ae
+			if sw.status == 0 {
+				writeError(sw, ae)
+			}
+		}
+		s.finish(r, sw, ri, start)
+	}()
+	s.mux.ServeHTTP(sw, r)
+}
+
+// finish records the request's latency and writes the access log line.
+func (s *Server) finish(r *http.Request, sw *statusWriter, ri *reqInfo, start time.Time) {
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	route := r.Pattern
+	if route == "" || route == "/" {
+		route = "unmatched"
+	}
+	elapsed := s.now().Sub(start)
+	if route != eventsRoute {
+		// A stream's lifetime is not a latency.
+		s.metrics.latency.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
+	}
+
+	kv := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
+		"duration", elapsed, "bytes", sw.bytes}
+	if ri.principal != nil {
+		kv = append(kv, "token_id", ri.principal.TokenID)
+	}
+	switch {
+	case status >= 500:
+		if ri.err != nil && ri.err.err != nil {
+			kv = append(kv, "error", ri.err.err.Error())
+		}
+		s.log.Error("request failed", kv...)
+	case status >= 400:
+		if ri.err != nil {
+			kv = append(kv, "code", ri.err.Code)
+		}
+		s.log.Info("request rejected", kv...)
+	default:
+		s.log.Debug("request", kv...)
+	}
+}
+
+// notFoundOrMethod answers requests no route matched: 405 with Allow when
+// the path exists under another method, else 404, both as JSON errors.
+func (s *Server) notFoundOrMethod(w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, p := s.mux.Handler(probe); p != "" && p != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))}
+	}
+	return notFound("no such endpoint: %s %s", r.Method, r.URL.Path)
+}

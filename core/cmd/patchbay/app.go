@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/patchbayhq/patchbay/config"
+	"github.com/patchbayhq/patchbay/core/api"
+	"github.com/patchbayhq/patchbay/core/inbound"
+	"github.com/patchbayhq/patchbay/core/outbox"
+	"github.com/patchbayhq/patchbay/core/pluginhost"
+	"github.com/patchbayhq/patchbay/core/store"
+)
+
+// app is the wired core that `patchbay serve` runs: the HTTP handler, the
+// plugin manager and whatever must be closed after them.
+type app struct {
+	handler http.Handler
+	plugins *pluginhost.Manager
+	// closers run after the HTTP server and the plugins stopped, last
+	// added first (e.g. the outbox worker, then the store).
+	closers []func(context.Context) error
+	// onShutdown runs when the HTTP server shuts down (it ends event
+	// streams, which would otherwise keep the drain waiting).
+	onShutdown func()
+}
+
+// newApp wires the core together. It is the one place where the store,
+// inbound routing, the outbox and the API are assembled:
+//
+//   - the store (Badger under data_dir/store) is opened first and closed
+//     last, after the plugins stopped and the workers ended;
+//   - inbound.Service is the Backend that plugins reach through Host
+//     (Deliver, attachments, state, delivery receipts);
+//   - the outbox worker sends public replies through the plugin manager;
+//   - the API serves /api/v1/, /hooks/ (the manager), /healthz and /metrics.
+func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *prometheus.Registry) (*app, error) {
+	st, err := store.Open(store.Options{
+		Dir:    filepath.Join(cfg.DataDir, "store"),
+		Logger: logger.Named("store"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{closers: []func(context.Context) error{func(context.Context) error { return st.Close() }}}
+
+	instances := make([]inbound.Instance, 0, len(cfg.Channels))
+	kinds := make(map[string]string, len(cfg.Channels))
+	for _, ch := range cfg.Channels {
+		instances = append(instances, inbound.Instance{Name: ch.Name, Kind: ch.Plugin, Brand: ch.Brand, Attachments: ch.Attachments})
+		kinds[ch.Name] = ch.Plugin
+	}
+	backend := inbound.New(st, instances, inbound.Options{
+		Logger:         logger.Named("inbound"),
+		AutoCloseAfter: cfg.Tickets.AutoCloseAfter,
+	})
+
+	plugins, err := pluginhost.New(cfg, backend, logger, pluginhost.WithRegisterer(reg))
+	if err != nil {
+		_ = a.close(ctx)
+		return nil, err
+	}
+	a.plugins = plugins
+
+	worker := outbox.New(st, plugins, outbox.Options{
+		Logger:      logger.Named("outbox"),
+		MaxAttempts: cfg.Outbox.MaxAttempts,
+		MaxBackoff:  cfg.Outbox.MaxBackoff,
+		Kinds:       kinds,
+		Registerer:  reg,
+	})
+
+	server, err := api.New(api.Options{
+		Store: st,
+		Channels: api.ChannelsFunc(func() []api.ChannelInfo {
+			cs := plugins.Channels()
+			out := make([]api.ChannelInfo, len(cs))
+			for i, c := range cs {
+				out[i] = api.ChannelInfo(c)
+			}
+			return out
+		}),
+		Hooks:        plugins.HooksHandler(),
+		AdminToken:   os.Getenv("PATCHBAY_ADMIN_TOKEN"),
+		Registerer:   reg,
+		Gatherer:     reg,
+		Logger:       logger.Named("api"),
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+	})
+	if err != nil {
+		_ = a.close(ctx)
+		return nil, err
+	}
+	a.handler = server
+	a.onShutdown = server.Close
+
+	// Background work runs until close; it is stopped before the store.
+	bgCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for name, run := range map[string]func(context.Context) error{
+		"inbound": backend.Run,
+		"outbox":  worker.Run,
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+				logger.Error("background worker stopped", "worker", name, "error", err)
+			}
+		}()
+	}
+	a.closers = append(a.closers, func(context.Context) error {
+		cancel()
+		wg.Wait()
+		return nil
+	})
+	return a, nil
+}
+
+// newRegistry returns the process's metrics registry, with Go runtime and
+// process collectors.
+func newRegistry() (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return reg, nil
+}
+
+// close runs the closers, last added first, and joins their errors.
+func (a *app) close(ctx context.Context) error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

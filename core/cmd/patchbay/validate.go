@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/patchbayhq/patchbay/config"
+	"github.com/patchbayhq/patchbay/core/pluginhost"
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// cmdValidate loads the configuration, starts each channel's plugin once,
+// runs Configure, and prints every problem. Exit status 1 if any.
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("validate", "-config FILE", stderr)
+	cfgPath := fs.String("config", "config/patchbay.hcl", "configuration file")
+	var lf logFlags
+	lf.register(fs, "error")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	logger, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stdout, "%v\n", err)
+		return errFailed
+	}
+	fmt.Fprintf(stdout, "%s: configuration ok, %d channel(s)\n", cfg.Path, len(cfg.Channels))
+	failed := 0
+	for _, c := range pluginhost.Validate(ctx, cfg, logger) {
+		if c.Err == nil {
+			fmt.Fprintf(stdout, "channel %q (%s %s, %s): ok\n", c.Channel, c.Manifest.Kind, c.Manifest.Version, c.Path)
+			continue
+		}
+		failed++
+		var fe sdk.FieldErrors
+		if errors.As(c.Err, &fe) {
+			fmt.Fprintf(stdout, "channel %q (%s): invalid configuration\n", c.Channel, c.Plugin)
+			for _, f := range fe {
+				field := "config"
+				if f.Field != "" {
+					field = "config." + f.Field
+				}
+				fmt.Fprintf(stdout, "  channel %q: %s: %s\n", c.Channel, field, f.Message)
+			}
+			continue
+		}
+		fmt.Fprintf(stdout, "channel %q (%s): %v\n", c.Channel, c.Plugin, c.Err)
+	}
+	if failed > 0 {
+		fmt.Fprintf(stdout, "%d of %d channel(s) failed validation\n", failed, len(cfg.Channels))
+		return errFailed
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package pluginhost
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// HooksPrefix is where the hooks handler expects to be mounted.
+const HooksPrefix = "/hooks/"
+
+// hopHeader reports headers not forwarded from a plugin's answer: the
+// core's HTTP server owns the connection.
+func hopHeader(k string) bool {
+	switch http.CanonicalHeaderKey(k) {
+	case "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Content-Length", "Trailer":
+		return true
+	}
+	return false
+}
+
+// HooksHandler serves /hooks/{channel}/…: the request is forwarded to that
+// channel's plugin (path relative to /hooks/{channel}, "/" at least) and
+// the plugin's answer is written back. Unknown channel: 404; plugin down:
+// 503 with Retry-After; body over http.max_webhook_bytes: 413. Errors use
+// the API's shape {"error": {"code": "…", "message": "…"}}. Mount it at
+// HooksPrefix without stripping the prefix.
+func (m *Manager) HooksHandler() http.Handler {
+	return http.HandlerFunc(m.serveHook)
+}
+
+func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
+	name, sub, ok := splitHookPath(r.URL.Path)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "no such path")
+		return
+	}
+	in, ok := m.instances[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown_channel", "no channel named "+strconv.Quote(name))
+		return
+	}
+	limit := m.cfg.HTTP.MaxWebhookBytes
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	if r.ContentLength > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the request body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the request body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body")
+		return
+	}
+	s, next, err := in.current()
+	if err != nil {
+		writeUnavailable(w, name, next)
+		return
+	}
+	req := &sdk.WebhookRequest{
+		Method:     r.Method,
+		Path:       sub,
+		RawQuery:   r.URL.RawQuery,
+		Header:     r.Header.Clone(),
+		Body:       body,
+		RemoteAddr: r.RemoteAddr,
+	}
+	resp, err := s.conn.HandleWebhook(r.Context(), req)
+	if err != nil {
+		if unavailable(err) {
+			in.nudge()
+			writeUnavailable(w, name, time.Time{})
+			return
+		}
+		if r.Context().Err() != nil {
+			return // the provider went away
+		}
+		in.logger.Error("webhook failed in plugin", "error", err, "path", req.Path)
+		writeError(w, http.StatusBadGateway, "plugin_error", "the channel plugin failed to handle the request")
+		return
+	}
+	if resp == nil {
+		writeError(w, http.StatusBadGateway, "plugin_error", "the channel plugin gave no answer")
+		return
+	}
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if status < 100 || status > 599 {
+		in.logger.Error("plugin answered an invalid HTTP status", "status", status)
+		writeError(w, http.StatusBadGateway, "plugin_error", "the channel plugin gave an invalid answer")
+		return
+	}
+	for k, vs := range resp.Header {
+		if hopHeader(k) {
+			continue
+		}
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(resp.Body)
+}
+
+// splitHookPath splits /hooks/<channel>/<rest> into the channel name and
+// the path the plugin sees ("/<rest>", "/" at least).
+func splitHookPath(p string) (channel, sub string, ok bool) {
+	rest, ok := strings.CutPrefix(p, HooksPrefix)
+	if !ok {
+		return "", "", false
+	}
+	channel, sub, _ = strings.Cut(rest, "/")
+	return channel, "/" + sub, true
+}
+
+func writeUnavailable(w http.ResponseWriter, name string, next time.Time) {
+	retry := 1
+	if !next.IsZero() {
+		if d := time.Until(next); d > 0 {
+			retry = int(math.Ceil(d.Seconds()))
+		}
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	writeError(w, http.StatusServiceUnavailable, "channel_unavailable", "channel "+strconv.Quote(name)+" is not running right now; retry later")
+}
+
+// writeError writes the API's error shape.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]map[string]string{"error": {"code": code, "message": msg}})
+}

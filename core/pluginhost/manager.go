@@ -1,0 +1,204 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchbayhq/patchbay/config"
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// Option tunes a Manager.
+type Option func(*Manager)
+
+// WithRegisterer registers the host's metrics (restarts, up, launch
+// failures) on reg.
+func WithRegisterer(reg prometheus.Registerer) Option {
+	return func(m *Manager) { m.reg = reg }
+}
+
+// WithSupervision replaces the default supervision policy.
+func WithSupervision(s Supervision) Option {
+	return func(m *Manager) { m.sup = s }
+}
+
+// Manager runs one supervised plugin process per configured channel
+// instance and routes webhooks and sends to them.
+type Manager struct {
+	cfg     *config.Config
+	backend Backend
+	logger  hclog.Logger
+	reg     prometheus.Registerer
+	sup     Supervision
+	metrics *metrics
+
+	instances map[string]*instance
+	names     []string
+
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New builds a Manager for cfg's channels. backend serves the plugins' Host
+// calls; it may be nil (validation), in which case those calls fail.
+func New(cfg *config.Config, backend Backend, logger hclog.Logger, opts ...Option) (*Manager, error) {
+	if cfg == nil {
+		return nil, errors.New("pluginhost: nil config")
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	m := &Manager{cfg: cfg, backend: backend, logger: logger.Named("pluginhost"), instances: map[string]*instance{}}
+	for _, o := range opts {
+		o(m)
+	}
+	m.sup = m.sup.withDefaults()
+	met, err := newMetrics(m.reg)
+	if err != nil {
+		return nil, err
+	}
+	m.metrics = met
+	for _, ch := range cfg.Channels {
+		if _, dup := m.instances[ch.Name]; dup {
+			return nil, fmt.Errorf("pluginhost: duplicate channel %q", ch.Name)
+		}
+		publicURL := ""
+		if cfg.HTTP.PublicURL != "" {
+			publicURL = cfg.HTTP.PublicURL + "/hooks/" + ch.Name
+		}
+		m.instances[ch.Name] = &instance{
+			ch:        ch,
+			path:      PluginPath(cfg.PluginDir, ch),
+			publicURL: publicURL,
+			backend:   backend,
+			sup:       m.sup,
+			logger:    m.logger.With("channel", ch.Name, "plugin", ch.Plugin),
+			metrics:   met,
+			state:     StateStopped,
+			kick:      make(chan struct{}, 1),
+		}
+		m.names = append(m.names, ch.Name)
+	}
+	sort.Strings(m.names)
+	return m, nil
+}
+
+// Start launches and supervises every channel's plugin. It returns once
+// each has had its first launch attempt; a channel that fails to start is
+// retried in the background and does not fail Start (other channels run).
+// ctx bounds only the wait for those first attempts.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	if m.started {
+		m.mu.Unlock()
+		return errors.New("pluginhost: manager already started")
+	}
+	m.started = true
+	runCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.mu.Unlock()
+
+	firsts := make([]chan struct{}, 0, len(m.instances))
+	for _, name := range m.names {
+		in := m.instances[name]
+		first := make(chan struct{})
+		firsts = append(firsts, first)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			in.run(runCtx, first)
+		}()
+	}
+	for _, first := range firsts {
+		select {
+		case <-first:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Stop stops every plugin (Stop RPC bounded by the supervision's
+// StopTimeout, then the process group is killed) and waits for them, or
+// until ctx ends.
+func (m *Manager) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	cancel := m.cancel
+	m.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		m.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("pluginhost: stopping plugins: %w", ctx.Err())
+	}
+}
+
+// Channels describes every channel instance, sorted by name.
+func (m *Manager) Channels() []ChannelInfo {
+	out := make([]ChannelInfo, 0, len(m.names))
+	for _, name := range m.names {
+		out = append(out, m.instances[name].info())
+	}
+	return out
+}
+
+// Send delivers one outbound reply through the instance's plugin. Errors:
+// ErrUnknownChannel; ErrUnavailable while the plugin is down (retry later);
+// a *sdk.SendError from the plugin.
+func (m *Manager) Send(ctx context.Context, instance string, msg *sdk.OutboundMessage) (*sdk.SendResult, error) {
+	in, ok := m.instances[instance]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownChannel, instance)
+	}
+	s, _, err := in.current()
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.conn.Send(ctx, msg)
+	if err != nil {
+		var se *sdk.SendError
+		if !errors.As(err, &se) && unavailable(err) {
+			in.nudge()
+			return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, err)
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// Webhook forwards one provider request to the instance's plugin. Errors:
+// ErrUnknownChannel; ErrUnavailable while the plugin is down.
+func (m *Manager) Webhook(ctx context.Context, instance string, req *sdk.WebhookRequest) (*sdk.WebhookResponse, error) {
+	in, ok := m.instances[instance]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownChannel, instance)
+	}
+	s, _, err := in.current()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.conn.HandleWebhook(ctx, req)
+	if err != nil && unavailable(err) {
+		in.nudge()
+		return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, err)
+	}
+	return resp, err
+}

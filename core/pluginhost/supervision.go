@@ -1,0 +1,87 @@
+package pluginhost
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Supervision tunes how plugins are watched and restarted. The zero value of
+// any field means its default.
+type Supervision struct {
+	// PingInterval is how often a running plugin gets a health check
+	// (default 5s).
+	PingInterval time.Duration
+	// PingTimeout bounds one health check (default 3s).
+	PingTimeout time.Duration
+	// PingFailures consecutive failed health checks mark the plugin hung
+	// (default 3).
+	PingFailures int
+	// ExitPoll is how often the process is checked for exit (default 250ms).
+	ExitPoll time.Duration
+	// MinBackoff is the wait before the first restart (default 500ms); it
+	// doubles with every failed attempt up to MaxBackoff (default 30s),
+	// with ±20% jitter. Restarts never give up.
+	MinBackoff, MaxBackoff time.Duration
+	// StableAfter resets the backoff once a plugin ran that long
+	// (default 1m).
+	StableAfter time.Duration
+	// StartTimeout bounds handshake, Describe, Configure and Start
+	// (default 30s).
+	StartTimeout time.Duration
+	// StopTimeout bounds the Stop RPC on shutdown before the process group
+	// is killed (default 10s).
+	StopTimeout time.Duration
+}
+
+// DefaultSupervision returns the policy used when none is given.
+func DefaultSupervision() Supervision {
+	return Supervision{
+		PingInterval: 5 * time.Second,
+		PingTimeout:  3 * time.Second,
+		PingFailures: 3,
+		ExitPoll:     250 * time.Millisecond,
+		MinBackoff:   500 * time.Millisecond,
+		MaxBackoff:   30 * time.Second,
+		StableAfter:  time.Minute,
+		StartTimeout: 30 * time.Second,
+		StopTimeout:  10 * time.Second,
+	}
+}
+
+func (s Supervision) withDefaults() Supervision {
+	d := DefaultSupervision()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&s.PingInterval, d.PingInterval)
+	set(&s.PingTimeout, d.PingTimeout)
+	set(&s.ExitPoll, d.ExitPoll)
+	set(&s.MinBackoff, d.MinBackoff)
+	set(&s.MaxBackoff, d.MaxBackoff)
+	set(&s.StableAfter, d.StableAfter)
+	set(&s.StartTimeout, d.StartTimeout)
+	set(&s.StopTimeout, d.StopTimeout)
+	if s.PingFailures <= 0 {
+		s.PingFailures = d.PingFailures
+	}
+	if s.MaxBackoff < s.MinBackoff {
+		s.MaxBackoff = s.MinBackoff
+	}
+	return s
+}
+
+// backoff returns the wait before attempt n (1: the first retry):
+// MinBackoff·2^(n-1) capped at MaxBackoff, with ±20% jitter.
+func (s Supervision) backoff(n int) time.Duration {
+	d := s.MinBackoff
+	for i := 1; i < n && d < s.MaxBackoff; i++ {
+		d *= 2
+	}
+	if d > s.MaxBackoff {
+		d = s.MaxBackoff
+	}
+	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
+	return d + jitter
+}

@@ -1,0 +1,316 @@
+// Package e2etest runs the real patchbay binary with real plugin binaries for
+// end-to-end tests: it builds them, writes a configuration, starts and stops
+// (or kills) the core, and talks to its HTTP API.
+//
+// A test package calls Build once from TestMain, then Start per test.
+package e2etest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// AdminToken is the admin token the test core is started with.
+const AdminToken = "e2e-admin-token-0123456789abcdef"
+
+// Binaries says where Build put the binaries.
+type Binaries struct {
+	Patchbay  string // the core binary
+	PluginDir string // holds patchbay-plugin-<kind>
+}
+
+// ModuleRoot returns the repository root (the directory of go.mod).
+func ModuleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the patchbay module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// Build compiles the core and every plugin under plugins/ into dir.
+func Build(dir string) (Binaries, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return Binaries{}, err
+	}
+	b := Binaries{Patchbay: filepath.Join(dir, "patchbay"), PluginDir: filepath.Join(dir, "plugins")}
+	if err := goBuild(root, b.Patchbay, "./core/cmd/patchbay"); err != nil {
+		return Binaries{}, err
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "plugins"))
+	if err != nil {
+		return Binaries{}, fmt.Errorf("list plugins: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		out := filepath.Join(b.PluginDir, "patchbay-plugin-"+e.Name())
+		if err := goBuild(root, out, "./plugins/"+e.Name()); err != nil {
+			return Binaries{}, err
+		}
+	}
+	return b, nil
+}
+
+func goBuild(root, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, msg)
+	}
+	return nil
+}
+
+// Options configures a core started by Start.
+type Options struct {
+	// Channels is HCL text with the channel blocks (and any other top-level
+	// settings) appended to the generated configuration.
+	Channels string
+	// DataDir reuses a data directory (to restart over the same store);
+	// empty means a fresh temporary one.
+	DataDir string
+	// Env adds environment variables to the core's environment.
+	Env []string
+	// WaitRunning lists channel names that must be running before Start
+	// returns.
+	WaitRunning []string
+}
+
+// Core is a running patchbay process.
+type Core struct {
+	t       testing.TB
+	bin     Binaries
+	opts    Options
+	URL     string // http://127.0.0.1:port
+	DataDir string
+	Config  string
+	cmd     *exec.Cmd
+	done    chan error
+	logs    *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writers and readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// FreePort returns a free loopback TCP address.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Start writes a configuration and starts the core; it is stopped at the
+// end of the test.
+func Start(t testing.TB, bin Binaries, opts Options) *Core {
+	t.Helper()
+	dir := t.TempDir()
+	if opts.DataDir == "" {
+		opts.DataDir = filepath.Join(dir, "data")
+	}
+	addr := FreePort(t)
+	cfg := fmt.Sprintf("data_dir = %q\nplugin_dir = %q\nhttp {\n  listen = %q\n}\n\n%s\n",
+		opts.DataDir, bin.PluginDir, addr, opts.Channels)
+	path := filepath.Join(dir, "patchbay.hcl")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &Core{t: t, bin: bin, opts: opts, URL: "http://" + addr, DataDir: opts.DataDir, Config: path}
+	c.start()
+	t.Cleanup(c.Stop)
+	return c
+}
+
+func (c *Core) start() {
+	c.t.Helper()
+	c.logs = &syncBuffer{}
+	cmd := exec.Command(c.bin.Patchbay, "serve", "-config", c.Config)
+	cmd.Env = append(os.Environ(), "PATCHBAY_ADMIN_TOKEN="+AdminToken)
+	cmd.Env = append(cmd.Env, c.opts.Env...)
+	cmd.Stdout = c.logs
+	cmd.Stderr = c.logs
+	if err := cmd.Start(); err != nil {
+		c.t.Fatalf("start patchbay: %v", err)
+	}
+	c.cmd = cmd
+	c.done = make(chan error, 1)
+	go func() { c.done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("patchbay did not become healthy; logs:\n%s", c.Logs())
+		}
+		select {
+		case err := <-c.done:
+			c.done <- err
+			c.t.Fatalf("patchbay exited early: %v; logs:\n%s", err, c.Logs())
+		default:
+		}
+		resp, err := http.Get(c.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, name := range c.opts.WaitRunning {
+		c.WaitChannelState(name, "running")
+	}
+}
+
+// Logs returns what the core printed so far.
+func (c *Core) Logs() string { return c.logs.String() }
+
+// WaitChannelState polls GET /api/v1/channels until the channel has state.
+func (c *Core) WaitChannelState(name, state string) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		var out struct {
+			Channels []struct {
+				Name  string `json:"name"`
+				State string `json:"state"`
+			} `json:"channels"`
+		}
+		if status := c.JSON("GET", "/api/v1/channels", nil, &out); status == http.StatusOK {
+			for _, ch := range out.Channels {
+				if ch.Name == name {
+					last = ch.State
+					if ch.State == state {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("channel %s never reached state %q (last %q); logs:\n%s", name, state, last, c.Logs())
+}
+
+// Stop ends the core with SIGTERM and waits for it.
+func (c *Core) Stop() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd = nil
+}
+
+// Kill9 kills the core with SIGKILL, as a crash would.
+func (c *Core) Kill9() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.done
+	c.cmd = nil
+}
+
+// Restart starts the core again over the same data directory.
+func (c *Core) Restart() {
+	c.t.Helper()
+	c.start()
+}
+
+// Do sends an API request with the admin token and returns the status and
+// body.
+func (c *Core) Do(method, path string, body any) (int, []byte) {
+	c.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, r)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+AdminToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// JSON is Do that decodes a 2xx answer into out.
+func (c *Core) JSON(method, path string, body, out any) int {
+	c.t.Helper()
+	status, b := c.Do(method, path, body)
+	if status >= 200 && status < 300 && out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+		}
+	}
+	return status
+}
+
+// Eventually polls f until it returns true or the deadline passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if f() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}

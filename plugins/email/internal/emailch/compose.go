@@ -1,0 +1,192 @@
+package emailch
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/mail"
+	"strconv"
+	"strings"
+
+	"github.com/inbucket/html2text"
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/patchbayhq/patchbay/plugins/email/internal/mailparse"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/plusaddr"
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// maxReferences bounds the References header of outbound mail: the thread
+// root and the most recent ids are kept (RFC 5322 3.6.4 allows trimming).
+const maxReferences = 20
+
+// composed is an outbound message ready for a transport.
+type composed struct {
+	msg       *gomail.Msg
+	messageID string // without angle brackets
+	rcpt      string
+	from      string
+}
+
+// compose builds the outbound mail for one public reply. Errors are
+// *sdk.SendError values (a reply that cannot be built is not retried).
+func compose(ctx context.Context, cfg *config, signer *plusaddr.Signer, instance string, out *sdk.OutboundMessage) (*composed, error) {
+	rcpt := recipientAddress(out.Recipient)
+	if a, err := mail.ParseAddress(rcpt); err != nil || a.Address != rcpt || !strings.Contains(rcpt, "@") {
+		return nil, sdk.Permanent("invalid_recipient", fmt.Errorf("recipient %q is not an email address", rcpt))
+	}
+
+	m := gomail.NewMsg()
+	fromName := cfg.FromName
+	if fromName == "" {
+		fromName = out.Author.Name
+	}
+	if err := m.FromFormat(fromName, cfg.Address); err != nil {
+		return nil, sdk.Permanent("invalid_sender", err)
+	}
+	if err := m.EnvelopeFrom(cfg.Address); err != nil {
+		return nil, sdk.Permanent("invalid_sender", err)
+	}
+	if err := m.AddToFormat(out.Recipient.Name, rcpt); err != nil {
+		return nil, sdk.Permanent("invalid_recipient", err)
+	}
+	if out.TicketID != 0 {
+		if err := m.ReplyToFormat(fromName, signer.Address(out.TicketID)); err != nil {
+			return nil, sdk.Permanent("invalid_sender", err)
+		}
+		m.SetGenHeader("X-Patchbay-Ticket", strconv.FormatUint(out.TicketID, 10))
+	}
+
+	var refs []string
+	for _, id := range out.ThreadExternalIDs {
+		if mailparse.IsMsgID(id) && !contains(refs, id) {
+			refs = append(refs, id)
+		}
+	}
+	if len(refs) > maxReferences {
+		refs = append(refs[:1:1], refs[len(refs)-(maxReferences-1):]...)
+	}
+	// A reply to anything the customer wrote is "Re:", even when their
+	// message had no usable Message-ID to reference.
+	m.Subject(outboundSubject(out.Subject, out.TicketID, len(out.ThreadExternalIDs) > 0))
+	m.SetUserAgent("Patchbay email channel " + Version)
+
+	msgID := messageID(cfg.Domain, instance, out)
+	m.SetMessageIDWithValue(msgID)
+	m.SetDate()
+	if len(refs) > 0 {
+		m.SetGenHeaderPreformatted(gomail.HeaderInReplyTo, "<"+refs[len(refs)-1]+">")
+		m.SetGenHeaderPreformatted(gomail.HeaderReferences, "<"+strings.Join(refs, ">\r\n <")+">")
+	}
+	if out.AutoReply {
+		// RFC 3834: mark our automatic mail so that other robots do not
+		// answer it; Exchange honours X-Auto-Response-Suppress.
+		m.SetGenHeader("Auto-Submitted", "auto-replied")
+		m.SetGenHeader("X-Auto-Response-Suppress", "All")
+	}
+
+	text := out.Text
+	if text == "" && out.HTML != "" {
+		if t, err := html2text.FromString(out.HTML); err == nil {
+			text = t
+		}
+	}
+	m.SetBodyString(gomail.TypeTextPlain, text)
+	if out.HTML != "" {
+		m.AddAlternativeString(gomail.TypeTextHTML, out.HTML)
+	}
+
+	for _, a := range out.Attachments {
+		if err := attach(ctx, m, a, cfg.MaxBytes); err != nil {
+			return nil, err
+		}
+	}
+	return &composed{msg: m, messageID: msgID, rcpt: rcpt, from: cfg.Address}, nil
+}
+
+// recipientAddress picks the address to answer: the requester's email
+// identity on this channel (the address the conversation is with), else
+// the user's email.
+func recipientAddress(p sdk.Party) string {
+	if id := strings.TrimSpace(p.ExternalID); (p.IdentityType == "email" || p.IdentityType == "") && strings.Contains(id, "@") {
+		return id
+	}
+	return strings.TrimSpace(p.Email)
+}
+
+// attach reads one outbound file into the message.
+func attach(ctx context.Context, m *gomail.Msg, a sdk.Attachment, limit int64) error {
+	if a.Open == nil {
+		return sdk.Permanent("attachment_unavailable", fmt.Errorf("attachment %q has no content", a.Filename))
+	}
+	rc, err := a.Open(ctx)
+	if err != nil {
+		return sdk.Retryable("attachment_unavailable", fmt.Errorf("opening attachment %q: %w", a.Filename, err), 0)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return sdk.Retryable("attachment_unavailable", fmt.Errorf("reading attachment %q: %w", a.Filename, err), 0)
+	}
+	if int64(len(data)) > limit {
+		return sdk.Permanent("attachment_too_large", fmt.Errorf("attachment %q is larger than max_message_mb", a.Filename))
+	}
+	name := a.Filename
+	if name == "" {
+		name = "attachment"
+	}
+	ct := a.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	if err := m.AttachReader(name, strings.NewReader(string(data)), gomail.WithFileContentType(gomail.ContentType(ct))); err != nil {
+		return sdk.Permanent("attachment_invalid", fmt.Errorf("attaching %q: %w", a.Filename, err))
+	}
+	return nil
+}
+
+// outboundSubject is "Re: <subject> [#42]" for a reply in a thread,
+// "<subject> [#42]" for the first mail of a ticket opened elsewhere.
+func outboundSubject(subject string, ticket uint64, reply bool) string {
+	s := mailparse.CleanSubject(subject)
+	if ticket != 0 {
+		tok := "[#" + strconv.FormatUint(ticket, 10) + "]"
+		if s == "" {
+			s = tok
+		} else {
+			s += " " + tok
+		}
+	}
+	if reply {
+		s = "Re: " + s
+	}
+	return strings.TrimSpace(s)
+}
+
+// messageID returns our Message-ID for a reply: derived from the
+// idempotency key, so every attempt of one reply carries the same id (a
+// receiver that got an earlier attempt can dedupe it) and the id recorded
+// for threading never changes.
+func messageID(domain, instance string, out *sdk.OutboundMessage) string {
+	var sum []byte
+	if out.IdempotencyKey != "" {
+		h := sha256.Sum256([]byte("patchbay-email\x00" + instance + "\x00" + out.IdempotencyKey))
+		sum = h[:12]
+	} else {
+		sum = make([]byte, 12)
+		_, _ = rand.Read(sum)
+	}
+	return "pb." + strconv.FormatUint(out.TicketID, 10) + "." + hex.EncodeToString(sum) + "@" + domain
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,15 @@
+package emailch
+
+import (
+	"testing"
+
+	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
+	"github.com/patchbayhq/patchbay/sdk"
+	"github.com/patchbayhq/patchbay/sdk/channeltest"
+)
+
+// TestConformance runs the SDK's contract suite against the channel in
+// process, through the real gRPC plugin boundary.
+func TestConformance(t *testing.T) {
+	channeltest.Run(t, emailtest.Target(t, func() sdk.Channel { return New() }, ""))
+}

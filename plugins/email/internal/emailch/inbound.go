@@ -1,0 +1,149 @@
+package emailch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/patchbayhq/patchbay/plugins/email/internal/mailparse"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/plusaddr"
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// deliverTimeout bounds one Deliver call; the sending MTA waits meanwhile.
+const deliverTimeout = 2 * time.Minute
+
+// unknownSender is the author of a message with neither a From header nor
+// an envelope sender.
+const unknownSender = "unknown-sender@invalid"
+
+// envelope is what the receiving protocol knew about a message besides its
+// content.
+type envelope struct {
+	Via        string // "smtp", "lmtp" or "imap"
+	MailFrom   string // envelope sender; "" for the null sender or IMAP
+	NullSender bool   // MAIL FROM:<>
+	Rcpts      []string
+	Remote     string
+}
+
+// outcome says what became of one received message.
+type outcome int
+
+const (
+	delivered outcome = iota + 1
+	droppedEcho
+)
+
+// errDeliver marks a failed Host.Deliver: the message is not stored and the
+// sender must retry.
+var errDeliver = errors.New("the core did not store the message")
+
+// receive parses raw, drops our own echoed mail, and delivers the rest to
+// the core. It returns only after Deliver returned.
+func (c *Channel) receive(ctx context.Context, inst *instance, raw []byte, env envelope) (outcome, *sdk.Receipt, error) {
+	host, signer, log := inst.host, inst.signer, inst.log
+	m := mailparse.Parse(raw)
+	if ours, _ := signer.Match(m.FromAddress); ours {
+		log.Info("dropped mail from our own address (echo)", "message_id", m.ID, "via", env.Via)
+		return droppedEcho, nil, nil
+	}
+	msg := buildInbound(signer, m, raw, env)
+	ctx, cancel := context.WithTimeout(ctx, deliverTimeout)
+	defer cancel()
+	rcpt, err := host.Deliver(ctx, msg)
+	if err != nil {
+		log.Warn("deliver failed; the sender will retry", "message_id", msg.ExternalID, "via", env.Via, "error", err)
+		return 0, nil, fmt.Errorf("%w: %w", errDeliver, err)
+	}
+	var rejected []string
+	for _, r := range rcpt.Rejected {
+		rejected = append(rejected, r.Filename+": "+r.Reason)
+	}
+	log.Info("mail delivered", "message_id", msg.ExternalID, "via", env.Via, "ticket", rcpt.TicketID, "comment", rcpt.CommentID,
+		"duplicate", rcpt.Duplicate, "auto_submitted", msg.AutoSubmitted, "rejected_files", strings.Join(rejected, "; "))
+	return delivered, rcpt, nil
+}
+
+// buildInbound turns a parsed message into what the core stores.
+func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env envelope) *sdk.InboundMessage {
+	author := m.FromAddress
+	if author == "" {
+		author = strings.ToLower(env.MailFrom)
+	}
+	if author == "" {
+		author = unknownSender
+	}
+	msg := &sdk.InboundMessage{
+		ExternalID:      m.ID,
+		ConversationKey: m.ThreadRoot,
+		ReplyTo:         m.ReplyTo(),
+		Author: sdk.Party{
+			ExternalID:   author,
+			IdentityType: "email",
+			Name:         m.FromName,
+			Email:        author,
+		},
+		Subject:        m.Subject,
+		Text:           m.Text,
+		HTML:           m.HTML,
+		SentAt:         m.Date,
+		Raw:            raw,
+		RawContentType: "message/rfc822",
+		Metadata:       map[string]string{"via": env.Via},
+	}
+	if author == unknownSender {
+		msg.Author.Email = ""
+	}
+	if msg.SentAt.IsZero() {
+		msg.SentAt = time.Now().UTC()
+	}
+	if m.MessageID != "" {
+		msg.Metadata["message_id"] = m.MessageID
+	}
+	if env.Via != "imap" {
+		msg.Metadata["envelope_from"] = env.MailFrom
+		msg.Metadata["envelope_to"] = strings.Join(env.Rcpts, ", ")
+	}
+	if len(m.Recipients) > 0 {
+		msg.Metadata["to"] = strings.Join(m.Recipients, ", ")
+	}
+	if m.FullText != m.Text {
+		// The display text lost quoted history or a signature: the full
+		// body stays with the comment (and in Raw).
+		msg.Metadata["full_text"] = m.FullText
+	}
+	if len(m.Errors) > 0 {
+		msg.Metadata["parse_errors"] = strings.Join(m.Errors, "; ")
+	}
+	if auto, reason := mailparse.DetectAuto(m.Header, env.NullSender); auto {
+		msg.AutoSubmitted = true
+		msg.Metadata["auto_submitted"] = reason
+	}
+
+	// Threading hints: a signed plus-address in an envelope recipient (or,
+	// over IMAP, in the recipient headers) wins over a subject token.
+	for _, r := range append(append([]string(nil), env.Rcpts...), m.Recipients...) {
+		if _, t := signer.Match(r); t != 0 {
+			msg.TicketHint, msg.TicketHintVerified = t, true
+			break
+		}
+	}
+	if msg.TicketHint == 0 {
+		if t := mailparse.SubjectTicket(m.Subject); t != 0 {
+			msg.TicketHint = t
+		}
+	}
+
+	for _, a := range m.Attachments {
+		sum := sha256.Sum256(a.Data)
+		att := sdk.BytesAttachment(a.Filename, a.ContentType, a.Data)
+		att.SHA256 = hex.EncodeToString(sum[:])
+		msg.Attachments = append(msg.Attachments, att)
+	}
+	return msg
+}

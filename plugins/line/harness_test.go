@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// harness is a configured Channel wired to a fake host and a fake LINE.
+type harness struct {
+	ch   *Channel
+	host *testHost
+	line *fakeLINE
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testConfig(line *fakeLINE) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{
+		"channel_secret":       testSecret,
+		"channel_access_token": testToken,
+		"api_url":              line.api.URL,
+		"data_api_url":         line.data.URL,
+	})
+	return b
+}
+
+func newHarness(t testing.TB, edit ...func(*sdk.ConfigureRequest)) *harness {
+	t.Helper()
+	h := &harness{ch: &Channel{}, host: newTestHost(), line: newFakeLINE(t), logs: &syncBuffer{}}
+	req := sdk.ConfigureRequest{
+		Instance:    "line-support",
+		Config:      testConfig(h.line),
+		Host:        h.host,
+		Attachments: sdk.AttachmentPolicy{Allow: []string{".pdf", ".png", ".jpeg", ".jpg", ".gif", ".txt", ".mp4", ".m4a"}, MaxBytes: 20 << 20},
+		Logger:      hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace, JSONFormat: true}),
+	}
+	for _, e := range edit {
+		e(&req)
+	}
+	h.host.SetPolicy(req.Attachments)
+	if err := h.ch.Configure(context.Background(), req); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	return h
+}
+
+// post sends a webhook signed with the channel secret.
+func (h *harness) post(t testing.TB, body []byte) *sdk.WebhookResponse {
+	t.Helper()
+	return h.postSigned(t, body, sign(testSecret, body))
+}
+
+func (h *harness) postSigned(t testing.TB, body []byte, sig string) *sdk.WebhookResponse {
+	t.Helper()
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	if sig != "" {
+		hdr.Set("X-Line-Signature", sig)
+	}
+	resp, err := h.ch.HandleWebhook(context.Background(), &sdk.WebhookRequest{
+		Method: http.MethodPost, Path: "/", Header: hdr, Body: body, RemoteAddr: "203.0.113.7:443",
+	})
+	if err != nil {
+		t.Fatalf("HandleWebhook: %v", err)
+	}
+	return resp
+}
+
+// assertNoSecrets fails when the channel secret or token leaked into logs.
+func (h *harness) assertNoSecrets(t testing.TB, extra ...string) {
+	t.Helper()
+	for _, s := range append([]string{h.logs.String()}, extra...) {
+		if strings.Contains(s, testSecret) || strings.Contains(s, testToken) {
+			t.Fatalf("secret leaked: %s", s)
+		}
+	}
+}

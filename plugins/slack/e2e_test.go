@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchbayhq/patchbay/internal/e2etest"
+	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
+	"github.com/patchbayhq/patchbay/sdk"
+	"github.com/patchbayhq/patchbay/sdk/channeltest"
+)
+
+// TestEndToEnd runs the real patchbay binary with the real Slack plugin
+// binary against the loopback fake Slack.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the core and plugin binaries")
+	}
+	root, err := e2etest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
+		t.Skip("core/cmd/patchbay is not in this tree yet")
+	}
+	bin, err := e2etest.Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("contract_binary", func(t *testing.T) {
+		fs := fakeslack.New(t)
+		dm := fakeslack.Callback(fakeslack.DMEvent("1700000000.000010", nil))
+		tg := common(t, fs, "events")
+		tg.New = nil
+		tg.Binary = filepath.Join(bin.PluginDir, "patchbay-plugin-slack")
+		tg.Inbound = channeltest.WebhookReceiver(func(testing.TB) *sdk.WebhookRequest { return signed(dm) })
+		tg.CheckDelivery = checkDM
+		channeltest.Run(t, tg)
+	})
+	t.Run("hooks", func(t *testing.T) { testHooks(t, bin) })
+	for _, mode := range []string{"events", "socket"} {
+		t.Run("ticket_roundtrip_"+mode, func(t *testing.T) {
+			testRoundTrip(t, bin, mode)
+		})
+	}
+}
+
+func startCore(t *testing.T, bin e2etest.Binaries, fs *fakeslack.Server, mode string, waitRunning []string) *e2etest.Core {
+	return e2etest.Start(t, bin, e2etest.Options{
+		Channels: fmt.Sprintf(`
+channel "it-help" {
+  plugin = "slack"
+  config {
+    mode           = %q
+    signing_secret = env("SLACK_SIGNING_SECRET")
+    bot_token      = env("SLACK_BOT_TOKEN")
+    app_token      = env("SLACK_APP_TOKEN")
+    api_url        = %q
+  }
+}
+`, mode, fs.APIURL()),
+		Env: []string{"SLACK_SIGNING_SECRET=" + fakeslack.Secret, "SLACK_BOT_TOKEN=" + fakeslack.BotToken,
+			"SLACK_APP_TOKEN=" + fakeslack.AppToken},
+		WaitRunning: waitRunning,
+	})
+}
+
+// hook posts a Slack request to the core's /hooks/it-help.
+func hook(t *testing.T, core *e2etest.Core, body []byte, header http.Header) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, core.URL+"/hooks/it-help", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// testHooks checks the webhook path through the real core and plugin
+// processes: signature and replay rejection, url_verification, an ignored
+// event acknowledged.
+func testHooks(t *testing.T, bin e2etest.Binaries) {
+	fs := fakeslack.New(t)
+	core := startCore(t, bin, fs, "events", nil)
+	dm := fakeslack.Callback(fakeslack.DMEvent("1700000000.000050", nil))
+	// Until the plugin is up the core answers 503; then the plugin answers.
+	e2etest.Eventually(t, 60*time.Second, "the plugin answering a badly signed event with 401", func() bool {
+		st, _ := hook(t, core, dm, fakeslack.SignedHeaders("wrong", dm, time.Now()))
+		return st == http.StatusUnauthorized
+	})
+	old := fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now().Add(-10*time.Minute))
+	if st, _ := hook(t, core, dm, old); st != http.StatusUnauthorized {
+		t.Errorf("replayed (10 min old) event answered %d, want 401", st)
+	}
+	challenge := []byte(`{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`)
+	st, body := hook(t, core, challenge, fakeslack.SignedHeaders(fakeslack.Secret, challenge, time.Now()))
+	if st != http.StatusOK || !strings.Contains(string(body), "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P") {
+		t.Errorf("url_verification answered %d %s", st, body)
+	}
+	mention := fakeslack.Callback(map[string]any{"type": "app_mention", "user": "U0ALICE", "text": "<@U0HANDLE> hi",
+		"ts": "1700000000.000051", "channel": "C0GENERAL", "event_ts": "1700000000.000051"})
+	if st, _ := hook(t, core, mention, fakeslack.SignedHeaders(fakeslack.Secret, mention, time.Now())); st != http.StatusOK {
+		t.Errorf("app_mention answered %d, want 200 (acknowledged, ignored)", st)
+	}
+	if strings.Contains(core.Logs(), fakeslack.BotToken) || strings.Contains(core.Logs(), fakeslack.Secret) {
+		t.Error("a Slack secret appears in the logs")
+	}
+}
+
+// testRoundTrip: a DM in (a signed Events API request, or a Socket Mode
+// envelope), and Slack's redelivery of it; the ticket through the API; an
+// agent's public reply out as chat.postMessage into the DM.
+func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
+	fs := fakeslack.New(t)
+	core := startCore(t, bin, fs, mode, []string{"it-help"})
+
+	// The plugin's auth.test status is visible in the channel list.
+	e2etest.Eventually(t, 30*time.Second, "channel status connected", func() bool {
+		status, body := core.Do("GET", "/api/v1/channels", nil)
+		return status == http.StatusOK && strings.Contains(string(body), `"connected"`)
+	})
+
+	ts := "1700000000.000100"
+	dm := fakeslack.Callback(fakeslack.DMEvent(ts, map[string]any{"text": "My VPN is down"}))
+	if mode == "events" {
+		if st, _ := hook(t, core, dm, fakeslack.SignedHeaders("wrong", dm, time.Now())); st != http.StatusUnauthorized {
+			t.Fatalf("badly signed event answered %d, want 401", st)
+		}
+		if st, _ := hook(t, core, dm, fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())); st != http.StatusOK {
+			t.Fatalf("signed DM answered %d; logs:\n%s", st, core.Logs())
+		}
+		retry := fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())
+		retry.Set("X-Slack-Retry-Num", "1")
+		retry.Set("X-Slack-Retry-Reason", "http_timeout")
+		if st, _ := hook(t, core, dm, retry); st != http.StatusOK {
+			t.Fatalf("Slack's retry answered %d", st)
+		}
+	} else {
+		for i, env := range []string{"env-dm", "env-dm-redelivered"} {
+			if fs.Broadcast(fakeslack.SocketEnvelope(env, dm, i)) == 0 {
+				t.Fatal("no Socket Mode connection")
+			}
+			e2etest.Eventually(t, 30*time.Second, "ack of "+env, func() bool { return slices.Contains(fs.Acks(), env) })
+		}
+	}
+
+	var tickets struct {
+		Tickets []struct {
+			ID          uint64 `json:"id"`
+			Channel     string `json:"channel"`
+			Via         string `json:"via"`
+			RequesterID uint64 `json:"requester_id"`
+		} `json:"tickets"`
+	}
+	if st := core.JSON("GET", "/api/v1/tickets?channel=it-help", nil, &tickets); st != http.StatusOK || len(tickets.Tickets) != 1 {
+		t.Fatalf("tickets: status %d, %+v", st, tickets)
+	}
+	tk := tickets.Tickets[0]
+	if tk.Via != "slack" {
+		t.Errorf("ticket via %q, want slack", tk.Via)
+	}
+	type comment struct {
+		ID         uint64 `json:"id"`
+		Body       string `json:"body"`
+		Public     bool   `json:"public"`
+		ExternalID string `json:"external_id"`
+		Delivery   *struct {
+			Status     string `json:"status"`
+			ExternalID string `json:"external_id"`
+			Error      string `json:"error"`
+		} `json:"delivery"`
+	}
+	var comments struct {
+		Comments []comment `json:"comments"`
+	}
+	core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), nil, &comments)
+	if len(comments.Comments) != 1 {
+		t.Fatalf("comments %+v, want exactly one (the retry deduplicated)", comments.Comments)
+	}
+	if c := comments.Comments[0]; c.Body != "My VPN is down" || c.ExternalID != fakeslack.Team+":"+fakeslack.IM+":"+ts {
+		t.Errorf("inbound comment %+v", c)
+	}
+
+	type identity struct {
+		Type  string `json:"type"`
+		Value string `json:"value"`
+	}
+	var user struct {
+		Name       string     `json:"name"`
+		Email      string     `json:"email"`
+		Identities []identity `json:"identities"`
+	}
+	core.JSON("GET", fmt.Sprintf("/api/v1/users/%d", tk.RequesterID), nil, &user)
+	if !slices.ContainsFunc(user.Identities, func(i identity) bool {
+		return i.Type == "slack" && strings.EqualFold(i.Value, fakeslack.Team+":U0ALICE")
+	}) || user.Email != "alice@example.test" {
+		t.Errorf("requester %+v, want the slack identity and the users.info email", user)
+	}
+
+	if mode == "events" {
+		// A file_share DM: the PDF is downloaded with the bot token and
+		// stored; the .exe is refused by the channel's allowlist without
+		// being downloaded, and named in an internal note.
+		pdf := bytes.Repeat([]byte("%PDF-1.4 e2e\n"), 10000)
+		exe := []byte("MZ")
+		files := fakeslack.Callback(fakeslack.DMEvent("1700000000.000101", map[string]any{
+			"subtype": "file_share", "text": "logs attached",
+			"files": []any{
+				fakeslack.File("F0PDF", "vpn-log.pdf", "application/pdf", len(pdf), fs.AddFile("F0PDF/vpn-log.pdf", pdf)),
+				fakeslack.File("F0EXE", "fix.exe", "application/octet-stream", len(exe), fs.AddFile("F0EXE/fix.exe", exe)),
+			},
+		}))
+		if st, body := hook(t, core, files, fakeslack.SignedHeaders(fakeslack.Secret, files, time.Now())); st != http.StatusOK {
+			t.Fatalf("file_share DM answered %d %s; logs:\n%s", st, body, core.Logs())
+		}
+		var cs struct {
+			Comments []struct {
+				Body        string `json:"body"`
+				Public      bool   `json:"public"`
+				Attachments []struct {
+					ID       string `json:"id"`
+					Filename string `json:"filename"`
+					Size     int64  `json:"size"`
+				} `json:"attachments"`
+			} `json:"comments"`
+		}
+		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), nil, &cs)
+		var stored, noted bool
+		for _, c := range cs.Comments {
+			for _, a := range c.Attachments {
+				if a.Filename == "vpn-log.pdf" && a.Size == int64(len(pdf)) {
+					stored = true
+				}
+			}
+			if !c.Public && strings.Contains(c.Body, "fix.exe") {
+				noted = true
+			}
+		}
+		if !stored || !noted {
+			t.Errorf("comments %+v: want vpn-log.pdf stored and fix.exe named in an internal note", cs.Comments)
+		}
+		if n := len(fs.FileAuth()); n != 1 {
+			t.Errorf("%d file downloads, want 1 (the refused .exe is not downloaded)", n)
+		}
+	}
+
+	reply := "We reset your VPN profile, please try again."
+	if st, body := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), map[string]any{"body": reply, "public": true}); st/100 != 2 {
+		t.Fatalf("agent reply: %d %s", st, body)
+	}
+	e2etest.Eventually(t, 60*time.Second, "chat.postMessage at the fake Slack", func() bool {
+		return slices.ContainsFunc(fs.CallsTo("chat.postMessage"), func(c fakeslack.Call) bool {
+			return c.Form["channel"] == fakeslack.IM && c.Form["text"] == reply && c.Token == fakeslack.BotToken
+		})
+	})
+	e2etest.Eventually(t, 60*time.Second, "the reply's delivery marked sent with the Slack ts", func() bool {
+		var cs struct {
+			Comments []comment `json:"comments"`
+		}
+		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), nil, &cs)
+		for _, c := range cs.Comments {
+			if c.Body == reply && c.Delivery != nil && c.Delivery.Status == "sent" {
+				return strings.HasPrefix(c.Delivery.ExternalID, "1700000100.")
+			}
+		}
+		return false
+	})
+	if strings.Contains(core.Logs(), fakeslack.BotToken) || strings.Contains(core.Logs(), fakeslack.Secret) {
+		t.Error("a Slack secret appears in the logs")
+	}
+}
