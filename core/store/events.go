@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -99,4 +100,66 @@ func (s *Store) EventsAfter(seq uint64, limit int) ([]Event, error) {
 		return err
 	})
 	return out, err
+}
+
+// FirstEventSeq returns the oldest event still in the log (0: empty). A
+// client resuming from an older seq has missed the trimmed events.
+func (r *ReadTx) FirstEventSeq() (uint64, error) {
+	pairs, err := r.r.scan([]byte(pEvent), nil, 1, true)
+	if err != nil || len(pairs) == 0 {
+		return 0, err
+	}
+	return getU64(pairs[0].Key[len(pEvent):]), nil
+}
+
+// TrimEvents deletes events older than before from the head of the log,
+// in batches, and returns how many it deleted. Seq numbers are never
+// reused: the event sequence is kept.
+func (s *Store) TrimEvents(ctx context.Context, before time.Time) (int, error) {
+	const batch = 1000
+	total := 0
+	for {
+		var keys [][]byte
+		done := false
+		err := s.View(func(r *ReadTx) error {
+			pairs, err := r.r.scan([]byte(pEvent), nil, batch, false)
+			if err != nil {
+				return err
+			}
+			for _, p := range pairs {
+				var ev struct {
+					At time.Time `json:"at"`
+				}
+				if err := json.Unmarshal(p.Value, &ev); err != nil {
+					return fmt.Errorf("store: decode event: %w", err)
+				}
+				if !ev.At.Before(before) {
+					done = true
+					break
+				}
+				keys = append(keys, p.Key)
+			}
+			if len(pairs) < batch {
+				done = true
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		if len(keys) > 0 {
+			if err := s.Update(ctx, func(tx *Tx) error {
+				for _, k := range keys {
+					tx.del(k)
+				}
+				return nil
+			}); err != nil {
+				return total, err
+			}
+			total += len(keys)
+		}
+		if done || len(keys) == 0 {
+			return total, nil
+		}
+	}
 }

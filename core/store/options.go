@@ -23,8 +23,12 @@ type Options struct {
 	// MaxBatchBytes bounds the bytes written by one commit (default 8 MiB);
 	// Badger's own transaction limit is handled by splitting too.
 	MaxBatchBytes int
-	// GCInterval is how often value-log GC runs (default 5m; <0 disables).
+	// GCInterval is how often value-log GC and event-log trimming run
+	// (default 5m; <0 disables both).
 	GCInterval time.Duration
+	// EventRetention is how long events stay in the log for SSE clients to
+	// resume from (default 14 days; <0 keeps them forever).
+	EventRetention time.Duration
 	// MemTableSize, BlockCacheSize and IndexCacheSize override the
 	// low-memory defaults (16 MiB, 32 MiB, 16 MiB).
 	MemTableSize, BlockCacheSize, IndexCacheSize int64
@@ -45,6 +49,9 @@ func (o *Options) defaults() {
 	}
 	if o.GCInterval == 0 {
 		o.GCInterval = 5 * time.Minute
+	}
+	if o.EventRetention == 0 {
+		o.EventRetention = 14 * 24 * time.Hour
 	}
 	if o.MemTableSize <= 0 {
 		o.MemTableSize = 16 << 20

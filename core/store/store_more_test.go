@@ -353,3 +353,43 @@ func TestCheckFindsViolations(t *testing.T) {
 		t.Fatalf("check: %v", err)
 	}
 }
+
+func TestTrimEvents(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, err := Open(Options{Dir: t.TempDir(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for day := range 5 {
+		mustUpdate(t, s, func(tx *Tx) error {
+			return tx.CreateTicket(&ticket.Ticket{Status: ticket.StatusNew, Subject: fmt.Sprint(day)})
+		})
+		mu.Lock()
+		now = now.Add(24 * time.Hour)
+		mu.Unlock()
+	}
+	n, err := s.TrimEvents(context.Background(), clock().Add(-2*24*time.Hour-time.Minute))
+	if err != nil || n != 3 {
+		t.Fatalf("trimmed %d (%v), want 3", n, err)
+	}
+	s.View(func(r *ReadTx) error {
+		first, _ := r.FirstEventSeq()
+		if first != 4 {
+			t.Fatalf("first event %d, want 4", first)
+		}
+		evs, _ := r.EventsAfter(0, 10)
+		if len(evs) != 2 || evs[0].Seq != 4 {
+			t.Fatalf("events %+v", evs)
+		}
+		return nil
+	})
+	// Seqs are not reused after a trim.
+	mustUpdate(t, s, func(tx *Tx) error { return tx.CreateTicket(&ticket.Ticket{Status: ticket.StatusNew}) })
+	evs, _ := s.EventsAfter(5, 10)
+	if len(evs) != 1 || evs[0].Seq != 6 {
+		t.Fatalf("after trim %+v", evs)
+	}
+}
