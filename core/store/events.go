@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/ticket"
@@ -58,7 +59,57 @@ func (tx *Tx) AppendEvent(ev *Event) error {
 		}
 	}
 	tx.lastObj, tx.lastRaw = nil, nil
-	return tx.setJSON(eventKey(seq), ev)
+	b, err := encodeEvent(ev)
+	if err != nil {
+		return err
+	}
+	tx.set(eventKey(seq), b)
+	return nil
+}
+
+// encodeEvent writes the event's JSON by hand: the data is usually already
+// encoded (the object just stored), and json.Marshal would validate and
+// compact it a second time on the writer goroutine.
+func encodeEvent(ev *Event) ([]byte, error) {
+	var data []byte
+	switch d := ev.Data.(type) {
+	case nil:
+	case json.RawMessage:
+		data = d
+	default:
+		var err error
+		if data, err = json.Marshal(d); err != nil {
+			return nil, fmt.Errorf("store: encode event data: %w", err)
+		}
+	}
+	typ, err := json.Marshal(ev.Type)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 128+len(data))
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, ev.Seq, 10)
+	b = append(b, `,"type":`...)
+	b = append(b, typ...)
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"ticket_id", ev.TicketID}, {"comment_id", ev.CommentID}, {"user_id", ev.UserID}} {
+		if f.v != 0 {
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = strconv.AppendUint(b, f.v, 10)
+		}
+	}
+	b = append(b, `,"at":"`...)
+	b = ev.At.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if len(data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, data...)
+	}
+	return append(b, '}'), nil
 }
 
 // EventsAfter returns up to limit events with Seq > seq, oldest first.

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -391,5 +392,29 @@ func TestTrimEvents(t *testing.T) {
 	evs, _ := s.EventsAfter(5, 10)
 	if len(evs) != 1 || evs[0].Seq != 6 {
 		t.Fatalf("after trim %+v", evs)
+	}
+}
+
+func TestEncodeEventMatchesJSON(t *testing.T) {
+	at := time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.FixedZone("x", 3600))
+	cases := []*Event{
+		{Seq: 1, Type: "ticket.created", TicketID: 7, At: at, Data: json.RawMessage(`{"id":7}`)},
+		{Seq: 2, Type: `odd "type"`, UserID: 3, At: at, Data: map[string]uint64{"a": 1}},
+		{Seq: 3, Type: "x", At: at},
+	}
+	for _, ev := range cases {
+		got, err := encodeEvent(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(ev)
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		json.Unmarshal(want, &b)
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("hand-encoded %s\njson.Marshal %s", got, want)
+		}
 	}
 }
