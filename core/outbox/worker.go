@@ -217,6 +217,7 @@ var errDone = errors.New("outbox entry already handled")
 // permanentErr marks a build failure no retry can fix.
 type permanentErr struct{ msg string }
 
+// Error returns the reason.
 func (p *permanentErr) Error() string { return p.msg }
 
 // build reads everything the plugin needs for one reply.
