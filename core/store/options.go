@@ -108,11 +108,15 @@ type badgerLogger struct{ l hclog.Logger }
 func (b badgerLogger) msg(format string, args ...any) string {
 	return strings.TrimRight(fmt.Sprintf(format, args...), "\n")
 }
+
 // Errorf logs at Error.
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(b.msg(f, a...)) }
+func (b badgerLogger) Errorf(f string, a ...any) { b.l.Error(b.msg(f, a...)) }
+
 // Warningf logs at Warn.
 func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(b.msg(f, a...)) }
+
 // Infof logs at Debug (Badger is chatty at Info).
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(b.msg(f, a...)) }
+func (b badgerLogger) Infof(f string, a ...any) { b.l.Debug(b.msg(f, a...)) }
+
 // Debugf logs at Trace.
-func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Trace(b.msg(f, a...)) }
+func (b badgerLogger) Debugf(f string, a ...any) { b.l.Trace(b.msg(f, a...)) }
