@@ -217,6 +217,7 @@ var errDone = errors.New("outbox entry already handled")
 // permanentErr marks a build failure no retry can fix.
 type permanentErr struct{ msg string }
 
+// Error returns the reason.
 func (p *permanentErr) Error() string { return p.msg }
 
 // build reads everything the plugin needs for one reply.
@@ -259,21 +260,11 @@ func (w *Worker) build(e *store.OutboxEntry) (*sdk.OutboundMessage, error) {
 				msg.Author = sdk.Party{ExternalID: fmt.Sprint(a.ID), Name: a.Name, Email: a.Email}
 			}
 		}
-		thread, err := r.Comments(t.ID, 0, 0)
+		thread, err := threadIDs(r, t.ID, c.ID)
 		if err != nil {
 			return err
 		}
-		for _, tc := range thread {
-			if tc.ID >= c.ID {
-				break
-			}
-			switch {
-			case tc.ExternalID != "":
-				msg.ThreadExternalIDs = append(msg.ThreadExternalIDs, tc.ExternalID)
-			case tc.Delivery != nil && tc.Delivery.ExternalID != "":
-				msg.ThreadExternalIDs = append(msg.ThreadExternalIDs, tc.Delivery.ExternalID)
-			}
-		}
+		msg.ThreadExternalIDs = thread
 		for _, a := range c.Attachments {
 			id := a.ID
 			msg.Attachments = append(msg.Attachments, sdk.Attachment{
@@ -287,6 +278,81 @@ func (w *Worker) build(e *store.OutboxEntry) (*sdk.OutboundMessage, error) {
 		return nil
 	})
 	return msg, err
+}
+
+// Thread references sent with a reply: the conversation's first message
+// and the last ones before the reply (as email References are trimmed).
+const (
+	maxThreadIDs     = 20
+	maxThreadDecodes = 100
+)
+
+// threadIDs returns the provider ids of the ticket's messages before
+// comment before, oldest first: the first one and up to maxThreadIDs-1 of
+// the latest, decoding at most maxThreadDecodes comments however long the
+// ticket is.
+func threadIDs(r *store.ReadTx, ticketID, before uint64) ([]string, error) {
+	extID := func(id uint64) (string, error) {
+		c, err := r.Comment(id)
+		if err != nil {
+			return "", err
+		}
+		if c.ExternalID != "" {
+			return c.ExternalID, nil
+		}
+		if c.Delivery != nil {
+			return c.Delivery.ExternalID, nil
+		}
+		return "", nil
+	}
+	// The thread root: the first comment with a provider id.
+	first, firstID := "", uint64(0)
+	after := uint64(0)
+	for range maxThreadDecodes / 2 {
+		cs, err := r.Comments(ticketID, after, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(cs) == 0 || cs[0].ID >= before {
+			break
+		}
+		c := cs[0]
+		after = c.ID
+		x := c.ExternalID
+		if x == "" && c.Delivery != nil {
+			x = c.Delivery.ExternalID
+		}
+		if x != "" {
+			first, firstID = x, c.ID
+			break
+		}
+	}
+	// The latest ones, newest first, down to the root.
+	ids, err := r.CommentIDsBefore(ticketID, before, maxThreadDecodes/2)
+	if err != nil {
+		return nil, err
+	}
+	var latest []string
+	for _, id := range ids {
+		if id <= firstID || len(latest) == maxThreadIDs-1 {
+			break
+		}
+		x, err := extID(id)
+		if err != nil {
+			return nil, err
+		}
+		if x != "" {
+			latest = append(latest, x)
+		}
+	}
+	var out []string
+	if first != "" {
+		out = append(out, first)
+	}
+	for i := len(latest) - 1; i >= 0; i-- {
+		out = append(out, latest[i])
+	}
+	return out, nil
 }
 
 // recipient picks the requester's identity for the instance's kind.

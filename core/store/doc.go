@@ -38,7 +38,8 @@
 // # Tx methods (all also appending their event, see below)
 //
 //	ReadTx: Ticket, TicketByConversation, TicketByMessageID, ListTickets,
-//	        SolvedBefore, Comment, Comments, CommentByExternalID,
+//	        SolvedBefore, Comment, Comments, CommentIDs, CommentIDsBefore,
+//	        CommentByExternalID, FirstEventSeq,
 //	        CommentByOutboundID, RawPayload, User, UserByIdentity,
 //	        TokenByHash, TokenByID, Tokens, Idempotency, EventsAfter, State,
 //	        Attachment, OutboxEntry, DueOutbox, OutboxLen, LastID
@@ -47,8 +48,8 @@
 //	        PutToken, RevokeToken, PutIdempotency, AppendEvent, SetState,
 //	        DeleteState, ClaimStaged, PutOutbox, DeleteOutbox, NextID, Now
 //	Store:  Open, Close, Update, View, Notify, EventsAfter, WriteAttachment,
-//	        StageRejected, OpenAttachment, CollectStaged, Backup, Restore
-//	        (package function), Check, Stats
+//	        StageRejected, OpenAttachment, CollectStaged, TrimEvents, Backup,
+//	        Restore (package function), Check, Stats
 //
 // CreateTicket, UpdateTicket, CreateComment, UpdateComment, CreateUser,
 // UpdateUser and MergeUsers append their own events (ticket.created,
@@ -97,7 +98,10 @@
 // cache; 16 MiB index cache (table indexes are not all kept on the heap);
 // 4 KiB value threshold (attachments and raw payloads live in the value log);
 // 256 MiB value-log files; 2 compactors, 8 MiB base tables; conflict
-// detection off (a single writer). Value-log GC runs every GCInterval (5 m).
+// detection off (a single writer). Value-log GC runs every GCInterval (5 m),
+// and so does event-log trimming: events older than EventRetention (14 days)
+// are deleted from the head of the log (seqs are never reused; FirstEventSeq
+// tells an SSE client resuming from an older id that it missed events).
 // Badger's logs go to hclog (its Info chatter at Debug).
 //
 // # Backup and restore

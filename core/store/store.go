@@ -524,6 +524,15 @@ func (s *Store) gcLoop(every time.Duration) {
 		case <-s.closing:
 			return
 		case <-t.C:
+			if s.opts.EventRetention > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), every)
+				if n, err := s.TrimEvents(ctx, s.now().Add(-s.opts.EventRetention)); err != nil {
+					s.log.Warn("event log trim failed", "error", err)
+				} else if n > 0 {
+					s.log.Debug("event log trimmed", "events", n)
+				}
+				cancel()
+			}
 			s.db.SetDiscardTs(s.discardTs())
 			n := 0
 			for s.db.RunValueLogGC(0.5) == nil {
