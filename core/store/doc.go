@@ -89,6 +89,7 @@
 //	st/<instance>0<key>            per-instance channel state
 //	am/<id>  ac/<id>0<n>           attachment metadata, 256 KiB chunks
 //	sa/<staged ns><id>             staged attachments not yet claimed (24 h GC)
+//	ru/<space>0<key>               core/rules: rules, cursors, firing markers, webhook jobs
 //
 // # Badger options (low memory, see badgerOptions)
 //
