@@ -286,7 +286,20 @@ func TestPluginsCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "test 0.0.1 — Test channel") || !strings.Contains(stdout, "token") || !strings.Contains(stdout, "secret") {
 		t.Errorf("plugins: %d\n%s\n%s", code, stdout, stderr)
 	}
-	code, stdout, _ = runCmd(t, "plugins", "-config", writeConfig(t, ""), "-json")
+	// With -config, a channel's explicit command is listed too.
+	bin, err := os.ReadFile(filepath.Join(pluginDir, "patchbay-plugin-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom := filepath.Join(t.TempDir(), "custom-plugin")
+	if err := os.WriteFile(custom, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runCmd(t, "plugins", "-config", writeConfig(t, fmt.Sprintf(`
+channel "custom" {
+  plugin  = "test"
+  command = %q
+}`, custom)), "-json")
 	var out struct {
 		PluginDir string `json:"plugin_dir"`
 		Plugins   []struct {
@@ -300,7 +313,7 @@ func TestPluginsCommand(t *testing.T) {
 	if !strings.Contains(stdout, `"config_fields"`) || !strings.Contains(stdout, `"secret": true`) || !strings.Contains(stdout, `"webhooks": true`) {
 		t.Errorf("plugins -json lacks snake_case manifest fields:\n%s", stdout)
 	}
-	if out.PluginDir != pluginDir || len(out.Plugins) != 1 || out.Plugins[0].Manifest.Kind != "test" {
+	if out.PluginDir != pluginDir || len(out.Plugins) != 2 || out.Plugins[0].Manifest.Kind != "test" || out.Plugins[1].Path != custom || out.Plugins[1].Manifest.Kind != "test" {
 		t.Errorf("plugins -json = %+v", out)
 	}
 	if code, _, _ := runCmd(t, "plugins", "-dir", "x", "-config", "y"); code != 2 {
