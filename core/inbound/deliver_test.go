@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 	"github.com/patchbayhq/patchbay/sdk"
@@ -449,5 +451,38 @@ func TestState(t *testing.T) {
 	}
 	if _, ok, _ := e.svc.GetState(ctx, "support", "imap_uid"); ok {
 		t.Fatal("state not deleted")
+	}
+}
+
+func TestDeliverMetrics(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	svc := New(e.st, testInstances, Options{Clock: e.clock.Now, Registerer: reg})
+	for range 2 {
+		if _, err := svc.Deliver(context.Background(), "it-help", msg("m1", "U1", "t:u", "x"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc.Deliver(context.Background(), "it-help", msg("", "U1", "t:u", "x"), nil)
+	want := map[string]float64{"stored": 1, "duplicate": 1, "error": 1}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "patchbay_inbound_messages_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					got[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("metrics %v, want %v", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
@@ -45,13 +46,16 @@ type Options struct {
 	// SweepInterval is how often Run closes due tickets and collects
 	// staged files (default 1m).
 	SweepInterval time.Duration
+	// Registerer receives the inbound metrics; nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Service is the inbound side of the core: pluginhost.Backend.
 type Service struct {
-	st   *store.Store
-	log  hclog.Logger
-	opts Options
+	st      *store.Store
+	log     hclog.Logger
+	opts    Options
+	metrics *metrics
 
 	mu        sync.RWMutex
 	instances map[string]Instance
@@ -74,7 +78,7 @@ func New(st *store.Store, instances []Instance, opts Options) *Service {
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
 	}
-	s := &Service{st: st, log: opts.Logger, opts: opts}
+	s := &Service{st: st, log: opts.Logger, opts: opts, metrics: newMetrics(opts.Registerer)}
 	s.SetInstances(instances)
 	return s
 }
@@ -237,6 +241,7 @@ func (s *Service) AutoClose(ctx context.Context) (int, error) {
 			return total, err
 		}
 		total += closed
+		s.metrics.closed.Add(float64(closed))
 		if closed == 0 {
 			return total, nil
 		}

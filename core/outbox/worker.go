@@ -28,7 +28,9 @@ type Sender interface {
 // Options configure a Worker.
 type Options struct {
 	Logger hclog.Logger
-	// Workers is how many replies are sent concurrently (default 8).
+	// Workers is how many replies are sent concurrently (default 32:
+	// providers answer in tens of milliseconds, so throughput is
+	// Workers / provider latency).
 	Workers int
 	// MaxAttempts ends retrying with status failed (default 20).
 	MaxAttempts int
@@ -39,8 +41,7 @@ type Options struct {
 	SendTimeout time.Duration
 	// Kinds maps a channel instance to its plugin kind, which names the
 	// requester identity to send to ("email", "whatsapp"…). An instance
-	// missing here uses the identity that started the conversation's
-	// channel… or, failing that, the user's first identity.
+	// missing here is sent to the requester's first identity.
 	Kinds map[string]string
 	// Clock is the time source (tests); nil is time.Now.
 	Clock func() time.Time
@@ -68,7 +69,7 @@ func New(st *store.Store, sender Sender, opts Options) *Worker {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = 32
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 20

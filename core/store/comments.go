@@ -130,6 +130,9 @@ func (tx *Tx) CreateComment(c *ticket.Comment, opts CommentOptions) error {
 	if err := checkName("instance", opts.Instance); err != nil {
 		return err
 	}
+	if err := checkName("external id", c.ExternalID); err != nil {
+		return err
+	}
 	var ext []byte
 	if opts.Instance != "" && c.ExternalID != "" {
 		ext = extInKey(opts.Instance, c.ExternalID)
@@ -198,6 +201,9 @@ func (tx *Tx) UpdateComment(c *ticket.Comment) error {
 // externalID on an instance (set by the outbox when a reply is sent).
 func (tx *Tx) IndexOutboundID(instance, externalID string, commentID uint64) error {
 	if err := checkName("instance", instance); err != nil {
+		return err
+	}
+	if err := checkName("external id", externalID); err != nil {
 		return err
 	}
 	tx.set(extOutKey(instance, externalID), u64(commentID))

@@ -54,6 +54,10 @@ type Store struct {
 	failErr   error
 	readers   map[uint64]int // active snapshot read timestamps
 
+	// commitHook, when set (tests), runs before each unit's commit; an
+	// error fails that commit as a Badger error would.
+	commitHook func(updates int) error
+
 	// commits counts synced commits (tests and metrics).
 	statsMu sync.Mutex
 	stats   Stats
@@ -190,6 +194,11 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 
 // View runs fn on a consistent snapshot of committed data.
 func (s *Store) View(fn func(*ReadTx) error) error {
+	select {
+	case <-s.closing:
+		return ErrStoreClosed
+	default:
+	}
 	ts := s.acquireRead()
 	defer s.releaseRead(ts)
 	txn := s.db.NewTransactionAt(ts, false)
@@ -285,7 +294,10 @@ func (s *Store) writer() {
 				// Every function failed: nothing to commit, and the
 				// committer is still idle.
 				s.seal(u)
-				s.idle <- struct{}{}
+				select {
+				case s.idle <- struct{}{}:
+				default:
+				}
 			} else {
 				s.seal(u)
 			}
@@ -345,7 +357,10 @@ func (s *Store) seal(u *unit) {
 	s.lastTs++
 	u.ts = s.lastTs
 	s.mu.Lock()
-	s.pending = append(s.pending, u.merged)
+	if u.epoch == s.epoch {
+		s.pending = append(s.pending, u.merged)
+	} // else: built on a failed commit; the committer fails it, and no later
+	// unit may read it.
 	s.mu.Unlock()
 	s.commitCh <- u
 }
@@ -405,6 +420,10 @@ func (s *Store) committer() {
 	defer close(s.committerDone)
 	commits := 0
 	for u := range s.commitCh {
+		var hookErr error
+		if s.commitHook != nil {
+			hookErr = s.commitHook(len(u.reqs))
+		}
 		s.mu.Lock()
 		err := error(nil)
 		if u.epoch != s.epoch {
@@ -412,16 +431,18 @@ func (s *Store) committer() {
 		}
 		s.mu.Unlock()
 		var took time.Duration
-		if err == nil {
+		if err == nil && hookErr == nil {
 			start := time.Now()
-			cerr := u.txn.CommitAt(u.ts, nil)
-			took = time.Since(start)
-			if cerr != nil {
+			if cerr := u.txn.CommitAt(u.ts, nil); cerr != nil {
 				err = fmt.Errorf("store: commit: %w", cerr)
 				s.log.Error("commit failed", "updates", len(u.reqs), "error", cerr)
 			}
+			took = time.Since(start)
 		} else {
 			u.txn.Discard()
+			if err == nil {
+				err = fmt.Errorf("store: commit: %w", hookErr)
+			}
 		}
 		s.mu.Lock()
 		if len(s.pending) > 0 && s.pending[0] == u.merged {
