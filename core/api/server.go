@@ -175,6 +175,7 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/tokens", adminOnly, s.listTokens)
 	s.route("POST /api/v1/tokens", adminOnly, s.createToken)
 	s.route("DELETE /api/v1/tokens/{id}", adminOnly, s.revokeToken)
+	s.route(backupRoute, adminOnly, s.backup)
 
 	s.route("/hooks/", public, s.serveHooks)
 	// Everything else: JSON 404, or 405 with Allow.

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// runBinary runs the patchbay binary and returns its exit code and output.
+func runBinary(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "patchbay"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			t.Fatal(err)
+		}
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
+}
+
+func apiCall(t *testing.T, method, url, token string, body any) (int, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	if body != nil {
+		if err := json.NewEncoder(&buf).Encode(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, err := http.NewRequest(method, url, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.Bytes()
+}
+
+// Online backup while serving, offline backup when stopped, restore into an
+// empty data directory (refused when not empty), and the restored core
+// serving the same tickets.
+func TestBackupAndRestore(t *testing.T) {
+	const token = "backup-admin-token-42"
+	addr := freeAddr(t)
+	cfg := writeConfig(t, `http { listen = "`+addr+`" }`)
+	cmd, logs, base, exited := startServe(t, cfg, "PATCHBAY_ADMIN_TOKEN="+token)
+	for _, subject := range []string{"one", "two", "three"} {
+		code, body := apiCall(t, "POST", base+"/api/v1/tickets", token, map[string]any{
+			"subject": subject, "comment": map[string]any{"body": "hello"},
+			"requester": map[string]any{"name": "Ann", "email": "ann@example.test"},
+		})
+		if code != http.StatusCreated {
+			t.Fatalf("create ticket: %d %s", code, body)
+		}
+	}
+
+	dir := t.TempDir()
+	online := filepath.Join(dir, "online.backup")
+	if code, out := runBinary(t, nil, "backup", "-config", cfg, "-o", online); code == 0 || !strings.Contains(out, "PATCHBAY_ADMIN_TOKEN") {
+		t.Errorf("backup of a running server without a token: exit %d, %s", code, out)
+	}
+	if code, out := runBinary(t, []string{"PATCHBAY_ADMIN_TOKEN=" + token}, "backup", "-config", cfg, "-o", online); code != 0 || !strings.Contains(out, "online backup") {
+		t.Fatalf("online backup: exit %d, %s", code, out)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Error("the admin token reached the log")
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	offline := filepath.Join(dir, "offline.backup")
+	if code, out := runBinary(t, nil, "backup", "-config", cfg, "-o", offline); code != 0 || !strings.Contains(out, "offline backup") {
+		t.Fatalf("offline backup: exit %d, %s", code, out)
+	}
+
+	for _, file := range []string{online, offline} {
+		addr2 := freeAddr(t)
+		cfg2 := writeConfig(t, `http { listen = "`+addr2+`" }`)
+		if code, out := runBinary(t, nil, "restore", "-config", cfg2, "-i", file); code != 0 || !strings.Contains(out, "checked") {
+			t.Fatalf("restore %s: exit %d, %s", filepath.Base(file), code, out)
+		}
+		if code, out := runBinary(t, nil, "restore", "-config", cfg2, "-i", file); code == 0 || !strings.Contains(out, "not empty") {
+			t.Errorf("restore over a store: exit %d, %s", code, out)
+		}
+		_, _, base2, _ := startServe(t, cfg2, "PATCHBAY_ADMIN_TOKEN="+token)
+		code, body := apiCall(t, "GET", base2+"/api/v1/tickets", token, nil)
+		var list struct {
+			Tickets []struct {
+				Subject string `json:"subject"`
+			} `json:"tickets"`
+		}
+		if err := json.Unmarshal(body, &list); code != 200 || err != nil {
+			t.Fatalf("list after restore: %d %s", code, body)
+		}
+		if len(list.Tickets) != 3 || list.Tickets[0].Subject != "three" {
+			t.Errorf("restored from %s: %s", filepath.Base(file), body)
+		}
+	}
+}
