@@ -61,7 +61,8 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		kinds[ch.Name] = ch.Plugin
 	}
 	backend := inbound.New(st, instances, inbound.Options{
-		Logger: logger.Named("inbound"),
+		Logger:     logger.Named("inbound"),
+		Registerer: reg,
 	})
 	// Business rules; closing solved tickets is its seeded automation.
 	engine := rules.New(st, rules.Options{
