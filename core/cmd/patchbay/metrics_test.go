@@ -7,8 +7,9 @@ import (
 )
 
 // /metrics of the wired core shows what operators alert on: inbound
-// messages (stored and duplicates), Deliver latency, plugin state and
-// restarts, outbox sends and API latency.
+// messages (stored and duplicates), Deliver latency, plugin state and API
+// latency. (Restart and outbox series appear with their first event; their
+// packages test them.)
 func TestMetricsOfTheWiredCore(t *testing.T) {
 	cfg := writeConfig(t, `
 http { listen = "127.0.0.1:0" }
