@@ -47,6 +47,7 @@ type FakeGraph struct {
 
 	mu       sync.Mutex
 	attempts map[string]int
+	times    map[string][]time.Time
 	sent     []Sent
 	nextID   atomic.Uint64
 	errors5x atomic.Uint64
@@ -72,6 +73,7 @@ func NewFakeGraph(phoneNumberID, token string) (*FakeGraph, error) {
 		token:         token,
 		ln:            ln,
 		attempts:      map[string]int{},
+		times:         map[string][]time.Time{},
 		rng:           rand.New(rand.NewPCG(1, 2)),
 	}
 	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
@@ -108,6 +110,13 @@ func (g *FakeGraph) Attempts(text string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.attempts[text]
+}
+
+// AttemptTimes returns when each send of that text reached the fake.
+func (g *FakeGraph) AttemptTimes(text string) []time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]time.Time(nil), g.times[text]...)
 }
 
 // Errors5xx is how many sends were failed by ErrorRate.
@@ -165,6 +174,7 @@ func (g *FakeGraph) send(w http.ResponseWriter, r *http.Request) {
 	}
 	g.mu.Lock()
 	g.attempts[m.Text.Body]++
+	g.times[m.Text.Body] = append(g.times[m.Text.Body], time.Now())
 	attempt := g.attempts[m.Text.Body]
 	fail := g.ErrorRate > 0 && g.rng.Float64() < g.ErrorRate
 	g.mu.Unlock()
