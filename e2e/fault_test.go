@@ -258,7 +258,7 @@ func replyFixture(t *testing.T, script func(text string, attempt int) *bench.Fau
 	t.Helper()
 	bin := binaries(t)
 	fx := newWA(t)
-	fx.graph.Script = script
+	fx.graph.SetScript(script)
 	core := e2etest.Start(t, bin, e2etest.Options{Channels: fx.hcl("wa"), Env: fx.env(), WaitRunning: []string{"wa"}})
 	body, sig := fx.message("3312345678", "wamid.reply.seed", "hello, I need help")
 	if a, err := postHook(context.Background(), http.DefaultClient, core.URL+"/hooks/wa", body, bench.WhatsAppSignatureHeader, sig); err != nil || a.status != 200 {

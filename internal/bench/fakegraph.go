@@ -27,8 +27,8 @@ type Fault struct {
 // FakeGraph is a loopback fake of the WhatsApp Cloud API endpoints the
 // WhatsApp plugin calls: GET /{phone-number-id} and POST
 // /{phone-number-id}/messages. It counts every send attempt per text body,
-// can delay every send (Latency), fail a share of them with 500
-// (ErrorRate) and answer scripted faults (Script).
+// can delay every send and fail a share of them with 500 (SetFaults), and
+// answer scripted faults (SetScript).
 type FakeGraph struct {
 	// URL is the API base to configure as the plugin's api_url.
 	URL string
@@ -37,15 +37,14 @@ type FakeGraph struct {
 	srv                  *http.Server
 	ln                   net.Listener
 
-	// Latency delays every send answer (simulated provider latency).
-	Latency time.Duration
-	// ErrorRate is the share of sends answered 500 (0..1).
-	ErrorRate float64
-	// Script, when set, is asked first for every send: attempt counts the
-	// sends of that text so far (1 for the first). nil: no fault.
-	Script func(text string, attempt int) *Fault
+	mu sync.Mutex
+	// latency delays every send answer (simulated provider latency).
+	latency time.Duration
+	// errorRate is the share of sends answered 500 (0..1).
+	errorRate float64
+	// script, when set, is asked first for every send.
+	script func(text string, attempt int) *Fault
 
-	mu       sync.Mutex
 	attempts map[string]int
 	times    map[string][]time.Time
 	sent     []Sent
@@ -60,8 +59,7 @@ type Sent struct {
 	At           time.Time
 }
 
-// NewFakeGraph starts the fake on a loopback port. Configure Latency,
-// ErrorRate and Script before the first send.
+// NewFakeGraph starts the fake on a loopback port.
 func NewFakeGraph(phoneNumberID, token string) (*FakeGraph, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -79,6 +77,23 @@ func NewFakeGraph(phoneNumberID, token string) (*FakeGraph, error) {
 	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = g.srv.Serve(ln) }()
 	return g, nil
+}
+
+// SetFaults makes every send wait latency (simulated provider latency)
+// and answers a share errorRate (0..1) of them with 500.
+func (g *FakeGraph) SetFaults(latency time.Duration, errorRate float64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.latency, g.errorRate = latency, errorRate
+}
+
+// SetScript installs a function asked first for every send: attempt counts
+// the sends of that text so far (1 for the first); a nil Fault lets the
+// send proceed.
+func (g *FakeGraph) SetScript(script func(text string, attempt int) *Fault) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.script = script
 }
 
 // Close stops the fake.
@@ -165,9 +180,12 @@ func (g *FakeGraph) send(w http.ResponseWriter, r *http.Request) {
 		g.graphError(w, &Fault{Status: http.StatusBadRequest, Code: 100, Message: "Invalid parameter"})
 		return
 	}
-	if g.Latency > 0 {
+	g.mu.Lock()
+	latency, script := g.latency, g.script
+	g.mu.Unlock()
+	if latency > 0 {
 		select {
-		case <-time.After(g.Latency):
+		case <-time.After(latency):
 		case <-r.Context().Done():
 			return
 		}
@@ -176,10 +194,10 @@ func (g *FakeGraph) send(w http.ResponseWriter, r *http.Request) {
 	g.attempts[m.Text.Body]++
 	g.times[m.Text.Body] = append(g.times[m.Text.Body], time.Now())
 	attempt := g.attempts[m.Text.Body]
-	fail := g.ErrorRate > 0 && g.rng.Float64() < g.ErrorRate
+	fail := g.errorRate > 0 && g.rng.Float64() < g.errorRate
 	g.mu.Unlock()
-	if g.Script != nil {
-		if f := g.Script(m.Text.Body, attempt); f != nil {
+	if script != nil {
+		if f := script(m.Text.Body, attempt); f != nil {
 			g.graphError(w, f)
 			return
 		}
