@@ -62,8 +62,10 @@ type InboundReport struct {
 	Product  float64 `json:"product_msgs_per_sec"`
 	Baseline float64 `json:"baseline_msgs_per_sec"`
 	Ratio    float64 `json:"ratio"`
-	// Rate is the product at a fixed rate (latency under a given load).
-	Rate *RoundResult `json:"rate,omitempty"`
+	// Rate is the product at a fixed rate (latency under a given load);
+	// BaselineRate the baseline at the same rate.
+	Rate         *RoundResult `json:"rate,omitempty"`
+	BaselineRate *RoundResult `json:"baseline_rate,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -181,6 +183,21 @@ func runInbound(ctx context.Context, o options, bin bench.Binaries, work string,
 		logf("inbound product at %.0f/s: %8.0f msgs/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %5.0f µs/msg  failed %d",
 			o.rate, r.MsgsPerSec, r.P50ms, r.P99ms, r.P999ms, r.CPUusPerMsg, r.Failed)
 		rep.Rate = &r
+
+		b, err := startBaseline(ctx, filepath.Join(work, "inbound-rate-baseline"), benchSecret)
+		if err != nil {
+			return nil, err
+		}
+		bpids := []int{b.pid()}
+		cpu0, _ = procSet(bpids)
+		res = bench.OpenLoop(ctx, b.url, o.rate, o.rateDuration, 1024, payloads("brate", o.conversations))
+		cpu1, peak = procSet(bpids)
+		br := RoundResult{System: "baseline", Mode: "rate", TargetRate: o.rate, ProcessCount: 1}
+		fillRound(&br, res, cpu1-cpu0, peak)
+		b.stop()
+		logf("inbound baseline at %.0f/s: %8.0f msgs/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %5.0f µs/msg  failed %d",
+			o.rate, br.MsgsPerSec, br.P50ms, br.P99ms, br.P999ms, br.CPUusPerMsg, br.Failed)
+		rep.BaselineRate = &br
 	}
 	return rep, nil
 }

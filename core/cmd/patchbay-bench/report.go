@@ -58,6 +58,9 @@ func (r *Report) markdown() string {
 		if in.Rate != nil {
 			rows = append(rows, *in.Rate)
 		}
+		if in.BaselineRate != nil {
+			rows = append(rows, *in.BaselineRate)
+		}
 		for _, x := range rows {
 			load := fmt.Sprintf("%d concurrent", x.Concurrency)
 			round := fmt.Sprint(x.Round)
