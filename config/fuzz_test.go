@@ -33,6 +33,10 @@ config { a = env("A")
 			if !errors.As(err, &cerr) {
 				t.Fatalf("error %T is not *config.Error", err)
 			}
+			// Errors never echo a value that came from env().
+			if !contains(src, "secret-a") && contains([]byte(err.Error()), "secret-a") {
+				t.Fatalf("error leaks an env value: %v", err)
+			}
 			return
 		}
 		seen := map[string]bool{}

@@ -52,6 +52,7 @@ type Error struct {
 	Diags hcl.Diagnostics
 }
 
+// Error lists every diagnostic as "file:line,col: summary; detail".
 func (e *Error) Error() string {
 	var b strings.Builder
 	for i, d := range e.Diags {
@@ -252,7 +253,7 @@ func (l *loader) http(body hcl.Body, h *HTTP) {
 	if a := content.Attributes["public_url"]; a != nil && l.str(a, "http.public_url", &h.PublicURL, false) && h.PublicURL != "" {
 		u, err := url.Parse(h.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			l.errorf(a.Expr.Range(), "Invalid http.public_url", "public_url must be an absolute http:// or https:// URL, got %q", h.PublicURL)
+			l.errorf(a.Expr.Range(), "Invalid http.public_url", "public_url must be an absolute http:// or https:// URL such as \"https://help.acme.test\"")
 		}
 		h.PublicURL = strings.TrimRight(h.PublicURL, "/")
 	}
@@ -315,7 +316,7 @@ func (l *loader) channel(name string, blk *hcl.Block) (Channel, bool) {
 	}
 	if a := content.Attributes["plugin"]; a != nil && l.str(a, field("plugin"), &ch.Plugin, true) && !validName(ch.Plugin) {
 		l.errorf(a.Expr.Range(), "Invalid plugin kind",
-			"%s: plugin kind %q must be 1-%d characters of a-z, 0-9, '-' or '_' (the binary is patchbay-plugin-<kind>)", field("plugin"), ch.Plugin, maxNameLen)
+			"%s: the plugin kind must be 1-%d characters of a-z, 0-9, '-' or '_' (the binary is patchbay-plugin-<kind>)", field("plugin"), maxNameLen)
 	}
 	if a := content.Attributes["command"]; a != nil && l.str(a, field("command"), &ch.Command, true) {
 		ch.Command = l.path(ch.Command)
@@ -369,14 +370,14 @@ func (l *loader) attachments(body hcl.Body, field string, p *sdk.AttachmentPolic
 			} else {
 				allow := []string{}
 				for it := v.ElementIterator(); it.Next(); {
-					_, e := it.Element()
+					idx, e := it.Element()
 					if e.IsNull() || e.Type() != cty.String {
 						l.errorf(a.Expr.Range(), "Invalid attachments.allow", "%s.allow must contain only strings", field)
 						return
 					}
 					ext := strings.ToLower(strings.TrimSpace(e.AsString()))
 					if !extRE.MatchString(ext) {
-						l.errorf(a.Expr.Range(), "Invalid attachments.allow", "%s.allow: %q is not an extension; write it with the dot, e.g. \".pdf\"", field, e.AsString())
+						l.errorf(a.Expr.Range(), "Invalid attachments.allow", "%s.allow[%s]: not an extension; write it with the dot, e.g. \".pdf\"", field, idx.AsBigFloat().String())
 						return
 					}
 					allow = append(allow, ext)
@@ -465,7 +466,7 @@ func (l *loader) duration(a *hcl.Attribute, field string, dst *time.Duration) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		l.errorf(a.Expr.Range(), "Invalid "+lastField(field), "%s must be a positive duration such as \"96h\" or \"10m\", got %q", field, s)
+		l.errorf(a.Expr.Range(), "Invalid "+lastField(field), "%s must be a positive duration such as \"96h\" or \"10m\"", field)
 		return
 	}
 	*dst = d

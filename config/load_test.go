@@ -253,13 +253,23 @@ config { t = var.x }
 }
 
 func TestParseSecretNotInErrors(t *testing.T) {
-	// A secret used where a number is expected must not be echoed.
-	_, err := parse(t, `http { max_body_bytes = env("S") }`, map[string]string{"S": "hunter2"})
-	if err == nil {
-		t.Fatal("no error")
-	}
-	if strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("error leaks the secret: %v", err)
+	// A secret used where it is invalid must not be echoed.
+	for _, src := range []string{
+		`http { max_body_bytes = env("S") }`,
+		`http { public_url = env("S") }`,
+		`tickets { auto_close_after = env("S") }`,
+		"channel \"a\" {\n plugin = env(\"S\")\n}",
+		"channel \"a\" {\n plugin = \"x\"\n sha256 = env(\"S\")\n}",
+		"channel \"a\" {\n plugin = \"x\"\n attachments {\n  allow = [env(\"S\")]\n }\n}",
+	} {
+		_, err := parse(t, src, map[string]string{"S": "Hunter 2!"})
+		if err == nil {
+			t.Errorf("%s: no error", src)
+			continue
+		}
+		if strings.Contains(err.Error(), "Hunter 2!") {
+			t.Errorf("error leaks the secret: %v", err)
+		}
 	}
 }
 

@@ -44,6 +44,8 @@ type wireConn struct {
 	host wire.HostBackend
 }
 
+// Configure serves the Host for this instance and configures the plugin;
+// field errors come back as sdk.FieldErrors.
 func (c *wireConn) Configure(ctx context.Context, a configureArgs) error {
 	fe, err := c.ChannelClient.Configure(ctx, a.Instance, a.Config, a.Attachments, a.PublicURL, c.host)
 	if err != nil {
@@ -55,6 +57,8 @@ func (c *wireConn) Configure(ctx context.Context, a configureArgs) error {
 	return nil
 }
 
+// Ping runs go-plugin's gRPC health check, bounded by ctx (go-plugin's own
+// Ping has no deadline and would hang on a stopped process).
 func (c *wireConn) Ping(ctx context.Context) error {
 	_, err := grpc_health_v1.NewHealthClient(c.grpc).Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: plugin.GRPCServiceName})
 	return err
@@ -62,8 +66,8 @@ func (c *wireConn) Ping(ctx context.Context) error {
 
 // startSession launches the binary at path and dispenses its Channel
 // client, with host serving the Host calls of this instance.
-func startSession(path, pin string, logger hclog.Logger, host wire.HostBackend) (*session, error) {
-	client, cmd, err := newClient(path, pin, logger)
+func startSession(path, pin string, logger hclog.Logger, host wire.HostBackend, startTimeout time.Duration) (*session, error) {
+	client, cmd, err := newClient(path, pin, logger, startTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -93,6 +93,10 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, "plugin_error", "the channel plugin failed to handle the request")
 		return
 	}
+	if resp == nil {
+		writeError(w, http.StatusBadGateway, "plugin_error", "the channel plugin gave no answer")
+		return
+	}
 	status := resp.Status
 	if status == 0 {
 		status = http.StatusOK

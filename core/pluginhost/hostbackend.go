@@ -28,6 +28,7 @@ func (h *hostBackend) backend() (Backend, error) {
 	return h.in.backend, nil
 }
 
+// StageAttachment implements wire.HostBackend for this instance.
 func (h *hostBackend) StageAttachment(ctx context.Context, hdr StagedHeader, r io.Reader) (Staged, error) {
 	b, err := h.backend()
 	if err != nil {
@@ -36,6 +37,7 @@ func (h *hostBackend) StageAttachment(ctx context.Context, hdr StagedHeader, r i
 	return b.StageAttachment(ctx, h.in.ch.Name, hdr, r)
 }
 
+// Deliver implements wire.HostBackend for this instance.
 func (h *hostBackend) Deliver(ctx context.Context, msg *sdk.InboundMessage, attachmentIDs []string) (*sdk.Receipt, error) {
 	b, err := h.backend()
 	if err != nil {
@@ -44,6 +46,7 @@ func (h *hostBackend) Deliver(ctx context.Context, msg *sdk.InboundMessage, atta
 	return b.Deliver(ctx, h.in.ch.Name, msg, attachmentIDs)
 }
 
+// UpdateDelivery implements wire.HostBackend for this instance.
 func (h *hostBackend) UpdateDelivery(ctx context.Context, u sdk.DeliveryUpdate) (bool, error) {
 	b, err := h.backend()
 	if err != nil {
@@ -52,6 +55,7 @@ func (h *hostBackend) UpdateDelivery(ctx context.Context, u sdk.DeliveryUpdate) 
 	return b.UpdateDelivery(ctx, h.in.ch.Name, u)
 }
 
+// OpenAttachment implements wire.HostBackend for this instance.
 func (h *hostBackend) OpenAttachment(ctx context.Context, id string) (io.ReadCloser, error) {
 	b, err := h.backend()
 	if err != nil {
@@ -60,6 +64,7 @@ func (h *hostBackend) OpenAttachment(ctx context.Context, id string) (io.ReadClo
 	return b.OpenAttachment(ctx, h.in.ch.Name, id)
 }
 
+// GetState implements wire.HostBackend for this instance.
 func (h *hostBackend) GetState(ctx context.Context, key string) ([]byte, bool, error) {
 	b, err := h.backend()
 	if err != nil {
@@ -68,6 +73,7 @@ func (h *hostBackend) GetState(ctx context.Context, key string) ([]byte, bool, e
 	return b.GetState(ctx, h.in.ch.Name, key)
 }
 
+// SetState implements wire.HostBackend for this instance.
 func (h *hostBackend) SetState(ctx context.Context, key string, value []byte) error {
 	b, err := h.backend()
 	if err != nil {
@@ -76,6 +82,7 @@ func (h *hostBackend) SetState(ctx context.Context, key string, value []byte) er
 	return b.SetState(ctx, h.in.ch.Name, key, value)
 }
 
+// DeleteState implements wire.HostBackend for this instance.
 func (h *hostBackend) DeleteState(ctx context.Context, key string) error {
 	b, err := h.backend()
 	if err != nil {
@@ -84,6 +91,7 @@ func (h *hostBackend) DeleteState(ctx context.Context, key string) error {
 	return b.DeleteState(ctx, h.in.ch.Name, key)
 }
 
+// ReportStatus implements wire.HostBackend for this instance.
 func (h *hostBackend) ReportStatus(_ context.Context, s sdk.Status) error {
 	h.in.setStatus(s)
 	h.in.logger.Info("plugin reported status", "state", s.State, "message", s.Message)

@@ -123,11 +123,6 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 			in.setState(StateStarting, nil, "", time.Time{})
 		}
 		sess, err := in.launch(ctx)
-		if err == nil {
-			// LastError keeps the reason of the last failure for operators.
-			in.setState(StateRunning, sess, "", time.Time{})
-		}
-		signalFirst()
 		var lastErr string
 		failState := StateRestarting
 		if err != nil {
@@ -142,6 +137,9 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 			}
 			in.logger.Error("plugin failed to start", "error", err, "attempt", attempt+1)
 		} else {
+			// LastError keeps the reason of the last failure for operators.
+			in.setState(StateRunning, sess, "", time.Time{})
+			signalFirst()
 			in.logger.Info("plugin running", "pid", sess.pid)
 			reason := in.watch(ctx, sess)
 			if ctx.Err() != nil {
@@ -160,6 +158,7 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 		attempt++
 		delay := in.sup.backoff(attempt)
 		in.setState(failState, nil, lastErr, time.Now().Add(delay))
+		signalFirst()
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -180,7 +179,7 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 // plugin that starts accepting its configuration recovers).
 func permanent(err error) bool {
 	var fe sdk.FieldErrors
-	return errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrPluginNotFound) || errors.As(err, &fe)
+	return errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrPluginNotFound) || errors.Is(err, ErrIncompatible) || errors.As(err, &fe)
 }
 
 // launch starts one plugin process and brings it to running: handshake,
@@ -189,7 +188,7 @@ func (in *instance) launch(ctx context.Context) (*session, error) {
 	if err := checkBinary(in.path, in.ch.SHA256); err != nil {
 		return nil, err
 	}
-	sess, err := startSession(in.path, in.ch.SHA256, in.logger, newHostBackend(in))
+	sess, err := startSession(in.path, in.ch.SHA256, in.logger, newHostBackend(in), in.sup.StartTimeout)
 	if err != nil {
 		return nil, err
 	}

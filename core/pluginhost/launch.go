@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -97,7 +98,7 @@ func pluginEnv() []string {
 // path: versioned handshake, gRPC only, AutoMTLS, the sha256 pin (checked
 // again by go-plugin right before exec), a minimal environment and a new
 // process group. A go-plugin client is good for one process only.
-func newClient(path, pin string, logger hclog.Logger) (*plugin.Client, *exec.Cmd, error) {
+func newClient(path, pin string, logger hclog.Logger, startTimeout time.Duration) (*plugin.Client, *exec.Cmd, error) {
 	cmd := exec.Command(path)
 	cmd.Env = append(pluginEnv(), sdk.LogLevelEnv+"="+levelName(logger))
 	cmd.SysProcAttr = procAttr()
@@ -111,6 +112,7 @@ func newClient(path, pin string, logger hclog.Logger) (*plugin.Client, *exec.Cmd
 		SkipHostEnv:      true,
 		Logger:           logger,
 		GRPCDialOptions:  wire.GRPCDialOptions(),
+		StartTimeout:     startTimeout,
 	}
 	if pin != "" {
 		sum, err := hex.DecodeString(pin)
@@ -143,8 +145,8 @@ func launchError(path string, err error) error {
 	switch {
 	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
 		return fmt.Errorf("%w: %s changed since it was checked; refusing to start it", ErrChecksumMismatch, path)
-	case strings.Contains(err.Error(), "Incompatible API version"), strings.Contains(err.Error(), "incompatible"):
-		return fmt.Errorf("plugin %s speaks another protocol version than this core (%d): %w", path, wire.Handshake.ProtocolVersion, err)
+	case strings.Contains(strings.ToLower(err.Error()), "incompatible api version"):
+		return fmt.Errorf("%w: %s does not speak plugin protocol %d (rebuild it against this SDK): %v", ErrIncompatible, path, wire.Handshake.ProtocolVersion, err)
 	default:
 		return fmt.Errorf("start plugin %s: %w", path, err)
 	}

@@ -36,12 +36,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, BinaryPrefix+"test"), "github.com/patchbayhq/patchbay/internal/testplugin")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build test plugin:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	for name, pkg := range map[string]string{
+		BinaryPrefix + "test": "github.com/patchbayhq/patchbay/internal/testplugin",
+		"oldproto":            "github.com/patchbayhq/patchbay/internal/testplugin/oldproto",
+	} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build test plugin:", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	testPluginDir = dir
 	code := m.Run()

@@ -228,12 +228,22 @@ func TestChecksumPin(t *testing.T) {
 	}
 }
 
-func TestConfigureFieldErrorsFailChannel(t *testing.T) {
+func TestRefusedChannels(t *testing.T) {
 	bad := testChannel("bad", nil)
 	bad.Config = json.RawMessage(`{"token":""}`)
 	missing := testChannel("missing", nil)
 	missing.Plugin = "nosuchkind"
-	h := startHarness(t, Supervision{MinBackoff: time.Second}, nil, bad, missing, testChannel("good", nil))
+	old := testChannel("old", nil)
+	old.Command = filepath.Join(testPluginDir, "oldproto")
+	notPlugin := testChannel("notplugin", nil)
+	notPlugin.Command = "/bin/true"
+	h := startHarness(t, Supervision{MinBackoff: time.Second}, nil, bad, missing, old, notPlugin, testChannel("good", nil))
+	if info := h.info(t, "old"); info.State != StateFailed || !strings.Contains(info.LastError, "protocol") {
+		t.Errorf("old protocol = %s: %s", info.State, info.LastError)
+	}
+	if info := h.info(t, "notplugin"); info.State != StateRestarting && info.State != StateFailed || info.LastError == "" {
+		t.Errorf("not a plugin = %s: %s", info.State, info.LastError)
+	}
 	if info := h.info(t, "bad"); info.State != StateFailed || !strings.Contains(info.LastError, "token: is required") {
 		t.Errorf("bad = %s: %s", info.State, info.LastError)
 	}

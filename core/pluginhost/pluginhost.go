@@ -52,6 +52,9 @@ var (
 	ErrChecksumMismatch = errors.New("plugin binary does not match the configured sha256")
 	// ErrPluginNotFound: no plugin binary for the channel's kind.
 	ErrPluginNotFound = errors.New("plugin binary not found")
+	// ErrIncompatible: the plugin speaks another protocol version (or is
+	// not a Patchbay channel plugin); it is refused at the handshake.
+	ErrIncompatible = errors.New("plugin protocol version not supported")
 )
 
 // Channel states shown in ChannelInfo.State.

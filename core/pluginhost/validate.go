@@ -79,7 +79,7 @@ func (in *instance) probe(ctx context.Context, fn func(context.Context, channelC
 	if err := checkBinary(in.path, in.ch.SHA256); err != nil {
 		return sdk.Manifest{}, err
 	}
-	sess, err := startSession(in.path, in.ch.SHA256, in.logger, newHostBackend(in))
+	sess, err := startSession(in.path, in.ch.SHA256, in.logger, newHostBackend(in), in.sup.StartTimeout)
 	if err != nil {
 		return sdk.Manifest{}, err
 	}

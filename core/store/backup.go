@@ -26,7 +26,11 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 // serving reads and writes (the snapshot holds every commit acknowledged
 // before Backup started). Cancelling ctx aborts it.
 func (s *Store) Backup(ctx context.Context, w io.Writer) error {
-	if _, err := s.db.Backup(ctxWriter{ctx, w}, 0); err != nil {
+	ts := s.acquireRead()
+	defer s.releaseRead(ts)
+	stream := s.db.NewStreamAt(ts)
+	stream.LogPrefix = "patchbay backup"
+	if _, err := stream.Backup(ctxWriter{ctx, w}, 0); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	return nil

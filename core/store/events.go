@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/patchbayhq/patchbay/core/ticket"
 )
 
 // Event types appended by the store itself.
@@ -44,6 +46,17 @@ func (tx *Tx) AppendEvent(ev *Event) error {
 	if ev.At.IsZero() {
 		ev.At = tx.now
 	}
+	switch d := ev.Data.(type) {
+	case *ticket.Ticket, *ticket.Comment, *ticket.User:
+		if last, ok := tx.lastObj.(*ticket.Ticket); ok && any(last) == d {
+			ev.Data = json.RawMessage(tx.lastRaw)
+		} else if last, ok := tx.lastObj.(*ticket.Comment); ok && any(last) == d {
+			ev.Data = json.RawMessage(tx.lastRaw)
+		} else if last, ok := tx.lastObj.(*ticket.User); ok && any(last) == d {
+			ev.Data = json.RawMessage(tx.lastRaw)
+		}
+	}
+	tx.lastObj, tx.lastRaw = nil, nil
 	return tx.setJSON(eventKey(seq), ev)
 }
 

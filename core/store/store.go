@@ -38,6 +38,22 @@ type Store struct {
 	notifyMu sync.Mutex
 	notifyCh chan struct{}
 
+	// Pipelined commits (Badger managed mode): the writer seals commit
+	// units and hands them to the committer goroutine, which commits them
+	// one after the other; meanwhile the writer already runs the next
+	// functions, reading the pending units' writes as overlays.
+	commitCh      chan *unit
+	idle          chan struct{} // a token: the committer is waiting for work
+	committerDone chan struct{}
+	lastTs        uint64 // writer-owned: last commit timestamp handed out
+
+	mu        sync.Mutex
+	durableTs uint64     // every commit up to here is synced
+	pending   []*overlay // sealed, not yet durable units, oldest first
+	epoch     uint64     // bumped by a failed commit: later units built on it fail
+	failErr   error
+	readers   map[uint64]int // active snapshot read timestamps
+
 	// commits counts synced commits (tests and metrics).
 	statsMu sync.Mutex
 	stats   Stats
@@ -47,6 +63,8 @@ type Store struct {
 type Stats struct {
 	Commits uint64 // synced Badger commits
 	Updates uint64 // Update functions committed
+	// CommitTime is the total time spent in synced commits.
+	CommitTime time.Duration
 }
 
 type request struct {
@@ -56,6 +74,20 @@ type request struct {
 	ov   *overlay
 }
 
+// unit is one Badger transaction in the making: the writes of several
+// Update functions, committed at one timestamp with one sync.
+type unit struct {
+	ts     uint64
+	readTs uint64
+	epoch  uint64
+	base   *badger.Txn // read-only snapshot at readTs
+	txn    *badger.Txn // the write transaction
+	layers []*overlay  // pending units when this one started, newest first
+	merged *overlay    // writes of this unit's functions so far
+	reqs   []*request
+	bytes  int
+}
+
 // Open opens (creating if needed) the store in opts.Dir and starts the
 // writer and the value-log GC.
 func Open(opts Options) (*Store, error) {
@@ -63,7 +95,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, errors.New("store: no data directory")
 	}
 	opts.defaults()
-	db, err := badger.Open(opts.badgerOptions())
+	db, err := badger.OpenManaged(opts.badgerOptions())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
@@ -75,7 +107,16 @@ func Open(opts Options) (*Store, error) {
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		notifyCh:   make(chan struct{}),
+
+		commitCh:      make(chan *unit, 2),
+		idle:          make(chan struct{}, 1),
+		committerDone: make(chan struct{}),
+		readers:       map[uint64]int{},
 	}
+	s.durableTs = db.MaxVersion()
+	s.lastTs = s.durableTs
+	s.idle <- struct{}{}
+	go s.committer()
 	go s.writer()
 	if opts.GCInterval > 0 {
 		s.bg.Add(1)
@@ -149,9 +190,42 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 
 // View runs fn on a consistent snapshot of committed data.
 func (s *Store) View(fn func(*ReadTx) error) error {
-	return s.db.View(func(txn *badger.Txn) error {
-		return fn(&ReadTx{r: badgerReader{txn}})
-	})
+	ts := s.acquireRead()
+	defer s.releaseRead(ts)
+	txn := s.db.NewTransactionAt(ts, false)
+	defer txn.Discard()
+	return fn(&ReadTx{r: badgerReader{txn}})
+}
+
+// acquireRead registers a snapshot reader at the durable timestamp; the
+// versions it may read are kept until releaseRead.
+func (s *Store) acquireRead() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.durableTs
+	s.readers[ts]++
+	return ts
+}
+
+func (s *Store) releaseRead(ts uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readers[ts]--; s.readers[ts] <= 0 {
+		delete(s.readers, ts)
+	}
+}
+
+// discardTs is the timestamp below which no reader needs old versions.
+func (s *Store) discardTs() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.durableTs
+	for r := range s.readers {
+		if r < ts {
+			ts = r
+		}
+	}
+	return ts
 }
 
 // Notify returns a channel that is closed after the next successful commit.
@@ -169,30 +243,56 @@ func (s *Store) notify() {
 	s.notifyMu.Unlock()
 }
 
-// writer is the single goroutine that owns every write.
+// writer is the single goroutine that runs every Update function. It runs
+// each request as soon as it arrives, into the current commit unit, and
+// seals the unit when the committer is idle (or the unit is full): while one
+// unit is being synced the next one fills up, so sync time and function time
+// overlap and a busy store commits many requests per sync.
 func (s *Store) writer() {
-	defer close(s.writerDone)
-	batch := make([]*request, 0, s.opts.MaxBatch)
+	var u *unit
+	defer func() {
+		if u != nil {
+			s.seal(u)
+		}
+		close(s.commitCh)
+		<-s.committerDone
+		s.failQueued()
+		close(s.writerDone)
+	}()
 	for {
-		var first *request
+		var idle <-chan struct{}
+		if u != nil {
+			idle = s.idle
+		}
 		select {
-		case first = <-s.reqs:
+		case r := <-s.reqs:
+			if u == nil {
+				u = s.startUnit()
+			}
+			u = s.runOne(u, r)
+		case <-idle:
+			// Take what is already queued, then hand the unit over.
+		drain:
+			for len(u.reqs) < s.opts.MaxBatch {
+				select {
+				case r := <-s.reqs:
+					u = s.runOne(u, r)
+				default:
+					break drain
+				}
+			}
+			if len(u.reqs) == 0 {
+				// Every function failed: nothing to commit, and the
+				// committer is still idle.
+				s.seal(u)
+				s.idle <- struct{}{}
+			} else {
+				s.seal(u)
+			}
+			u = nil
 		case <-s.closing:
-			s.failQueued()
 			return
 		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		s.runBatch(batch)
-		clear(batch)
 	}
 }
 
@@ -217,95 +317,143 @@ func runFn(fn func(*Tx) error, tx *Tx) (err error) {
 	return fn(tx)
 }
 
-// runBatch runs the batch's functions one after the other against one
-// Badger transaction and commits it once (splitting into several commits
-// when the batch outgrows one transaction).
-func (s *Store) runBatch(batch []*request) {
-	txn := s.db.NewTransaction(true)
-	var applied []*request
-	bytes := 0
-	commit := func() {
-		if len(applied) == 0 {
-			txn.Discard()
-			return
+// startUnit opens a commit unit reading the durable snapshot plus every
+// pending unit.
+func (s *Store) startUnit() *unit {
+	s.mu.Lock()
+	u := &unit{readTs: s.durableTs, epoch: s.epoch, merged: newOverlay()}
+	u.layers = make([]*overlay, 0, len(s.pending))
+	for i := len(s.pending) - 1; i >= 0; i-- {
+		u.layers = append(u.layers, s.pending[i])
+	}
+	s.readers[u.readTs]++
+	s.mu.Unlock()
+	u.base = s.db.NewTransactionAt(u.readTs, false)
+	u.txn = s.db.NewTransactionAt(u.readTs, true)
+	return u
+}
+
+// seal hands the unit to the committer; its writes become a pending layer
+// for the units after it.
+func (s *Store) seal(u *unit) {
+	u.base.Discard()
+	s.releaseRead(u.readTs)
+	if len(u.reqs) == 0 {
+		u.txn.Discard()
+		return
+	}
+	s.lastTs++
+	u.ts = s.lastTs
+	s.mu.Lock()
+	s.pending = append(s.pending, u.merged)
+	s.mu.Unlock()
+	s.commitCh <- u
+}
+
+// runOne runs one request's function in unit u and returns the unit to
+// continue with (a new one when u had to be sealed).
+func (s *Store) runOne(u *unit, r *request) *unit {
+	if err := r.ctx.Err(); err != nil {
+		r.done <- err
+		return u
+	}
+	tx := newTx(s, u)
+	if err := runFn(r.fn, tx); err != nil {
+		r.done <- err
+		return u
+	}
+	r.ov = tx.ov
+	if err := tx.ov.apply(u.txn); err != nil {
+		// The write transaction now holds part of r's writes: rebuild it
+		// from the unit's merged writes, seal it, and give r a unit of its
+		// own (its reads stay valid: the sealed unit is a layer).
+		u.txn.Discard()
+		u.txn = s.db.NewTransactionAt(u.readTs, true)
+		if rerr := u.merged.apply(u.txn); rerr != nil {
+			for _, a := range u.reqs {
+				a.done <- fmt.Errorf("store: rebuild batch: %w", rerr)
+			}
+			u.reqs = nil
+			u.merged = newOverlay()
 		}
-		err := txn.Commit()
-		if err != nil {
-			err = fmt.Errorf("store: commit: %w", err)
-			s.log.Error("commit failed", "updates", len(applied), "error", err)
+		s.seal(u)
+		u = s.startUnit()
+		if err2 := tx.ov.apply(u.txn); err2 != nil {
+			u.txn.Discard()
+			u.txn = s.db.NewTransactionAt(u.readTs, true)
+			if errors.Is(err2, badger.ErrTxnTooBig) {
+				err2 = ErrTooLarge
+			}
+			r.done <- fmt.Errorf("store: %w", err2)
+			return u
 		}
-		for _, r := range applied {
+	}
+	tx.ov.mergeInto(u.merged)
+	u.reqs = append(u.reqs, r)
+	u.bytes += tx.ov.bytes
+	if u.bytes >= s.opts.MaxBatchBytes || len(u.reqs) >= s.opts.MaxBatch {
+		s.seal(u)
+		u = s.startUnit()
+	}
+	return u
+}
+
+// committer commits sealed units in order, each with one synced write, and
+// answers their callers once it is durable. A failed commit fails every
+// unit built on top of it.
+func (s *Store) committer() {
+	defer close(s.committerDone)
+	commits := 0
+	for u := range s.commitCh {
+		s.mu.Lock()
+		err := error(nil)
+		if u.epoch != s.epoch {
+			err = fmt.Errorf("store: an earlier commit of the batch failed: %w", s.failErr)
+		}
+		s.mu.Unlock()
+		var took time.Duration
+		if err == nil {
+			start := time.Now()
+			cerr := u.txn.CommitAt(u.ts, nil)
+			took = time.Since(start)
+			if cerr != nil {
+				err = fmt.Errorf("store: commit: %w", cerr)
+				s.log.Error("commit failed", "updates", len(u.reqs), "error", cerr)
+			}
+		} else {
+			u.txn.Discard()
+		}
+		s.mu.Lock()
+		if len(s.pending) > 0 && s.pending[0] == u.merged {
+			s.pending = s.pending[1:]
+		}
+		if err == nil {
+			s.durableTs = u.ts
+		} else if u.epoch == s.epoch {
+			s.epoch++
+			s.failErr = err
+			s.pending = nil
+		}
+		s.mu.Unlock()
+		for _, r := range u.reqs {
 			r.done <- err
+		}
+		select {
+		case s.idle <- struct{}{}:
+		default:
 		}
 		if err == nil {
 			s.statsMu.Lock()
 			s.stats.Commits++
-			s.stats.Updates += uint64(len(applied))
+			s.stats.Updates += uint64(len(u.reqs))
+			s.stats.CommitTime += took
 			s.statsMu.Unlock()
 			s.notify()
-		}
-		applied = applied[:0]
-		bytes = 0
-	}
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.done <- err
-			continue
-		}
-		tx := newTx(s, txn)
-		if err := runFn(r.fn, tx); err != nil {
-			r.done <- err
-			continue
-		}
-		r.ov = tx.ov
-		if len(tx.ov.order) == 0 {
-			// Read-only function: nothing to commit, but answer only after
-			// the writes it may have seen are durable.
-			applied = append(applied, r)
-			continue
-		}
-		if err := tx.ov.apply(txn); err != nil {
-			// The transaction now holds part of r's writes: rebuild it from
-			// the functions before r, commit them, then retry r alone.
-			txn.Discard()
-			txn = s.db.NewTransaction(true)
-			var rebuildErr error
-			for _, a := range applied {
-				if a.ov != nil {
-					if rebuildErr = a.ov.apply(txn); rebuildErr != nil {
-						break
-					}
-				}
+			if commits++; commits%256 == 0 {
+				s.db.SetDiscardTs(s.discardTs())
 			}
-			if rebuildErr != nil {
-				txn.Discard()
-				for _, a := range applied {
-					a.done <- fmt.Errorf("store: rebuild batch: %w", rebuildErr)
-				}
-				applied = applied[:0]
-				txn = s.db.NewTransaction(true)
-			} else {
-				commit()
-				txn = s.db.NewTransaction(true)
-			}
-			if err2 := tx.ov.apply(txn); err2 != nil {
-				txn.Discard()
-				txn = s.db.NewTransaction(true)
-				if errors.Is(err2, badger.ErrTxnTooBig) {
-					err2 = ErrTooLarge
-				}
-				r.done <- fmt.Errorf("store: %w", err2)
-				continue
-			}
-		}
-		applied = append(applied, r)
-		bytes += tx.ov.bytes
-		if bytes >= s.opts.MaxBatchBytes {
-			commit()
-			txn = s.db.NewTransaction(true)
 		}
 	}
-	commit()
 }
 
 // gcLoop runs Badger's value-log GC periodically: each run rewrites value
@@ -319,6 +467,7 @@ func (s *Store) gcLoop(every time.Duration) {
 		case <-s.closing:
 			return
 		case <-t.C:
+			s.db.SetDiscardTs(s.discardTs())
 			n := 0
 			for s.db.RunValueLogGC(0.5) == nil {
 				n++

@@ -31,6 +31,9 @@ func checkName(field, v string) error {
 
 // Ticket returns the ticket with that id, or ErrNotFound.
 func (r *ReadTx) Ticket(id uint64) (*ticket.Ticket, error) {
+	if c, ok := r.tickets[id]; ok {
+		return cloneTicket(c), nil
+	}
 	var t ticket.Ticket
 	ok, err := r.getJSON(ticketKey(id), &t)
 	if err != nil {
@@ -42,7 +45,23 @@ func (r *ReadTx) Ticket(id uint64) (*ticket.Ticket, error) {
 	if t.Tags == nil {
 		t.Tags = []string{}
 	}
+	if r.tickets != nil {
+		r.tickets[id] = cloneTicket(&t)
+	}
 	return &t, nil
+}
+
+func cloneTicket(t *ticket.Ticket) *ticket.Ticket {
+	c := *t
+	c.Tags = append(make([]string, 0, len(t.Tags)), t.Tags...)
+	return &c
+}
+
+// remember refreshes the transaction's decoded copy of a written ticket.
+func (tx *Tx) remember(t *ticket.Ticket) {
+	if tx.tickets != nil {
+		tx.tickets[t.ID] = cloneTicket(t)
+	}
 }
 
 // TicketByConversation returns the latest ticket of a channel conversation
@@ -125,6 +144,7 @@ func (tx *Tx) CreateTicket(t *ticket.Ticket) error {
 	if t.Channel != "" && t.ConversationKey != "" {
 		tx.set(convKey(t.Channel, t.ConversationKey), u64(id))
 	}
+	tx.remember(t)
 	return tx.AppendEvent(&Event{Type: EventTicketCreated, TicketID: id, Data: t})
 }
 
@@ -158,7 +178,9 @@ func (tx *Tx) UpdateTicket(t *ticket.Ticket) error {
 		want[string(k)] = true
 	}
 	for _, k := range indexKeys(old) {
-		if !want[string(k)] {
+		if want[string(k)] {
+			delete(want, string(k)) // unchanged: no write
+		} else {
 			tx.del(k)
 		}
 	}
@@ -178,6 +200,7 @@ func (tx *Tx) UpdateTicket(t *ticket.Ticket) error {
 	if err := tx.setJSON(ticketKey(t.ID), t); err != nil {
 		return err
 	}
+	tx.remember(t)
 	return tx.AppendEvent(&Event{Type: EventTicketUpdated, TicketID: t.ID, Data: t})
 }
 

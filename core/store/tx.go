@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/patchbayhq/patchbay/core/ticket"
 )
 
 // kvPair is one key/value read by a scan.
@@ -112,32 +114,50 @@ func (o *overlay) apply(txn *badger.Txn) error {
 	return nil
 }
 
-type overlayReader struct {
-	base badgerReader
-	ov   *overlay
+// layeredReader reads through overlays (newest first) and then a Badger
+// snapshot: the calling function's own writes, the writes of the functions
+// before it in its commit unit, then the units sealed or being committed
+// but not yet durable.
+type layeredReader struct {
+	base   badgerReader
+	layers []*overlay
 }
 
-func (r overlayReader) get(k []byte) ([]byte, bool, error) {
-	if e, ok := r.ov.m[string(k)]; ok {
-		if e.del || (e.expiresAt != 0 && e.expiresAt <= uint64(time.Now().Unix())) {
-			return nil, false, nil
+func (r layeredReader) get(k []byte) ([]byte, bool, error) {
+	ks := string(k)
+	for _, ov := range r.layers {
+		if e, ok := ov.m[ks]; ok {
+			if e.del || (e.expiresAt != 0 && e.expiresAt <= uint64(time.Now().Unix())) {
+				return nil, false, nil
+			}
+			return e.val, true, nil
 		}
-		return e.val, true, nil
 	}
 	return r.base.get(k)
 }
 
-func (r overlayReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvPair, error) {
+func (r layeredReader) lookup(k string) (*ovEntry, bool) {
+	for _, ov := range r.layers {
+		if e, ok := ov.m[k]; ok {
+			return e, true
+		}
+	}
+	return nil, false
+}
+
+func (r layeredReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvPair, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	if from == nil || bytes.Compare(from, prefix) < 0 {
 		from = prefix
 	}
-	var mine []string
-	for k := range r.ov.m {
-		if len(k) >= len(prefix) && k[:len(prefix)] == string(prefix) && k >= string(from) {
-			mine = append(mine, k)
+	mine := map[string]bool{}
+	for _, ov := range r.layers {
+		for k := range ov.m {
+			if len(k) >= len(prefix) && k[:len(prefix)] == string(prefix) && k >= string(from) {
+				mine[k] = true
+			}
 		}
 	}
 	if len(mine) == 0 {
@@ -150,12 +170,12 @@ func (r overlayReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kv
 	}
 	merged := make([]kvPair, 0, len(base)+len(mine))
 	for _, p := range base {
-		if _, ok := r.ov.m[string(p.Key)]; !ok {
+		if !mine[string(p.Key)] {
 			merged = append(merged, p)
 		}
 	}
-	for _, k := range mine {
-		if e := r.ov.m[k]; !e.del {
+	for k := range mine {
+		if e, _ := r.lookup(k); !e.del {
 			merged = append(merged, kvPair{Key: []byte(k), Value: e.val})
 		}
 	}
@@ -171,6 +191,9 @@ func (r overlayReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kv
 // the writes of the batch so far and of the calling function.
 type ReadTx struct {
 	r reader
+	// tickets caches decoded tickets for this transaction (Ticket returns
+	// clones; the ticket writers refresh it).
+	tickets map[uint64]*ticket.Ticket
 }
 
 // Tx is one Update function's view of the store: reads see everything
@@ -182,11 +205,29 @@ type Tx struct {
 	s   *Store
 	ov  *overlay
 	now time.Time
+	// lastObj/lastRaw remember the last object encoded by setJSON, so the
+	// event that follows embeds the same bytes without encoding twice.
+	lastObj any
+	lastRaw []byte
 }
 
-func newTx(s *Store, txn *badger.Txn) *Tx {
-	ov := &overlay{m: make(map[string]*ovEntry)}
-	return &Tx{ReadTx: ReadTx{r: overlayReader{base: badgerReader{txn}, ov: ov}}, s: s, ov: ov, now: s.now()}
+func newOverlay() *overlay { return &overlay{m: make(map[string]*ovEntry)} }
+
+// newTx returns the Tx of one Update function running in unit u.
+func newTx(s *Store, u *unit) *Tx {
+	ov := newOverlay()
+	layers := make([]*overlay, 0, len(u.layers)+2)
+	layers = append(layers, ov, u.merged)
+	layers = append(layers, u.layers...)
+	return &Tx{ReadTx: ReadTx{r: layeredReader{base: badgerReader{u.base}, layers: layers}, tickets: map[uint64]*ticket.Ticket{}}, s: s, ov: ov, now: s.now()}
+}
+
+// mergeInto copies o's writes into dst (o is newer).
+func (o *overlay) mergeInto(dst *overlay) {
+	for _, k := range o.order {
+		e := o.m[k]
+		dst.put([]byte(k), e.val, e.expiresAt, e.del)
+	}
 }
 
 func (tx *Tx) set(k, v []byte) { tx.ov.put(k, v, 0, false) }
@@ -201,6 +242,7 @@ func (tx *Tx) setJSON(k []byte, v any) error {
 		return fmt.Errorf("store: encode %s: %w", k[:bytes.IndexByte(k, '/')+1], err)
 	}
 	tx.set(k, b)
+	tx.lastObj, tx.lastRaw = v, b
 	return nil
 }
 

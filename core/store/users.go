@@ -230,5 +230,6 @@ func (tx *Tx) moveRequester(t *ticket.Ticket, to uint64) error {
 	if err := tx.setJSON(ticketKey(t.ID), t); err != nil {
 		return err
 	}
+	tx.remember(t)
 	return tx.AppendEvent(&Event{Type: EventTicketUpdated, TicketID: t.ID, Data: t})
 }

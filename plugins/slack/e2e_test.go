@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,12 +14,12 @@ import (
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
 	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
+	"github.com/patchbayhq/patchbay/sdk"
+	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
 
 // TestEndToEnd runs the real patchbay binary with the real Slack plugin
-// binary against the loopback fake Slack: a signed DM in through
-// /hooks/<channel> (and Slack's retry of it), the ticket through the API,
-// an agent's public reply out as chat.postMessage into the DM.
+// binary against the loopback fake Slack.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the core and plugin binaries")
@@ -34,21 +35,134 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := fakeslack.New(t)
-	core := e2etest.Start(t, bin, e2etest.Options{
+	t.Run("contract_binary", func(t *testing.T) {
+		fs := fakeslack.New(t)
+		dm := fakeslack.Callback(fakeslack.DMEvent("1700000000.000010", nil))
+		tg := common(t, fs, "events")
+		tg.New = nil
+		tg.Binary = filepath.Join(bin.PluginDir, "patchbay-plugin-slack")
+		tg.Inbound = channeltest.WebhookReceiver(func(testing.TB) *sdk.WebhookRequest { return signed(dm) })
+		tg.CheckDelivery = checkDM
+		channeltest.Run(t, tg)
+	})
+	t.Run("hooks", func(t *testing.T) { testHooks(t, bin) })
+	for _, mode := range []string{"events", "socket"} {
+		t.Run("ticket_roundtrip_"+mode, func(t *testing.T) {
+			if !coreWiresStore(t, root) {
+				t.Skip("the patchbay command does not wire the store and the API yet")
+			}
+			testRoundTrip(t, bin, mode)
+		})
+	}
+}
+
+// coreWiresStore reports whether the patchbay command assembles the ticket
+// core (inbound service and API).
+func coreWiresStore(t *testing.T, root string) bool {
+	files, err := filepath.Glob(filepath.Join(root, "core", "cmd", "patchbay", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, b...)
+	}
+	return bytes.Contains(src, []byte(`"github.com/patchbayhq/patchbay/core/inbound"`)) &&
+		bytes.Contains(src, []byte(`"github.com/patchbayhq/patchbay/core/api"`))
+}
+
+func startCore(t *testing.T, bin e2etest.Binaries, fs *fakeslack.Server, mode string, waitRunning []string) *e2etest.Core {
+	return e2etest.Start(t, bin, e2etest.Options{
 		Channels: fmt.Sprintf(`
 channel "it-help" {
   plugin = "slack"
   config {
+    mode           = %q
     signing_secret = env("SLACK_SIGNING_SECRET")
     bot_token      = env("SLACK_BOT_TOKEN")
+    app_token      = env("SLACK_APP_TOKEN")
     api_url        = %q
   }
 }
-`, fs.APIURL()),
-		Env:         []string{"SLACK_SIGNING_SECRET=" + fakeslack.Secret, "SLACK_BOT_TOKEN=" + fakeslack.BotToken},
-		WaitRunning: []string{"it-help"},
+`, mode, fs.APIURL()),
+		Env: []string{"SLACK_SIGNING_SECRET=" + fakeslack.Secret, "SLACK_BOT_TOKEN=" + fakeslack.BotToken,
+			"SLACK_APP_TOKEN=" + fakeslack.AppToken},
+		WaitRunning: waitRunning,
 	})
+}
+
+// hook posts a Slack request to the core's /hooks/it-help.
+func hook(t *testing.T, core *e2etest.Core, body []byte, header http.Header) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, core.URL+"/hooks/it-help", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// testHooks checks the webhook path through the real core and plugin
+// processes: signature rejection, url_verification, and no acknowledgement
+// of a message the core did not store.
+func testHooks(t *testing.T, bin e2etest.Binaries) {
+	fs := fakeslack.New(t)
+	core := startCore(t, bin, fs, "events", nil)
+	dm := fakeslack.Callback(fakeslack.DMEvent("1700000000.000050", nil))
+	// Until the plugin is up the core answers 503; then the plugin answers.
+	e2etest.Eventually(t, 60*time.Second, "the plugin answering a badly signed event with 401", func() bool {
+		st, _ := hook(t, core, dm, fakeslack.SignedHeaders("wrong", dm, time.Now()))
+		return st == http.StatusUnauthorized
+	})
+	old := fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now().Add(-10*time.Minute))
+	if st, _ := hook(t, core, dm, old); st != http.StatusUnauthorized {
+		t.Errorf("replayed (10 min old) event answered %d, want 401", st)
+	}
+	challenge := []byte(`{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`)
+	st, body := hook(t, core, challenge, fakeslack.SignedHeaders(fakeslack.Secret, challenge, time.Now()))
+	if st != http.StatusOK || !strings.Contains(string(body), "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P") {
+		t.Errorf("url_verification answered %d %s", st, body)
+	}
+	mention := fakeslack.Callback(map[string]any{"type": "app_mention", "user": "U0ALICE", "text": "<@U0HANDLE> hi",
+		"ts": "1700000000.000051", "channel": "C0GENERAL", "event_ts": "1700000000.000051"})
+	if st, _ := hook(t, core, mention, fakeslack.SignedHeaders(fakeslack.Secret, mention, time.Now())); st != http.StatusOK {
+		t.Errorf("app_mention answered %d, want 200 (acknowledged, ignored)", st)
+	}
+	if !coreWiresStore(t, mustRoot(t)) {
+		// Without a store behind Host.Deliver nothing may be acknowledged.
+		if st, _ := hook(t, core, dm, fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())); st < 500 {
+			t.Errorf("a DM the core could not store was answered %d, want 5xx", st)
+		}
+	}
+	if strings.Contains(core.Logs(), fakeslack.BotToken) || strings.Contains(core.Logs(), fakeslack.Secret) {
+		t.Error("a Slack secret appears in the logs")
+	}
+}
+
+func mustRoot(t *testing.T) string {
+	root, err := e2etest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// testRoundTrip: a DM in (a signed Events API request, or a Socket Mode
+// envelope), and Slack's redelivery of it; the ticket through the API; an
+// agent's public reply out as chat.postMessage into the DM.
+func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
+	fs := fakeslack.New(t)
+	core := startCore(t, bin, fs, mode, []string{"it-help"})
 
 	// The plugin's auth.test status is visible in the channel list.
 	e2etest.Eventually(t, 30*time.Second, "channel status connected", func() bool {
@@ -56,34 +170,28 @@ channel "it-help" {
 		return status == http.StatusOK && strings.Contains(string(body), `"connected"`)
 	})
 
-	hook := func(body []byte, header http.Header) int {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, core.URL+"/hooks/it-help", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header = header
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-
 	ts := "1700000000.000100"
 	dm := fakeslack.Callback(fakeslack.DMEvent(ts, map[string]any{"text": "My VPN is down"}))
-	if st := hook(dm, fakeslack.SignedHeaders("wrong", dm, time.Now())); st != http.StatusUnauthorized {
-		t.Fatalf("badly signed event answered %d, want 401", st)
-	}
-	if st := hook(dm, fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())); st != http.StatusOK {
-		t.Fatalf("signed DM answered %d; logs:\n%s", st, core.Logs())
-	}
-	retry := fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())
-	retry.Set("X-Slack-Retry-Num", "1")
-	retry.Set("X-Slack-Retry-Reason", "http_timeout")
-	if st := hook(dm, retry); st != http.StatusOK {
-		t.Fatalf("Slack's retry answered %d", st)
+	if mode == "events" {
+		if st, _ := hook(t, core, dm, fakeslack.SignedHeaders("wrong", dm, time.Now())); st != http.StatusUnauthorized {
+			t.Fatalf("badly signed event answered %d, want 401", st)
+		}
+		if st, _ := hook(t, core, dm, fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())); st != http.StatusOK {
+			t.Fatalf("signed DM answered %d; logs:\n%s", st, core.Logs())
+		}
+		retry := fakeslack.SignedHeaders(fakeslack.Secret, dm, time.Now())
+		retry.Set("X-Slack-Retry-Num", "1")
+		retry.Set("X-Slack-Retry-Reason", "http_timeout")
+		if st, _ := hook(t, core, dm, retry); st != http.StatusOK {
+			t.Fatalf("Slack's retry answered %d", st)
+		}
+	} else {
+		for i, env := range []string{"env-dm", "env-dm-redelivered"} {
+			if fs.Broadcast(fakeslack.SocketEnvelope(env, dm, i)) == 0 {
+				t.Fatal("no Socket Mode connection")
+			}
+			e2etest.Eventually(t, 30*time.Second, "ack of "+env, func() bool { return slices.Contains(fs.Acks(), env) })
+		}
 	}
 
 	var tickets struct {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +18,23 @@ import (
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/webhook"
 )
 
-// binaries builds the real core and plugin binaries into the test's
-// temporary directory.
+var (
+	buildOnce sync.Once
+	buildDir  string
+	built     e2etest.Binaries
+	buildErr  error
+)
+
+// TestMain removes the binaries the end-to-end tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// binaries builds the real core and plugin binaries, once per test run.
 func binaries(t *testing.T) e2etest.Binaries {
 	t.Helper()
 	if testing.Short() {
@@ -31,11 +47,16 @@ func binaries(t *testing.T) e2etest.Binaries {
 	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
 		t.Skip("core/cmd/patchbay is not in this tree yet")
 	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatalf("build: %v", err)
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "patchbay-whatsapp-e2e-")
+		if buildErr == nil {
+			built, buildErr = e2etest.Build(buildDir)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build: %v", buildErr)
 	}
-	return bin
+	return built
 }
 
 // TestEndToEnd runs the real patchbay binary with the real WhatsApp plugin
@@ -66,6 +87,20 @@ channel "wa" {
 		WaitRunning: []string{"wa"},
 	})
 	hooks := core.URL + "/hooks/wa"
+
+	var channels struct {
+		Channels []struct {
+			Name         string `json:"name"`
+			Plugin       string `json:"plugin"`
+			Capabilities struct {
+				ReplyWindowSeconds int64 `json:"reply_window_seconds"`
+			} `json:"capabilities"`
+		} `json:"channels"`
+	}
+	if st := core.JSON("GET", "/api/v1/channels", nil, &channels); st != 200 || len(channels.Channels) != 1 ||
+		channels.Channels[0].Plugin != "whatsapp" || channels.Channels[0].Capabilities.ReplyWindowSeconds != 86400 {
+		t.Fatalf("channels: %d %+v", st, channels)
+	}
 
 	// The subscription handshake through the core.
 	q := url.Values{"hub.mode": {"subscribe"}, "hub.verify_token": {verifyToken}, "hub.challenge": {"31337"}}
@@ -191,7 +226,136 @@ channel "wa" {
 		}
 	}
 	e2etest.Eventually(t, 30*time.Second, "delivery read", func() bool { return delivery() == "read|"+wamid })
+	// Meta answers 429 once: the core retries (honouring Retry-After) and
+	// the reply ends up sent.
+	g.FailNext("messages", fakegraph.Failure{HTTPStatus: 429, Code: 130429, Message: "Rate limit hit", RetryAfter: "1"})
+	var second comment
+	if st := core.JSON("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), map[string]any{"body": "Blue is back in stock.", "public": true}, &second); st != 201 && st != 200 {
+		t.Fatalf("second reply: %d", st)
+	}
+	e2etest.Eventually(t, 60*time.Second, "the retried reply sent", func() bool {
+		for _, c := range comments() {
+			if c.ID == second.ID && c.Delivery != nil && c.Delivery.Status == "sent" {
+				return strings.HasPrefix(c.Delivery.ExternalID, "wamid.")
+			}
+		}
+		return false
+	})
+	if n := g.Hits("messages"); n < 3 {
+		t.Errorf("the fake saw %d sends, want the 429 and the retry", n)
+	}
+
+	// A customer who last wrote 25 hours ago: the reply fails with
+	// window_closed, visibly, and nothing reaches Meta.
+	const oldCustomer = "447700900123"
+	old := fakegraph.Notification{PhoneNumberID: phoneNumberID,
+		Contacts: []map[string]any{fakegraph.Contact("Old Customer", oldCustomer, "")},
+		Messages: []map[string]any{fakegraph.TextMessage(oldCustomer, "wamid.E2EOLD", "Hello?", time.Now().Add(-25*time.Hour))}}.Body()
+	if code := post(old, webhook.Sign(appSecret, old)); code != 200 {
+		t.Fatalf("old message answered %d", code)
+	}
+	var all struct {
+		Tickets []struct {
+			ID uint64 `json:"id"`
+		} `json:"tickets"`
+	}
+	core.JSON("GET", "/api/v1/tickets?channel=wa", nil, &all)
+	if len(all.Tickets) != 2 {
+		t.Fatalf("tickets = %+v, want 2", all.Tickets)
+	}
+	oldTicket := all.Tickets[0].ID // newest first
+	sentBefore := len(g.Sent())
+	var late comment
+	if st := core.JSON("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", oldTicket), map[string]any{"body": "Sorry for the delay!", "public": true}, &late); st != 201 && st != 200 {
+		t.Fatalf("late reply: %d", st)
+	}
+	e2etest.Eventually(t, 60*time.Second, "the late reply failed with window_closed", func() bool {
+		var out struct {
+			Comments []comment `json:"comments"`
+		}
+		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", oldTicket), nil, &out)
+		for _, c := range out.Comments {
+			if c.ID == late.ID && c.Delivery != nil && c.Delivery.Status == "failed" {
+				if !strings.Contains(c.Delivery.Error, "window_closed") {
+					t.Fatalf("failed delivery error = %q", c.Delivery.Error)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(g.Sent()); n != sentBefore {
+		t.Errorf("%d messages reached Meta for a reply outside the window", n-sentBefore)
+	}
+
 	if logs := core.Logs(); strings.Contains(logs, accessToken) || strings.Contains(logs, appSecret) {
 		t.Error("the core's log contains a WhatsApp secret")
+	}
+}
+
+// TestEndToEndTemplateOutsideWindow: with a template configured, a reply to
+// a customer who last wrote 30 hours ago goes out as that template.
+func TestEndToEndTemplateOutsideWindow(t *testing.T) {
+	bin := binaries(t)
+	g := fakegraph.New(phoneNumberID, accessToken)
+	t.Cleanup(g.Close)
+	core := e2etest.Start(t, bin, e2etest.Options{
+		Channels: fmt.Sprintf(`
+channel "wa" {
+  plugin = "whatsapp"
+  config {
+    phone_number_id = %q
+    access_token    = %q
+    app_secret      = %q
+    verify_token    = %q
+    api_url         = %q
+    template {
+      name           = "reopen_conversation"
+      language       = "en_US"
+      body_parameter = true
+    }
+  }
+}
+`, phoneNumberID, accessToken, appSecret, verifyToken, g.URL),
+		WaitRunning: []string{"wa"},
+	})
+	msg := fakegraph.Notification{PhoneNumberID: phoneNumberID,
+		Contacts: []map[string]any{fakegraph.Contact("Ana", customerWaID, "")},
+		Messages: []map[string]any{fakegraph.TextMessage(customerWaID, "wamid.TPL1", "Any news?", time.Now().Add(-30*time.Hour))}}.Body()
+	req, _ := http.NewRequest(http.MethodPost, core.URL+"/hooks/wa", bytes.NewReader(msg))
+	req.Header.Set("X-Hub-Signature-256", webhook.Sign(appSecret, msg))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("webhook answered %d", resp.StatusCode)
+	}
+	var tickets struct {
+		Tickets []struct {
+			ID uint64 `json:"id"`
+		} `json:"tickets"`
+	}
+	if st := core.JSON("GET", "/api/v1/tickets?channel=wa", nil, &tickets); st != 200 || len(tickets.Tickets) != 1 {
+		t.Fatalf("tickets: %d %+v", st, tickets)
+	}
+	id := tickets.Tickets[0].ID
+	if st, body := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", id), map[string]any{"body": "It shipped\ntoday.", "public": true}); st != 201 && st != 200 {
+		t.Fatalf("reply: %d %s", st, body)
+	}
+	e2etest.Eventually(t, 60*time.Second, "the template at the fake Graph API", func() bool {
+		for _, s := range g.Sent() {
+			if s.Type() == "template" && s.Field("template", "name") == "reopen_conversation" &&
+				s.Field("template", "components", "0", "parameters", "0", "text") == "It shipped today." {
+				return true
+			}
+		}
+		return false
+	})
+	for _, s := range g.Sent() {
+		if s.Type() == "text" {
+			t.Errorf("a free-form message was sent outside the window: %s", s.Raw)
+		}
 	}
 }

@@ -201,6 +201,9 @@ channel "alpha" {
 		return errors.Is(err, syscall.ESRCH)
 	})
 	out := logs.String()
+	if !strings.Contains(out, `channel configured: channel=alpha plugin=test`) || !strings.Contains(out, "(redacted)") {
+		t.Errorf("no redacted channel config in the debug log:\n%s", out)
+	}
 	if !strings.Contains(out, "stopped") {
 		t.Errorf("no clean stop in the log:\n%s", out)
 	}
@@ -289,6 +292,9 @@ func TestPluginsCommand(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil || code != 0 {
 		t.Fatalf("plugins -json: %d %v\n%s", code, err, stdout)
+	}
+	if !strings.Contains(stdout, `"config_fields"`) || !strings.Contains(stdout, `"secret": true`) || !strings.Contains(stdout, `"webhooks": true`) {
+		t.Errorf("plugins -json lacks snake_case manifest fields:\n%s", stdout)
 	}
 	if out.PluginDir != pluginDir || len(out.Plugins) != 1 || out.Plugins[0].Manifest.Kind != "test" {
 		t.Errorf("plugins -json = %+v", out)

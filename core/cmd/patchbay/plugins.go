@@ -24,8 +24,46 @@ type manifestJSON struct {
 	Version      string            `json:"version"`
 	DisplayName  string            `json:"display_name"`
 	Description  string            `json:"description"`
-	Capabilities sdk.Capabilities  `json:"capabilities"`
-	ConfigFields []sdk.ConfigField `json:"config_fields"`
+	Capabilities capabilitiesJSON  `json:"capabilities"`
+	ConfigFields []configFieldJSON `json:"config_fields"`
+}
+
+type capabilitiesJSON struct {
+	AttachmentsIn      bool   `json:"attachments_in"`
+	AttachmentsOut     bool   `json:"attachments_out"`
+	MaxAttachmentBytes int64  `json:"max_attachment_bytes"`
+	Threads            bool   `json:"threads"`
+	HTML               bool   `json:"html"`
+	ReplyWindow        string `json:"reply_window,omitempty"`
+	Webhooks           bool   `json:"webhooks"`
+}
+
+type configFieldJSON struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Required    bool   `json:"required"`
+	Secret      bool   `json:"secret"`
+	Description string `json:"description,omitempty"`
+	Default     string `json:"default,omitempty"`
+}
+
+func toManifestJSON(m sdk.Manifest) *manifestJSON {
+	c := m.Capabilities
+	out := &manifestJSON{
+		Kind: m.Kind, Version: m.Version, DisplayName: m.DisplayName, Description: m.Description,
+		Capabilities: capabilitiesJSON{
+			AttachmentsIn: c.AttachmentsIn, AttachmentsOut: c.AttachmentsOut, MaxAttachmentBytes: c.MaxAttachmentBytes,
+			Threads: c.Threads, HTML: c.HTML, Webhooks: c.Webhooks,
+		},
+		ConfigFields: []configFieldJSON{},
+	}
+	if c.ReplyWindow > 0 {
+		out.Capabilities.ReplyWindow = c.ReplyWindow.String()
+	}
+	for _, f := range m.ConfigFields {
+		out.ConfigFields = append(out.ConfigFields, configFieldJSON(f))
+	}
+	return out
 }
 
 // cmdPlugins lists the plugin binaries of a plugin directory (-dir, or the
@@ -71,7 +109,7 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			l.Error = err.Error()
 			failed = true
 		} else {
-			l.Manifest = &manifestJSON{m.Kind, m.Version, m.DisplayName, m.Description, m.Capabilities, m.ConfigFields}
+			l.Manifest = toManifestJSON(m)
 		}
 		listings = append(listings, l)
 	}
@@ -132,7 +170,7 @@ func printPlugins(w io.Writer, dir string, listings []pluginListing) {
 	}
 }
 
-func capabilities(c sdk.Capabilities) string {
+func capabilities(c capabilitiesJSON) string {
 	var out []string
 	add := func(ok bool, s string) {
 		if ok {
@@ -147,8 +185,8 @@ func capabilities(c sdk.Capabilities) string {
 	if c.MaxAttachmentBytes > 0 {
 		out = append(out, fmt.Sprintf("max attachment %d MiB", c.MaxAttachmentBytes>>20))
 	}
-	if c.ReplyWindow > 0 {
-		out = append(out, "reply window "+c.ReplyWindow.String())
+	if c.ReplyWindow != "" {
+		out = append(out, "reply window "+c.ReplyWindow)
 	}
 	if len(out) == 0 {
 		return "none"

@@ -38,6 +38,9 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, ch := range cfg.Redacted().Channels {
+		logger.Debug("channel configured", "channel", ch.Name, "plugin", ch.Plugin, "brand", ch.Brand, "config", string(ch.Config))
+	}
 	return serve(ctx, cfg, logger)
 }
 

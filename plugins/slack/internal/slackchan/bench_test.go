@@ -40,3 +40,20 @@ func BenchmarkParseEnvelope(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSendText measures one text reply: state lookup, chat.postMessage
+// to the loopback fake Slack, state write.
+func BenchmarkSendText(b *testing.B) {
+	h := newHarness(b, ModeEvents, nil)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		msg := reply("benchmark reply")
+		msg.IdempotencyKey = fmt.Sprintf("bench-%d", i)
+		if _, err := h.ch.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

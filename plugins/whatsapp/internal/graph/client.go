@@ -79,12 +79,20 @@ func (c *Client) SendMessage(ctx context.Context, m *Message) (string, error) {
 func (c *Client) UploadMedia(ctx context.Context, filename, contentType string, r io.Reader) (string, error) {
 	pr, pw := io.Pipe()
 	mw := newMultipart(pw)
+	written := make(chan struct{})
 	go func() {
+		defer close(written)
 		pw.CloseWithError(mw.writeUpload(filename, contentType, r))
 	}()
+	// The writer must be done with r before the caller closes it: unblock
+	// it (should the server have answered early) and wait.
+	finish := func() {
+		pr.CloseWithError(io.ErrClosedPipe)
+		<-written
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(c.phoneNumberID, "media"), pr)
 	if err != nil {
-		pr.CloseWithError(err)
+		finish()
 		return "", fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", mw.contentType())
@@ -92,7 +100,7 @@ func (c *Client) UploadMedia(ctx context.Context, filename, contentType string, 
 		ID string `json:"id"`
 	}
 	err = c.doJSON(req, &out)
-	pr.CloseWithError(io.ErrClosedPipe) // unblocks the writer if the server answered early
+	finish()
 	if err != nil {
 		return "", err
 	}

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -149,4 +151,37 @@ func TestClientRequests(t *testing.T) {
 	if strings.Contains(err.Error(), "tok") {
 		t.Error("error mentions the token")
 	}
+}
+
+// An upload the server refuses before reading the body returns the error
+// and leaves no writer behind reading the attachment.
+func TestUploadRefusedEarly(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(413)
+		io.WriteString(w, `{"error":{"message":"(#131053) Media upload error","code":131053}}`)
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "123", "tok", nil)
+	src := &countingReader{r: bytes.NewReader(bytes.Repeat([]byte("x"), 8<<20))}
+	_, err := c.UploadMedia(context.Background(), "big.bin", "application/octet-stream", src)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != 131053 {
+		t.Fatalf("err = %v", err)
+	}
+	n := src.n.Load()
+	runtime.Gosched()
+	if src.n.Load() != n {
+		t.Fatal("the attachment was still being read after UploadMedia returned")
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }

@@ -1,0 +1,66 @@
+# Patchbay — see README.md. Targets:
+#   make build   bin/patchbay and bin/plugins/patchbay-plugin-<kind> for every plugins/<kind>/
+#   make test    build, vet, gofmt check, go test ./..., every Fuzz target for $(FUZZ_SMOKE)
+#   make run     build and serve config/patchbay.hcl with a development admin token
+#   make fuzz    every Fuzz target for $(FUZZTIME)
+#   make bench   all benchmarks
+#   make proto   regenerate proto/channel/v1 (pinned pure-Go generator)
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+CONFIG   ?= config/patchbay.hcl
+FUZZTIME ?= 30s
+FUZZ_SMOKE ?= 3s
+BENCHTIME ?= 1s
+TEST_TIMEOUT ?= 8m
+
+# The development admin token `make run` registers (never use it in production).
+PATCHBAY_ADMIN_TOKEN ?= dev-admin-token
+export PATCHBAY_ADMIN_TOKEN
+
+.PHONY: all build test vet fmt-check unit fuzz-smoke fuzz bench proto run clean
+
+all: build
+
+build:
+	@mkdir -p bin/plugins
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/patchbay ./core/cmd/patchbay
+	@for dir in plugins/*/; do \
+		[ -d "$$dir" ] || continue; \
+		kind=$$(basename "$$dir"); \
+		echo "$(GO) build -o bin/plugins/patchbay-plugin-$$kind ./$$dir"; \
+		$(GO) build -ldflags "$(LDFLAGS)" -o "bin/plugins/patchbay-plugin-$$kind" "./$$dir" || exit 1; \
+	done
+
+test: build vet fmt-check unit fuzz-smoke
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@unformatted=$$(find . -name '*.go' -not -path './bin/*' -not -path './.git/*' | xargs gofmt -l); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+
+unit:
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+fuzz-smoke:
+	scripts/fuzz.sh $(FUZZ_SMOKE)
+
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+proto:
+	$(GO) run ./internal/cmd/protogen
+
+run: build
+	@mkdir -p data
+	@echo "Patchbay: serving $(CONFIG); development admin token: PATCHBAY_ADMIN_TOKEN=$(PATCHBAY_ADMIN_TOKEN)"
+	bin/patchbay serve -config $(CONFIG)
+
+clean:
+	rm -rf bin

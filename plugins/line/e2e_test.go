@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/patchbayhq/patchbay/internal/e2etest"
+)
+
+// The end-to-end tests run the real patchbay binary with the real
+// patchbay-plugin-line against the fake LINE API on loopback.
+
+var (
+	buildOnce sync.Once
+	buildBins e2etest.Binaries
+	buildErr  error
+)
+
+func binaries(t *testing.T) e2etest.Binaries {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test builds the binaries; skipped with -short")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "patchbay-line-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildBins, buildErr = e2etest.Build(dir)
+	})
+	if buildErr != nil {
+		t.Fatalf("build: %v", buildErr)
+	}
+	return buildBins
+}
+
+func startCore(t *testing.T, line *fakeLINE) *e2etest.Core {
+	t.Helper()
+	return e2etest.Start(t, binaries(t), e2etest.Options{
+		Channels: fmt.Sprintf(`
+channel "line-support" {
+  plugin = "line"
+  brand  = "acme"
+  config {
+    channel_secret       = %q
+    channel_access_token = %q
+    api_url              = %q
+    data_api_url         = %q
+  }
+}
+`, testSecret, testToken, line.api.URL, line.data.URL),
+		WaitRunning: []string{"line-support"},
+	})
+}
+
+func postHook(t *testing.T, core *e2etest.Core, body []byte, sig string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", core.URL+"/hooks/line-support", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("X-Line-Signature", sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+type apiTicket struct {
+	ID          uint64 `json:"id"`
+	Channel     string `json:"channel"`
+	Via         string `json:"via"`
+	RequesterID uint64 `json:"requester_id"`
+}
+
+type apiComment struct {
+	ID         uint64 `json:"id"`
+	Body       string `json:"body"`
+	ExternalID string `json:"external_id"`
+	Delivery   *struct {
+		Status     string `json:"status"`
+		Error      string `json:"error"`
+		ExternalID string `json:"external_id"`
+	} `json:"delivery"`
+	Attachments []struct {
+		Filename string `json:"filename"`
+		Size     int64  `json:"size"`
+	} `json:"attachments"`
+}
+
+func tickets(t *testing.T, core *e2etest.Core) []apiTicket {
+	t.Helper()
+	var out struct {
+		Tickets []apiTicket `json:"tickets"`
+	}
+	if st := core.JSON("GET", "/api/v1/tickets?channel=line-support", nil, &out); st != 200 {
+		t.Fatalf("list tickets: %d", st)
+	}
+	return out.Tickets
+}
+
+func comments(t *testing.T, core *e2etest.Core, id uint64) []apiComment {
+	t.Helper()
+	var out struct {
+		Comments []apiComment `json:"comments"`
+	}
+	if st := core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", id), nil, &out); st != 200 {
+		t.Fatalf("list comments: %d", st)
+	}
+	return out.Comments
+}
+
+func TestEndToEnd(t *testing.T) {
+	line := newFakeLINE(t)
+	core := startCore(t, line)
+
+	// The console's Verify request, then a badly signed one.
+	verify := []byte(`{"destination":"Ub9952f8a6bd1d0a1a3e2b8e3b5c6d7e8","events":[]}`)
+	if st := postHook(t, core, verify, sign(testSecret, verify)); st != 200 {
+		t.Fatalf("verify: %d", st)
+	}
+	body := payload(messageEvent("01HE2E00000000000000000001", userSource(testUser), false, textMessage("568789577898262530", "My parcel is late")))
+	if st := postHook(t, core, body, sign("wrong-secret", body)); st != 401 {
+		t.Fatalf("bad signature: %d", st)
+	}
+	if n := len(tickets(t, core)); n != 0 {
+		t.Fatalf("%d tickets after bad input", n)
+	}
+
+	// A customer's message becomes a ticket; the redelivery changes nothing.
+	if st := postHook(t, core, body, sign(testSecret, body)); st != 200 {
+		t.Fatalf("message: %d; logs:\n%s", st, core.Logs())
+	}
+	redelivery := payload(messageEvent("01HE2E00000000000000000001", userSource(testUser), true, textMessage("568789577898262530", "My parcel is late")))
+	if st := postHook(t, core, redelivery, sign(testSecret, redelivery)); st != 200 {
+		t.Fatalf("redelivery: %d", st)
+	}
+	ts := tickets(t, core)
+	if len(ts) != 1 || ts[0].Via != "line" {
+		t.Fatalf("tickets: %+v", ts)
+	}
+	cs := comments(t, core, ts[0].ID)
+	if len(cs) != 1 || cs[0].Body != "My parcel is late" || cs[0].ExternalID != "01HE2E00000000000000000001" {
+		t.Fatalf("comments: %+v", cs)
+	}
+	var user struct {
+		Name       string `json:"name"`
+		Identities []struct {
+			Type  string `json:"type"`
+			Value string `json:"value"`
+		} `json:"identities"`
+	}
+	if st := core.JSON("GET", fmt.Sprintf("/api/v1/users/%d", ts[0].RequesterID), nil, &user); st != 200 {
+		t.Fatalf("requester: %d", st)
+	}
+	if user.Name != "Sakura Tanaka" || len(user.Identities) != 1 || user.Identities[0].Type != "line" || user.Identities[0].Value != testUser {
+		t.Fatalf("requester: %+v", user)
+	}
+
+	// A PDF sent in the chat is downloaded from the data API into the
+	// ticket, through the core's attachment allowlist.
+	pdf := []byte("%PDF-1.4 e2e invoice\n")
+	line.setContent("568789577898262531", fakeContent{contentType: "application/octet-stream", body: pdf})
+	fileBody := payload(messageEvent("01HE2E00000000000000000002", userSource(testUser), false, `{"id":"568789577898262531","type":"file","fileName":"invoice.pdf","fileSize":21}`))
+	if st := postHook(t, core, fileBody, sign(testSecret, fileBody)); st != 200 {
+		t.Fatalf("file message: %d", st)
+	}
+	cs = comments(t, core, ts[0].ID)
+	if len(cs) != 2 || len(cs[1].Attachments) != 1 || cs[1].Attachments[0].Filename != "invoice.pdf" || cs[1].Attachments[0].Size != int64(len(pdf)) {
+		t.Fatalf("comments after the file: %+v", cs)
+	}
+
+	// The agent's public reply is pushed with a retry key and marked sent.
+	if st, b := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", ts[0].ID), map[string]any{"body": "It ships today.", "public": true}); st/100 != 2 {
+		t.Fatalf("reply: %d %s", st, b)
+	}
+	e2etest.Eventually(t, 60*time.Second, "the push at the fake LINE", func() bool { return len(line.pushCalls()) > 0 })
+	push := line.pushCalls()[0]
+	if _, err := uuid.Parse(push.RetryKey); err != nil || push.To != testUser || push.Texts[0] != "It ships today." {
+		t.Fatalf("push: %+v", push)
+	}
+	e2etest.Eventually(t, 60*time.Second, "delivery status sent", func() bool {
+		for _, c := range comments(t, core, ts[0].ID) {
+			if c.Delivery != nil && c.Delivery.Status == "sent" && c.Delivery.ExternalID == "sent-req-0001" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestEndToEndBlockedUser(t *testing.T) {
+	line := newFakeLINE(t)
+	line.mu.Lock()
+	line.blocked[testUser2] = true
+	line.mu.Unlock()
+	core := startCore(t, line)
+	body := payload(messageEvent("01HE2E00000000000000000B01", userSource(testUser2), false, textMessage("668789577898262530", "hello")))
+	if st := postHook(t, core, body, sign(testSecret, body)); st != 200 {
+		t.Fatalf("message: %d", st)
+	}
+	ts := tickets(t, core)
+	if len(ts) != 1 {
+		t.Fatalf("tickets: %+v", ts)
+	}
+	if st, b := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", ts[0].ID), map[string]any{"body": "Hi!", "public": true}); st/100 != 2 {
+		t.Fatalf("reply: %d %s", st, b)
+	}
+	e2etest.Eventually(t, 60*time.Second, "delivery status failed with LINE's reason", func() bool {
+		for _, c := range comments(t, core, ts[0].ID) {
+			if c.Delivery != nil && c.Delivery.Status == "failed" && bytes.Contains([]byte(c.Delivery.Error), []byte("blocked")) {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(line.pushCalls()); n != 1 {
+		t.Fatalf("%d pushes for a permanent failure, want 1", n)
+	}
+}
