@@ -51,6 +51,9 @@ type RoundResult struct {
 	CPUusPerMsg  float64 `json:"cpu_us_per_msg"`
 	PeakRSSMB    float64 `json:"peak_rss_mb"`
 	FirstError   string  `json:"first_error,omitempty"`
+	// CoreCPUusPerMsg and PluginCPUusPerMsg split the product's CPU.
+	CoreCPUusPerMsg   float64 `json:"core_cpu_us_per_msg,omitempty"`
+	PluginCPUusPerMsg float64 `json:"plugin_cpu_us_per_msg,omitempty"`
 	StartupMs    float64 `json:"startup_ms,omitempty"`
 	ProcessCount int     `json:"processes"`
 }
@@ -130,9 +133,15 @@ func runInbound(ctx context.Context, o options, bin bench.Binaries, work string,
 				}
 				pids := append([]int{core.PID()}, core.PluginPIDs()...)
 				cpu0, _ := procSet(pids)
+				core0, _ := procSet(pids[:1])
 				res := bench.ClosedLoop(ctx, core.URL+"/hooks/wa", o.concurrency, o.duration, maxRequests, payloads(tag, o.conversations))
 				cpu1, peak := procSet(pids)
+				core1, _ := procSet(pids[:1])
 				fillRound(&r, res, cpu1-cpu0, peak)
+				if res.OK > 0 {
+					r.CoreCPUusPerMsg = (core1 - core0) / float64(res.OK) * 1e6
+					r.PluginCPUusPerMsg = r.CPUusPerMsg - r.CoreCPUusPerMsg
+				}
 				r.StartupMs = ms(core.Startup)
 				r.ProcessCount = len(pids)
 				if err := core.Stop(); err != nil {
@@ -153,8 +162,8 @@ func runInbound(ctx context.Context, o options, bin bench.Binaries, work string,
 				b.stop()
 				sumB += r.MsgsPerSec
 			}
-			logf("inbound %-8s round %d: %8.0f msgs/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %5.0f µs/msg  peak rss %5.1f MB  failed %d %s",
-				system, round, r.MsgsPerSec, r.P50ms, r.P99ms, r.P999ms, r.CPUusPerMsg, r.PeakRSSMB, r.Failed, r.FirstError)
+			logf("inbound %-8s round %d: %8.0f msgs/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %5.0f µs/msg (core %.0f, plugin %.0f)  peak rss %5.1f MB  failed %d %s",
+				system, round, r.MsgsPerSec, r.P50ms, r.P99ms, r.P999ms, r.CPUusPerMsg, r.CoreCPUusPerMsg, r.PluginCPUusPerMsg, r.PeakRSSMB, r.Failed, r.FirstError)
 			rep.Rounds = append(rep.Rounds, r)
 		}
 	}

@@ -70,7 +70,12 @@ func (r *Report) markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %.0f | %.1f | %d |\n",
 				x.System, round, load, x.MsgsPerSec, x.P50ms, x.P99ms, x.P999ms, x.CPUusPerMsg, x.PeakRSSMB, x.Failed)
 		}
-		fmt.Fprintf(&b, "\nProduct %.0f msgs/s, baseline %.0f msgs/s: ratio **%.2f**.\n\n", in.Product, in.Baseline, in.Ratio)
+		for _, x := range in.Rounds {
+			if x.System == "product" && x.CoreCPUusPerMsg > 0 {
+				fmt.Fprintf(&b, "\nProduct round %d CPU per message: core %.0f µs, WhatsApp plugin %.0f µs.", x.Round, x.CoreCPUusPerMsg, x.PluginCPUusPerMsg)
+			}
+		}
+		fmt.Fprintf(&b, "\n\nProduct %.0f msgs/s, baseline %.0f msgs/s: ratio **%.2f**.\n\n", in.Product, in.Baseline, in.Ratio)
 	}
 	if o := r.Outbox; o != nil {
 		b.WriteString("## Outbox: replies drained to a fake provider\n\n")
