@@ -96,6 +96,10 @@ func TestCrashKill9(t *testing.T) {
 		core.Restart()
 		core.WaitChannelState("wa", "running")
 		checkCycleAPI(t, core, l, cycle, prevMax, acks)
+		if cycle%10 == 0 || cycle == *crashCycles {
+			t.Logf("cycle %d/%d: %d acknowledged messages, %d tickets, %d replies so far, %d violations",
+				cycle, *crashCycles, len(l.acked), len(l.tickets), len(l.replies), l.violations)
+		}
 		if t.Failed() && l.violations > 30 {
 			break
 		}

@@ -328,6 +328,27 @@ func TestFaultProviderRetryThenSent(t *testing.T) {
 	}
 }
 
+// TestFaultProviderConnectionReset: the provider resets the connection
+// twice without accepting the message, then accepts it: the reply ends
+// "sent", delivered once.
+func TestFaultProviderConnectionReset(t *testing.T) {
+	const text = "Sent after two connection resets."
+	core, fx, tk := replyFixture(t, func(body string, attempt int) *bench.Fault {
+		if body == text && attempt <= 2 {
+			return &bench.Fault{Reset: true}
+		}
+		return nil
+	})
+	id := postReply(t, core, tk, text)
+	e2etest.Eventually(t, 2*time.Minute, "reply sent after resets", func() bool {
+		st, _, _ := replyDelivery(t, core, tk, id)
+		return st == "sent"
+	})
+	if n, a := fx.graph.Delivered(text), fx.graph.Attempts(text); n != 1 || a != 3 {
+		t.Errorf("delivered %d times in %d attempts, want 1 in 3", n, a)
+	}
+}
+
 // TestFaultProviderPermanentError: a permanent provider error marks the
 // reply failed with the provider's reason, after one attempt.
 func TestFaultProviderPermanentError(t *testing.T) {

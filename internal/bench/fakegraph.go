@@ -22,6 +22,9 @@ type Fault struct {
 	// Code and Message fill Graph's error envelope.
 	Code    int
 	Message string
+	// Reset closes the connection without any answer (a connection reset
+	// as the client sees it); the message is not accepted.
+	Reset bool
 }
 
 // FakeGraph is a loopback fake of the WhatsApp Cloud API endpoints the
@@ -138,6 +141,17 @@ func (g *FakeGraph) AttemptTimes(text string) []time.Time {
 func (g *FakeGraph) Errors5xx() uint64 { return g.errors5x.Load() }
 
 func (g *FakeGraph) graphError(w http.ResponseWriter, f *Fault) {
+	if f.Reset {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0) // RST rather than FIN
+				}
+				_ = conn.Close()
+				return
+			}
+		}
+	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
