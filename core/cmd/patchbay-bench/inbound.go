@@ -36,26 +36,26 @@ var whatsappEnv = []string{"BENCH_WA_TOKEN=" + benchToken, "BENCH_WA_SECRET=" + 
 
 // RoundResult is one measured load run.
 type RoundResult struct {
-	System       string  `json:"system"` // "product" or "baseline"
-	Round        int     `json:"round"`
-	Mode         string  `json:"mode"` // "closed" (concurrency) or "rate"
-	Concurrency  int     `json:"concurrency,omitempty"`
-	TargetRate   float64 `json:"target_rate,omitempty"`
-	Seconds      float64 `json:"seconds"`
-	OK           int64   `json:"ok"`
-	Failed       int64   `json:"failed"`
-	MsgsPerSec   float64 `json:"msgs_per_sec"`
-	P50ms        float64 `json:"p50_ms"`
-	P99ms        float64 `json:"p99_ms"`
-	P999ms       float64 `json:"p999_ms"`
-	CPUusPerMsg  float64 `json:"cpu_us_per_msg"`
-	PeakRSSMB    float64 `json:"peak_rss_mb"`
-	FirstError   string  `json:"first_error,omitempty"`
+	System      string  `json:"system"` // "product" or "baseline"
+	Round       int     `json:"round"`
+	Mode        string  `json:"mode"` // "closed" (concurrency) or "rate"
+	Concurrency int     `json:"concurrency,omitempty"`
+	TargetRate  float64 `json:"target_rate,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	OK          int64   `json:"ok"`
+	Failed      int64   `json:"failed"`
+	MsgsPerSec  float64 `json:"msgs_per_sec"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	P999ms      float64 `json:"p999_ms"`
+	CPUusPerMsg float64 `json:"cpu_us_per_msg"`
+	PeakRSSMB   float64 `json:"peak_rss_mb"`
+	FirstError  string  `json:"first_error,omitempty"`
 	// CoreCPUusPerMsg and PluginCPUusPerMsg split the product's CPU.
 	CoreCPUusPerMsg   float64 `json:"core_cpu_us_per_msg,omitempty"`
 	PluginCPUusPerMsg float64 `json:"plugin_cpu_us_per_msg,omitempty"`
-	StartupMs    float64 `json:"startup_ms,omitempty"`
-	ProcessCount int     `json:"processes"`
+	StartupMs         float64 `json:"startup_ms,omitempty"`
+	ProcessCount      int     `json:"processes"`
 }
 
 // InboundReport is the inbound mode's outcome.
