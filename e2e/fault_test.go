@@ -198,6 +198,7 @@ func TestFaultPluginKill9UnderLoad(t *testing.T) {
 // a new one, and a message posted during the hang and redelivered by the
 // provider is stored once.
 func TestFaultPluginHang(t *testing.T) {
+	t.Parallel()
 	bin := binaries(t)
 	fx := newWA(t)
 	core := e2etest.Start(t, bin, e2etest.Options{Channels: fx.hcl("wa"), Env: fx.env(), WaitRunning: []string{"wa"}})
@@ -294,6 +295,7 @@ func replyDelivery(t *testing.T, core *e2etest.Core, ticketID, commentID uint64)
 // Retry-After, then 500, then accepts. The reply ends "sent" and reached
 // the provider exactly once; the Retry-After wait was honoured.
 func TestFaultProviderRetryThenSent(t *testing.T) {
+	t.Parallel()
 	const text = "Your replacement ships today."
 	const retryAfter = 5 // seconds, above the outbox's first backoff (1–2 s)
 	core, fx, tk := replyFixture(t, func(body string, attempt int) *bench.Fault {
@@ -332,6 +334,7 @@ func TestFaultProviderRetryThenSent(t *testing.T) {
 // twice without accepting the message, then accepts it: the reply ends
 // "sent", delivered once.
 func TestFaultProviderConnectionReset(t *testing.T) {
+	t.Parallel()
 	const text = "Sent after two connection resets."
 	core, fx, tk := replyFixture(t, func(body string, attempt int) *bench.Fault {
 		if body == text && attempt <= 2 {
@@ -352,6 +355,7 @@ func TestFaultProviderConnectionReset(t *testing.T) {
 // TestFaultProviderPermanentError: a permanent provider error marks the
 // reply failed with the provider's reason, after one attempt.
 func TestFaultProviderPermanentError(t *testing.T) {
+	t.Parallel()
 	const text = "This one cannot be delivered."
 	core, fx, tk := replyFixture(t, func(body string, attempt int) *bench.Fault {
 		if body == text {

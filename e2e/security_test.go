@@ -164,6 +164,7 @@ func (a *allChannels) ticketCount(t *testing.T, channel string) int {
 // stores nothing; the same payload correctly signed is accepted (the
 // control that keeps the test honest).
 func TestSecurityWebhookSignatures(t *testing.T) {
+	t.Parallel()
 	a := startAllChannels(t, false)
 	now := time.Now()
 	waBody, waSig := a.wa.message("4915100000001", "wamid.sec.1", "signed WhatsApp message")
@@ -228,6 +229,7 @@ func TestSecurityWebhookSignatures(t *testing.T) {
 // TestSecurityAPITokens: missing, malformed, wrong and revoked tokens get
 // 401; an agent token on an admin route gets 403; nothing changes.
 func TestSecurityAPITokens(t *testing.T) {
+	t.Parallel()
 	bin := binaries(t)
 	core := e2etest.Start(t, bin, e2etest.Options{})
 	call := func(method, path, auth string, body string) int {
@@ -311,6 +313,7 @@ func TestSecurityAPITokens(t *testing.T) {
 // API answer and webhook answer, and `patchbay validate`'s output: no
 // secret value may appear anywhere.
 func TestSecurityNoSecretInOutput(t *testing.T) {
+	t.Parallel()
 	a := startAllChannels(t, true)
 	now := time.Now()
 
