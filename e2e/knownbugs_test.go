@@ -50,3 +50,26 @@ func TestKnownBugHungPluginWebhookAnswered(t *testing.T) {
 		t.Fatalf("webhook during the plugin hang: %d (Retry-After %q), want 503 with Retry-After", a.status, a.retryAfter)
 	}
 }
+
+// TestKnownBugDiskFull: a full disk under the data directory must make
+// inbound answer 5xx (the provider retries), keep the core up, and accept
+// the redeliveries once space returns (see diskFullTest; it mounts a
+// 96 MiB tmpfs, so it runs as root only).
+//
+// Today the core dies: Badger writes its memtable WAL through a sparse
+// mmap (badger/v4 memtable.go logFile.writeEntry → z.ZeroOut), and on a
+// full disk the page fault becomes SIGBUS, a fatal runtime error
+// ("unexpected fault address"), not an error Update could return. Nothing
+// acknowledged is lost (the commit never returned), but the core
+// crash-loops until space returns and every channel is down meanwhile.
+//
+// Fix (core/store): refuse writes before the disk is full. In
+// Store.runBatch (store.go), fail the batch with a new ErrInsufficientSpace
+// when the data directory's free space (unix.Statfs, refreshed by a
+// goroutine every second and after each commit) is below a reserve
+// covering what Badger may touch through mmap before it next creates a
+// file: 2×MemTableSize + 2×ValueLogFileSize is safe (~576 MiB with the
+// current options; make it an Option). inbound.Deliver returns it wrapped;
+// the webhook answers 5xx, SMTP 451; /healthz reports it. Writes resume by
+// themselves when space returns.
+func TestKnownBugDiskFull(t *testing.T) { diskFullTest(t) }
