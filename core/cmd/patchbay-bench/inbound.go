@@ -162,8 +162,12 @@ func runInbound(ctx context.Context, o options, bin bench.Binaries, work string,
 				b.stop()
 				sumB += r.MsgsPerSec
 			}
-			logf("inbound %-8s round %d: %8.0f msgs/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %5.0f µs/msg (core %.0f, plugin %.0f)  peak rss %5.1f MB  failed %d %s",
-				system, round, r.MsgsPerSec, r.P50ms, r.P99ms, r.P999ms, r.CPUusPerMsg, r.CoreCPUusPerMsg, r.PluginCPUusPerMsg, r.PeakRSSMB, r.Failed, r.FirstError)
+			split := ""
+			if system == "product" {
+				split = fmt.Sprintf(" (core %.0f, plugin %.0f)", r.CoreCPUusPerMsg, r.PluginCPUusPerMsg)
+			}
+			logf("inbound %-8s round %d: %8.0f msgs/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu %5.0f µs/msg%s  peak rss %5.1f MB  failed %d %s",
+				system, round, r.MsgsPerSec, r.P50ms, r.P99ms, r.P999ms, r.CPUusPerMsg, split, r.PeakRSSMB, r.Failed, r.FirstError)
 			rep.Rounds = append(rep.Rounds, r)
 		}
 	}
