@@ -7,7 +7,10 @@ package e2e
 
 import (
 	"flag"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -37,6 +40,7 @@ func binaries(t *testing.T) e2etest.Binaries {
 		t.Skip("end-to-end: builds and runs the real binaries")
 	}
 	buildOnce.Do(func() {
+		statSources()
 		buildDir, buildErr = os.MkdirTemp("", "patchbay-e2e-bin-")
 		if buildErr == nil {
 			bins, buildErr = e2etest.Build(buildDir)
@@ -46,4 +50,32 @@ func binaries(t *testing.T) e2etest.Binaries {
 		t.Fatalf("build: %v", buildErr)
 	}
 	return bins
+}
+
+// statSources stats every Go source file and the module files. The
+// binaries are built by a "go build" subprocess, which go test's result
+// cache does not see; files the test process stats are part of the cache
+// key, so a change anywhere in the module reruns the suites instead of
+// replaying a cached pass.
+func statSources() {
+	root, err := e2etest.ModuleRoot()
+	if err != nil {
+		return
+	}
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "bin", "data", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum" {
+			_, _ = os.Stat(path)
+		}
+		return nil
+	})
 }
