@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/patchbayhq/patchbay/core/rules"
 	"github.com/patchbayhq/patchbay/core/store"
 )
 
@@ -55,6 +56,10 @@ type Options struct {
 	// IdempotencyTTL is how long Idempotency-Key answers are kept (default
 	// 24h).
 	IdempotencyTTL time.Duration
+	// Rules is the business-rules engine behind /api/v1/triggers,
+	// automations, macros, views, webhooks and auto_replies; nil answers
+	// 503 there.
+	Rules *rules.Engine
 }
 
 // Server is the agent HTTP API. It is an http.Handler.
@@ -136,6 +141,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.hub = newHub(s.store, s.log, s.done)
 	s.routes()
+	s.rulesRoutes(opts.Rules)
 	return s, nil
 }
 

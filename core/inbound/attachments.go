@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/sdk"
 )
 
 // maxFilename bounds a stored file name.
@@ -111,6 +112,10 @@ func (s *Service) OpenAttachment(ctx context.Context, instance, id string) (io.R
 		return nil, err
 	}
 	meta, rc, err := s.st.OpenAttachment(id)
+	if errors.Is(err, store.ErrNotFound) {
+		// The plugin sees "not found" (sdk.ErrNotFound crosses the wire).
+		return nil, fmt.Errorf("%w: %w", sdk.ErrNotFound, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +134,7 @@ func (s *Service) OpenAttachment(ctx context.Context, instance, id string) (io.R
 	}
 	if channel != instance {
 		rc.Close()
-		return nil, fmt.Errorf("attachment %s: %w", id, store.ErrNotFound)
+		return nil, fmt.Errorf("attachment %s: %w: %w", id, sdk.ErrNotFound, store.ErrNotFound)
 	}
 	return rc, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/sdk"
 )
 
 func (e *env) stage(instance, name string, data []byte, announced int64) Staged {
@@ -74,8 +75,11 @@ func TestAttachments(t *testing.T) {
 	if !bytes.Equal(back, pdf) {
 		t.Fatal("attachment content differs")
 	}
-	if _, err := e.svc.OpenAttachment(context.Background(), "it-help", got[0].ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.svc.OpenAttachment(context.Background(), "it-help", got[0].ID); !errors.Is(err, store.ErrNotFound) || !errors.Is(err, sdk.ErrNotFound) {
 		t.Fatalf("other instance opened the file: %v", err)
+	}
+	if _, err := e.svc.OpenAttachment(context.Background(), "wa", "no-such-id"); !errors.Is(err, sdk.ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
 	}
 	// A rejected file's bytes were never kept.
 	if _, _, err := e.st.OpenAttachment(ids[1]); !errors.Is(err, store.ErrNotFound) {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/patchbayhq/patchbay/sdk"
 )
@@ -18,6 +20,7 @@ func BenchmarkDeliver(b *testing.B) {
 		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
 			e := newEnv(b)
 			var next atomic.Int64
+			cpu0 := cpuTime()
 			b.ResetTimer()
 			var wg sync.WaitGroup
 			per := (b.N + senders - 1) / senders
@@ -42,6 +45,8 @@ func BenchmarkDeliver(b *testing.B) {
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			// CPU per message is what a loaded machine cannot distort.
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
 			st := e.st.Stats()
 			if st.Commits > 0 {
 				b.ReportMetric(float64(st.Updates)/float64(st.Commits), "msgs/commit")
@@ -49,4 +54,13 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 		})
 	}
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
@@ -42,7 +44,9 @@ func (s *Service) Deliver(ctx context.Context, instance string, msg *sdk.Inbound
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	if err := validateMessage(msg); err != nil {
+		s.metrics.delivered(instance, start, false, err)
 		return nil, err
 	}
 	var rec *sdk.Receipt
@@ -52,7 +56,13 @@ func (s *Service) Deliver(ctx context.Context, instance string, msg *sdk.Inbound
 		return err
 	})
 	if err != nil {
+		s.metrics.delivered(instance, start, false, err)
+		s.log.Warn("inbound message not stored", "instance", instance, "error", err)
 		return nil, err
+	}
+	s.metrics.delivered(instance, start, rec.Duplicate, nil)
+	if n := len(rec.Rejected); n > 0 {
+		s.metrics.rejected.WithLabelValues(instance).Add(float64(n))
 	}
 	return rec, nil
 }
@@ -71,6 +81,12 @@ func validateMessage(msg *sdk.InboundMessage) error {
 		return fmt.Errorf("%w: NUL byte in an id", ErrInvalidMessage)
 	case len(msg.Raw) > MaxRawPayload:
 		return fmt.Errorf("%w: raw payload over %d bytes", ErrInvalidMessage, MaxRawPayload)
+	}
+	ids := append([]string{msg.ExternalID, msg.ConversationKey, msg.Author.ExternalID, msg.Author.Email, msg.Author.IdentityType}, msg.ReplyTo...)
+	for _, id := range ids {
+		if !utf8.ValidString(id) {
+			return fmt.Errorf("%w: an id is not valid UTF-8", ErrInvalidMessage)
+		}
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 	"github.com/patchbayhq/patchbay/sdk"
@@ -359,32 +361,6 @@ func TestMergeUsers(t *testing.T) {
 	e.check()
 }
 
-func TestAutoClose(t *testing.T) {
-	e := newEnv(t)
-	a := e.deliver("it-help", msg("m1", "U1", "t:u", "a"))
-	b := e.deliver("it-help", msg("m2", "U2", "t:v", "b"))
-	e.setStatus(a.TicketID, ticket.StatusSolved)
-	e.clock.Add(48 * time.Hour)
-	e.setStatus(b.TicketID, ticket.StatusSolved)
-	e.clock.Add(48*time.Hour + time.Minute)
-	e.reopen() // the timer survives restarts: it is driven by the solved_at index
-	n, err := e.svc.AutoClose(context.Background())
-	if err != nil || n != 1 {
-		t.Fatalf("auto-close closed %d (%v), want 1", n, err)
-	}
-	if s := e.ticket(a.TicketID).Status; s != ticket.StatusClosed {
-		t.Fatalf("ticket a %s", s)
-	}
-	if s := e.ticket(b.TicketID).Status; s != ticket.StatusSolved {
-		t.Fatalf("ticket b %s", s)
-	}
-	e.clock.Add(48 * time.Hour)
-	if n, _ := e.svc.AutoClose(context.Background()); n != 1 {
-		t.Fatalf("second run closed %d", n)
-	}
-	e.check()
-}
-
 func TestUpdateDeliveryReceipts(t *testing.T) {
 	e := newEnv(t)
 	r := e.deliver("wa", msg("w1", "1555", "1555", "hi"))
@@ -449,5 +425,38 @@ func TestState(t *testing.T) {
 	}
 	if _, ok, _ := e.svc.GetState(ctx, "support", "imap_uid"); ok {
 		t.Fatal("state not deleted")
+	}
+}
+
+func TestDeliverMetrics(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	svc := New(e.st, testInstances, Options{Clock: e.clock.Now, Registerer: reg})
+	for range 2 {
+		if _, err := svc.Deliver(context.Background(), "it-help", msg("m1", "U1", "t:u", "x"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc.Deliver(context.Background(), "it-help", msg("", "U1", "t:u", "x"), nil)
+	want := map[string]float64{"stored": 1, "duplicate": 1, "error": 1}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "patchbay_inbound_messages_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					got[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("metrics %v, want %v", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
@@ -36,22 +37,22 @@ type Options struct {
 	Logger hclog.Logger
 	// Clock is the time source (tests inject one); nil is time.Now.
 	Clock func() time.Time
-	// AutoCloseAfter is how long a ticket stays solved before it is
-	// closed (default 96h).
-	AutoCloseAfter time.Duration
 	// StagedTTL is how long an unreferenced staged attachment is kept
 	// (default 24h).
 	StagedTTL time.Duration
-	// SweepInterval is how often Run closes due tickets and collects
-	// staged files (default 1m).
+	// SweepInterval is how often Run collects staged files (default 1m).
+	// Closing solved tickets is an automation of core/rules.
 	SweepInterval time.Duration
+	// Registerer receives the inbound metrics; nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Service is the inbound side of the core: pluginhost.Backend.
 type Service struct {
-	st   *store.Store
-	log  hclog.Logger
-	opts Options
+	st      *store.Store
+	log     hclog.Logger
+	opts    Options
+	metrics *metrics
 
 	mu        sync.RWMutex
 	instances map[string]Instance
@@ -65,16 +66,13 @@ func New(st *store.Store, instances []Instance, opts Options) *Service {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	if opts.AutoCloseAfter <= 0 {
-		opts.AutoCloseAfter = 96 * time.Hour
-	}
 	if opts.StagedTTL <= 0 {
 		opts.StagedTTL = 24 * time.Hour
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
 	}
-	s := &Service{st: st, log: opts.Logger, opts: opts}
+	s := &Service{st: st, log: opts.Logger, opts: opts, metrics: newMetrics(opts.Registerer)}
 	s.SetInstances(instances)
 	return s
 }
@@ -174,18 +172,14 @@ func (s *Service) DeleteState(ctx context.Context, instance, key string) error {
 	return s.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteState(instance, key) })
 }
 
-// Run closes solved tickets that are due and collects unreferenced staged
-// attachments every SweepInterval until ctx ends. Both are driven by
-// persisted indexes (solved_at, staged time), so a restart loses nothing.
+// Run collects unreferenced staged attachments every SweepInterval until
+// ctx ends, driven by the persisted staged-time index, so a restart loses
+// nothing. (Solved tickets are closed by the editable "close solved
+// tickets" automation of core/rules.)
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
 	for {
-		if n, err := s.AutoClose(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("auto-close failed", "error", err)
-		} else if n > 0 {
-			s.log.Info("tickets closed automatically", "count", n)
-		}
 		if n, err := s.CollectStaged(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("staged attachment collection failed", "error", err)
 		} else if n > 0 {
@@ -195,50 +189,6 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-		}
-	}
-}
-
-// AutoClose closes every ticket solved for at least AutoCloseAfter (by the
-// service clock) and returns how many it closed.
-func (s *Service) AutoClose(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		now := s.opts.Clock()
-		var ids []uint64
-		if err := s.st.View(func(r *store.ReadTx) error {
-			var err error
-			ids, err = r.SolvedBefore(now.Add(-s.opts.AutoCloseAfter), 200)
-			return err
-		}); err != nil {
-			return total, err
-		}
-		if len(ids) == 0 {
-			return total, nil
-		}
-		closed := 0
-		err := s.st.Update(ctx, func(tx *store.Tx) error {
-			closed = 0
-			for _, id := range ids {
-				t, err := tx.Ticket(id)
-				if err != nil {
-					return err
-				}
-				if ticket.CloseIfDue(t, s.opts.AutoCloseAfter, now) {
-					if err := tx.UpdateTicket(t); err != nil {
-						return err
-					}
-					closed++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return total, err
-		}
-		total += closed
-		if closed == 0 {
-			return total, nil
 		}
 	}
 }

@@ -28,7 +28,9 @@ type Sender interface {
 // Options configure a Worker.
 type Options struct {
 	Logger hclog.Logger
-	// Workers is how many replies are sent concurrently (default 8).
+	// Workers is how many replies are sent concurrently (default 32:
+	// providers answer in tens of milliseconds, so throughput is
+	// Workers / provider latency).
 	Workers int
 	// MaxAttempts ends retrying with status failed (default 20).
 	MaxAttempts int
@@ -39,8 +41,7 @@ type Options struct {
 	SendTimeout time.Duration
 	// Kinds maps a channel instance to its plugin kind, which names the
 	// requester identity to send to ("email", "whatsapp"…). An instance
-	// missing here uses the identity that started the conversation's
-	// channel… or, failing that, the user's first identity.
+	// missing here is sent to the requester's first identity.
 	Kinds map[string]string
 	// Clock is the time source (tests); nil is time.Now.
 	Clock func() time.Time
@@ -68,7 +69,7 @@ func New(st *store.Store, sender Sender, opts Options) *Worker {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = 32
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 20
@@ -216,6 +217,7 @@ var errDone = errors.New("outbox entry already handled")
 // permanentErr marks a build failure no retry can fix.
 type permanentErr struct{ msg string }
 
+// Error returns the reason.
 func (p *permanentErr) Error() string { return p.msg }
 
 // build reads everything the plugin needs for one reply.
@@ -258,21 +260,11 @@ func (w *Worker) build(e *store.OutboxEntry) (*sdk.OutboundMessage, error) {
 				msg.Author = sdk.Party{ExternalID: fmt.Sprint(a.ID), Name: a.Name, Email: a.Email}
 			}
 		}
-		thread, err := r.Comments(t.ID, 0, 0)
+		thread, err := threadIDs(r, t.ID, c.ID)
 		if err != nil {
 			return err
 		}
-		for _, tc := range thread {
-			if tc.ID >= c.ID {
-				break
-			}
-			switch {
-			case tc.ExternalID != "":
-				msg.ThreadExternalIDs = append(msg.ThreadExternalIDs, tc.ExternalID)
-			case tc.Delivery != nil && tc.Delivery.ExternalID != "":
-				msg.ThreadExternalIDs = append(msg.ThreadExternalIDs, tc.Delivery.ExternalID)
-			}
-		}
+		msg.ThreadExternalIDs = thread
 		for _, a := range c.Attachments {
 			id := a.ID
 			msg.Attachments = append(msg.Attachments, sdk.Attachment{
@@ -286,6 +278,81 @@ func (w *Worker) build(e *store.OutboxEntry) (*sdk.OutboundMessage, error) {
 		return nil
 	})
 	return msg, err
+}
+
+// Thread references sent with a reply: the conversation's first message
+// and the last ones before the reply (as email References are trimmed).
+const (
+	maxThreadIDs     = 20
+	maxThreadDecodes = 100
+)
+
+// threadIDs returns the provider ids of the ticket's messages before
+// comment before, oldest first: the first one and up to maxThreadIDs-1 of
+// the latest, decoding at most maxThreadDecodes comments however long the
+// ticket is.
+func threadIDs(r *store.ReadTx, ticketID, before uint64) ([]string, error) {
+	extID := func(id uint64) (string, error) {
+		c, err := r.Comment(id)
+		if err != nil {
+			return "", err
+		}
+		if c.ExternalID != "" {
+			return c.ExternalID, nil
+		}
+		if c.Delivery != nil {
+			return c.Delivery.ExternalID, nil
+		}
+		return "", nil
+	}
+	// The thread root: the first comment with a provider id.
+	first, firstID := "", uint64(0)
+	after := uint64(0)
+	for range maxThreadDecodes / 2 {
+		cs, err := r.Comments(ticketID, after, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(cs) == 0 || cs[0].ID >= before {
+			break
+		}
+		c := cs[0]
+		after = c.ID
+		x := c.ExternalID
+		if x == "" && c.Delivery != nil {
+			x = c.Delivery.ExternalID
+		}
+		if x != "" {
+			first, firstID = x, c.ID
+			break
+		}
+	}
+	// The latest ones, newest first, down to the root.
+	ids, err := r.CommentIDsBefore(ticketID, before, maxThreadDecodes/2)
+	if err != nil {
+		return nil, err
+	}
+	var latest []string
+	for _, id := range ids {
+		if id <= firstID || len(latest) == maxThreadIDs-1 {
+			break
+		}
+		x, err := extID(id)
+		if err != nil {
+			return nil, err
+		}
+		if x != "" {
+			latest = append(latest, x)
+		}
+	}
+	var out []string
+	if first != "" {
+		out = append(out, first)
+	}
+	for i := len(latest) - 1; i >= 0; i-- {
+		out = append(out, latest[i])
+	}
+	return out, nil
 }
 
 // recipient picks the requester's identity for the instance's kind.

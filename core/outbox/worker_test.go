@@ -332,3 +332,39 @@ func TestBackoffCappedWithJitter(t *testing.T) {
 		}
 	}
 }
+
+func TestThreadIDsOfLongConversation(t *testing.T) {
+	e := newEnv(t)
+	tk := e.seed() // comment 1: wamid.in1
+	e.st.Update(context.Background(), func(tx *store.Tx) error {
+		for i := range 150 {
+			c := &ticket.Comment{TicketID: tk.ID, Public: true, ExternalID: fmt.Sprintf("in-%d", i+2)}
+			if i%10 == 0 {
+				c.ExternalID = "" // an internal note now and then
+			}
+			if err := tx.CreateComment(c, store.CommentOptions{Instance: "wa"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	reply := e.reply(tk, "answer")
+	var ids []string
+	if err := e.st.View(func(r *store.ReadTx) error {
+		var err error
+		ids, err = threadIDs(r, tk.ID, reply)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	want = append(want, "wamid.in1")
+	for i := 151; len(want) < 20; i-- {
+		if (i-2)%10 != 0 {
+			want = append(want[:1], append([]string{fmt.Sprintf("in-%d", i)}, want[1:]...)...)
+		}
+	}
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Fatalf("thread ids\n%v\nwant\n%v", ids, want)
+	}
+}

@@ -37,12 +37,11 @@ func (m *Manager) HooksHandler() http.Handler {
 }
 
 func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.Path, HooksPrefix)
+	name, sub, ok := splitHookPath(r.URL.Path)
 	if !ok {
 		writeError(w, http.StatusNotFound, "not_found", "no such path")
 		return
 	}
-	name, sub, _ := strings.Cut(rest, "/")
 	in, ok := m.instances[name]
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown_channel", "no channel named "+strconv.Quote(name))
@@ -73,7 +72,7 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &sdk.WebhookRequest{
 		Method:     r.Method,
-		Path:       "/" + sub,
+		Path:       sub,
 		RawQuery:   r.URL.RawQuery,
 		Header:     r.Header.Clone(),
 		Body:       body,
@@ -116,6 +115,17 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(resp.Body)
+}
+
+// splitHookPath splits /hooks/<channel>/<rest> into the channel name and
+// the path the plugin sees ("/<rest>", "/" at least).
+func splitHookPath(p string) (channel, sub string, ok bool) {
+	rest, ok := strings.CutPrefix(p, HooksPrefix)
+	if !ok {
+		return "", "", false
+	}
+	channel, sub, _ = strings.Cut(rest, "/")
+	return channel, "/" + sub, true
 }
 
 func writeUnavailable(w http.ResponseWriter, name string, next time.Time) {

@@ -8,8 +8,9 @@ import (
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-// ErrNoBackend answers Host calls of plugins run without a core behind
-// them (patchbay validate, patchbay plugins).
+// ErrNoBackend answers Host calls that need the store when a plugin runs
+// without a core behind it (patchbay validate, patchbay plugins, or a
+// Manager built with a nil Backend).
 var ErrNoBackend = errors.New("the core's store is not available in this mode")
 
 // hostBackend is the Host side of one instance: the Backend with the

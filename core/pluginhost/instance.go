@@ -144,13 +144,14 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 			reason := in.watch(ctx, sess)
 			if ctx.Err() != nil {
 				in.setState(StateStopped, nil, "", time.Time{})
-				in.stopSession(sess, true)
+				in.stopSession(sess, stopGraceful)
 				return
 			}
 			lastErr = reason
 			in.logger.Error("plugin down, restarting", "reason", reason, "pid", sess.pid)
 			in.setState(StateRestarting, nil, reason, time.Time{})
-			in.stopSession(sess, false)
+			in.setStatus(sdk.Status{}) // what the dead process reported no longer holds
+			in.stopSession(sess, stopHard)
 			if time.Since(sess.started) >= in.sup.StableAfter {
 				attempt = 0
 			}
@@ -195,7 +196,7 @@ func (in *instance) launch(ctx context.Context) (*session, error) {
 	ctx, cancel := context.WithTimeout(ctx, in.sup.StartTimeout)
 	defer cancel()
 	fail := func(err error) (*session, error) {
-		in.stopSession(sess, false)
+		in.stopSession(sess, stopQuiet)
 		return nil, err
 	}
 	m, err := sess.conn.Describe(ctx)
@@ -268,18 +269,32 @@ func (in *instance) watch(ctx context.Context, s *session) string {
 	}
 }
 
-// stopSession ends a session. graceful: Stop RPC (bounded by StopTimeout)
-// and go-plugin's shutdown first; otherwise (crashed or hung) the process
-// group is killed at once. Either way the whole process group is killed
-// at the end, so nothing the plugin spawned survives.
-func (in *instance) stopSession(s *session, graceful bool) {
-	if graceful {
+// How a session is ended.
+type stopMode int
+
+const (
+	// stopGraceful: Stop RPC (bounded by StopTimeout), then go-plugin's
+	// shutdown; for a running plugin on shutdown.
+	stopGraceful stopMode = iota
+	// stopQuiet: go-plugin's shutdown only; for a plugin that never
+	// started its receivers (failed Configure, validation, Describe).
+	stopQuiet
+	// stopHard: kill the process group at once; for a crashed or hung
+	// plugin.
+	stopHard
+)
+
+// stopSession ends a session. Whatever the mode, the whole process group is
+// killed at the end, so nothing the plugin spawned survives it.
+func (in *instance) stopSession(s *session, mode stopMode) {
+	switch mode {
+	case stopGraceful:
 		ctx, cancel := context.WithTimeout(context.Background(), in.sup.StopTimeout)
 		if err := s.conn.Stop(ctx); err != nil {
 			in.logger.Warn("plugin Stop failed", "error", err)
 		}
 		cancel()
-	} else {
+	case stopHard:
 		killGroup(s.pid)
 	}
 	done := make(chan struct{})

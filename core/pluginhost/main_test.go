@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,12 @@ import (
 var testPluginDir string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		// Fuzz targets here need no plugin binaries; fuzz workers re-run
+		// TestMain, so skip the build.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "pluginhost-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -269,7 +269,7 @@ func TestKilledPluginIsRestarted(t *testing.T) {
 				}
 			}
 		}
-	}, testChannel("alpha", nil), testChannel("beta", nil))
+	}, testChannel("alpha", map[string]any{"status": sdk.StateConnected}), testChannel("beta", nil))
 
 	oldPID := h.pid(t, "alpha")
 	betaPID := h.pid(t, "beta")
@@ -290,6 +290,9 @@ func TestKilledPluginIsRestarted(t *testing.T) {
 	if _, err := h.m.Send(context.Background(), "alpha", &sdk.OutboundMessage{Text: "x"}); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("send while down: %v", err)
 	}
+	if st := h.info(t, "alpha").Status; st.State != "" {
+		t.Errorf("status of a dead plugin still shown: %+v", st)
+	}
 	// The other channel keeps serving.
 	if got := h.pid(t, "beta"); got != betaPID {
 		t.Errorf("beta restarted too (%d → %d)", betaPID, got)
@@ -306,6 +309,9 @@ func TestKilledPluginIsRestarted(t *testing.T) {
 		t.Errorf("deliver after restart: %d %s", r.status, r.body)
 	}
 	info := h.info(t, "alpha")
+	if info.Status.State != sdk.StateConnected {
+		t.Errorf("status after restart = %+v (Start reports it again)", info.Status)
+	}
 	if info.Restarts != 1 || !strings.Contains(info.LastError, "exited") {
 		t.Errorf("info after restart = restarts %d, last error %q", info.Restarts, info.LastError)
 	}
@@ -319,7 +325,7 @@ func TestKilledPluginIsRestarted(t *testing.T) {
 func TestHungPluginIsRestarted(t *testing.T) {
 	sup := fastSupervision()
 	sup.PingInterval = 100 * time.Millisecond
-	sup.PingTimeout = 500 * time.Millisecond
+	sup.PingTimeout = time.Second
 	sup.PingFailures = 2
 	h := startHarness(t, sup, nil, testChannel("alpha", nil))
 	oldPID := h.pid(t, "alpha")

@@ -31,15 +31,20 @@ type Check struct {
 
 // Validate starts each channel's plugin once, without a core behind it,
 // runs Describe and Configure (not Start), and stops it again. Channels are
-// checked one after the other; every channel gets a Check.
+// checked one after the other; every channel gets a Check. During
+// validation a plugin's state calls work on a throw-away in-memory copy
+// (never the store, which a running core may hold); Deliver and attachment
+// calls fail with ErrNoBackend.
 func Validate(ctx context.Context, cfg *config.Config, logger hclog.Logger) []Check {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
 	checks := make([]Check, 0, len(cfg.Channels))
+	scratch := newScratchBackend()
 	for _, ch := range cfg.Channels {
 		in := &instance{
 			ch:      ch,
+			backend: scratch,
 			path:    PluginPath(cfg.PluginDir, ch),
 			sup:     DefaultSupervision(),
 			logger:  logger.Named("validate").With("channel", ch.Name, "plugin", ch.Plugin),
@@ -83,7 +88,7 @@ func (in *instance) probe(ctx context.Context, fn func(context.Context, channelC
 	if err != nil {
 		return sdk.Manifest{}, err
 	}
-	defer in.stopSession(sess, false)
+	defer in.stopSession(sess, stopQuiet)
 	ctx, cancel := context.WithTimeout(ctx, in.sup.StartTimeout)
 	defer cancel()
 	m, err := sess.conn.Describe(ctx)
@@ -107,6 +112,7 @@ func Describe(ctx context.Context, path string, logger hclog.Logger) (sdk.Manife
 	kind := strings.TrimPrefix(filepath.Base(path), BinaryPrefix)
 	in := &instance{
 		ch:      config.Channel{Name: kind, Plugin: kind},
+		backend: newScratchBackend(),
 		path:    path,
 		sup:     Supervision{StartTimeout: 30 * time.Second}.withDefaults(),
 		logger:  logger.Named("describe").With("plugin", kind),

@@ -20,10 +20,11 @@ func TestValidate(t *testing.T) {
 	pinned.SHA256 = strings.Repeat("a", 64)
 	missing := testChannel("missing", nil)
 	missing.Plugin = "nosuchkind"
-	cfg := &config.Config{PluginDir: testPluginDir, Channels: []config.Channel{testChannel("good", nil), bad, pinned, missing}}
+	stateful := testChannel("stateful", map[string]any{"state_probe": true})
+	cfg := &config.Config{PluginDir: testPluginDir, Channels: []config.Channel{testChannel("good", nil), bad, pinned, missing, stateful}}
 
 	checks := Validate(context.Background(), cfg, nil)
-	if len(checks) != 4 {
+	if len(checks) != 5 {
 		t.Fatalf("checks = %+v", checks)
 	}
 	if c := checks[0]; c.Err != nil || c.Manifest.Kind != "test" {
@@ -38,6 +39,10 @@ func TestValidate(t *testing.T) {
 	}
 	if c := checks[3]; !errors.Is(c.Err, ErrPluginNotFound) {
 		t.Errorf("missing: %v", c.Err)
+	}
+	// State works during validation (in memory, thrown away).
+	if c := checks[4]; c.Err != nil {
+		t.Errorf("stateful: %v", c.Err)
 	}
 }
 

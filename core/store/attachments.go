@@ -254,6 +254,7 @@ type chunkReader struct {
 	closed bool
 }
 
+// Read reads the file, one stored chunk at a time.
 func (c *chunkReader) Read(p []byte) (int, error) {
 	if c.closed {
 		return 0, errors.New("store: read on closed attachment")
@@ -283,6 +284,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Close releases the current chunk.
 func (c *chunkReader) Close() error {
 	c.closed = true
 	c.cur = nil

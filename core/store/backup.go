@@ -14,6 +14,7 @@ type ctxWriter struct {
 	w   io.Writer
 }
 
+// Write writes unless the context is done.
 func (c ctxWriter) Write(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
@@ -72,6 +73,7 @@ type ctxReader struct {
 	r   io.Reader
 }
 
+// Read reads unless the context is done.
 func (c ctxReader) Read(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err

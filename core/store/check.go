@@ -19,7 +19,8 @@ const maxViolations = 50
 // entries name the latest ticket of their conversation; every comment is
 // listed under its ticket and its dedupe entry (if any) points back at it;
 // identities point at users that list them; sequences are ahead of every
-// id. It returns nil or an error listing the violations. It reads the whole
+// id; every pending reply has an outbox entry (and the reverse) with its
+// due-index entry. It returns nil or an error listing the violations. It reads the whole
 // store (use it in tests, the crash suite and `patchbay check`).
 func (s *Store) Check(ctx context.Context) error {
 	var problems []error
@@ -131,6 +132,49 @@ func (s *Store) Check(ctx context.Context) error {
 		}
 		for k := range listed {
 			bad("ticket comment entry %x without comment", k)
+		}
+		// Outbox: entries and their due index agree; a pending reply is
+		// queued; a queued reply is pending.
+		obs, err := all(pOutbox, false)
+		if err != nil {
+			return err
+		}
+		dues, err := all(pOutboxDue, true)
+		if err != nil {
+			return err
+		}
+		dueKeys := map[string]bool{}
+		for _, p := range dues {
+			dueKeys[string(p.Key)] = true
+		}
+		queued := map[uint64]bool{}
+		for _, p := range obs {
+			var e OutboxEntry
+			if err := json.Unmarshal(p.Value, &e); err != nil {
+				bad("outbox key %x: %v", p.Key, err)
+				continue
+			}
+			queued[e.CommentID] = true
+			dk := string(outboxDueKey(e.NextAttemptAt, e.CommentID))
+			if !dueKeys[dk] {
+				bad("outbox entry %d missing from the due index", e.CommentID)
+			}
+			delete(dueKeys, dk)
+			c, err := r.Comment(e.CommentID)
+			if err != nil {
+				bad("outbox entry %d: %v", e.CommentID, err)
+			} else if c.Delivery == nil || c.Delivery.Status != ticket.DeliveryPending {
+				bad("outbox entry %d for a reply that is not pending", e.CommentID)
+			}
+		}
+		for k := range dueKeys {
+			bad("stale outbox due entry %x", k)
+		}
+		for _, p := range comments {
+			var c ticket.Comment
+			if json.Unmarshal(p.Value, &c) == nil && c.Delivery != nil && c.Delivery.Status == ticket.DeliveryPending && !queued[c.ID] {
+				bad("reply %d is pending but not queued: it would never be sent", c.ID)
+			}
 		}
 		exts, err := all(pExtIn, false)
 		if err != nil {

@@ -55,6 +55,40 @@ func (r *ReadTx) Comments(ticketID, afterID uint64, limit int) ([]*ticket.Commen
 	return out, nil
 }
 
+// CommentIDs returns the ids of a ticket's comments, oldest first, without
+// decoding them (a keys-only index scan).
+func (r *ReadTx) CommentIDs(ticketID uint64) ([]uint64, error) {
+	prefix := key(pTicketCmts, u64(ticketID))
+	pairs, err := r.r.scan(prefix, nil, 1<<31-1, true)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, len(pairs))
+	for i, p := range pairs {
+		ids[i] = getU64(p.Key[len(prefix):])
+	}
+	return ids, nil
+}
+
+// CommentIDsBefore returns up to n ids of a ticket's comments older than
+// comment before (0: all), newest first, by a reverse index scan.
+func (r *ReadTx) CommentIDsBefore(ticketID, before uint64, n int) ([]uint64, error) {
+	prefix := key(pTicketCmts, u64(ticketID))
+	end := key(pTicketCmts, u64(ticketID), u64(before))
+	if before == 0 {
+		end = key(pTicketCmts, u64(ticketID+1))
+	}
+	keys, err := r.r.scanKeysBefore(prefix, end, n)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, len(keys))
+	for i, k := range keys {
+		ids[i] = getU64(k[len(prefix):])
+	}
+	return ids, nil
+}
+
 // CommentByExternalID returns the inbound comment stored for a provider
 // message id on an instance (the dedupe index), or ErrNotFound.
 func (r *ReadTx) CommentByExternalID(instance, externalID string) (*ticket.Comment, error) {
@@ -130,6 +164,9 @@ func (tx *Tx) CreateComment(c *ticket.Comment, opts CommentOptions) error {
 	if err := checkName("instance", opts.Instance); err != nil {
 		return err
 	}
+	if err := checkName("external id", c.ExternalID); err != nil {
+		return err
+	}
 	var ext []byte
 	if opts.Instance != "" && c.ExternalID != "" {
 		ext = extInKey(opts.Instance, c.ExternalID)
@@ -198,6 +235,9 @@ func (tx *Tx) UpdateComment(c *ticket.Comment) error {
 // externalID on an instance (set by the outbox when a reply is sent).
 func (tx *Tx) IndexOutboundID(instance, externalID string, commentID uint64) error {
 	if err := checkName("instance", instance); err != nil {
+		return err
+	}
+	if err := checkName("external id", externalID); err != nil {
 		return err
 	}
 	tx.set(extOutKey(instance, externalID), u64(commentID))

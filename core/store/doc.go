@@ -5,19 +5,28 @@
 // # Writes: one group-commit writer
 //
 // Every write goes through Store.Update(ctx, fn). Update queues fn for the
-// single writer goroutine, which drains every waiting request into one batch:
-// it runs the functions one after the other against one Badger transaction,
-// each through its own overlay (its writes are kept apart until it returns
-// nil; an error or panic discards that function's writes alone), then makes
-// ONE synced commit (SyncWrites=true) and releases every caller of the batch.
-// A nil error from Update therefore means "durable". If the commit fails,
-// every function of the batch gets the error. A later function sees the
-// writes of earlier functions of its batch, so two deliveries to the same
-// conversation in one batch resolve (the second appends to the ticket the
-// first created) without conflicts or retries. A batch is split into several
-// commits when it outgrows MaxBatchBytes or Badger's transaction limit
-// (ErrTxnTooBig: the transaction is rebuilt from the functions before the
-// one that overflowed, committed, and that function retried alone).
+// single writer goroutine, which runs the functions one after the other, in
+// arrival order, into the current commit unit (one Badger transaction), each
+// through its own overlay: its writes are kept apart until it returns nil;
+// an error or panic discards that function's writes alone. When the
+// committer goroutine is idle the writer hands it the unit, and the
+// committer makes ONE synced commit (SyncWrites=true) for all of it and only
+// then answers every caller of the unit. A nil error from Update therefore
+// means "durable". If the commit fails, every function of the unit, and of
+// any unit built on top of it, gets the error.
+//
+// Pipelining: while the committer syncs unit N, the writer already runs the
+// functions of unit N+1, reading unit N's writes as an overlay over the last
+// durable snapshot (Badger runs in managed mode so that the store chooses
+// read and commit timestamps; View reads at the last durable timestamp). A
+// later function sees the writes of every earlier function, committed or
+// not, so two deliveries to the same conversation resolve (the second
+// appends to the ticket the first created) without conflicts or retries.
+// A unit is sealed early when it outgrows MaxBatch, MaxBatchBytes or
+// Badger's transaction limit (ErrTxnTooBig: the transaction is rebuilt from
+// the functions before the one that overflowed, and that function moves to
+// the next unit; a single function larger than a transaction gets
+// ErrTooLarge). Store.Stats reports commits, updates and commit time.
 //
 // Update functions run on the writer goroutine: they must be quick, do no
 // I/O besides reading through tx, and never call Update or View themselves.
@@ -29,7 +38,8 @@
 // # Tx methods (all also appending their event, see below)
 //
 //	ReadTx: Ticket, TicketByConversation, TicketByMessageID, ListTickets,
-//	        SolvedBefore, Comment, Comments, CommentByExternalID,
+//	        SolvedBefore, Comment, Comments, CommentIDs, CommentIDsBefore,
+//	        CommentByExternalID, FirstEventSeq,
 //	        CommentByOutboundID, RawPayload, User, UserByIdentity,
 //	        TokenByHash, TokenByID, Tokens, Idempotency, EventsAfter, State,
 //	        Attachment, OutboxEntry, DueOutbox, OutboxLen, LastID
@@ -38,8 +48,8 @@
 //	        PutToken, RevokeToken, PutIdempotency, AppendEvent, SetState,
 //	        DeleteState, ClaimStaged, PutOutbox, DeleteOutbox, NextID, Now
 //	Store:  Open, Close, Update, View, Notify, EventsAfter, WriteAttachment,
-//	        StageRejected, OpenAttachment, CollectStaged, Backup, Restore
-//	        (package function), Check, Stats
+//	        StageRejected, OpenAttachment, CollectStaged, TrimEvents, Backup,
+//	        Restore (package function), Check, Stats
 //
 // CreateTicket, UpdateTicket, CreateComment, UpdateComment, CreateUser,
 // UpdateUser and MergeUsers append their own events (ticket.created,
@@ -79,14 +89,20 @@
 //	st/<instance>0<key>            per-instance channel state
 //	am/<id>  ac/<id>0<n>           attachment metadata, 256 KiB chunks
 //	sa/<staged ns><id>             staged attachments not yet claimed (24 h GC)
+//	ru/<space>0<key>               core/rules: rules, cursors, firing markers, webhook jobs
 //
 // # Badger options (low memory, see badgerOptions)
 //
-// SyncWrites=true; NumVersionsToKeep=1; 16 MiB memtables × 3; 32 MiB block
+// Managed mode (the store picks timestamps; it tracks open snapshots and
+// advances Badger's discard timestamp past them, so compaction still keeps
+// one version per key); SyncWrites=true; NumVersionsToKeep=1; 16 MiB memtables × 3; 32 MiB block
 // cache; 16 MiB index cache (table indexes are not all kept on the heap);
 // 4 KiB value threshold (attachments and raw payloads live in the value log);
 // 256 MiB value-log files; 2 compactors, 8 MiB base tables; conflict
-// detection off (a single writer). Value-log GC runs every GCInterval (5 m).
+// detection off (a single writer). Value-log GC runs every GCInterval (5 m),
+// and so does event-log trimming: events older than EventRetention (14 days)
+// are deleted from the head of the log (seqs are never reused; FirstEventSeq
+// tells an SSE client resuming from an older id that it missed events).
 // Badger's logs go to hclog (its Info chatter at Debug).
 //
 // # Backup and restore

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/ticket"
@@ -57,7 +59,57 @@ func (tx *Tx) AppendEvent(ev *Event) error {
 		}
 	}
 	tx.lastObj, tx.lastRaw = nil, nil
-	return tx.setJSON(eventKey(seq), ev)
+	b, err := encodeEvent(ev)
+	if err != nil {
+		return err
+	}
+	tx.set(eventKey(seq), b)
+	return nil
+}
+
+// encodeEvent writes the event's JSON by hand: the data is usually already
+// encoded (the object just stored), and json.Marshal would validate and
+// compact it a second time on the writer goroutine.
+func encodeEvent(ev *Event) ([]byte, error) {
+	var data []byte
+	switch d := ev.Data.(type) {
+	case nil:
+	case json.RawMessage:
+		data = d
+	default:
+		var err error
+		if data, err = json.Marshal(d); err != nil {
+			return nil, fmt.Errorf("store: encode event data: %w", err)
+		}
+	}
+	typ, err := json.Marshal(ev.Type)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 128+len(data))
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, ev.Seq, 10)
+	b = append(b, `,"type":`...)
+	b = append(b, typ...)
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"ticket_id", ev.TicketID}, {"comment_id", ev.CommentID}, {"user_id", ev.UserID}} {
+		if f.v != 0 {
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = strconv.AppendUint(b, f.v, 10)
+		}
+	}
+	b = append(b, `,"at":"`...)
+	b = ev.At.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if len(data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, data...)
+	}
+	return append(b, '}'), nil
 }
 
 // EventsAfter returns up to limit events with Seq > seq, oldest first.
@@ -99,4 +151,66 @@ func (s *Store) EventsAfter(seq uint64, limit int) ([]Event, error) {
 		return err
 	})
 	return out, err
+}
+
+// FirstEventSeq returns the oldest event still in the log (0: empty). A
+// client resuming from an older seq has missed the trimmed events.
+func (r *ReadTx) FirstEventSeq() (uint64, error) {
+	pairs, err := r.r.scan([]byte(pEvent), nil, 1, true)
+	if err != nil || len(pairs) == 0 {
+		return 0, err
+	}
+	return getU64(pairs[0].Key[len(pEvent):]), nil
+}
+
+// TrimEvents deletes events older than before from the head of the log,
+// in batches, and returns how many it deleted. Seq numbers are never
+// reused: the event sequence is kept.
+func (s *Store) TrimEvents(ctx context.Context, before time.Time) (int, error) {
+	const batch = 1000
+	total := 0
+	for {
+		var keys [][]byte
+		done := false
+		err := s.View(func(r *ReadTx) error {
+			pairs, err := r.r.scan([]byte(pEvent), nil, batch, false)
+			if err != nil {
+				return err
+			}
+			for _, p := range pairs {
+				var ev struct {
+					At time.Time `json:"at"`
+				}
+				if err := json.Unmarshal(p.Value, &ev); err != nil {
+					return fmt.Errorf("store: decode event: %w", err)
+				}
+				if !ev.At.Before(before) {
+					done = true
+					break
+				}
+				keys = append(keys, p.Key)
+			}
+			if len(pairs) < batch {
+				done = true
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		if len(keys) > 0 {
+			if err := s.Update(ctx, func(tx *Tx) error {
+				for _, k := range keys {
+					tx.del(k)
+				}
+				return nil
+			}); err != nil {
+				return total, err
+			}
+			total += len(keys)
+		}
+		if done || len(keys) == 0 {
+			return total, nil
+		}
+	}
 }

@@ -23,8 +23,12 @@ type Options struct {
 	// MaxBatchBytes bounds the bytes written by one commit (default 8 MiB);
 	// Badger's own transaction limit is handled by splitting too.
 	MaxBatchBytes int
-	// GCInterval is how often value-log GC runs (default 5m; <0 disables).
+	// GCInterval is how often value-log GC and event-log trimming run
+	// (default 5m; <0 disables both).
 	GCInterval time.Duration
+	// EventRetention is how long events stay in the log for SSE clients to
+	// resume from (default 14 days; <0 keeps them forever).
+	EventRetention time.Duration
 	// MemTableSize, BlockCacheSize and IndexCacheSize override the
 	// low-memory defaults (16 MiB, 32 MiB, 16 MiB).
 	MemTableSize, BlockCacheSize, IndexCacheSize int64
@@ -45,6 +49,9 @@ func (o *Options) defaults() {
 	}
 	if o.GCInterval == 0 {
 		o.GCInterval = 5 * time.Minute
+	}
+	if o.EventRetention == 0 {
+		o.EventRetention = 14 * 24 * time.Hour
 	}
 	if o.MemTableSize <= 0 {
 		o.MemTableSize = 16 << 20
@@ -101,7 +108,15 @@ type badgerLogger struct{ l hclog.Logger }
 func (b badgerLogger) msg(format string, args ...any) string {
 	return strings.TrimRight(fmt.Sprintf(format, args...), "\n")
 }
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(b.msg(f, a...)) }
+
+// Errorf logs at Error.
+func (b badgerLogger) Errorf(f string, a ...any) { b.l.Error(b.msg(f, a...)) }
+
+// Warningf logs at Warn.
 func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(b.msg(f, a...)) }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(b.msg(f, a...)) }
-func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Trace(b.msg(f, a...)) }
+
+// Infof logs at Debug (Badger is chatty at Info).
+func (b badgerLogger) Infof(f string, a ...any) { b.l.Debug(b.msg(f, a...)) }
+
+// Debugf logs at Trace.
+func (b badgerLogger) Debugf(f string, a ...any) { b.l.Trace(b.msg(f, a...)) }

@@ -54,6 +54,16 @@ type Store struct {
 	failErr   error
 	readers   map[uint64]int // active snapshot read timestamps
 
+	// viewing counts running Views; Close sets closed (no new View
+	// starts) and waits on viewsDone until none runs.
+	viewing   int
+	closed    bool
+	viewsDone *sync.Cond
+
+	// commitHook, when set (tests), runs before each unit's commit; an
+	// error fails that commit as a Badger error would.
+	commitHook func(updates int) error
+
 	// commits counts synced commits (tests and metrics).
 	statsMu sync.Mutex
 	stats   Stats
@@ -113,6 +123,7 @@ func Open(opts Options) (*Store, error) {
 		committerDone: make(chan struct{}),
 		readers:       map[uint64]int{},
 	}
+	s.viewsDone = sync.NewCond(&s.mu)
 	s.durableTs = db.MaxVersion()
 	s.lastTs = s.durableTs
 	s.idle <- struct{}{}
@@ -133,6 +144,14 @@ func (s *Store) Close() error {
 		close(s.closing)
 		<-s.writerDone
 		s.bg.Wait()
+		// Refuse new reads and wait for running ones: Badger panics on a
+		// read of a closed database.
+		s.mu.Lock()
+		s.closed = true
+		for s.viewing > 0 {
+			s.viewsDone.Wait()
+		}
+		s.mu.Unlock()
 		err = s.db.Close()
 	})
 	return err
@@ -190,8 +209,11 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 
 // View runs fn on a consistent snapshot of committed data.
 func (s *Store) View(fn func(*ReadTx) error) error {
-	ts := s.acquireRead()
-	defer s.releaseRead(ts)
+	ts, err := s.acquireView()
+	if err != nil {
+		return err
+	}
+	defer s.releaseView(ts)
 	txn := s.db.NewTransactionAt(ts, false)
 	defer txn.Discard()
 	return fn(&ReadTx{r: badgerReader{txn}})
@@ -205,6 +227,29 @@ func (s *Store) acquireRead() uint64 {
 	ts := s.durableTs
 	s.readers[ts]++
 	return ts
+}
+
+// acquireView registers a View: its snapshot and the running-view count.
+func (s *Store) acquireView() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrStoreClosed
+	}
+	s.viewing++
+	ts := s.durableTs
+	s.readers[ts]++
+	return ts, nil
+}
+
+// releaseView ends a View started with acquireView at ts.
+func (s *Store) releaseView(ts uint64) {
+	s.releaseRead(ts)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.viewing--; s.viewing == 0 {
+		s.viewsDone.Broadcast()
+	}
 }
 
 func (s *Store) releaseRead(ts uint64) {
@@ -285,7 +330,10 @@ func (s *Store) writer() {
 				// Every function failed: nothing to commit, and the
 				// committer is still idle.
 				s.seal(u)
-				s.idle <- struct{}{}
+				select {
+				case s.idle <- struct{}{}:
+				default:
+				}
 			} else {
 				s.seal(u)
 			}
@@ -345,7 +393,10 @@ func (s *Store) seal(u *unit) {
 	s.lastTs++
 	u.ts = s.lastTs
 	s.mu.Lock()
-	s.pending = append(s.pending, u.merged)
+	if u.epoch == s.epoch {
+		s.pending = append(s.pending, u.merged)
+	} // else: built on a failed commit; the committer fails it, and no later
+	// unit may read it.
 	s.mu.Unlock()
 	s.commitCh <- u
 }
@@ -405,6 +456,10 @@ func (s *Store) committer() {
 	defer close(s.committerDone)
 	commits := 0
 	for u := range s.commitCh {
+		var hookErr error
+		if s.commitHook != nil {
+			hookErr = s.commitHook(len(u.reqs))
+		}
 		s.mu.Lock()
 		err := error(nil)
 		if u.epoch != s.epoch {
@@ -412,16 +467,18 @@ func (s *Store) committer() {
 		}
 		s.mu.Unlock()
 		var took time.Duration
-		if err == nil {
+		if err == nil && hookErr == nil {
 			start := time.Now()
-			cerr := u.txn.CommitAt(u.ts, nil)
-			took = time.Since(start)
-			if cerr != nil {
+			if cerr := u.txn.CommitAt(u.ts, nil); cerr != nil {
 				err = fmt.Errorf("store: commit: %w", cerr)
 				s.log.Error("commit failed", "updates", len(u.reqs), "error", cerr)
 			}
+			took = time.Since(start)
 		} else {
 			u.txn.Discard()
+			if err == nil {
+				err = fmt.Errorf("store: commit: %w", hookErr)
+			}
 		}
 		s.mu.Lock()
 		if len(s.pending) > 0 && s.pending[0] == u.merged {
@@ -467,6 +524,15 @@ func (s *Store) gcLoop(every time.Duration) {
 		case <-s.closing:
 			return
 		case <-t.C:
+			if s.opts.EventRetention > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), every)
+				if n, err := s.TrimEvents(ctx, s.now().Add(-s.opts.EventRetention)); err != nil {
+					s.log.Warn("event log trim failed", "error", err)
+				} else if n > 0 {
+					s.log.Debug("event log trimmed", "events", n)
+				}
+				cancel()
+			}
 			s.db.SetDiscardTs(s.discardTs())
 			n := 0
 			for s.db.RunValueLogGC(0.5) == nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -351,5 +352,69 @@ func TestCheckFindsViolations(t *testing.T) {
 	err := s.Check(context.Background())
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("missing index entry")) || !bytes.Contains([]byte(err.Error()), []byte("stale index entry")) {
 		t.Fatalf("check: %v", err)
+	}
+}
+
+func TestTrimEvents(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, err := Open(Options{Dir: t.TempDir(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for day := range 5 {
+		mustUpdate(t, s, func(tx *Tx) error {
+			return tx.CreateTicket(&ticket.Ticket{Status: ticket.StatusNew, Subject: fmt.Sprint(day)})
+		})
+		mu.Lock()
+		now = now.Add(24 * time.Hour)
+		mu.Unlock()
+	}
+	n, err := s.TrimEvents(context.Background(), clock().Add(-2*24*time.Hour-time.Minute))
+	if err != nil || n != 3 {
+		t.Fatalf("trimmed %d (%v), want 3", n, err)
+	}
+	s.View(func(r *ReadTx) error {
+		first, _ := r.FirstEventSeq()
+		if first != 4 {
+			t.Fatalf("first event %d, want 4", first)
+		}
+		evs, _ := r.EventsAfter(0, 10)
+		if len(evs) != 2 || evs[0].Seq != 4 {
+			t.Fatalf("events %+v", evs)
+		}
+		return nil
+	})
+	// Seqs are not reused after a trim.
+	mustUpdate(t, s, func(tx *Tx) error { return tx.CreateTicket(&ticket.Ticket{Status: ticket.StatusNew}) })
+	evs, _ := s.EventsAfter(5, 10)
+	if len(evs) != 1 || evs[0].Seq != 6 {
+		t.Fatalf("after trim %+v", evs)
+	}
+}
+
+func TestEncodeEventMatchesJSON(t *testing.T) {
+	at := time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.FixedZone("x", 3600))
+	cases := []*Event{
+		{Seq: 1, Type: "ticket.created", TicketID: 7, At: at, Data: json.RawMessage(`{"id":7}`)},
+		{Seq: 2, Type: `odd "type"`, UserID: 3, At: at, Data: map[string]uint64{"a": 1}},
+		{Seq: 3, Type: "x", At: at},
+	}
+	for _, ev := range cases {
+		got, err := encodeEvent(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(ev)
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		json.Unmarshal(want, &b)
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("hand-encoded %s\njson.Marshal %s", got, want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -22,9 +23,15 @@ const (
 // ErrBadCursor is returned by ListTickets for a cursor it did not issue.
 var ErrBadCursor = errors.New("store: invalid cursor")
 
+// checkName refuses strings that cannot be both a key part and a JSON
+// value: a NUL byte (the key separator) or invalid UTF-8 (JSON would
+// rewrite it, and the object would no longer match its index key).
 func checkName(field, v string) error {
 	if strings.IndexByte(v, 0) >= 0 {
-		return fmt.Errorf("store: %s contains a NUL byte", field)
+		return fmt.Errorf("store: %s contains a NUL byte: %w", field, ErrInvalid)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("store: %s is not valid UTF-8: %w", field, ErrInvalid)
 	}
 	return nil
 }
@@ -237,7 +244,7 @@ func EncodeCursor(lastID uint64) string {
 
 func decodeCursor(c string) (uint64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) != 10 || string(b[:2]) != "t1" || getU64(b[2:]) == 0 {
+	if err != nil || len(b) != 10 || string(b[:2]) != "t1" || getU64(b[2:]) == 0 || EncodeCursor(getU64(b[2:])) != c {
 		return 0, ErrBadCursor
 	}
 	return getU64(b[2:]), nil

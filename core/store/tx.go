@@ -25,6 +25,9 @@ type reader interface {
 	// scan returns up to limit pairs whose key has prefix, from the first
 	// key >= from (from nil: the prefix), in ascending key order.
 	scan(prefix, from []byte, limit int, keysOnly bool) ([]kvPair, error)
+	// scanKeysBefore returns up to limit keys with prefix that sort before
+	// `before`, in descending order.
+	scanKeysBefore(prefix, before []byte, limit int) ([][]byte, error)
 }
 
 type badgerReader struct{ txn *badger.Txn }
@@ -66,6 +69,25 @@ func (b badgerReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvP
 			p.Value = v
 		}
 		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (b badgerReader) scanKeysBefore(prefix, before []byte, limit int) ([][]byte, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	it := b.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
+	defer it.Close()
+	var out [][]byte
+	// In reverse, Seek finds the largest key <= the seek key; skip before
+	// itself.
+	for it.Seek(before); it.ValidForPrefix(prefix) && len(out) < limit; it.Next() {
+		k := it.Item().KeyCopy(nil)
+		if bytes.Compare(k, before) >= 0 {
+			continue
+		}
+		out = append(out, k)
 	}
 	return out, nil
 }
@@ -184,6 +206,22 @@ func (r layeredReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kv
 		merged = merged[:limit]
 	}
 	return merged, nil
+}
+
+// scanKeysBefore merges the overlays in the simple way: read every key of
+// the prefix forward (inside Update this is only used on small ranges).
+func (r layeredReader) scanKeysBefore(prefix, before []byte, limit int) ([][]byte, error) {
+	pairs, err := r.scan(prefix, nil, 1<<31-1, true)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for i := len(pairs) - 1; i >= 0 && len(out) < limit; i-- {
+		if bytes.Compare(pairs[i].Key, before) < 0 {
+			out = append(out, pairs[i].Key)
+		}
+	}
+	return out, nil
 }
 
 // ReadTx is a consistent read-only view of the store (Store.View). Tx embeds

@@ -23,6 +23,7 @@ type ValidationError struct {
 	Fields []FieldError
 }
 
+// Error lists the invalid fields.
 func (e *ValidationError) Error() string {
 	parts := make([]string, 0, len(e.Fields))
 	for _, f := range e.Fields {

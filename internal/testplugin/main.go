@@ -6,7 +6,8 @@
 //
 // Config keys: "token" (required unless "allow_empty" is true; a field
 // error otherwise), "status" (reported with Host.ReportStatus on Start),
-// "spawn_child" (start `sleep` in Start, to prove process-group cleanup).
+// "spawn_child" (start `sleep` in Start, to prove process-group cleanup),
+// "state_probe" (write and read back a state value in Configure).
 //
 // Webhook paths: POST /deliver (body: {"id","conversation","text"}) calls
 // Host.Deliver and answers the receipt as JSON, 500 when Deliver fails;
@@ -41,6 +42,7 @@ type config struct {
 	AllowEmpty bool   `json:"allow_empty"`
 	Status     string `json:"status"`
 	SpawnChild bool   `json:"spawn_child"`
+	StateProbe bool   `json:"state_probe"`
 }
 
 type channel struct {
@@ -71,13 +73,22 @@ func (c *channel) Describe(context.Context) (sdk.Manifest, error) {
 	}, nil
 }
 
-func (c *channel) Configure(_ context.Context, req sdk.ConfigureRequest) error {
+func (c *channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error {
 	var cfg config
 	if err := req.Decode(&cfg); err != nil {
 		return err
 	}
 	if cfg.Token == "" && !cfg.AllowEmpty {
 		return sdk.FieldErrors{{Field: "token", Message: "is required"}}
+	}
+	if cfg.StateProbe {
+		// Keeps a generated value in state, as real plugins keep keys.
+		if err := req.Host.SetState(ctx, "probe", []byte("v1")); err != nil {
+			return fmt.Errorf("state probe: %w", err)
+		}
+		if v, found, err := req.Host.GetState(ctx, "probe"); err != nil || !found || string(v) != "v1" {
+			return fmt.Errorf("state probe: read back %q found=%v err=%v", v, found, err)
+		}
 	}
 	c.mu.Lock()
 	c.cfg, c.host, c.logger = cfg, req.Host, req.Logger

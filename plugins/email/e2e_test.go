@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/jhillyerd/enmime/v2"
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
@@ -26,11 +27,16 @@ type apiTicket struct {
 }
 
 type apiComment struct {
-	ID         uint64 `json:"id"`
-	Body       string `json:"body"`
-	Public     bool   `json:"public"`
-	ExternalID string `json:"external_id"`
-	Delivery   *struct {
+	ID            uint64 `json:"id"`
+	Body          string `json:"body"`
+	Public        bool   `json:"public"`
+	ExternalID    string `json:"external_id"`
+	AutoSubmitted bool   `json:"auto_submitted"`
+	Attachments   []struct {
+		Filename string `json:"filename"`
+		Size     int64  `json:"size"`
+	} `json:"attachments"`
+	Delivery *struct {
 		Status     string `json:"status"`
 		Error      string `json:"error"`
 		ExternalID string `json:"external_id"`
@@ -62,10 +68,13 @@ func comments(t *testing.T, c *e2etest.Core, id uint64) []apiComment {
 func crlfMail(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
 
 // TestEndToEnd runs the real patchbay binary with the real email plugin:
-// mail in over SMTP, the ticket through the API, a public reply out to a
-// local SMTP sink (threading headers) and to a dir: outbox, the customer's
-// answer threaded back, a stranger's copied subject token refused, and a
-// resent message stored once.
+// mail in over SMTP, the ticket through the API, a resent message stored
+// once, a public reply out to a local SMTP sink (threading headers,
+// delivery "sent" with our Message-ID) and to a dir: outbox; answers
+// threaded back by headers, by the signed plus-address (another sender) and
+// by the subject token (the requester), a stranger's copied subject token
+// refused, an out-of-office stored as automatic, attachments through the
+// allow-list, and 552 for an oversized mail.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the core")
@@ -84,6 +93,9 @@ func TestEndToEnd(t *testing.T) {
 	sink := emailtest.StartSink(t)
 	smtpAddr, devAddr := e2etest.FreePort(t), e2etest.FreePort(t)
 	outDir := filepath.Join(t.TempDir(), "outbound-mail")
+	imapSrv := emailtest.StartIMAP(t)
+	seenBefore := imapSrv.Append(crlfMail("From: old@example.com\nSubject: history\nMessage-ID: <e2e-old@example.com>\n\nold\n"), imap.FlagSeen)
+	unseen := imapSrv.Append(crlfMail("From: cy@example.com\nSubject: Mailbox question\nMessage-ID: <e2e-imap@example.com>\n\nvia IMAP\n"))
 	core := e2etest.Start(t, bin, e2etest.Options{
 		Channels: fmt.Sprintf(`
 channel "support" {
@@ -94,16 +106,29 @@ channel "support" {
     outbound    = %q
   }
 }
+channel "mailbox" {
+  plugin = "email"
+  config {
+    address = "help@acme.test"
+    imap {
+      url           = %q
+      username      = %q
+      password      = %q
+      poll_interval = "200ms"
+    }
+  }
+}
 channel "devmail" {
   plugin = "email"
   config {
-    address     = "dev@acme.test"
-    smtp_listen = %q
-    outbound    = %q
+    address        = "dev@acme.test"
+    smtp_listen    = %q
+    outbound       = %q
+    max_message_mb = 1
   }
 }
-`, smtpAddr, "smtp://"+sink.Addr, devAddr, "dir:"+outDir),
-		WaitRunning: []string{"support", "devmail"},
+`, smtpAddr, "smtp://"+sink.Addr, "imap://"+imapSrv.Addr+"?tls=none", emailtest.IMAPUser, emailtest.IMAPPassword, devAddr, "dir:"+outDir),
+		WaitRunning: []string{"support", "mailbox", "devmail"},
 	})
 
 	// A new mail becomes a ticket; 250 means it is stored.
@@ -174,6 +199,85 @@ channel "devmail" {
 		t.Fatalf("%d comments on the requester's ticket", len(cs))
 	}
 
+	// A colleague the customer forwarded our mail to answers the signed
+	// Reply-To address, without threading headers: it joins the ticket.
+	colleague := crlfMail("From: bob@example.com\nTo: " + replyTo[0].Address + "\nSubject: about the VPN\nMessage-ID: <e2e-bob@example.com>\n\nSame here.\n")
+	if err := emailtest.SendSMTP(smtpAddr, "bob@example.com", []string{replyTo[0].Address}, colleague); err != nil {
+		t.Fatal(err)
+	}
+	// The requester writes again with only the subject token: it joins too.
+	token := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: " + wantSubject + "\nMessage-ID: <e2e-token@example.com>\n\nOne more thing.\n")
+	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, token); err != nil {
+		t.Fatal(err)
+	}
+	// An out-of-office answer is stored, marked automatic.
+	ooo := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: Auto: " + wantSubject + "\nAuto-Submitted: auto-replied\n" +
+		"Message-ID: <e2e-ooo@example.com>\nIn-Reply-To: <" + msgID + ">\n\nI am out of the office.\n")
+	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, ooo); err != nil {
+		t.Fatal(err)
+	}
+	cs = comments(t, core, tk.ID)
+	if len(cs) != 6 || cs[3].Body != "Same here." || cs[4].Body != "One more thing." || !cs[5].AutoSubmitted {
+		t.Fatalf("comments after plus-address, subject token and auto-reply: %+v", cs)
+	}
+	if ts := tickets(t, core, "support"); len(ts) != 2 {
+		t.Fatalf("tickets %+v", ts)
+	}
+
+	// Attachments go through the channel's allow-list: the PDF is kept,
+	// the executable refused, the mail accepted.
+	withFiles := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: logs\nMessage-ID: <e2e-files@example.com>\n" +
+		"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nsee attached\n" +
+		"--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"report.pdf\"\n\n%PDF-1.4 log\n" +
+		"--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"setup.exe\"\n\nMZ\n--b--\n")
+	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, withFiles); err != nil {
+		t.Fatalf("a refused attachment bounced the mail: %v", err)
+	}
+	ts = tickets(t, core, "support")
+	if len(ts) != 3 {
+		t.Fatalf("tickets %+v", ts)
+	}
+	var files []string
+	for _, tk := range ts {
+		if tk.Subject == "logs" {
+			for _, a := range comments(t, core, tk.ID)[0].Attachments {
+				files = append(files, a.Filename)
+			}
+		}
+	}
+	if strings.Join(files, ",") != "report.pdf" {
+		t.Fatalf("stored files %q", files)
+	}
+
+	// Too large for the channel: 552, nothing stored.
+	big := crlfMail("From: bob@example.com\nSubject: big\n\n" + strings.Repeat("0123456789abcdef\n", 80000))
+	if err := emailtest.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"}, big); !strings.HasPrefix(emailtest.Ack(err).Detail, "SMTP 552") {
+		t.Fatalf("oversized mail: %v", err)
+	}
+
+	// IMAP: the unseen message becomes a ticket and is marked \Seen; the
+	// mailbox's read history is not imported. The cursor lives in the
+	// core's state: after a restart, a new message that someone already
+	// read in another client is still taken (a plugin that lost its cursor
+	// would start over with unseen mail only).
+	e2etest.Eventually(t, 60*time.Second, "the IMAP message marked \\Seen", func() bool { return imapSrv.Seen()[unseen] })
+	if mb := tickets(t, core, "mailbox"); len(mb) != 1 || mb[0].Subject != "Mailbox question" {
+		t.Fatalf("mailbox tickets %+v", mb)
+	}
+	if !imapSrv.Seen()[seenBefore] {
+		t.Fatal("the history lost its \\Seen flag")
+	}
+	core.Stop()
+	core.Restart()
+	core.WaitChannelState("mailbox", "running")
+	imapSrv.Append(crlfMail("From: cy@example.com\nSubject: Second question\nMessage-ID: <e2e-imap-2@example.com>\n\nagain\n"), imap.FlagSeen)
+	e2etest.Eventually(t, 60*time.Second, "the second IMAP message", func() bool { return len(tickets(t, core, "mailbox")) == 2 })
+	for _, mb := range tickets(t, core, "mailbox") {
+		if n := len(comments(t, core, mb.ID)); n != 1 {
+			t.Fatalf("mailbox ticket %d has %d comments", mb.ID, n)
+		}
+	}
+
 	// The dir: outbox of the development channel.
 	if err := emailtest.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"},
 		crlfMail("From: bob@example.com\nSubject: Printer\nMessage-ID: <e2e-dev@example.com>\n\nIt jams.\n")); err != nil {
@@ -190,8 +294,8 @@ channel "devmail" {
 		files, _ := filepath.Glob(filepath.Join(outDir, "*.eml"))
 		return len(files) == 1
 	})
-	files, _ := filepath.Glob(filepath.Join(outDir, "*.eml"))
-	data, err := os.ReadFile(files[0])
+	emls, _ := filepath.Glob(filepath.Join(outDir, "*.eml"))
+	data, err := os.ReadFile(emls[0])
 	if err != nil {
 		t.Fatal(err)
 	}

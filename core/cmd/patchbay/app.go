@@ -18,6 +18,7 @@ import (
 	"github.com/patchbayhq/patchbay/core/inbound"
 	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/pluginhost"
+	"github.com/patchbayhq/patchbay/core/rules"
 	"github.com/patchbayhq/patchbay/core/store"
 )
 
@@ -60,7 +61,12 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		kinds[ch.Name] = ch.Plugin
 	}
 	backend := inbound.New(st, instances, inbound.Options{
-		Logger:         logger.Named("inbound"),
+		Logger: logger.Named("inbound"),
+	})
+	// Business rules; closing solved tickets is its seeded automation.
+	engine := rules.New(st, rules.Options{
+		Logger:         logger.Named("rules"),
+		Registerer:     reg,
 		AutoCloseAfter: cfg.Tickets.AutoCloseAfter,
 	})
 
@@ -95,6 +101,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Gatherer:     reg,
 		Logger:       logger.Named("api"),
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Rules:        engine,
 	})
 	if err != nil {
 		_ = a.close(ctx)
@@ -109,6 +116,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 	for name, run := range map[string]func(context.Context) error{
 		"inbound": backend.Run,
 		"outbox":  worker.Run,
+		"rules":   engine.Run,
 	} {
 		wg.Add(1)
 		go func() {

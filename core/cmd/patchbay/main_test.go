@@ -116,33 +116,7 @@ channel "alpha" {
 }
 `)
 	const secret = "tok-very-secret-123"
-	cmd := exec.Command(filepath.Join(binDir, "patchbay"), "serve", "-config", cfgPath, "-log-level", "debug")
-	cmd.Env = append(os.Environ(), "TEST_CHANNEL_TOKEN="+secret, "PATCHBAY_ADMIN_TOKEN=admin-secret-xyz")
-	var logs lockedBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-
-	addrRE := regexp.MustCompile(`listening: addr=(\S+)`)
-	var base string
-	waitFor(t, "the listening log line", func() bool {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			base = "http://" + m[1]
-			return true
-		}
-		return false
-	})
+	cmd, logs, base, exited := startServe(t, cfgPath, "TEST_CHANNEL_TOKEN="+secret, "PATCHBAY_ADMIN_TOKEN=admin-secret-xyz")
 
 	if code, _, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("healthz: %d %s", code, body)
@@ -190,8 +164,8 @@ channel "alpha" {
 	}
 	select {
 	case <-exited:
-		if waitErr != nil {
-			t.Errorf("serve exited with %v\n%s", waitErr, logs.String())
+		if code := cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("serve exited with status %d\n%s", code, logs.String())
 		}
 	case <-time.After(90 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM")
@@ -204,6 +178,10 @@ channel "alpha" {
 	if !strings.Contains(out, `channel configured: channel=alpha plugin=test`) || !strings.Contains(out, "(redacted)") {
 		t.Errorf("no redacted channel config in the debug log:\n%s", out)
 	}
+	// Plugin logs come through the core's logger, tagged with the channel.
+	if !regexp.MustCompile(`slow request started: channel=alpha plugin=test`).MatchString(out) {
+		t.Errorf("plugin log line not tagged with its channel:\n%s", out)
+	}
 	if !strings.Contains(out, "stopped") {
 		t.Errorf("no clean stop in the log:\n%s", out)
 	}
@@ -212,6 +190,74 @@ channel "alpha" {
 			t.Errorf("log contains a secret %q", s)
 		}
 	}
+}
+
+// startServe runs `patchbay serve` on cfgPath and returns the process, its
+// log, its base URL and a channel closed when it exits.
+func startServe(t *testing.T, cfgPath string, env ...string) (*exec.Cmd, *lockedBuffer, string, <-chan struct{}) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "patchbay"), "serve", "-config", cfgPath, "-log-level", "debug")
+	cmd.Env = append(os.Environ(), env...)
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	addrRE := regexp.MustCompile(`listening: addr=(\S+)`)
+	var base string
+	waitFor(t, "the listening log line", func() bool {
+		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
+			base = "http://" + m[1]
+			return true
+		}
+		return false
+	})
+	return cmd, logs, base, exited
+}
+
+// kill -9 of the core: its plugins die with it (parent-death signal), so
+// none is left running without a core.
+func TestPluginsDieWithKilledCore(t *testing.T) {
+	cfgPath := writeConfig(t, `
+http { listen = "127.0.0.1:0" }
+channel "alpha" {
+  plugin = "test"
+  config {
+    token = "t"
+  }
+}
+`)
+	cmd, _, base, exited := startServe(t, cfgPath)
+	code, _, body := get(t, base+"/hooks/alpha/pid")
+	pid, err := strconv.Atoi(body)
+	if code != 200 || err != nil {
+		t.Fatalf("pid: %d %s", code, body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	waitFor(t, "the plugin to die with the core", func() bool {
+		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) || isZombie(pid)
+	})
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) > 2 && f[2] == "Z"
 }
 
 func runCmd(t *testing.T, args ...string) (int, string, string) {
@@ -282,7 +328,20 @@ func TestPluginsCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "test 0.0.1 — Test channel") || !strings.Contains(stdout, "token") || !strings.Contains(stdout, "secret") {
 		t.Errorf("plugins: %d\n%s\n%s", code, stdout, stderr)
 	}
-	code, stdout, _ = runCmd(t, "plugins", "-config", writeConfig(t, ""), "-json")
+	// With -config, a channel's explicit command is listed too.
+	bin, err := os.ReadFile(filepath.Join(pluginDir, "patchbay-plugin-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom := filepath.Join(t.TempDir(), "custom-plugin")
+	if err := os.WriteFile(custom, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runCmd(t, "plugins", "-config", writeConfig(t, fmt.Sprintf(`
+channel "custom" {
+  plugin  = "test"
+  command = %q
+}`, custom)), "-json")
 	var out struct {
 		PluginDir string `json:"plugin_dir"`
 		Plugins   []struct {
@@ -296,7 +355,7 @@ func TestPluginsCommand(t *testing.T) {
 	if !strings.Contains(stdout, `"config_fields"`) || !strings.Contains(stdout, `"secret": true`) || !strings.Contains(stdout, `"webhooks": true`) {
 		t.Errorf("plugins -json lacks snake_case manifest fields:\n%s", stdout)
 	}
-	if out.PluginDir != pluginDir || len(out.Plugins) != 1 || out.Plugins[0].Manifest.Kind != "test" {
+	if out.PluginDir != pluginDir || len(out.Plugins) != 2 || out.Plugins[0].Manifest.Kind != "test" || out.Plugins[1].Path != custom || out.Plugins[1].Manifest.Kind != "test" {
 		t.Errorf("plugins -json = %+v", out)
 	}
 	if code, _, _ := runCmd(t, "plugins", "-dir", "x", "-config", "y"); code != 2 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/patchbayhq/patchbay/config"
@@ -67,7 +68,8 @@ func toManifestJSON(m sdk.Manifest) *manifestJSON {
 }
 
 // cmdPlugins lists the plugin binaries of a plugin directory (-dir, or the
-// plugin_dir of -config) with their Describe manifests.
+// plugin_dir of -config plus the explicit `command` binaries of its
+// channels) with their Describe manifests.
 func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("plugins", "[-config FILE | -dir DIR] [-json]", stderr)
 	cfgPath := fs.String("config", "", "configuration file whose plugin_dir to list")
@@ -86,6 +88,7 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	pluginDir := *dir
+	var commands []string // explicit `command` binaries of the config's channels
 	switch {
 	case *cfgPath != "":
 		cfg, err := config.Load(*cfgPath)
@@ -93,12 +96,22 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		pluginDir = cfg.PluginDir
+		for _, ch := range cfg.Channels {
+			if ch.Command != "" {
+				commands = append(commands, ch.Command)
+			}
+		}
 	case pluginDir == "":
 		pluginDir = config.DefaultPluginDir
 	}
 	paths, err := pluginhost.Discover(pluginDir)
-	if err != nil {
+	if err != nil && len(commands) == 0 {
 		return err
+	}
+	for _, c := range commands {
+		if !slices.Contains(paths, c) {
+			paths = append(paths, c)
+		}
 	}
 	listings := make([]pluginListing, 0, len(paths))
 	failed := false

@@ -63,8 +63,8 @@ func (c *Channel) Describe(context.Context) (sdk.Manifest, error) {
 // Configure validates the config block and prepares the channel. Invalid
 // fields come back as sdk.FieldErrors and change nothing. Without a
 // configured token_secret, a random one is created once and kept in the
-// Host's state, so plus-addresses stay valid across restarts. Without a
-// Host (req.Host nil), Configure only validates.
+// Host's state (at Start), so plus-addresses stay valid across restarts.
+// Without a Host (req.Host nil), Configure only validates.
 func (c *Channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error {
 	cfg, err := parseConfig(req)
 	if err != nil {
@@ -75,16 +75,14 @@ func (c *Channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error
 		// the configuration was only checked.
 		return nil
 	}
-	secret := []byte(cfg.TokenSecret)
-	if len(secret) == 0 {
-		secret, err = loadOrCreateSecret(ctx, req.Host)
-		if err != nil {
-			return err
+	// A configured secret makes the signer now; a generated one is read
+	// from (or written to) the Host's state at Start, so that Configure
+	// needs no state and `patchbay validate` can run it without a store.
+	var signer *plusaddr.Signer
+	if cfg.TokenSecret != "" {
+		if signer, err = plusaddr.New(cfg.Address, []byte(cfg.TokenSecret)); err != nil {
+			return fmt.Errorf("email: %w", err)
 		}
-	}
-	signer, err := plusaddr.New(cfg.Address, secret)
-	if err != nil {
-		return fmt.Errorf("email: %w", err)
 	}
 	sender, err := newTransport(cfg)
 	if err != nil {
@@ -102,7 +100,7 @@ func (c *Channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error
 	}
 	c.inst = &instance{cfg: cfg, host: req.Host, log: log, name: req.Instance, signer: signer, sender: sender}
 	log.Info("configured", "address", cfg.Address, "smtp_listen", cfg.Listen.Addr, "lmtp", cfg.LMTP,
-		"imap", cfg.IMAP != nil, "outbound", cfg.Outbound.Kind, "max_message_bytes", cfg.MaxBytes)
+		"imap", cfg.IMAP != nil, "outbound", cfg.Outbound.Kind, "max_message_mb", int(cfg.MaxBytes>>20))
 	return nil
 }
 
@@ -132,12 +130,15 @@ func loadOrCreateSecret(ctx context.Context, host sdk.Host) ([]byte, error) {
 func (c *Channel) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	inst := c.inst
-	if inst == nil {
+	if c.inst == nil {
 		return errors.New("email: Start before Configure")
 	}
 	if c.cancel != nil {
 		return nil
+	}
+	inst, err := c.withSignerLocked(ctx)
+	if err != nil {
+		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	if inst.cfg.Listen.Network != "" {
@@ -208,4 +209,33 @@ func (c *Channel) current() *instance {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.inst
+}
+
+// withSigner returns the configured instance with its plus-address signer,
+// loading or creating the generated token secret on first use.
+func (c *Channel) withSigner(ctx context.Context) (*instance, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inst == nil {
+		return nil, errors.New("email: not configured")
+	}
+	return c.withSignerLocked(ctx)
+}
+
+func (c *Channel) withSignerLocked(ctx context.Context) (*instance, error) {
+	if c.inst.signer != nil {
+		return c.inst, nil
+	}
+	secret, err := loadOrCreateSecret(ctx, c.inst.host)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := plusaddr.New(c.inst.cfg.Address, secret)
+	if err != nil {
+		return nil, fmt.Errorf("email: %w", err)
+	}
+	inst := *c.inst
+	inst.signer = signer
+	c.inst = &inst
+	return c.inst, nil
 }

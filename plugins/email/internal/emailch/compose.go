@@ -69,7 +69,10 @@ func compose(ctx context.Context, cfg *config, signer *plusaddr.Signer, instance
 	if len(refs) > maxReferences {
 		refs = append(refs[:1:1], refs[len(refs)-(maxReferences-1):]...)
 	}
-	m.Subject(outboundSubject(out.Subject, out.TicketID, len(refs) > 0))
+	// A reply to anything the customer wrote is "Re:", even when their
+	// message had no usable Message-ID to reference.
+	m.Subject(outboundSubject(out.Subject, out.TicketID, len(out.ThreadExternalIDs) > 0))
+	m.SetUserAgent("Patchbay email channel " + Version)
 
 	msgID := messageID(cfg.Domain, instance, out)
 	m.SetMessageIDWithValue(msgID)

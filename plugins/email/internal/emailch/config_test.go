@@ -118,33 +118,75 @@ func TestConfigDefaultsAndShapes(t *testing.T) {
 	}
 }
 
-// Without token_secret, a random secret is created once and kept in state:
-// a restarted plugin (same state) signs the same plus-addresses.
+// Without token_secret, a random secret is created once (at Start) and kept
+// in state: a restarted plugin (same state) signs the same plus-addresses.
 func TestTokenSecretPersistsInState(t *testing.T) {
 	host := newFakeHost()
 	cfg := map[string]any{"address": "support@acme.test", "smtp_listen": "127.0.0.1:0"}
-	a, err := configure(t, host, cfg)
-	if err != nil {
-		t.Fatal(err)
+	signed := func(host *testHost) string {
+		t.Helper()
+		before := len(host.State())
+		ch, err := configure(t, host, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(host.State()) != before {
+			t.Fatal("Configure wrote state")
+		}
+		if err := ch.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Stop(t.Context())
+		return ch.current().signer.Address(42)
 	}
-	secret, ok := host.State()[stateTokenSecret]
-	if !ok || len(secret) < 32 {
+	first := signed(host)
+	if secret := host.State()[stateTokenSecret]; len(secret) < 32 {
 		t.Fatalf("secret not stored: %q", secret)
 	}
-	b, err := configure(t, host, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.current().signer.Address(42) != b.current().signer.Address(42) {
+	if again := newFakeHostWithState(t, host); signed(again) != first {
 		t.Fatal("restart changed the plus-address")
 	}
-	c, err := configure(t, newFakeHost(), cfg)
+	if signed(newFakeHost()) == first {
+		t.Fatal("two instances share a generated secret")
+	}
+}
+
+func newFakeHostWithState(t *testing.T, from *testHost) *testHost {
+	t.Helper()
+	h := newFakeHost()
+	for k, v := range from.State() {
+		if err := h.SetState(t.Context(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// stateless is a Host without a store, as `patchbay validate` runs plugins.
+type stateless struct{ *testHost }
+
+func (stateless) GetState(context.Context, string) ([]byte, bool, error) {
+	return nil, false, errors.New("the core's store is not available in this mode")
+}
+
+func TestConfigureNeedsNoState(t *testing.T) {
+	cfg := map[string]any{"address": "support@acme.test", "smtp_listen": "127.0.0.1:0"}
+	ch, err := configure(t, stateless{newFakeHost()}, cfg)
+	if err != nil {
+		t.Fatalf("Configure without a store: %v", err)
+	}
+	if err := ch.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "token secret") {
+		t.Fatalf("Start without a store and without token_secret = %v", err)
+	}
+	cfg["token_secret"] = testSecret
+	ch, err = configure(t, stateless{newFakeHost()}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.current().signer.Address(42) == a.current().signer.Address(42) {
-		t.Fatal("two instances share a generated secret")
+	if err := ch.Start(t.Context()); err != nil {
+		t.Fatalf("Start with token_secret needs no state: %v", err)
 	}
+	ch.Stop(t.Context())
 }
 
 func TestDescribeMarksSecrets(t *testing.T) {

@@ -6,121 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-// imapFixture is go-imap's in-memory IMAP server on loopback, with a test
-// client to append and inspect messages over the real protocol.
-type imapFixture struct {
-	t    *testing.T
-	addr string
-	cl   *imapclient.Client
-}
-
-func startIMAPServer(t *testing.T) *imapFixture {
-	t.Helper()
-	return startIMAPServerTLS(t, nil, false)
-}
-
-// startIMAPServerTLS serves IMAP offering STARTTLS with cfg, or with
-// implicit TLS when implicit is true; a nil cfg serves plain text.
-func startIMAPServerTLS(t *testing.T, cfg *tls.Config, implicit bool) *imapFixture {
-	t.Helper()
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser("support", "imap-pass")
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		InsecureAuth: cfg == nil,
-		TLSConfig:    cfg,
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
-	})
-	var ln net.Listener
-	var err error
-	if implicit {
-		ln, err = tls.Listen("tcp", "127.0.0.1:0", cfg)
-	} else {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	f := &imapFixture{t: t, addr: ln.Addr().String()}
-	switch {
-	case implicit:
-		f.cl, err = imapclient.New(tlsDial(t, f.addr), nil), nil
-	case cfg != nil:
-		f.cl, err = imapclient.DialStartTLS(f.addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}}) // the fixture's own client
-	default:
-		f.cl, err = imapclient.DialInsecure(f.addr, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.cl.Close() })
-	if err := f.cl.Login("support", "imap-pass").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func (f *imapFixture) append(raw []byte, flags ...imap.Flag) imap.UID {
-	f.t.Helper()
-	cmd := f.cl.Append("INBOX", int64(len(raw)), &imap.AppendOptions{Flags: flags})
-	if _, err := cmd.Write(raw); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := cmd.Close(); err != nil {
-		f.t.Fatal(err)
-	}
-	data, err := cmd.Wait()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return data.UID
-}
-
-// seen reports which UIDs carry \Seen.
-func (f *imapFixture) seen() map[imap.UID]bool {
-	f.t.Helper()
-	if _, err := f.cl.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		f.t.Fatal(err)
-	}
-	msgs, err := f.cl.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true}).Collect()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	out := map[imap.UID]bool{}
-	for _, m := range msgs {
-		out[m.UID] = slices.Contains(m.Flags, imap.FlagSeen)
-	}
-	return out
-}
-
-func imapChannelConfig(f *imapFixture) map[string]any {
+func imapChannelConfig(f *emailtest.IMAPServer) map[string]any {
 	return map[string]any{
 		"address":      "support@acme.test",
 		"token_secret": testSecret,
 		"imap": map[string]any{
-			"url": "imap://" + f.addr + "?tls=none", "username": "support", "password": "imap-pass",
+			"url": "imap://" + f.Addr + "?tls=none", "username": emailtest.IMAPUser, "password": emailtest.IMAPPassword,
 			"poll_interval": "100ms",
 		},
 	}
@@ -147,9 +48,9 @@ func subjects(msgs []*sdk.InboundMessage) []string {
 }
 
 func TestIMAPPolling(t *testing.T) {
-	f := startIMAPServer(t)
-	old := f.append(buildMail([]string{"From: ann@example.com", "Subject: old", "Message-ID: <old@example.com>"}, "read long ago"), imap.FlagSeen)
-	newUID := f.append(buildMail([]string{"From: ann@example.com", "Subject: new", "Message-ID: <new@example.com>"}, "help"))
+	f := emailtest.StartIMAP(t)
+	old := f.Append(buildMail([]string{"From: ann@example.com", "Subject: old", "Message-ID: <old@example.com>"}, "read long ago"), imap.FlagSeen)
+	newUID := f.Append(buildMail([]string{"From: ann@example.com", "Subject: new", "Message-ID: <new@example.com>"}, "help"))
 
 	host := newFakeHost()
 	host.block, host.entered = make(chan struct{}), make(chan struct{})
@@ -158,11 +59,11 @@ func TestIMAPPolling(t *testing.T) {
 
 	// \Seen only after Deliver returned.
 	<-entered
-	if f.seen()[newUID] {
+	if f.Seen()[newUID] {
 		t.Fatal("message marked \\Seen before Deliver returned")
 	}
 	close(host.block)
-	waitFor(t, "the unseen message", func() bool { return f.seen()[newUID] })
+	waitFor(t, "the unseen message", func() bool { return f.Seen()[newUID] })
 	if got := subjects(host.delivered()); len(got) != 1 || got[0] != "new" {
 		t.Fatalf("delivered %q; the seen history must not be imported", got)
 	}
@@ -177,13 +78,13 @@ func TestIMAPPolling(t *testing.T) {
 	// Deliver fails: the message stays unseen and the cursor stays; the
 	// next poll after recovery delivers it.
 	host.setFail(errors.New("store down"))
-	third := f.append(buildMail([]string{"From: bob@example.com", "Subject: third", "Message-ID: <third@example.com>"}, "x"))
+	third := f.Append(buildMail([]string{"From: bob@example.com", "Subject: third", "Message-ID: <third@example.com>"}, "x"))
 	waitFor(t, "degraded status", func() bool { return host.lastStatus().State == sdk.StateDegraded })
-	if f.seen()[third] || host.imapCursor(t).LastUID != uint32(newUID) {
+	if f.Seen()[third] || host.imapCursor(t).LastUID != uint32(newUID) {
 		t.Fatal("a message whose Deliver failed was marked or skipped")
 	}
 	host.setFail(nil)
-	waitFor(t, "the third message", func() bool { return f.seen()[third] })
+	waitFor(t, "the third message", func() bool { return f.Seen()[third] })
 	waitFor(t, "connected status", func() bool { return host.lastStatus().State == sdk.StateConnected })
 	if st := host.imapCursor(t); st.LastUID != uint32(third) {
 		t.Fatalf("cursor %+v after recovery", st)
@@ -194,7 +95,7 @@ func TestIMAPPolling(t *testing.T) {
 	if err := ch.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	fourth := f.append(buildMail([]string{"From: cy@example.com", "Subject: fourth", "Message-ID: <fourth@example.com>"}, "x"), imap.FlagSeen)
+	fourth := f.Append(buildMail([]string{"From: cy@example.com", "Subject: fourth", "Message-ID: <fourth@example.com>"}, "x"), imap.FlagSeen)
 	startChannel(t, host, imapChannelConfig(f))
 	waitFor(t, "the fourth message", func() bool { return host.imapCursor(t).LastUID == uint32(fourth) })
 	if got := subjects(host.delivered()); slices.Compare(got, []string{"new", "third", "fourth"}) != 0 {
@@ -203,17 +104,17 @@ func TestIMAPPolling(t *testing.T) {
 }
 
 func TestIMAPUIDValidityChange(t *testing.T) {
-	f := startIMAPServer(t)
+	f := emailtest.StartIMAP(t)
 	host := newFakeHost()
 	// A cursor from another incarnation of the mailbox.
 	stale, _ := json.Marshal(imapState{UIDValidity: 987654, LastUID: 500})
 	if err := host.SetState(t.Context(), imapStateKey("INBOX"), stale); err != nil {
 		t.Fatal(err)
 	}
-	f.append(buildMail([]string{"From: a@example.com", "Subject: seen", "Message-ID: <s@example.com>"}, "x"), imap.FlagSeen)
-	unseen := f.append(buildMail([]string{"From: a@example.com", "Subject: unseen", "Message-ID: <u@example.com>"}, "x"))
+	f.Append(buildMail([]string{"From: a@example.com", "Subject: seen", "Message-ID: <s@example.com>"}, "x"), imap.FlagSeen)
+	unseen := f.Append(buildMail([]string{"From: a@example.com", "Subject: unseen", "Message-ID: <u@example.com>"}, "x"))
 	startChannel(t, host, imapChannelConfig(f))
-	waitFor(t, "the unseen message", func() bool { return f.seen()[unseen] })
+	waitFor(t, "the unseen message", func() bool { return f.Seen()[unseen] })
 	if got := subjects(host.delivered()); len(got) != 1 || got[0] != "unseen" {
 		t.Fatalf("delivered %q", got)
 	}
@@ -223,7 +124,7 @@ func TestIMAPUIDValidityChange(t *testing.T) {
 }
 
 func TestIMAPBadLogin(t *testing.T) {
-	f := startIMAPServer(t)
+	f := emailtest.StartIMAP(t)
 	host := newFakeHost()
 	cfg := imapChannelConfig(f)
 	cfg["imap"].(map[string]any)["password"] = "wrong-password-123"
@@ -232,15 +133,6 @@ func TestIMAPBadLogin(t *testing.T) {
 	if s := host.lastStatus().Message; s == "" || strings.Contains(s, "wrong-password-123") {
 		t.Fatalf("status message %q", s)
 	}
-}
-
-func tlsDial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the fixture's own client
-	if err != nil {
-		t.Fatal(err)
-	}
-	return conn
 }
 
 // imaps:// speaks TLS from the start; imap:// requires STARTTLS and
@@ -261,11 +153,11 @@ func TestIMAPTLS(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := startIMAPServerTLS(t, c.tls, c.implicit)
-			uid := f.append(buildMail([]string{"From: ann@example.com", "Subject: tls", "Message-ID: <tls@example.com>"}, "x"))
+			f := emailtest.StartIMAPTLS(t, c.tls, c.implicit)
+			uid := f.Append(buildMail([]string{"From: ann@example.com", "Subject: tls", "Message-ID: <tls@example.com>"}, "x"))
 			host := newFakeHost()
 			cfg := imapChannelConfig(f)
-			cfg["imap"].(map[string]any)["url"] = fmt.Sprintf(c.url, f.addr)
+			cfg["imap"].(map[string]any)["url"] = fmt.Sprintf(c.url, f.Addr)
 			ch := New()
 			raw, _ := json.Marshal(cfg)
 			if err := ch.Configure(t.Context(), sdk.ConfigureRequest{Instance: "support", Config: raw, Host: host}); err != nil {
@@ -279,7 +171,7 @@ func TestIMAPTLS(t *testing.T) {
 			}
 			t.Cleanup(func() { ch.Stop(context.Background()) })
 			if c.wantOK {
-				waitFor(t, "the message over TLS", func() bool { return f.seen()[uid] })
+				waitFor(t, "the message over TLS", func() bool { return f.Seen()[uid] })
 				return
 			}
 			waitFor(t, "a degraded status", func() bool { return host.lastStatus().State == sdk.StateDegraded })

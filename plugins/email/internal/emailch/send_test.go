@@ -84,6 +84,9 @@ func TestSendThreadingHeaders(t *testing.T) {
 	if env.GetHeader("Auto-Submitted") != "" {
 		t.Error("a person's reply is marked Auto-Submitted")
 	}
+	if ua := env.GetHeader("User-Agent"); !strings.HasPrefix(ua, "Patchbay") {
+		t.Errorf("User-Agent %q", ua)
+	}
 	if !strings.HasPrefix(res.ExternalID, "pb.42.") || !strings.HasSuffix(res.ExternalID, "@acme.test") {
 		t.Errorf("ExternalID = %q", res.ExternalID)
 	}
@@ -135,6 +138,23 @@ func TestSendFirstMailAndAutoReply(t *testing.T) {
 
 // A customer answering our reply (to the Reply-To plus-address, with our
 // Message-ID in In-Reply-To) threads back by both rules.
+// The customer's first mail had no Message-ID: the answer is still "Re:",
+// without In-Reply-To/References (a hash id is no Message-ID).
+func TestSendReplyToMessageWithoutID(t *testing.T) {
+	sink := emailtest.StartSink(t)
+	ch := startChannel(t, newFakeHost(), sinkConfig(sink))
+	out := reply(3)
+	out.ThreadExternalIDs = []string{mailparse.HashIDPrefix + "d392"}
+	out.Subject = "VPN is down"
+	if _, err := ch.Send(t.Context(), out); err != nil {
+		t.Fatal(err)
+	}
+	env := readEnvelope(t, sink.Received()[0].Data)
+	if env.GetHeader("Subject") != "Re: VPN is down [#3]" || env.GetHeader("In-Reply-To") != "" || env.GetHeader("References") != "" {
+		t.Errorf("Subject %q In-Reply-To %q References %q", env.GetHeader("Subject"), env.GetHeader("In-Reply-To"), env.GetHeader("References"))
+	}
+}
+
 func TestReplyRoundTrip(t *testing.T) {
 	sink := emailtest.StartSink(t)
 	host := newFakeHost()

@@ -111,11 +111,13 @@ type session struct {
 	pending atomic.Bool
 }
 
+// Reset ends a transaction (RSET, or after the reply to DATA).
 func (s *session) Reset() {
 	s.env = envelope{}
 	s.release()
 }
 
+// Logout is called when the connection closes.
 func (s *session) Logout() error {
 	s.release()
 	return nil
@@ -127,6 +129,8 @@ func (s *session) release() {
 	}
 }
 
+// Mail starts a transaction; an empty from is the null sender (bounces,
+// auto-replies), noted for loop prevention.
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.env = envelope{Via: "smtp", MailFrom: from, NullSender: from == ""}
 	if s.r.server.LMTP {
@@ -138,6 +142,8 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	return nil
 }
 
+// Rcpt accepts the support address and its plus-addresses, and answers
+// 550 5.1.1 to anything else.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if ours, _ := s.inst.signer.Match(to); !ours {
 		return errUnknownRecipient

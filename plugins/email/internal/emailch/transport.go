@@ -43,9 +43,9 @@ func newTransport(cfg *config) (transport, error) {
 // Message-ID (without angle brackets), which the core records so that the
 // customer's answer threads back by In-Reply-To/References.
 func (c *Channel) Send(ctx context.Context, out *sdk.OutboundMessage) (*sdk.SendResult, error) {
-	inst := c.current()
-	if inst == nil {
-		return nil, sdk.Retryable("not_configured", errors.New("the email channel is not configured yet"), 0)
+	inst, err := c.withSigner(ctx)
+	if err != nil {
+		return nil, sdk.Retryable("not_ready", err, 0)
 	}
 	host, sender, log := inst.host, inst.sender, inst.log
 	msg, err := compose(ctx, inst.cfg, inst.signer, inst.name, out)

@@ -41,6 +41,9 @@ func TestFileShareDownloadedWithBotToken(t *testing.T) {
 	if len(m.Attachments) != 2 {
 		t.Fatalf("attachments %d, want 2 (tombstone skipped)", len(m.Attachments))
 	}
+	if got := m.Metadata["slack_files_not_downloaded"]; got != "F0GONE" {
+		t.Errorf("skipped files noted as %q, want F0GONE", got)
+	}
 	if a := m.Attachments[0]; a.Filename != "report.pdf" || a.ContentType != "application/pdf" || a.Size != int64(len(pdf)) {
 		t.Errorf("attachment 0 = %s %s %d", a.Filename, a.ContentType, a.Size)
 	}

@@ -99,7 +99,11 @@ func (c *Channel) inbound(ctx context.Context, pe parsedEvent, raw []byte) *sdk.
 	for _, f := range m.Message.Files {
 		a, ok := fileAttachment(api, policy, f)
 		if !ok {
-			skipped = append(skipped, f.Name)
+			name := f.Name
+			if name == "" {
+				name = f.ID
+			}
+			skipped = append(skipped, name)
 			continue
 		}
 		msg.Attachments = append(msg.Attachments, a)

@@ -1,0 +1,89 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// slowSender is a provider answering after a fixed latency.
+type slowSender struct {
+	latency time.Duration
+	sent    atomic.Int64
+}
+
+func (s *slowSender) Send(ctx context.Context, _ string, m *sdk.OutboundMessage) (*sdk.SendResult, error) {
+	select {
+	case <-time.After(s.latency):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.sent.Add(1)
+	return &sdk.SendResult{ExternalID: fmt.Sprintf("out-%d", m.CommentID)}, nil
+}
+
+// BenchmarkOutboxDrain queues b.N replies (ten per ticket) and measures
+// how fast the worker drains them through a provider answering in 50 ms
+// (64 workers: the ceiling is 64 / 50 ms = 1,280 replies/s).
+func BenchmarkOutboxDrain(b *testing.B) {
+	st, err := store.Open(store.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	for done := 0; done < b.N; {
+		n := min(500, b.N-done)
+		if err := st.Update(ctx, func(tx *store.Tx) error {
+			var tk *ticket.Ticket
+			for i := range n {
+				if i%10 == 0 {
+					u := &ticket.User{Name: "Ann", Identities: []ticket.Identity{{Type: "whatsapp", Value: fmt.Sprint(done + i)}}}
+					if err := tx.CreateUser(u); err != nil {
+						return err
+					}
+					tk = &ticket.Ticket{Status: ticket.StatusOpen, Channel: "wa", RequesterID: u.ID, ConversationKey: fmt.Sprint(done + i)}
+					if err := tx.CreateTicket(tk); err != nil {
+						return err
+					}
+				}
+				c := &ticket.Comment{TicketID: tk.ID, Body: "reply", Public: true, Delivery: &ticket.Delivery{Status: ticket.DeliveryPending}}
+				if err := tx.CreateComment(c, store.CommentOptions{}); err != nil {
+					return err
+				}
+				if err := Enqueue(tx, tk, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
+	sender := &slowSender{latency: 50 * time.Millisecond}
+	w := New(st, sender, Options{Workers: 64, Kinds: map[string]string{"wa": "whatsapp"}})
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.ResetTimer()
+	go w.Run(rctx)
+	for {
+		var left int
+		st.View(func(r *store.ReadTx) error { left, _ = r.OutboxLen(); return nil })
+		if left == 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "replies/s")
+	if got := sender.sent.Load(); got < int64(b.N) {
+		b.Fatalf("sent %d of %d", got, b.N)
+	}
+}

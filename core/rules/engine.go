@@ -1,0 +1,208 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patchbayhq/patchbay/core/store"
+)
+
+// Options configure an Engine. Every field has a default.
+type Options struct {
+	// Logger receives the engine's logs (never secrets); nil discards.
+	Logger hclog.Logger
+	// Clock is the time source of automations and webhook retries (tests
+	// inject one, shared with the store); nil is time.Now.
+	Clock func() time.Time
+	// Registerer receives the engine's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// AutomationInterval is how often automations run (default 1m).
+	AutomationInterval time.Duration
+	// AutoCloseAfter is the delay of the standard "close solved tickets"
+	// automation created on first start (default 96h, Zendesk's 4 days).
+	// It is then an ordinary automation an admin may edit or delete.
+	AutoCloseAfter time.Duration
+	// EventBatch is how many events one trigger transaction reads at most
+	// (default 256).
+	EventBatch int
+	// MaxTriggerPasses bounds how many times the trigger set restarts
+	// after a trigger fired within one update (default 10).
+	MaxTriggerPasses int
+	// HTTPClient makes webhook calls; nil is a client with WebhookTimeout.
+	HTTPClient *http.Client
+	// WebhookTimeout bounds one webhook call (default 10s).
+	WebhookTimeout time.Duration
+	// WebhookMaxAttempts ends retrying with status failed (default 10).
+	WebhookMaxAttempts int
+	// WebhookWorkers is how many webhook calls run at once (default 4).
+	WebhookWorkers int
+	// WebhookBaseBackoff is the first retry delay (default 10s), doubled on
+	// each retry up to WebhookMaxBackoff (default 1h), with jitter.
+	WebhookBaseBackoff, WebhookMaxBackoff time.Duration
+	// DeliveryRetention is how long finished webhook deliveries stay in
+	// the delivery log (default 30 days).
+	DeliveryRetention time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.AutomationInterval <= 0 {
+		o.AutomationInterval = time.Minute
+	}
+	if o.AutoCloseAfter <= 0 {
+		o.AutoCloseAfter = 96 * time.Hour
+	}
+	if o.EventBatch <= 0 {
+		o.EventBatch = 256
+	}
+	if o.MaxTriggerPasses <= 0 {
+		o.MaxTriggerPasses = 10
+	}
+	if o.WebhookTimeout <= 0 {
+		o.WebhookTimeout = 10 * time.Second
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: o.WebhookTimeout}
+	}
+	if o.WebhookMaxAttempts <= 0 {
+		o.WebhookMaxAttempts = 10
+	}
+	if o.WebhookWorkers <= 0 {
+		o.WebhookWorkers = 4
+	}
+	if o.WebhookBaseBackoff <= 0 {
+		o.WebhookBaseBackoff = 10 * time.Second
+	}
+	if o.WebhookMaxBackoff <= 0 {
+		o.WebhookMaxBackoff = time.Hour
+	}
+	if o.DeliveryRetention <= 0 {
+		o.DeliveryRetention = 30 * 24 * time.Hour
+	}
+}
+
+// Engine runs triggers, automations and webhook deliveries, and keeps the
+// definitions of every rule kind. Create it with New, start it with Run.
+type Engine struct {
+	st   *store.Store
+	opts Options
+	log  hclog.Logger
+	m    *metrics
+
+	mu    sync.Mutex
+	cache map[Kind][]*Rule // active rules by kind, ordered; nil: reload
+	arc   map[string]*AutoReply
+	gen   uint64 // bumped by every definition change
+}
+
+// New returns an engine over the store. It does nothing until Run.
+func New(st *store.Store, opts Options) *Engine {
+	opts.defaults()
+	return &Engine{st: st, opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), cache: map[Kind][]*Rule{}}
+}
+
+// Run seeds the standard automations on first start, then follows the event
+// log for triggers and auto-replies, runs automations every
+// AutomationInterval and delivers webhooks, until ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.Seed(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){e.followEvents, e.runAutomationLoop, e.runWebhookLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Seed prepares the engine's state on first start: the trigger cursor at
+// the end of the existing event log, and the standard "close solved
+// tickets" automation, created once (an admin may then edit or delete it;
+// it is not recreated). Run calls it; it is idempotent.
+func (e *Engine) Seed(ctx context.Context) error {
+	auto := &Rule{
+		Kind:   KindAutomation,
+		Title:  "Close ticket " + humanDuration(e.opts.AutoCloseAfter) + " after status is set to solved",
+		Active: true,
+		Conditions: &Conditions{All: []Condition{
+			{Field: "status", Operator: OpIs, Value: "solved"},
+			{Field: "hours_since_solved", Operator: OpGreaterThan, Value: e.opts.AutoCloseAfter.Hours()},
+		}},
+		Actions: []Action{{Field: ActStatus, Value: "closed"}},
+	}
+	if err := compileRule(auto); err != nil {
+		return err
+	}
+	err := e.st.Update(ctx, func(tx *store.Tx) error {
+		// A first start on an existing store begins after its history:
+		// triggers apply to updates from now on, as when one is created.
+		if _, ok, err := tx.RuleValue(spaceCursor, cursorTriggers); err != nil {
+			return err
+		} else if !ok {
+			last, err := tx.LastID(store.SeqEvent)
+			if err != nil {
+				return err
+			}
+			if err := putU64(tx, spaceCursor, cursorTriggers, last); err != nil {
+				return err
+			}
+		}
+		if _, ok, err := tx.RuleValue(spaceMeta, "seeded_auto_close"); err != nil || ok {
+			return err
+		}
+		if err := e.insertRule(tx, auto); err != nil {
+			return err
+		}
+		return tx.PutRuleValue(spaceMeta, "seeded_auto_close", []byte("1"))
+	})
+	if err != nil {
+		return fmt.Errorf("rules: seed: %w", err)
+	}
+	e.invalidate()
+	return nil
+}
+
+func humanDuration(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		n := int(d / (24 * time.Hour))
+		if n == 1 {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", n)
+	}
+	return fmt.Sprintf("%g hours", d.Hours())
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// isStopping reports whether err only means the engine is shutting down.
+func isStopping(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, store.ErrStoreClosed)
+}

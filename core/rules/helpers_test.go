@@ -1,0 +1,203 @@
+package rules
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/patchbayhq/patchbay/core/inbound"
+	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/sdk"
+)
+
+// fakeClock is a settable clock shared by the store and the engine.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var testInstances = []inbound.Instance{
+	{Name: "support", Kind: "email", Brand: "acme"},
+	{Name: "it-help", Kind: "slack"},
+}
+
+type env struct {
+	t     testing.TB
+	dir   string
+	clock *fakeClock
+	st    *store.Store
+	in    *inbound.Service
+	eng   *Engine
+	opts  Options
+}
+
+func newEnv(t testing.TB, mod ...func(*Options)) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), clock: newClock()}
+	for _, m := range mod {
+		m(&e.opts)
+	}
+	e.open()
+	return e
+}
+
+func (e *env) open() {
+	e.t.Helper()
+	st, err := store.Open(store.Options{Dir: e.dir, Clock: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.st = st
+	e.in = inbound.New(st, testInstances, inbound.Options{Clock: e.clock.Now})
+	opts := e.opts
+	opts.Clock = e.clock.Now
+	e.eng = New(st, opts)
+	if err := e.eng.Seed(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+}
+
+func (e *env) reopen() {
+	e.t.Helper()
+	if err := e.st.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.open()
+}
+
+func (e *env) deliver(instance, id, conv, author, text string, mod ...func(*sdk.InboundMessage)) *sdk.Receipt {
+	e.t.Helper()
+	m := &sdk.InboundMessage{ExternalID: id, ConversationKey: conv, Author: sdk.Party{ExternalID: author, Name: "Ann Example", Email: author + "@example.test"}, Text: text, Subject: text}
+	for _, f := range mod {
+		f(m)
+	}
+	r, err := e.in.Deliver(context.Background(), instance, m, nil)
+	if err != nil {
+		e.t.Fatalf("deliver %s: %v", id, err)
+	}
+	return r
+}
+
+// process runs the trigger follower until it is caught up.
+func (e *env) process() {
+	e.t.Helper()
+	if _, err := e.eng.ProcessEvents(context.Background()); err != nil {
+		e.t.Fatalf("process events: %v", err)
+	}
+}
+
+func (e *env) ticket(id uint64) *ticket.Ticket {
+	e.t.Helper()
+	var t *ticket.Ticket
+	if err := e.st.View(func(r *store.ReadTx) error {
+		var err error
+		t, err = r.Ticket(id)
+		return err
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return t
+}
+
+func (e *env) comments(id uint64) []*ticket.Comment {
+	e.t.Helper()
+	var cs []*ticket.Comment
+	if err := e.st.View(func(r *store.ReadTx) error {
+		var err error
+		cs, err = r.Comments(id, 0, 0)
+		return err
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return cs
+}
+
+func (e *env) update(fn func(tx *store.Tx) error) {
+	e.t.Helper()
+	if err := e.st.Update(context.Background(), fn); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) setStatus(id uint64, s ticket.Status) {
+	e.t.Helper()
+	e.update(func(tx *store.Tx) error {
+		t, err := tx.Ticket(id)
+		if err != nil {
+			return err
+		}
+		if _, err := (ticket.Patch{Status: &s}).Apply(t, 0, tx.Now()); err != nil {
+			return err
+		}
+		return tx.UpdateTicket(t)
+	})
+}
+
+func (e *env) rule(r *Rule) *Rule {
+	e.t.Helper()
+	out, err := e.eng.CreateRule(context.Background(), r)
+	if err != nil {
+		e.t.Fatalf("create %s %q: %v", r.Kind, r.Title, err)
+	}
+	return out
+}
+
+func cond(field, op string, v any) Condition { return Condition{Field: field, Operator: op, Value: v} }
+func act(field string, v any) Action         { return Action{Field: field, Value: v} }
+
+func all(cs ...Condition) *Conditions { return &Conditions{All: cs} }
+
+// agent creates an agent user.
+func (e *env) agent(name string) uint64 {
+	e.t.Helper()
+	var id uint64
+	e.update(func(tx *store.Tx) error {
+		u := &ticket.User{Name: name, Role: ticket.RoleAgent, Identities: []ticket.Identity{{Type: "api", Value: name}}}
+		if err := tx.CreateUser(u); err != nil {
+			return err
+		}
+		id = u.ID
+		return nil
+	})
+	return id
+}
+
+func countBody(cs []*ticket.Comment, body string) int {
+	n := 0
+	for _, c := range cs {
+		if c.Body == body {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor polls cond with a generous deadline (no sleeps as
+// synchronisation: the condition is the synchronisation).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,443 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/ticket"
+)
+
+// Sources of events written by the engine (spaceSource markers).
+const (
+	sourceTrigger    = "trigger"
+	sourceAutomation = "automation"
+)
+
+// group is one ticket create/update: the consecutive ticket events of one
+// store.Update function (same ticket, same transaction time).
+type group struct {
+	ticketID uint64
+	at       time.Time
+	created  bool
+	comments []*ticket.Comment
+	events   []store.Event // the ticket and comment events
+	end      uint64        // cursor after this group
+}
+
+func relevant(ev *store.Event) bool {
+	switch ev.Type {
+	case store.EventTicketCreated, store.EventTicketUpdated, store.EventCommentCreated:
+		return ev.TicketID != 0
+	}
+	return false
+}
+
+// groupEvents splits a page of events into updates. The last group is
+// dropped when the page was full (it may continue on the next page), unless
+// it is the only one.
+func groupEvents(evs []store.Event, full bool) []*group {
+	var gs []*group
+	var cur *group
+	for i := range evs {
+		ev := &evs[i]
+		if relevant(ev) {
+			if cur == nil || cur.ticketID != ev.TicketID || !cur.at.Equal(ev.At) {
+				cur = &group{ticketID: ev.TicketID, at: ev.At}
+				gs = append(gs, cur)
+			}
+			cur.events = append(cur.events, *ev)
+			switch ev.Type {
+			case store.EventTicketCreated:
+				cur.created = true
+			case store.EventCommentCreated:
+				if raw, ok := ev.Data.(json.RawMessage); ok {
+					var c ticket.Comment
+					if json.Unmarshal(raw, &c) == nil {
+						cur.comments = append(cur.comments, &c)
+					}
+				}
+			}
+		}
+		if len(gs) > 0 {
+			gs[len(gs)-1].end = ev.Seq
+		}
+	}
+	if full && len(gs) > 1 {
+		gs = gs[:len(gs)-1]
+	}
+	return gs
+}
+
+// followEvents runs triggers and auto-replies over the event log until ctx
+// ends, waking on every commit.
+func (e *Engine) followEvents(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		wake := e.st.Notify()
+		n, err := e.ProcessEvents(ctx)
+		if err != nil {
+			if isStopping(ctx, err) {
+				return
+			}
+			e.log.Error("trigger processing failed; retrying", "error", err, "retry_in", backoff)
+			e.m.errors.WithLabelValues("trigger").Inc()
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, time.Minute)
+			continue
+		}
+		backoff = time.Second
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		}
+	}
+}
+
+// Cursor returns the seq of the last event the trigger follower processed.
+func (e *Engine) Cursor() (uint64, error) {
+	var c uint64
+	err := e.st.View(func(r *store.ReadTx) error {
+		var err error
+		c, err = getU64(r, spaceCursor, cursorTriggers)
+		return err
+	})
+	return c, err
+}
+
+// ProcessEvents runs triggers over every event committed after the cursor
+// and returns how many events it consumed (0: it is caught up). Each batch
+// of updates commits with the cursor that covers it, so every update's
+// actions happen exactly once even across crashes.
+func (e *Engine) ProcessEvents(ctx context.Context) (int, error) {
+	total := 0
+	for ctx.Err() == nil {
+		n, err := e.processPage(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, ctx.Err()
+}
+
+// groupError marks a failure of one group's processing (as opposed to a
+// failure of the commit).
+type groupError struct {
+	index int
+	err   error
+}
+
+func (g *groupError) Error() string { return g.err.Error() }
+func (g *groupError) Unwrap() error { return g.err }
+
+func (e *Engine) processPage(ctx context.Context) (int, error) {
+	cursor, err := e.Cursor()
+	if err != nil {
+		return 0, err
+	}
+	evs, err := e.st.EventsAfter(cursor, e.opts.EventBatch)
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	groups := groupEvents(evs, len(evs) == e.opts.EventBatch)
+	end := evs[len(evs)-1].Seq
+	if len(groups) > 0 && len(evs) == e.opts.EventBatch {
+		end = groups[len(groups)-1].end
+	}
+	triggers, err := e.active(KindTrigger)
+	if err != nil {
+		return 0, err
+	}
+	replies, err := e.activeAutoReplies()
+	if err != nil {
+		return 0, err
+	}
+	for len(groups) > 0 || cursor < end {
+		var fired, sent int
+		batchEnd := end
+		err := e.st.Update(ctx, func(tx *store.Tx) error {
+			fired, sent = 0, 0
+			c, err := getU64(&tx.ReadTx, spaceCursor, cursorTriggers)
+			if err != nil {
+				return err
+			}
+			if c != cursor {
+				return fmt.Errorf("rules: trigger cursor moved from %d to %d: another engine runs on this store", cursor, c)
+			}
+			for i, g := range groups {
+				f, s, err := e.processGroup(tx, g, triggers, replies)
+				if err != nil {
+					return &groupError{index: i, err: err}
+				}
+				fired += f
+				sent += s
+			}
+			return putU64(tx, spaceCursor, cursorTriggers, batchEnd)
+		})
+		var ge *groupError
+		if errors.As(err, &ge) {
+			// Commit the groups before the failing one, then skip it: a
+			// group whose actions cannot apply must not stall the log.
+			g := groups[ge.index]
+			e.log.Error("trigger actions failed; skipping this update", "ticket_id", g.ticketID, "error", ge.err)
+			e.m.errors.WithLabelValues("trigger").Inc()
+			if ge.index > 0 {
+				groups, end = groups[:ge.index], groups[ge.index-1].end
+			} else {
+				groups = nil
+				end = g.end
+				err = e.st.Update(ctx, func(tx *store.Tx) error {
+					c, err := getU64(&tx.ReadTx, spaceCursor, cursorTriggers)
+					if err != nil || c != cursor {
+						return err
+					}
+					for _, ev := range g.events {
+						if err := tx.DeleteRuleValue(spaceSource, id20(ev.Seq)); err != nil {
+							return err
+						}
+					}
+					return putU64(tx, spaceCursor, cursorTriggers, end)
+				})
+				if err != nil {
+					return 0, err
+				}
+				return int(end - cursor), nil
+			}
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		e.m.events.Add(float64(batchEnd - cursor))
+		e.m.triggers.Add(float64(fired))
+		e.m.autoReplies.Add(float64(sent))
+		return int(batchEnd - cursor), nil
+	}
+	return 0, nil
+}
+
+// processGroup tracks status times, then (unless the update was written by
+// triggers themselves) runs the trigger cycle and the channel auto-reply
+// for one update. It returns how many triggers fired and auto-replies were
+// queued.
+func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies map[string]*AutoReply) (int, int, error) {
+	// The update's source: the engine's own writes are marked. A group
+	// counts as written by triggers only when every event of it is (two
+	// updates with the same transaction time may share a group).
+	source, fromTriggers := "", true
+	for _, ev := range g.events {
+		src, ok, err := tx.RuleValue(spaceSource, id20(ev.Seq))
+		if err != nil {
+			return 0, 0, err
+		}
+		if !ok {
+			fromTriggers = false
+			continue
+		}
+		if string(src) != sourceTrigger {
+			fromTriggers = false
+		}
+		if source == "" || source == sourceTrigger {
+			source = string(src)
+		}
+		if err := tx.DeleteRuleValue(spaceSource, id20(ev.Seq)); err != nil {
+			return 0, 0, err
+		}
+	}
+	rec, prev, err := trackTicket(tx, g)
+	if err != nil {
+		return 0, 0, err
+	}
+	if fromTriggers {
+		// Loop protection: the trigger cycle that wrote this update already
+		// ran every trigger to a fixed point.
+		return 0, 0, nil
+	}
+	t, err := tx.Ticket(g.ticketID)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if t.Status == ticket.StatusClosed {
+		return 0, 0, nil // closed is final: triggers do not run on it
+	}
+	up := &update{created: g.created, via: "api", prev: prev}
+	for _, c := range g.comments {
+		up.comments = append(up.comments, c.Body)
+	}
+	switch {
+	case len(g.comments) > 0:
+		up.via = g.comments[0].Via
+	case source == sourceAutomation:
+		up.via = ticket.ViaRule
+	}
+	subj := &subject{t: t, now: g.at, statusSince: rec.Since, update: up}
+	cs := &changeSet{t: t, at: tx.Now()}
+	before := fieldsOf(t)
+	fired := e.runTriggerCycle(subj, cs, triggers)
+	ar, err := autoReplyDue(tx, t, g, replies)
+	if err != nil {
+		return 0, 0, err
+	}
+	if ar != nil {
+		cs.replies = append(cs.replies, ar.Body)
+		if err := tx.PutRuleValue(spaceReplied, id20(t.ID), []byte("1")); err != nil {
+			return 0, 0, err
+		}
+	}
+	if fired == 0 && ar == nil {
+		return 0, 0, nil
+	}
+	return fired, boolInt(ar != nil), markWrites(tx, sourceTrigger, func() error {
+		_, err := writeChanges(tx, cs, before, ruleAuthor)
+		return err
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// runTriggerCycle is Zendesk's trigger cycle: triggers run in order; when
+// one fires, its actions apply and the cycle restarts from the top with the
+// triggers that have not fired yet, until a pass fires none or
+// MaxTriggerPasses restarts. Each trigger fires at most once per update.
+func (e *Engine) runTriggerCycle(subj *subject, cs *changeSet, triggers []*Rule) int {
+	fired := 0
+	done := make(map[uint64]bool)
+	for pass := 0; pass < e.opts.MaxTriggerPasses; pass++ {
+		hit := false
+		for _, tr := range triggers {
+			if done[tr.ID] || !tr.Conditions.match(subj) {
+				continue
+			}
+			done[tr.ID] = true
+			fired++
+			hit = true
+			for i := range tr.Actions {
+				if err := tr.Actions[i].apply(cs, KindTrigger, tr.ID); err != nil {
+					e.log.Warn("trigger action skipped", "trigger_id", tr.ID, "ticket_id", cs.t.ID, "action", tr.Actions[i].Field, "error", err)
+					e.m.errors.WithLabelValues("action").Inc()
+				}
+			}
+			break
+		}
+		if !hit {
+			return fired
+		}
+	}
+	e.log.Warn("trigger cycle stopped at the pass limit", "ticket_id", cs.t.ID, "passes", e.opts.MaxTriggerPasses)
+	return fired
+}
+
+// markWrites runs write and marks every event it appended as written by
+// source, so the trigger follower knows where the update came from.
+func markWrites(tx *store.Tx, source string, write func() error) error {
+	first, err := tx.LastID(store.SeqEvent)
+	if err != nil {
+		return err
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	last, err := tx.LastID(store.SeqEvent)
+	if err != nil {
+		return err
+	}
+	for seq := first + 1; seq <= last; seq++ {
+		if err := tx.PutRuleValue(spaceSource, id20(seq), []byte(source)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sinceRecord is what the engine remembers of a ticket between updates:
+// when it last entered each status, and the fields "changed" conditions
+// compare (as of the last update the follower read).
+type sinceRecord struct {
+	Current ticket.Status               `json:"current"`
+	Since   map[ticket.Status]time.Time `json:"since"`
+	Fields  *fieldSnap                  `json:"fields,omitempty"`
+}
+
+// fieldSnap is the part of a ticket "changed" conditions look at.
+type fieldSnap struct {
+	Status     ticket.Status   `json:"status"`
+	Priority   ticket.Priority `json:"priority,omitempty"`
+	Group      string          `json:"group,omitempty"`
+	AssigneeID uint64          `json:"assignee_id,omitempty"`
+}
+
+// trackTicket updates the ticket's record from the group's ticket events
+// and returns it with the fields as they were before the group (nil when
+// unknown: the ticket predates the engine). A closed ticket's record, and
+// its auto-reply marker, go: closed is final.
+func trackTicket(tx *store.Tx, g *group) (*sinceRecord, *fieldSnap, error) {
+	rec := &sinceRecord{}
+	found, err := getJSON(&tx.ReadTx, spaceSince, id20(g.ticketID), rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.Since == nil {
+		rec.Since = map[ticket.Status]time.Time{}
+	}
+	prev := rec.Fields
+	if g.created {
+		prev = &fieldSnap{}
+	}
+	changed := false
+	for _, ev := range g.events {
+		if ev.Type == store.EventCommentCreated {
+			continue
+		}
+		raw, ok := ev.Data.(json.RawMessage)
+		if !ok {
+			continue
+		}
+		var snap fieldSnap
+		if json.Unmarshal(raw, &snap) != nil || snap.Status == "" {
+			continue
+		}
+		if snap.Status != rec.Current {
+			rec.Current = snap.Status
+			rec.Since[snap.Status] = ev.At
+			changed = true
+		}
+		if rec.Fields == nil || *rec.Fields != snap {
+			rec.Fields = &snap
+			changed = true
+		}
+	}
+	switch {
+	case rec.Current == ticket.StatusClosed:
+		if err := tx.DeleteRuleValue(spaceReplied, id20(g.ticketID)); err != nil {
+			return nil, nil, err
+		}
+		if found {
+			if err := tx.DeleteRuleValue(spaceSince, id20(g.ticketID)); err != nil {
+				return nil, nil, err
+			}
+		}
+	case changed:
+		if err := putJSON(tx, spaceSince, id20(g.ticketID), rec); err != nil {
+			return nil, nil, err
+		}
+	}
+	return rec, prev, nil
+}

@@ -1,0 +1,77 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// pRules holds the rules engine's data (core/rules): definitions, the
+// trigger cursor, firing markers, webhook deliveries. Keys are
+// ru/<space>0<key>; the store gives the values no meaning.
+const pRules = "ru/"
+
+func ruleKey(space, k string) []byte { return key(pRules, str2(space, k)) }
+
+// RuleKV is one key/value of a rules space.
+type RuleKV struct {
+	Key   string
+	Value []byte
+}
+
+func checkRuleKey(space, k string) error {
+	if space == "" || strings.IndexByte(space, 0) >= 0 {
+		return fmt.Errorf("store: rules space %q: %w", space, ErrInvalid)
+	}
+	if k == "" || strings.IndexByte(k, 0) >= 0 {
+		return fmt.Errorf("store: rules key %q: %w", k, ErrInvalid)
+	}
+	return nil
+}
+
+// RuleValue returns the value stored under (space, key) by the rules engine.
+func (r *ReadTx) RuleValue(space, k string) ([]byte, bool, error) {
+	return r.r.get(ruleKey(space, k))
+}
+
+// PutRuleValue stores value under (space, key) in the transaction.
+func (tx *Tx) PutRuleValue(space, k string, value []byte) error {
+	if err := checkRuleKey(space, k); err != nil {
+		return err
+	}
+	tx.set(ruleKey(space, k), append([]byte(nil), value...))
+	return nil
+}
+
+// DeleteRuleValue removes (space, key); removing a missing key is not an
+// error.
+func (tx *Tx) DeleteRuleValue(space, k string) error {
+	if err := checkRuleKey(space, k); err != nil {
+		return err
+	}
+	tx.del(ruleKey(space, k))
+	return nil
+}
+
+// RuleValues returns up to limit pairs of space whose key starts with
+// prefix and is >= from (from "" : the first), in ascending byte order of
+// their keys.
+func (r *ReadTx) RuleValues(space, prefix, from string, limit int) ([]RuleKV, error) {
+	if space == "" || strings.IndexByte(space, 0) >= 0 {
+		return nil, fmt.Errorf("store: rules space %q: %w", space, ErrInvalid)
+	}
+	p := ruleKey(space, prefix)
+	var f []byte
+	if from != "" {
+		f = ruleKey(space, from)
+	}
+	pairs, err := r.r.scan(p, f, limit, false)
+	if err != nil {
+		return nil, err
+	}
+	base := len(pRules) + len(space) + 1
+	out := make([]RuleKV, len(pairs))
+	for i, kv := range pairs {
+		out[i] = RuleKV{Key: string(kv.Key[base:]), Value: kv.Value}
+	}
+	return out, nil
+}
