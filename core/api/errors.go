@@ -43,6 +43,7 @@ type Error struct {
 	err error
 }
 
+// Error describes the API error for logs; clients see the JSON shape.
 func (e *Error) Error() string {
 	if e.Field != "" {
 		return fmt.Sprintf("%d %s: %s: %s", e.Status, e.Code, e.Field, e.Message)

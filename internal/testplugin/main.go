@@ -53,6 +53,7 @@ type channel struct {
 	child  *exec.Cmd
 }
 
+// Describe implements sdk.Channel for the test plugin.
 func (c *channel) Describe(context.Context) (sdk.Manifest, error) {
 	return sdk.Manifest{
 		Kind:        "test",
@@ -73,6 +74,7 @@ func (c *channel) Describe(context.Context) (sdk.Manifest, error) {
 	}, nil
 }
 
+// Configure implements sdk.Channel for the test plugin.
 func (c *channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error {
 	var cfg config
 	if err := req.Decode(&cfg); err != nil {
@@ -96,6 +98,7 @@ func (c *channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error
 	return nil
 }
 
+// Start implements sdk.Channel for the test plugin.
 func (c *channel) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -111,8 +114,10 @@ func (c *channel) Start(ctx context.Context) error {
 	return nil
 }
 
+// Stop implements sdk.Channel for the test plugin.
 func (c *channel) Stop(context.Context) error { return nil }
 
+// HandleWebhook implements sdk.Channel for the test plugin.
 func (c *channel) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResponse, error) {
 	switch req.Path {
 	case "/deliver":
@@ -208,6 +213,7 @@ func (c *channel) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*
 	return &sdk.WebhookResponse{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}, "X-Plugin": {"test"}}, Body: echo}, nil
 }
 
+// Send implements sdk.Channel for the test plugin.
 func (c *channel) Send(_ context.Context, msg *sdk.OutboundMessage) (*sdk.SendResult, error) {
 	switch msg.Text {
 	case "fail-retry":
