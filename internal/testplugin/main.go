@@ -43,6 +43,10 @@ type config struct {
 	Status     string `json:"status"`
 	SpawnChild bool   `json:"spawn_child"`
 	StateProbe bool   `json:"state_probe"`
+	// EchoSecret makes the plugin leak its token, as a careless plugin
+	// might: "configure" fails Configure with it; "send" reports it in its
+	// status on Start and in the error of a "fail-echo" send.
+	EchoSecret string `json:"echo_secret"`
 }
 
 type channel struct {
@@ -83,6 +87,9 @@ func (c *channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error
 	if cfg.Token == "" && !cfg.AllowEmpty {
 		return sdk.FieldErrors{{Field: "token", Message: "is required"}}
 	}
+	if cfg.EchoSecret == "configure" {
+		return fmt.Errorf("the provider rejected token %s", cfg.Token)
+	}
 	if cfg.StateProbe {
 		// Keeps a generated value in state, as real plugins keep keys.
 		if err := req.Host.SetState(ctx, "probe", []byte("v1")); err != nil {
@@ -109,7 +116,11 @@ func (c *channel) Start(ctx context.Context) error {
 		}
 	}
 	if c.cfg.Status != "" {
-		return c.host.ReportStatus(ctx, sdk.Status{State: c.cfg.Status, Message: "reported on start"})
+		msg := "reported on start"
+		if c.cfg.EchoSecret == "send" {
+			msg = "connected with token " + c.cfg.Token
+		}
+		return c.host.ReportStatus(ctx, sdk.Status{State: c.cfg.Status, Message: msg})
 	}
 	return nil
 }
@@ -220,6 +231,11 @@ func (c *channel) Send(_ context.Context, msg *sdk.OutboundMessage) (*sdk.SendRe
 		return nil, sdk.Retryable("rate_limited", errors.New("provider said 429"), 2*time.Second)
 	case "fail-perm":
 		return nil, sdk.Permanent("bad_recipient", errors.New("recipient unknown"))
+	case "fail-echo":
+		c.mu.Lock()
+		token := c.cfg.Token
+		c.mu.Unlock()
+		return nil, sdk.Permanent("auth", fmt.Errorf("token %s was revoked", token))
 	}
 	return &sdk.SendResult{ExternalID: "sent-" + msg.IdempotencyKey + "-" + msg.ConversationKey}, nil
 }
