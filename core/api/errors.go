@@ -24,6 +24,7 @@ const (
 	CodeInvalidField       = "invalid_field"
 	CodeUnknownField       = "unknown_field"
 	CodeIdempotencyKeyUsed = "idempotency_key_reused"
+	CodeEventsExpired      = "events_expired"
 	CodeInternal           = "internal_error"
 	CodeUnavailable        = "unavailable"
 )
