@@ -176,9 +176,19 @@ func TestChannelAutoReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	auto := func(m *sdk.InboundMessage) { m.AutoSubmitted = true }
+	// An agent writing to the support address from their own mailbox (an
+	// echo of our side, not a customer) gets no auto-reply.
+	e.update(func(tx *store.Tx) error {
+		return tx.CreateUser(&ticket.User{Name: "Ada Agent", Role: ticket.RoleAgent, Email: "ada@acme.test",
+			Identities: []ticket.Identity{{Type: "email", Value: "ada@acme.test"}}})
+	})
 	a := e.deliver("support", "m1", "c1", "ann", "hello")
 	b := e.deliver("support", "m2", "c2", "bob", "Out of office", auto)
 	c := e.deliver("it-help", "s1", "D1", "T1:U1", "hi")
+	echo := e.deliver("support", "m4", "c4", "ada@acme.test", "forwarding a customer's question", func(m *sdk.InboundMessage) { m.Author.Email = "ada@acme.test" })
+	if req := e.ticket(echo.TicketID).RequesterID; req == 0 {
+		t.Fatal("echo ticket without requester")
+	}
 	e.deliver("support", "m3", "c1", "ann", "second message, same ticket")
 	var apiTicket uint64
 	e.update(func(tx *store.Tx) error {
@@ -210,7 +220,7 @@ func TestChannelAutoReply(t *testing.T) {
 	if n := countBody(e.comments(a.TicketID), "Thanks Ann Example, we got #1."); n != 1 {
 		t.Fatalf("rendered auto-reply found %d times", n)
 	}
-	for name, id := range map[string]uint64{"auto-submitted": b.TicketID, "inactive channel": c.TicketID, "api": apiTicket} {
+	for name, id := range map[string]uint64{"auto-submitted": b.TicketID, "inactive channel": c.TicketID, "api": apiTicket, "agent echo": echo.TicketID} {
 		if n := replies(id); n != 0 {
 			t.Errorf("%s: %d auto-replies", name, n)
 		}
