@@ -347,3 +347,31 @@ func TestChangedToFiresOnTheChangeOnly(t *testing.T) {
 		t.Fatalf("group change not seen: %+v", tk)
 	}
 }
+
+// TestTriggerPositionOrder: matching triggers fire in position order (then
+// id), whatever order they were created in: the later one's change wins
+// and its note comes later.
+func TestTriggerPositionOrder(t *testing.T) {
+	e := newEnv(t)
+	always := all(cond("update_type", OpIs, "created"))
+	e.rule(&Rule{Kind: KindTrigger, Title: "third", Active: true, Position: 5, Conditions: always,
+		Actions: []Action{act(ActGroup, "Third"), act(ActInternalNote, "3")}})
+	e.rule(&Rule{Kind: KindTrigger, Title: "first", Active: true, Position: 1, Conditions: always,
+		Actions: []Action{act(ActGroup, "First"), act(ActInternalNote, "1")}})
+	e.rule(&Rule{Kind: KindTrigger, Title: "second (same position, later id)", Active: true, Position: 1, Conditions: always,
+		Actions: []Action{act(ActGroup, "Second"), act(ActInternalNote, "2")}})
+	r := e.deliver("support", "m1", "c1", "ann", "hello")
+	e.process()
+	if g := e.ticket(r.TicketID).Group; g != "Third" {
+		t.Fatalf("group %q, want the last trigger's", g)
+	}
+	var notes []string
+	for _, c := range e.comments(r.TicketID) {
+		if !c.Public {
+			notes = append(notes, c.Body)
+		}
+	}
+	if !slices.Equal(notes, []string{"1", "2", "3"}) {
+		t.Fatalf("notes in order %v", notes)
+	}
+}
