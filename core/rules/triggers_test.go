@@ -375,3 +375,29 @@ func TestTriggerPositionOrder(t *testing.T) {
 		t.Fatalf("notes in order %v", notes)
 	}
 }
+
+// TestUpdateLongerThanABatch: an update with more events than one read of
+// the log (EventBatch) is still one update: its triggers fire once.
+func TestUpdateLongerThanABatch(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.EventBatch = 2 })
+	e.rule(&Rule{Kind: KindTrigger, Title: "note", Active: true,
+		Conditions: all(cond("status", OpIs, "new")), Actions: []Action{act(ActInternalNote, "seen")}})
+	var id uint64
+	e.update(func(tx *store.Tx) error {
+		tk := &ticket.Ticket{Subject: "big", Status: ticket.StatusNew, Via: ticket.ViaAPI, RequesterID: 1}
+		if err := tx.CreateTicket(tk); err != nil {
+			return err
+		}
+		id = tk.ID
+		for i := range 5 {
+			if err := tx.CreateComment(&ticket.Comment{TicketID: tk.ID, Body: fmt.Sprint("part ", i), Via: ticket.ViaAPI}, store.CommentOptions{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	e.process()
+	if n := countBody(e.comments(id), "seen"); n != 1 {
+		t.Fatalf("trigger fired %d times on one update, want 1", n)
+	}
+}
