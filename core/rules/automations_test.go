@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
 
@@ -228,5 +229,34 @@ func TestAutoCloseFollowsConfigUntilEdited(t *testing.T) {
 	e.reopen()
 	if a, h := hoursOf(); h != 72 || a.Title != "Close after 3 days" {
 		t.Fatalf("the config overrode the admin's edit: %v hours, %+v", h, a)
+	}
+}
+
+// TestAutomationSkipsABadTicket: a ticket whose change cannot be evaluated
+// or written (here a corrupt status record) is skipped and logged; the
+// automation still fires on the other tickets of its batch.
+func TestAutomationSkipsABadTicket(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.rule(&Rule{Kind: KindAutomation, Title: "remind pending", Active: true,
+		Conditions: all(cond("status", OpIs, "pending"), cond("hours_since_pending", OpGreaterThan, 48.0)),
+		Actions:    []Action{act(ActAddTags, "reminded")}})
+	var ids []uint64
+	for _, conv := range []string{"c1", "c2", "c3"} {
+		r := e.deliver("support", "m"+conv, conv, "u"+conv, "x")
+		e.setStatus(r.TicketID, ticket.StatusPending)
+		ids = append(ids, r.TicketID)
+	}
+	e.process()
+	e.update(func(tx *store.Tx) error { return tx.PutRuleValue(spaceSince, id20(ids[1]), []byte("{corrupt")) })
+	e.clock.Add(49 * time.Hour)
+	n, err := e.eng.RunAutomations(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("fired %d (%v), want 2 with the bad ticket skipped", n, err)
+	}
+	for i, id := range ids {
+		if got := slices.Contains(e.ticket(id).Tags, "reminded"); got != (i != 1) {
+			t.Errorf("ticket %d reminded: %v", id, got)
+		}
 	}
 }
