@@ -527,3 +527,19 @@ func TestWebhookDeliveryLogAPI(t *testing.T) {
 		t.Fatalf("the delivery log shows the secret or URL: %s", body)
 	}
 }
+
+// TestAutoReplyUnknownChannel: an auto-reply can only be set for a
+// configured channel instance (404 otherwise, nothing stored).
+func TestAutoReplyUnknownChannel(t *testing.T) {
+	e := newEnv(t, withRules, func(o *Options) {
+		o.Channels = ChannelsFunc(func() []ChannelInfo { return []ChannelInfo{{Name: "support", Plugin: "email"}} })
+	})
+	if ae := e.must(404, "PUT", "/api/v1/auto_replies/nope", e.admin, map[string]any{"body": "Thanks!"}).apiErr(t); ae.Code != CodeNotFound {
+		t.Fatalf("unknown channel: %+v", ae)
+	}
+	e.must(404, "GET", "/api/v1/auto_replies/nope", e.admin, nil)
+	e.must(201, "PUT", "/api/v1/auto_replies/support", e.admin, map[string]any{"body": "Thanks!"})
+	if body := string(e.must(200, "GET", "/api/v1/auto_replies", e.admin, nil).body); strings.Contains(body, "nope") {
+		t.Fatalf("stored for an unknown channel: %s", body)
+	}
+}
