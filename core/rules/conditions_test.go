@@ -17,7 +17,8 @@ func TestConditionOperators(t *testing.T) {
 		Tags: []string{"vpn", "urgent"}, CreatedAt: now.Add(-50 * time.Hour), UpdatedAt: now.Add(-2 * time.Hour),
 		LastInboundAt: now.Add(-30 * time.Hour),
 	}
-	since := map[ticket.Status]time.Time{ticket.StatusPending: now.Add(-49 * time.Hour), ticket.StatusOpen: now.Add(-50 * time.Hour)}
+	since := map[ticket.Status]time.Time{ticket.StatusPending: now.Add(-49 * time.Hour), ticket.StatusOpen: now.Add(-50 * time.Hour),
+		ticket.StatusNew: now.Add(-52 * time.Hour), ticket.StatusHold: now.Add(-10*time.Hour - 30*time.Minute)}
 	up := &update{created: true, via: "email", comments: []string{"Hello, my VPN is DOWN"},
 		prev: &fieldSnap{Status: ticket.StatusOpen, Priority: ticket.PriorityHigh, Group: "Tier 2", AssigneeID: 5}}
 	cases := []struct {
@@ -81,9 +82,11 @@ func TestConditionOperators(t *testing.T) {
 		{"hours_since_pending", OpGreaterThan, 48.0, true},
 		{"hours_since_pending", OpLessThan, 48.0, false},
 		{"hours_since_open", OpIs, 50.0, true},
+		{"hours_since_new", OpGreaterThan, 51.0, true},
+		{"hours_since_new", OpLessThan, 51.0, false},
+		{"hours_since_hold", OpIs, 10.0, true},
+		{"hours_since_hold", OpGreaterThan, 11.0, false},
 		{"hours_since_solved", OpGreaterThan, 0.0, false}, // never solved
-		{"hours_since_hold", OpLessThan, 1000.0, false},   // never on hold
-		{"hours_since_new", OpGreaterThan, 0.0, false},
 		// Changes against the ticket before the update (open -> pending,
 		// Tier 2 -> Tier 1; priority and assignee unchanged).
 		{"status", OpChanged, nil, true},
