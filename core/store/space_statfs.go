@@ -29,4 +29,3 @@ func allocatedBytes(path string) uint64 {
 	}
 	return uint64(st.Blocks) * 512
 }
-
