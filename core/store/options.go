@@ -40,9 +40,10 @@ type Options struct {
 	// covers one commit and the flush of every memtable; <0 disables the
 	// guard.
 	MinFreeBytes int64
+	// FreeSpace returns the bytes available on the file system holding
+	// dir; nil measures with statfs. Tests inject a fake disk.
+	FreeSpace func(dir string) (uint64, error)
 
-	// statfs, when set (tests), replaces the free-space measurement.
-	statfs func(dir string) (uint64, error)
 	// spaceEvery, when set (tests), replaces the background measurement
 	// interval (1s).
 	spaceEvery time.Duration

@@ -94,7 +94,7 @@ type spaceGuard struct {
 }
 
 func newSpaceGuard(o Options) *spaceGuard {
-	g := &spaceGuard{dir: o.Dir, min: o.MinFreeBytes, statfs: o.statfs, log: o.Logger}
+	g := &spaceGuard{dir: o.Dir, min: o.MinFreeBytes, statfs: o.FreeSpace, log: o.Logger}
 	if g.statfs == nil {
 		g.statfs = freeBytes
 	}
@@ -248,7 +248,7 @@ func checkOpenSpace(o Options) error {
 	if o.MinFreeBytes < 0 {
 		return nil
 	}
-	statfs := o.statfs
+	statfs := o.FreeSpace
 	if statfs == nil {
 		statfs = freeBytes
 	}

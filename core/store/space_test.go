@@ -33,7 +33,7 @@ func (d *fakeDisk) statfs(string) (uint64, error) {
 
 func openSpaceTest(t *testing.T, disk *fakeDisk, minFree int64) *Store {
 	t.Helper()
-	s, err := Open(Options{Dir: t.TempDir(), MinFreeBytes: minFree, statfs: disk.statfs, spaceEvery: 10 * time.Millisecond, GCInterval: -1})
+	s, err := Open(Options{Dir: t.TempDir(), MinFreeBytes: minFree, FreeSpace: disk.statfs, spaceEvery: 10 * time.Millisecond, GCInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestSpaceDefaultReserve(t *testing.T) {
 func TestSpaceOpen(t *testing.T) {
 	dir := t.TempDir()
 	full := func(string) (uint64, error) { return 0, nil }
-	if _, err := Open(Options{Dir: dir, statfs: full}); !errors.Is(err, ErrInsufficientSpace) {
+	if _, err := Open(Options{Dir: dir, FreeSpace: full}); !errors.Is(err, ErrInsufficientSpace) {
 		t.Fatalf("Open on a full disk: %v, want ErrInsufficientSpace", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -196,7 +196,7 @@ func TestSpaceOpen(t *testing.T) {
 	}
 	// Enough for opening, not for writing: the store opens (reads work)
 	// and refuses writes.
-	s, err := Open(Options{Dir: dir, statfs: func(string) (uint64, error) { return 2 << 20, nil }})
+	s, err := Open(Options{Dir: dir, FreeSpace: func(string) (uint64, error) { return 2 << 20, nil }})
 	if err != nil {
 		t.Fatalf("Open with room to open: %v", err)
 	}
@@ -284,6 +284,21 @@ func TestSpaceRealDiskFull(t *testing.T) {
 	t.Logf("refused after %d acknowledged writes (%d MiB): %+v", acked, acked*(2*64+192*2)>>10, st)
 	if st.Free >= st.Reserve {
 		t.Fatalf("refused with %d free, reserve %d", st.Free, st.Reserve)
+	}
+
+	// Reopen (Close flushes the memtable): nothing of Badger's is in
+	// flight when another process takes the disk's last byte below. (A
+	// flush or compaction running at that moment would fault: the guard
+	// cannot reserve space against other processes; docs/operations.md.)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(Options{Dir: dir, GCInterval: -1, spaceEvery: 20 * time.Millisecond}); err != nil {
+		t.Fatalf("reopen on the small disk: %v", err)
+	}
+	defer s.Close()
+	if got := lastBump(t, s); got != uint64(acked) {
+		t.Fatalf("after reopening: %d writes acknowledged, %d stored", acked, got)
 	}
 
 	// Another process takes the rest of the disk, to the last byte.
