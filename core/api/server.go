@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -202,6 +203,13 @@ func (s *Server) Patterns() []string { return append([]string(nil), s.patterns..
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.View(func(*store.ReadTx) error { return nil }); err != nil {
 		return unavailable(err)
+	}
+	// The data directory's disk is short of space: the store refuses
+	// writes (inbound answers 5xx/451) until space is freed, then resumes
+	// by itself (core/store/space.go).
+	if err := s.store.Writable(); err != nil {
+		w.Header().Set("Retry-After", "10")
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "writes are refused until disk space is freed: " + strings.TrimPrefix(err.Error(), "store: "), err: err}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
