@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 const testReserve = 10 << 20
@@ -355,4 +357,26 @@ func TestSpaceRealDiskFull(t *testing.T) {
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("Check after recovery: %v", err)
 	}
+}
+
+// BenchmarkSpaceCheck measures what the guard adds to the write path: a
+// statfs before each commit (committer) and the writer's admit of each
+// update function (two atomic loads while space is plentiful).
+func BenchmarkSpaceCheck(b *testing.B) {
+	dir := b.TempDir()
+	g := newSpaceGuard(Options{Dir: dir, MinFreeBytes: 1, Logger: hclog.NewNullLogger()})
+	b.Run("statfs", func(b *testing.B) {
+		for b.Loop() {
+			if err := g.beforeCommit(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("admit", func(b *testing.B) {
+		for b.Loop() {
+			if err := g.admit(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
