@@ -97,7 +97,7 @@ func Restore(ctx context.Context, opts Options, r io.Reader) (err error) {
 	if err != nil {
 		return err
 	}
-	fr := &frameReader{r: ctxReader{ctx, r}, max: maxBackupFrame}
+	fr := &frameReader{r: ctxReader{ctx, r}, max: maxBackupFrame, room: s.space.restoreRoom} // room: space.go
 	loadErr := s.db.Load(fr, 256)
 	if loadErr == nil && !fr.complete() {
 		loadErr = fmt.Errorf("%w: the end marker is missing (truncated?)", ErrBadBackup)
@@ -171,6 +171,9 @@ type frameReader struct {
 	frames  int
 	last    uint64 // length of the last frame
 	eof     bool   // the input ended at a frame boundary
+	// room, when set, is asked before each frame whether the disk can
+	// take it (Restore: Badger faults on a full disk; space.go).
+	room func(prev, next uint64) error
 }
 
 // Read implements io.Reader.
@@ -209,6 +212,11 @@ func (f *frameReader) Read(p []byte) (int, error) {
 	size := binary.LittleEndian.Uint64(f.hdr[:])
 	if size > f.max {
 		return 0, fmt.Errorf("%w: a frame claims %d bytes", ErrBadBackup, size)
+	}
+	if f.room != nil {
+		if err := f.room(f.last, size); err != nil {
+			return 0, err
+		}
 	}
 	f.frames++
 	f.last, f.body = size, size

@@ -188,6 +188,24 @@ func (g *spaceGuard) allows(extra uint64) bool {
 	return smp.err != nil || smp.free >= g.reserve()+extra
 }
 
+// restoreRoom is Restore's check before Badger's loader reads the next
+// backup frame: the loader writes frames outside the writer, asynchronously
+// (the previous frame may still be in flight), into the value log or the
+// WAL, so both frames must fit on top of the reserve, twice.
+func (g *spaceGuard) restoreRoom(prev, next uint64) error {
+	if !g.enabled() {
+		return nil
+	}
+	smp := g.measure()
+	if smp.err != nil {
+		return nil
+	}
+	if need := g.reserve() + 2*(prev+next); smp.free < need {
+		return fmt.Errorf("%w: restoring the next %s of the backup needs %s free on the data directory's disk, %s is free", ErrInsufficientSpace, ibytes(next), ibytes(need), ibytes(smp.free))
+	}
+	return nil
+}
+
 // Space returns the data directory's free space and the store's reserve as
 // last measured (at most about a second ago, or at the last commit).
 func (s *Store) Space() SpaceStatus {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -205,6 +206,43 @@ func TestSpaceOpen(t *testing.T) {
 	defer s.Close()
 	if err := s.Update(context.Background(), bump); !errors.Is(err, ErrInsufficientSpace) {
 		t.Fatalf("Update below the default reserve: %v", err)
+	}
+}
+
+// TestSpaceRestore: Restore (Badger's loader writes outside the writer)
+// refuses a backup frame the disk cannot take, leaves the directory empty,
+// and succeeds once there is room.
+func TestSpaceRestore(t *testing.T) {
+	src := openTest(t)
+	for range 3 {
+		mustUpdate(t, src, func(tx *Tx) error { return tx.SetState("r", fmt.Sprint(time.Now().UnixNano()), make([]byte, 8<<10)) })
+	}
+	mustUpdate(t, src, bump)
+	var backup bytes.Buffer
+	if err := src.Backup(context.Background(), &backup); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	disk := &fakeDisk{}
+	disk.free.Store(2 << 20) // enough to open, not for the reserve
+	opts := Options{Dir: dir, FreeSpace: disk.statfs}
+	if err := Restore(context.Background(), opts, bytes.NewReader(backup.Bytes())); !errors.Is(err, ErrInsufficientSpace) {
+		t.Fatalf("Restore on a short disk: %v, want ErrInsufficientSpace", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused restore left %s behind: %v", dir, err)
+	}
+	disk.free.Store(1 << 40)
+	if err := Restore(context.Background(), opts, bytes.NewReader(backup.Bytes())); err != nil {
+		t.Fatalf("Restore with room: %v", err)
+	}
+	s, err := Open(Options{Dir: dir, GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := lastBump(t, s); got != 1 {
+		t.Fatalf("restored sequence = %d, want 1", got)
 	}
 }
 
