@@ -51,6 +51,9 @@ const (
 	spaceEvery = time.Second
 	// spaceRecheck bounds how often a refused write measures again.
 	spaceRecheck = 50 * time.Millisecond
+	// debtEvery bounds how often the committer asks Badger for its LSM
+	// tree's shape (a busy store flushes memtables many times a second).
+	debtEvery = 100 * time.Millisecond
 	// openMargin is what opening Badger writes besides flushing replayed
 	// memtables: the first pages of a new WAL, a new value-log file and the
 	// discard file (a few pages each), with room to spare.
@@ -87,7 +90,9 @@ type spaceGuard struct {
 	min     int64 // fixed reserve; < 0: guard disabled
 	statfs  func(dir string) (uint64, error)
 	log     hclog.Logger
-	debt    atomic.Int64 // compaction debt, set by the background loop
+	debt    atomic.Int64 // compaction debt (debtFn), refreshed by refreshDebt
+	debtFn  func() int64 // set once Badger is open
+	debtAt  atomic.Int64 // unix nanoseconds of the last refresh
 	sample  atomic.Pointer[spaceSample]
 	short   atomic.Bool // last verdict, for logging transitions
 	errOnce atomic.Bool
@@ -163,7 +168,18 @@ func (g *spaceGuard) beforeCommit() error {
 	if !g.enabled() {
 		return nil
 	}
+	if time.Since(time.Unix(0, g.debtAt.Load())) >= debtEvery {
+		g.refreshDebt()
+	}
 	return g.verdict(g.measure())
+}
+
+// refreshDebt asks Badger what a pending compaction may write.
+func (g *spaceGuard) refreshDebt() {
+	if g.debtFn != nil {
+		g.debt.Store(g.debtFn())
+		g.debtAt.Store(time.Now().UnixNano())
+	}
 }
 
 // status reports the last sample.
@@ -232,7 +248,7 @@ func (s *Store) spaceLoop(every time.Duration) {
 		case <-s.closing:
 			return
 		case <-t.C:
-			s.space.debt.Store(s.compactionDebt())
+			s.space.refreshDebt()
 			s.space.measure()
 		}
 	}

@@ -410,6 +410,12 @@ func BenchmarkSpaceCheck(b *testing.B) {
 			}
 		}
 	})
+	b.Run("compaction-debt", func(b *testing.B) {
+		s := bigStore(b) // every debtEvery at most, in the committer
+		for b.Loop() {
+			s.compactionDebt()
+		}
+	})
 	b.Run("admit", func(b *testing.B) {
 		for b.Loop() {
 			if err := g.admit(); err != nil {

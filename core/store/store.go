@@ -131,6 +131,7 @@ func Open(opts Options) (*Store, error) {
 		space:         newSpaceGuard(opts),
 	}
 	s.viewsDone = sync.NewCond(&s.mu)
+	s.space.debtFn = s.compactionDebt // space.go
 	s.durableTs = db.MaxVersion()
 	s.lastTs = s.durableTs
 	s.idle <- struct{}{}
