@@ -293,7 +293,6 @@ func TestSpaceRealDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	copy(small, big)
-	acked := 0
 	write := func(n int) error {
 		return s.Update(ctx, func(tx *Tx) error {
 			for i := range 2 {
@@ -309,22 +308,35 @@ func TestSpaceRealDiskFull(t *testing.T) {
 			return bump(tx)
 		})
 	}
-	var refused error
-	for n := 0; n < 10_000; n++ {
-		if err := write(n); err != nil {
-			refused = err
-			break
+	// Eight writers at once (pipelined commit units) until each is refused.
+	var next, done atomic.Int64
+	var wg sync.WaitGroup
+	refusals := make([]error, 8)
+	for w := range refusals {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Load() < 10_000 {
+				if err := write(int(next.Add(1))); err != nil {
+					refusals[w] = err
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	acked := int(done.Load())
+	for w, err := range refusals {
+		if !errors.Is(err, ErrInsufficientSpace) {
+			t.Fatalf("writer %d after %d writes in all: %v, want ErrInsufficientSpace", w, acked, err)
 		}
-		acked++
 	}
-	if !errors.Is(refused, ErrInsufficientSpace) {
-		t.Fatalf("after %d writes: %v, want ErrInsufficientSpace", acked, refused)
+	if got := lastBump(t, s); got != uint64(acked) {
+		t.Fatalf("%d writes acknowledged, %d stored", acked, got)
 	}
-	st := s.Space()
-	t.Logf("refused after %d acknowledged writes (%d MiB): %+v", acked, acked*(2*64+192*2)>>10, st)
-	if st.Free >= st.Reserve {
-		t.Fatalf("refused with %d free, reserve %d", st.Free, st.Reserve)
-	}
+	base := int(next.Load()) + 1
+	t.Logf("refused after %d acknowledged writes (%d MiB): %+v", acked, acked*(2*64+192*2)>>10, s.Space())
 
 	// Reopen (Close flushes the memtable): nothing of Badger's is in
 	// flight when another process takes the disk's last byte below. (A
@@ -365,7 +377,7 @@ func TestSpaceRealDiskFull(t *testing.T) {
 	}
 	f.Close()
 	for n := range 20 {
-		if err := write(acked + n); !errors.Is(err, ErrInsufficientSpace) {
+		if err := write(base + n); !errors.Is(err, ErrInsufficientSpace) {
 			t.Fatalf("write %d on a full disk: %v", n, err)
 		}
 	}
@@ -385,7 +397,7 @@ func TestSpaceRealDiskFull(t *testing.T) {
 	}
 	eventually(t, "writes to resume", func() bool { return s.Writable() == nil })
 	for n := range 20 {
-		if err := write(acked + n); err != nil {
+		if err := write(base + 20 + n); err != nil {
 			t.Fatalf("write %d after space returned: %v", n, err)
 		}
 	}
