@@ -233,9 +233,17 @@ func (s *Store) Space() SpaceStatus {
 	return st
 }
 
-// Writable returns nil while writes are accepted, or an error wrapping
-// ErrInsufficientSpace that says how much space is free and reserved.
-func (s *Store) Writable() error { return s.space.admit() }
+// Writable measures the data directory's free space now (a statfs, about
+// two microseconds) and returns nil while writes are accepted, or an error
+// wrapping ErrInsufficientSpace that says how much space is free and
+// reserved. Callers about to do something whose result must be recorded
+// (an outbox send) check it first.
+func (s *Store) Writable() error {
+	if !s.space.enabled() {
+		return nil
+	}
+	return s.space.verdict(s.space.measure())
+}
 
 // spaceLoop measures free space and the compaction debt every spaceEvery,
 // so that Space is current and refused writes resume when space returns.
