@@ -416,7 +416,7 @@ func TestChangeOperatorsWithABacklog(t *testing.T) {
 	e.rule(&Rule{Kind: KindTrigger, Title: "regrouped", Active: true,
 		Conditions: all(cond("group", OpChanged, nil)), Actions: []Action{act(ActAddTags, "regrouped")}})
 	r := e.deliver("support", "m1", "c1", "ann", "hello")
-	e.clock.Add(time.Second) // distinct transaction times: four updates
+	e.clock.Add(time.Second)            // distinct transaction times: four updates
 	e.update(func(tx *store.Tx) error { // an internal note: no field changes
 		return tx.CreateComment(&ticket.Comment{TicketID: r.TicketID, Body: "note", Via: ticket.ViaAPI}, store.CommentOptions{})
 	})
