@@ -3,7 +3,8 @@
 #   make test    build, vet, gofmt check, go test ./..., every Fuzz target for $(FUZZ_SMOKE)
 #   make run     build and serve config/patchbay.hcl with a development admin token
 #   make fuzz    every Fuzz target for $(FUZZTIME)
-#   make bench   all benchmarks
+#   make bench   all Go benchmarks, then patchbay-bench (load generator; docs/performance.md)
+#   make crashtest  the kill -9 crash suite for $(CRASH_CYCLES) cycles
 #   make proto   regenerate proto/channel/v1 (pinned pure-Go generator)
 
 GO       ?= go
@@ -14,12 +15,15 @@ FUZZTIME ?= 30s
 FUZZ_SMOKE ?= 3s
 BENCHTIME ?= 1s
 TEST_TIMEOUT ?= 8m
+CRASH_CYCLES ?= 200
+# Extra patchbay-bench flags, e.g. BENCH_FLAGS="-tickets 100000 -duration 5s".
+BENCH_FLAGS ?=
 
 # The development admin token `make run` registers (never use it in production).
 PATCHBAY_ADMIN_TOKEN ?= dev-admin-token
 export PATCHBAY_ADMIN_TOKEN
 
-.PHONY: all build test vet fmt-check unit fuzz-smoke fuzz bench proto run clean
+.PHONY: all build test vet fmt-check unit fuzz-smoke fuzz bench crashtest proto run clean
 
 all: build
 
@@ -51,8 +55,12 @@ fuzz-smoke:
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
-bench:
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	$(GO) run ./core/cmd/patchbay-bench -bin bin -out bin/bench-results $(BENCH_FLAGS)
+
+crashtest:
+	$(GO) test -count=1 -timeout 90m -run '^TestCrashKill9$$' ./e2e -crash.cycles=$(CRASH_CYCLES)
 
 proto:
 	$(GO) run ./internal/cmd/protogen

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/core/store"
 )
 
 // sseEvent is one parsed server-sent event.
@@ -279,5 +281,64 @@ func TestEventsTypeFilter(t *testing.T) {
 	r := e.must(422, "GET", "/api/v1/events?types=comment.deleted", agent, nil)
 	if got := r.apiErr(t); got.Field != "types" {
 		t.Fatalf("error %+v", got)
+	}
+}
+
+// A resume point whose following events were trimmed from the log (past
+// the retention) answers 410 events_expired instead of silently skipping
+// them; a resume point still covered by the log, and after=0, stream.
+func TestEventsExpiredResume(t *testing.T) {
+	e := newEnv(t)
+	agent, _ := e.agentToken("Ada", "ada@example.test")
+	for i := range 3 {
+		e.createTicket(agent, "t"+strconv.Itoa(i), "c@example.test")
+	}
+	var last uint64
+	if err := e.st.View(func(tx *store.ReadTx) error {
+		var err error
+		last, err = tx.LastID(store.SeqEvent)
+		return err
+	}); err != nil || last < 3 {
+		t.Fatalf("last event %d (%v)", last, err)
+	}
+	if n, err := e.st.TrimEvents(context.Background(), time.Now().Add(time.Hour)); err != nil || n != int(last) {
+		t.Fatalf("trimmed %d of %d (%v)", n, last, err)
+	}
+	e.createTicket(agent, "after the trim", "c@example.test") // first kept event: last+1
+
+	gone := []struct {
+		name, path, field string
+		hdr               []string
+	}{
+		{"old Last-Event-ID", "/api/v1/events", "Last-Event-ID", []string{"Last-Event-ID: 1"}},
+		{"old after", "/api/v1/events?after=" + strconv.FormatUint(last-1, 10), "after", nil},
+	}
+	for _, g := range gone {
+		t.Run(g.name, func(t *testing.T) {
+			r := e.req("GET", g.path, agent, nil, g.hdr...)
+			if r.status != http.StatusGone {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			if ae := r.apiErr(t); ae.Code != CodeEventsExpired || ae.Field != g.field {
+				t.Fatalf("error %+v", ae)
+			}
+		})
+	}
+	for _, ok := range []string{"Last-Event-ID: " + strconv.FormatUint(last, 10), "Last-Event-ID: 0"} {
+		t.Run(ok, func(t *testing.T) {
+			s := e.openEvents(agent, ok)
+			if s.status != http.StatusOK {
+				t.Fatalf("status %d", s.status)
+			}
+			select {
+			case ev := <-s.events:
+				if ev.id != strconv.FormatUint(last+1, 10) {
+					t.Fatalf("first event %+v, want id %d", ev, last+1)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("no event")
+			}
+			s.cancel()
+		})
 	}
 }

@@ -88,7 +88,7 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return // the provider went away
 		}
-		in.logger.Error("webhook failed in plugin", "error", err, "path", req.Path)
+		in.logger.Error("webhook failed in plugin", "error", in.redact(err.Error()), "path", req.Path)
 		writeError(w, http.StatusBadGateway, "plugin_error", "the channel plugin failed to handle the request")
 		return
 	}

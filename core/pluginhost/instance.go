@@ -96,6 +96,7 @@ func (in *instance) setState(state string, sess *session, errMsg string, next ti
 }
 
 func (in *instance) setStatus(s sdk.Status) {
+	s.Message = in.redact(s.Message)
 	in.mu.Lock()
 	in.status = s
 	in.mu.Unlock()
@@ -130,12 +131,12 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 				in.setState(StateStopped, nil, "", time.Time{})
 				return
 			}
-			lastErr = err.Error()
+			lastErr = in.redact(err.Error())
 			in.metrics.launches.WithLabelValues(in.ch.Name).Inc()
 			if permanent(err) {
 				failState = StateFailed
 			}
-			in.logger.Error("plugin failed to start", "error", err, "attempt", attempt+1)
+			in.logger.Error("plugin failed to start", "error", lastErr, "attempt", attempt+1)
 		} else {
 			// LastError keeps the reason of the last failure for operators.
 			in.setState(StateRunning, sess, "", time.Time{})

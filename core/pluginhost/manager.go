@@ -177,9 +177,9 @@ func (m *Manager) Send(ctx context.Context, instance string, msg *sdk.OutboundMe
 		var se *sdk.SendError
 		if !errors.As(err, &se) && unavailable(err) {
 			in.nudge()
-			return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, err)
+			return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, in.redact(err.Error()))
 		}
-		return nil, err
+		return nil, in.redactErr(err)
 	}
 	return res, nil
 }
@@ -198,7 +198,7 @@ func (m *Manager) Webhook(ctx context.Context, instance string, req *sdk.Webhook
 	resp, err := s.conn.HandleWebhook(ctx, req)
 	if err != nil && unavailable(err) {
 		in.nudge()
-		return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, err)
+		return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, in.redact(err.Error()))
 	}
-	return resp, err
+	return resp, in.redactErr(err)
 }

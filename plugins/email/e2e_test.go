@@ -348,4 +348,16 @@ channel "devmail" {
 	if !found {
 		t.Fatal("no .eml with the agent's reply")
 	}
+
+	// The channel list shows the channels, never the IMAP password; nor do
+	// the core's and the plugins' logs.
+	st, channels := core.Do("GET", "/api/v1/channels", nil)
+	if st != http.StatusOK || !bytes.Contains(channels, []byte(`"mailbox"`)) {
+		t.Fatalf("channels: %d %s", st, channels)
+	}
+	for where, text := range map[string]string{"GET /api/v1/channels": string(channels), "logs": core.Logs()} {
+		if strings.Contains(text, emailtest.IMAPPassword) {
+			t.Errorf("the IMAP password appears in the %s", where)
+		}
+	}
 }

@@ -26,7 +26,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("backup", "-config FILE -o BACKUP", stderr)
 	cfgPath := fs.String("config", "config/patchbay.hcl", "configuration file")
 	out := fs.String("o", "", "backup file to write (\"-\" for standard output)")
-	url := fs.String("url", "", "base URL of the running server (default: from http.listen)")
+	url := fs.String("url", "", "back up the running server at this base URL (default: the data directory when the server is stopped, else http.listen)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -39,7 +39,16 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	write := func(fill func(io.Writer) error) error { return writeAtomically(*out, stdout, fill) }
 
-	st, openErr := store.Open(store.Options{Dir: storeDir(cfg), GCInterval: -1})
+	// Opening a missing directory would create an empty store and back
+	// that up: a wrong data_dir must be an error, not an empty backup.
+	if _, err := os.Stat(storeDir(cfg)); err != nil && *url == "" {
+		return fmt.Errorf("no store at %s (is data_dir right? pass -url to back up a server by its address): %w", storeDir(cfg), err)
+	}
+	openErr := errors.New("the server's address was given with -url")
+	var st *store.Store
+	if *url == "" {
+		st, openErr = store.Open(store.Options{Dir: storeDir(cfg), GCInterval: -1})
+	}
 	if openErr == nil {
 		err := write(func(w io.Writer) error { return st.Backup(ctx, w) })
 		if cerr := st.Close(); err == nil {
@@ -83,7 +92,9 @@ func onlineBackup(ctx context.Context, base, token string, w io.Writer) error {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("server answered %s: %s", resp.Status, msg)
 	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	// The server cuts the stream when its side fails; the check also
+	// catches a stream that ends early without an error.
+	if _, err := io.Copy(w, store.CheckedBackup(resp.Body)); err != nil {
 		return fmt.Errorf("reading the backup stream: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/ticket"
 )
 
 func freeAddr(t *testing.T) string {
@@ -131,5 +135,62 @@ func TestBackupAndRestore(t *testing.T) {
 		if len(list.Tickets) != 3 || list.Tickets[0].Subject != "three" {
 			t.Errorf("restored from %s: %s", filepath.Base(file), body)
 		}
+	}
+}
+
+// Bad input to backup and restore: a data_dir without a store is an error
+// (not an empty backup), a file that is not a whole backup is refused
+// without a panic, and the refused restore leaves the data directory ready
+// for the right file.
+func TestBackupRestoreBadInput(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, `http { listen = "`+freeAddr(t)+`" }`)
+	out := filepath.Join(dir, "none.backup")
+	if code, msg := runBinary(t, nil, "backup", "-config", cfg, "-o", out); code != 1 || !strings.Contains(msg, "no store at") {
+		t.Errorf("backup without a store: exit %d, %s", code, msg)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed backup left %s (%v)", out, err)
+	}
+
+	garbage := filepath.Join(dir, "garbage.backup")
+	if err := os.WriteFile(garbage, []byte("PK\x03\x04 this is a zip file, not a backup"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.backup")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{garbage, empty, filepath.Join(dir, "missing.backup")} {
+		code, msg := runBinary(t, nil, "restore", "-config", cfg, "-i", file)
+		if code != 1 || strings.Contains(msg, "panic") {
+			t.Errorf("restore %s: exit %d, %s", filepath.Base(file), code, msg)
+		}
+		if file != filepath.Join(dir, "missing.backup") && !strings.Contains(msg, "not a complete Patchbay backup") {
+			t.Errorf("restore %s: %s", filepath.Base(file), msg)
+		}
+	}
+	// The data directory is still free: a whole backup restores into it.
+	st, err := store.Open(store.Options{Dir: t.TempDir(), GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.CreateTicket(&ticket.Ticket{Subject: "kept", Status: ticket.StatusNew})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.backup")
+	f, err := os.Create(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Backup(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	st.Close()
+	if code, msg := runBinary(t, nil, "restore", "-config", cfg, "-i", good); code != 0 || !strings.Contains(msg, "checked") {
+		t.Errorf("restore after refused ones: exit %d, %s", code, msg)
 	}
 }

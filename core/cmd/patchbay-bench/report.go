@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Report is everything one run measured (results.json).
+type Report struct {
+	StartedAt  time.Time      `json:"started_at"`
+	FinishedAt time.Time      `json:"finished_at"`
+	CPUs       int            `json:"cpus"`
+	GoVersion  string         `json:"go_version"`
+	Settings   map[string]any `json:"settings"`
+	Inbound    *InboundReport `json:"inbound,omitempty"`
+	Outbox     *OutboxReport  `json:"outbox,omitempty"`
+	Tickets    *TicketsReport `json:"tickets,omitempty"`
+}
+
+func newReport(o options) *Report {
+	return &Report{
+		StartedAt: time.Now().UTC(),
+		CPUs:      runtime.NumCPU(),
+		GoVersion: runtime.Version(),
+		Settings: map[string]any{
+			"concurrency": o.concurrency, "duration": o.duration.String(), "rounds": o.rounds,
+			"conversations": o.conversations, "rate": o.rate, "rate_duration": o.rateDuration.String(),
+			"replies": o.replies, "provider_latency": o.latency.String(), "provider_errors": o.errorRate,
+			"tickets": o.tickets, "list_requests": o.listRequests,
+		},
+	}
+}
+
+// verdict renders a target check.
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// markdown renders the report as Markdown tables.
+func (r *Report) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# patchbay-bench results\n\n%s, %d CPUs, %s, run took %s.\n\n",
+		r.StartedAt.Format(time.RFC3339), r.CPUs, r.GoVersion, r.FinishedAt.Sub(r.StartedAt).Round(time.Second))
+	if in := r.Inbound; in != nil {
+		b.WriteString("## Inbound: signed WhatsApp webhooks, acknowledged after a synced commit\n\n")
+		b.WriteString("| system | round | load | msgs/s | p50 ms | p99 ms | p99.9 ms | CPU µs/msg | peak RSS MB | failed |\n")
+		b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		rows := in.Rounds
+		if in.Rate != nil {
+			rows = append(rows, *in.Rate)
+		}
+		if in.BaselineRate != nil {
+			rows = append(rows, *in.BaselineRate)
+		}
+		for _, x := range rows {
+			load := fmt.Sprintf("%d concurrent", x.Concurrency)
+			round := fmt.Sprint(x.Round)
+			if x.Mode == "rate" {
+				load, round = fmt.Sprintf("%.0f/s fixed", x.TargetRate), "latency"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %.0f | %.1f | %d |\n",
+				x.System, round, load, x.MsgsPerSec, x.P50ms, x.P99ms, x.P999ms, x.CPUusPerMsg, x.PeakRSSMB, x.Failed)
+		}
+		for _, x := range in.Rounds {
+			if x.System == "product" && x.CoreCPUusPerMsg > 0 {
+				fmt.Fprintf(&b, "\nProduct round %d CPU per message: core %.0f µs, WhatsApp plugin %.0f µs.", x.Round, x.CoreCPUusPerMsg, x.PluginCPUusPerMsg)
+			}
+		}
+		fmt.Fprintf(&b, "\n\nProduct %.0f msgs/s, baseline %.0f msgs/s: ratio **%.2f**.\n\n", in.Product, in.Baseline, in.Ratio)
+	}
+	if o := r.Outbox; o != nil {
+		b.WriteString("## Outbox: replies drained to a fake provider\n\n")
+		b.WriteString("| replies | provider latency | injected 5xx | API POST replies/s | seconds | replies/s | sent | lost | duplicate sends |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "| %d | %s | %d | %.0f | %.1f | %.0f | %d | %d | %d |\n\n", o.Replies, o.ProviderLatency, o.Injected5xx, o.PostRepliesPerSec, o.Seconds, o.RepliesPerSec, o.Sent, o.Lost, o.DuplicateSends)
+	}
+	if t := r.Tickets; t != nil {
+		b.WriteString("## Many tickets\n\n")
+		b.WriteString("| tickets | store MB | build s | start-up ms | list 50 by status p50 ms | p99 ms | p99.9 ms | RSS after start MB | RSS MB | peak RSS MB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "| %d | %.0f | %.1f | %.0f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |\n\n", t.Tickets, t.StoreMB, t.BuildSeconds, t.StartupMs, t.ListP50ms, t.ListP99ms, t.ListP999ms, t.RSSAfterStartMB, t.RSSMB, t.PeakRSSMB)
+	}
+	b.WriteString("## Targets (issue 9)\n\n| target | measured | verdict |\n|---|---|---|\n")
+	if in := r.Inbound; in != nil {
+		fmt.Fprintf(&b, "| durable inbound ≥ 10,000 msgs/s | %.0f msgs/s | %s |\n", in.Product, verdict(in.Product >= 10000))
+		fmt.Fprintf(&b, "| ≥ 0.5× bare baseline (aim 0.7) | %.2f× | %s |\n", in.Ratio, verdict(in.Ratio >= 0.5))
+		if in.Rate != nil {
+			fmt.Fprintf(&b, "| p99 ack < 50 ms at %.0f msgs/s | %.2f ms (%.0f msgs/s achieved) | %s |\n", in.Rate.TargetRate, in.Rate.P99ms, in.Rate.MsgsPerSec,
+				verdict(in.Rate.P99ms < 50 && in.Rate.Failed == 0 && in.Rate.MsgsPerSec >= 0.95*in.Rate.TargetRate))
+		}
+	}
+	if o := r.Outbox; o != nil {
+		fmt.Fprintf(&b, "| outbox ≥ 1,000 replies/s, zero lost | %.0f replies/s, %d lost | %s |\n", o.RepliesPerSec, o.Lost, verdict(o.RepliesPerSec >= 1000 && o.Lost == 0))
+	}
+	if t := r.Tickets; t != nil {
+		fmt.Fprintf(&b, "| %d tickets: list 50 by status p99 < 5 ms | %.2f ms | %s |\n", t.Tickets, t.ListP99ms, verdict(t.ListP99ms < 5))
+		fmt.Fprintf(&b, "| %d tickets: core RSS < 500 MB | %.0f MB peak | %s |\n", t.Tickets, t.PeakRSSMB, verdict(t.PeakRSSMB < 500))
+		fmt.Fprintf(&b, "| %d tickets: start-up < 5 s | %.2f s | %s |\n", t.Tickets, t.StartupMs/1000, verdict(t.StartupMs < 5000))
+	}
+	return b.String()
+}
+
+// write prints the Markdown and writes results.json and results.md.
+func (r *Report) write(dir string, stdout io.Writer) error {
+	md := r.markdown()
+	fmt.Fprint(stdout, md)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644)
+}
