@@ -23,6 +23,9 @@ type session struct {
 	conn    channelConn
 	pid     int
 	started time.Time
+	// webhookTimeout bounds one webhook round trip (the manifest's
+	// WebhookTimeout, or Supervision.WebhookTimeout).
+	webhookTimeout time.Duration
 }
 
 // instance supervises the plugin of one channel instance.
@@ -210,6 +213,10 @@ func (in *instance) launch(ctx context.Context) (*session, error) {
 	in.mu.Lock()
 	in.manifest = m
 	in.mu.Unlock()
+	sess.webhookTimeout = in.sup.WebhookTimeout
+	if t := m.Capabilities.WebhookTimeout; t > 0 {
+		sess.webhookTimeout = t
+	}
 	if err := sess.conn.Configure(ctx, configureArgs{
 		Instance:    in.ch.Name,
 		Config:      in.ch.Config,

@@ -344,6 +344,27 @@ func TestHungPluginIsRestarted(t *testing.T) {
 	eventually(t, "the hung process killed", func() bool { return processGone(oldPID) })
 }
 
+// A webhook the plugin does not answer within the budget (hung plugin,
+// stuck Deliver) gets 503 with Retry-After from the core, in time for the
+// provider to retry, while the plugin may still finish on its side; one
+// answered in time is passed through.
+func TestWebhookTimeoutAnswers503(t *testing.T) {
+	sup := fastSupervision()
+	sup.WebhookTimeout = 300 * time.Millisecond
+	h := startHarness(t, sup, nil, testChannel("alpha", nil))
+	start := time.Now()
+	r := h.hook(t, "GET", "/hooks/alpha/slow?ms=5000", "")
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("slow webhook: %d (Retry-After %q) %s, want 503 with Retry-After", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if took := time.Since(start); took >= 5*time.Second {
+		t.Fatalf("the core waited %v for the plugin: the budget was not applied", took)
+	}
+	if r := h.hook(t, "GET", "/hooks/alpha/slow?ms=10", ""); r.status != http.StatusOK || r.body != "slow done" {
+		t.Fatalf("fast webhook: %d %s", r.status, r.body)
+	}
+}
+
 // Stop ends every plugin and everything it spawned.
 func TestStopLeavesNoOrphans(t *testing.T) {
 	h := startHarness(t, Supervision{}, nil, testChannel("alpha", map[string]any{"spawn_child": true}), testChannel("beta", nil))
