@@ -438,3 +438,31 @@ func TestChangeOperatorsWithABacklog(t *testing.T) {
 		t.Errorf("group changed fired without a group change: %v", tk.Tags)
 	}
 }
+
+// TestMacroUpdateRunsTriggers: a macro applied by an agent is an update
+// like any other: triggers run on it (update_via "api"), once.
+func TestMacroUpdateRunsTriggers(t *testing.T) {
+	e := newEnv(t)
+	agent := e.agent("smith")
+	e.rule(&Rule{Kind: KindTrigger, Title: "on pending by an agent", Active: true,
+		Conditions: all(cond("status", OpChangedTo, "pending"), cond("update_via", OpIs, "api")),
+		Actions:    []Action{act(ActInternalNote, "waiting on the customer")}})
+	m := e.rule(&Rule{Kind: KindMacro, Title: "ask", Active: true,
+		Actions: []Action{act(ActStatus, "pending"), act(ActPublicReply, "Could you send a screenshot?")}})
+	r := e.deliver("support", "m1", "c1", "ann", "broken")
+	e.process()
+	e.clock.Add(time.Minute)
+	e.update(func(tx *store.Tx) error {
+		_, err := e.eng.ApplyMacro(tx, r.TicketID, m.ID, agent)
+		return err
+	})
+	e.process()
+	e.process()
+	cs := e.comments(r.TicketID)
+	if n := countBody(cs, "waiting on the customer"); n != 1 {
+		t.Fatalf("trigger fired %d times on the macro's update, want 1", n)
+	}
+	if n := countBody(cs, "Could you send a screenshot?"); n != 1 || cs[1].AuthorID != agent || cs[1].Via != ticket.ViaAPI {
+		t.Fatalf("macro reply %+v", cs[1])
+	}
+}
