@@ -523,6 +523,10 @@ func (l *loader) configBody(body hcl.Body, prefix string) (real, red map[string]
 		case secret:
 			red[name] = RedactedValue
 			secrets = append(secrets, path)
+		case secretName(name) && v.Type() == cty.String:
+			// A secret written literally in the file (the plugin's manifest
+			// may not be known yet): hidden from display all the same.
+			red[name] = RedactedValue
 		default:
 			red[name] = redactURLs(v)
 		}
@@ -601,6 +605,19 @@ func (l *loader) configBody(body hcl.Body, prefix string) (real, red map[string]
 		}
 	}
 	return real, red, secrets, ok
+}
+
+// secretName reports config keys that name a secret (bot_token,
+// signing_secret, password, api_key…): Redacted hides their literal string
+// values too, not only values that came from env().
+func secretName(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"secret", "token", "password", "passwd", "apikey", "api_key", "private_key", "credential"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactURLs returns v as a JSON-ready value with passwords in URL strings

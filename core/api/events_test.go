@@ -313,6 +313,12 @@ func TestEventsExpiredResume(t *testing.T) {
 		{"old Last-Event-ID", "/api/v1/events", "Last-Event-ID", []string{"Last-Event-ID: 1"}},
 		{"old after", "/api/v1/events?after=" + strconv.FormatUint(last-1, 10), "after", nil},
 	}
+	t.Run("id after the end of the log", func(t *testing.T) {
+		r := e.req("GET", "/api/v1/events", agent, nil, "Last-Event-ID: 999999")
+		if ae := r.apiErr(t); r.status != http.StatusUnprocessableEntity || ae.Code != CodeInvalidField || ae.Field != "Last-Event-ID" {
+			t.Fatalf("status %d, error %+v", r.status, ae)
+		}
+	})
 	for _, g := range gone {
 		t.Run(g.name, func(t *testing.T) {
 			r := e.req("GET", g.path, agent, nil, g.hdr...)

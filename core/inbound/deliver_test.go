@@ -257,6 +257,10 @@ func TestRouting(t *testing.T) {
 	if r := e.deliver("support", mail("<4@x>", "<zzz@x>", "bob@x.test", "<out-1@patchbay>")); r.TicketID != b.TicketID {
 		t.Fatalf("reply to outbound %d routed to %d, want %d", replyID, r.TicketID, b.TicketID)
 	}
+	// Ann's ticket on another channel instance: hints never cross instances.
+	slackMsg := msg("s-ann", "D-ann", "T1:U-ann", "from slack")
+	slackMsg.Author.Email = "ann@x.test"
+	other := e.deliver("it-help", slackMsg)
 	cases := []struct {
 		name     string
 		from     string
@@ -265,6 +269,8 @@ func TestRouting(t *testing.T) {
 		want     uint64 // 0: a new ticket
 	}{
 		{"verified hint from anyone", "carol@x.test", a.TicketID, true, a.TicketID},
+		{"verified hint to another instance's ticket", "ann@x.test", other.TicketID, true, 0},
+		{"unverified hint to the requester's ticket on another instance", "ann@x.test", other.TicketID, false, 0},
 		{"unverified hint from the requester", "ann@x.test", a.TicketID, false, a.TicketID},
 		{"unverified hint from someone else", "mallory@x.test", a.TicketID, false, 0},
 		{"hint to unknown ticket", "ann@x.test", 999, true, 0},
