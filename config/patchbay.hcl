@@ -15,7 +15,8 @@ http {
 }
 
 tickets {
-  auto_close_after = "96h" # solved tickets close after this long
+  auto_close_after = "96h" # the standard automation closes solved tickets after this long;
+                           # set at every start until an admin edits it through the API (docs/rules.md)
 }
 
 outbox {
