@@ -112,7 +112,7 @@ func (c *Config) Redacted() *Config {
 	out := *c
 	out.Channels = make([]Channel, len(c.Channels))
 	for i, ch := range c.Channels {
-		ch.Config = ch.redacted
+		ch.Config = hideSecretNamed(ch.redacted)
 		if ch.Config == nil {
 			ch.Config = json.RawMessage("{}")
 		}

@@ -523,10 +523,6 @@ func (l *loader) configBody(body hcl.Body, prefix string) (real, red map[string]
 		case secret:
 			red[name] = RedactedValue
 			secrets = append(secrets, path)
-		case secretName(name) && v.Type() == cty.String:
-			// A secret written literally in the file (the plugin's manifest
-			// may not be known yet): hidden from display all the same.
-			red[name] = RedactedValue
 		default:
 			red[name] = redactURLs(v)
 		}

@@ -20,7 +20,7 @@ tickets {
 }
 
 outbox {
-  max_attempts = 20    # retryable send failures before a reply is marked failed
+  max_attempts = 20    # retryable send failures before a reply is marked failed (a plugin outage is not one: the reply waits)
   max_backoff  = "10m" # cap on the wait between two attempts
 }
 

@@ -33,8 +33,11 @@ channel "it" {
 		gone   []string
 		kept   []string
 	}{
-		{"env, URL passwords and secret-named keys", nil,
-			[]string{"sign-secret-1", "p4ss/word", "p4ss%2Fword", "listed-secret", "xoxb-literal-token"},
+		{"env and URL passwords", nil,
+			[]string{"sign-secret-1", "p4ss/word", "p4ss%2Fword", "listed-secret"},
+			[]string{"T123", "plain-value", "literal-auth-value", "xoxb-literal-token"}},
+		{"plus manifest secret fields", []string{"bot_token"},
+			[]string{"sign-secret-1", "xoxb-literal-token"},
 			[]string{"T123", "plain-value", "literal-auth-value"}},
 		{"plus manifest secret fields", []string{"auth"},
 			[]string{"sign-secret-1", "literal-auth-value"},

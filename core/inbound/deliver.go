@@ -124,6 +124,9 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	if err != nil {
 		return nil, err
 	}
+	// The author caused what follows (their user record was written
+	// before: identity changes are the system's).
+	tx.SetActor(user.ID)
 	// 3. Route.
 	t, err := s.route(tx, inst, msg, user)
 	if err != nil {

@@ -466,3 +466,26 @@ func TestDeliverMetrics(t *testing.T) {
 		t.Fatalf("metrics %v, want %v", got, want)
 	}
 }
+
+// The events of a delivered message name its author as actor.
+func TestDeliverEventsNameTheAuthor(t *testing.T) {
+	e := newEnv(t)
+	r := e.deliver("wa", msg("w-actor", "15550009", "15550009", "hello"))
+	author := e.ticket(r.TicketID).RequesterID
+	evs, err := e.st.EventsAfter(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, ev := range evs {
+		if ev.Type == store.EventTicketCreated || ev.Type == store.EventCommentCreated {
+			found++
+			if ev.ActorID != author {
+				t.Errorf("%s: actor %d, want the author %d", ev.Type, ev.ActorID, author)
+			}
+		}
+	}
+	if found != 2 {
+		t.Fatalf("%d ticket/comment events, want 2", found)
+	}
+}
