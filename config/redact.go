@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"sort"
@@ -94,6 +95,46 @@ func collectSecrets(real, red any, add func(string)) {
 			}
 		}
 	}
+}
+
+// hideSecretNamed returns the redacted config with the literal string
+// values of secret-named keys (secretName) hidden too: a secret written
+// literally in the file is not displayed, though the plugin's manifest that
+// would say so is not known yet. (Only for display: Redact scrubs free text
+// of declared secrets, not of every value under such a name.)
+func hideSecretNamed(red json.RawMessage) json.RawMessage {
+	if len(red) == 0 {
+		return red
+	}
+	dec := json.NewDecoder(bytes.NewReader(red))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return red
+	}
+	var walk func(any)
+	walk = func(x any) {
+		switch t := x.(type) {
+		case map[string]any:
+			for k, e := range t {
+				if _, isString := e.(string); isString && secretName(k) {
+					t[k] = RedactedValue
+					continue
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range t {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	out, err := json.Marshal(v)
+	if err != nil {
+		return red
+	}
+	return out
 }
 
 // stringLeaves reports every string in v.

@@ -14,6 +14,7 @@ channel "it" {
     bot_token      = "xoxb-literal-token"
     outbound       = "smtp://user:p4ss%2Fword@relay.test:587"
     team           = "T123"
+    auth           = "literal-auth-value"
     nested {
       keys  = [env("K1")]
       plain = "plain-value"
@@ -25,7 +26,7 @@ channel "it" {
 		t.Fatal(err)
 	}
 	ch := cfg.Channels[0]
-	text := "auth failed: sign-secret-1 / xoxb-literal-token / p4ss/word / p4ss%2Fword / listed-secret / team T123 / plain-value"
+	text := "auth failed: sign-secret-1 / xoxb-literal-token / p4ss/word / p4ss%2Fword / listed-secret / team T123 / plain-value / literal-auth-value"
 	tests := []struct {
 		name   string
 		fields []string
@@ -34,14 +35,17 @@ channel "it" {
 	}{
 		{"env and URL passwords", nil,
 			[]string{"sign-secret-1", "p4ss/word", "p4ss%2Fword", "listed-secret"},
-			[]string{"xoxb-literal-token", "T123", "plain-value"}},
-		{"plus manifest secret fields", []string{"bot_token", "no_such_field"},
-			[]string{"sign-secret-1", "xoxb-literal-token", "p4ss/word", "listed-secret"},
+			[]string{"T123", "plain-value", "literal-auth-value", "xoxb-literal-token"}},
+		{"plus manifest secret fields", []string{"bot_token"},
+			[]string{"sign-secret-1", "xoxb-literal-token"},
+			[]string{"T123", "plain-value", "literal-auth-value"}},
+		{"plus manifest secret fields", []string{"auth"},
+			[]string{"sign-secret-1", "literal-auth-value"},
 			[]string{"T123", "plain-value"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ch.Redact(text, tt.fields...)
+			got := ch.Redact(text, append(tt.fields, "no_such_field")...)
 			for _, s := range tt.gone {
 				if strings.Contains(got, s) {
 					t.Errorf("%q still in %q", s, got)

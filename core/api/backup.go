@@ -3,6 +3,8 @@ package api
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/patchbayhq/patchbay/core/store"
 )
 
 // backupRoute streams an online backup of the whole store (admin only).
@@ -13,6 +15,10 @@ const backupRoute = "GET /api/v1/backup"
 // server holds the data directory. The snapshot is taken when the request
 // starts: later writes are not in it.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
+	// A closed store is a 503 while the status can still say so.
+	if err := s.store.View(func(*store.ReadTx) error { return nil }); err != nil {
+		return unavailable(err)
+	}
 	name := fmt.Sprintf("patchbay-%s.backup", s.now().UTC().Format("20060102T150405Z"))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))

@@ -177,7 +177,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkRetained answers 410 when events after seq after were trimmed from
-// the log. Event sequence numbers have no gaps, so the log still holds
+// the log, and 422 for an id the log never issued. Event sequence numbers have no gaps, so the log still holds
 // every event after after exactly when after >= (first kept seq) - 1; an
 // empty log holds none of the events up to the last issued one.
 func (s *Server) checkRetained(field string, after uint64) error {
@@ -195,6 +195,11 @@ func (s *Server) checkRetained(field string, after uint64) error {
 	})
 	if err != nil {
 		return unavailable(err)
+	}
+	if after > last {
+		// Not an id of this log (a client of another server, or of this
+		// one before a restore): it would silently skip new events.
+		return invalidField(field, "is after the end of the event log (%d); reconnect without it", last)
 	}
 	trimmed := last
 	if first > 0 {

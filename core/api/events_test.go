@@ -313,6 +313,12 @@ func TestEventsExpiredResume(t *testing.T) {
 		{"old Last-Event-ID", "/api/v1/events", "Last-Event-ID", []string{"Last-Event-ID: 1"}},
 		{"old after", "/api/v1/events?after=" + strconv.FormatUint(last-1, 10), "after", nil},
 	}
+	t.Run("id after the end of the log", func(t *testing.T) {
+		r := e.req("GET", "/api/v1/events", agent, nil, "Last-Event-ID: 999999")
+		if ae := r.apiErr(t); r.status != http.StatusUnprocessableEntity || ae.Code != CodeInvalidField || ae.Field != "Last-Event-ID" {
+			t.Fatalf("status %d, error %+v", r.status, ae)
+		}
+	})
 	for _, g := range gone {
 		t.Run(g.name, func(t *testing.T) {
 			r := e.req("GET", g.path, agent, nil, g.hdr...)
@@ -340,5 +346,36 @@ func TestEventsExpiredResume(t *testing.T) {
 			}
 			s.cancel()
 		})
+	}
+}
+
+// Changes made with a token are authored by its agent user: each event of
+// a create, a patch, a reply and a merge names the agent as actor_id.
+func TestEventsNameTheActor(t *testing.T) {
+	e := newEnv(t)
+	agent, agentID := e.agentToken("Ada", "ada@example.test")
+	var last uint64
+	e.st.View(func(tx *store.ReadTx) error { last, _ = tx.LastID(store.SeqEvent); return nil })
+	tk := e.createTicket(agent, "printer", "c1@example.test")
+	other := e.createTicket(agent, "printer again", "c2@example.test")
+	tp := "/api/v1/tickets/" + itoa(tk.ID)
+	e.must(200, "PATCH", tp, agent, map[string]any{"priority": "high"})
+	e.must(201, "POST", tp+"/comments", agent, map[string]any{"body": "on it", "public": false})
+	e.must(200, "POST", "/api/v1/users/"+itoa(other.RequesterID)+"/merge", agent, map[string]any{"into": tk.RequesterID})
+	evs, err := e.st.EventsAfter(last, 100)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events: %d, %v", len(evs), err)
+	}
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		seen[ev.Type] = true
+		if ev.ActorID != agentID {
+			t.Errorf("%s (seq %d): actor %d, want the agent %d", ev.Type, ev.Seq, ev.ActorID, agentID)
+		}
+	}
+	for _, typ := range []string{store.EventTicketCreated, store.EventTicketUpdated, store.EventCommentCreated, store.EventUserMerged} {
+		if !seen[typ] {
+			t.Errorf("no %s event among %v", typ, seen)
+		}
 	}
 }

@@ -42,6 +42,9 @@ type instance struct {
 	// Unavailable).
 	kick chan struct{}
 
+	// onRunning, when set, is called each time the plugin reaches running.
+	onRunning func(channel string)
+
 	// beforeLaunch, when set (tests), runs before every launch attempt.
 	beforeLaunch func(ctx context.Context, name string, attempt int)
 
@@ -144,6 +147,9 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 			// LastError keeps the reason of the last failure for operators.
 			in.setState(StateRunning, sess, "", time.Time{})
 			signalFirst()
+			if in.onRunning != nil {
+				in.onRunning(in.ch.Name)
+			}
 			in.logger.Info("plugin running", "pid", sess.pid)
 			reason := in.watch(ctx, sess)
 			if ctx.Err() != nil {

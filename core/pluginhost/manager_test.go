@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -259,7 +260,14 @@ func TestRefusedChannels(t *testing.T) {
 // down, then it is restarted, reconfigured and serving again.
 func TestKilledPluginIsRestarted(t *testing.T) {
 	gate := make(chan struct{})
+	var runningMu sync.Mutex
+	running := map[string]int{}
 	h := startHarness(t, fastSupervision(), func(m *Manager) {
+		WithOnRunning(func(name string) {
+			runningMu.Lock()
+			running[name]++
+			runningMu.Unlock()
+		})(m)
 		in := m.instances["alpha"]
 		in.beforeLaunch = func(ctx context.Context, _ string, attempt int) {
 			if attempt > 0 {
@@ -317,6 +325,12 @@ func TestKilledPluginIsRestarted(t *testing.T) {
 	}
 	if v := metricValue(t, h.reg, "patchbay_plugin_restarts_total", "alpha"); v != 1 {
 		t.Errorf("restarts metric = %v", v)
+	}
+	// WithOnRunning heard each start: alpha twice, beta once.
+	runningMu.Lock()
+	defer runningMu.Unlock()
+	if running["alpha"] != 2 || running["beta"] != 1 {
+		t.Errorf("OnRunning calls = %v", running)
 	}
 }
 

@@ -214,3 +214,36 @@ func TestConditionsAllAny(t *testing.T) {
 		}
 	}
 }
+
+// TestChangeOperatorsAfterFields: change operators compare the fields
+// before the update with the fields as the update left them, plus what the
+// trigger cycle changed, not with later changes to the ticket.
+func TestChangeOperatorsAfterFields(t *testing.T) {
+	open := fieldSnap{Status: ticket.StatusOpen, Group: "A"}
+	solved := fieldSnap{Status: ticket.StatusSolved, Group: "A"}
+	cases := []struct {
+		name     string
+		up       update
+		ticketSt ticket.Status
+		op       string
+		value    any
+		want     bool
+	}{
+		{"no backlog, no change", update{prev: &open, after: &open, base: open}, ticket.StatusOpen, OpChanged, nil, false},
+		{"the cycle changed it", update{prev: &open, after: &open, base: open}, ticket.StatusPending, OpChangedTo, "pending", true},
+		{"solved later (backlog): not this update's change", update{prev: &open, after: &open, base: solved}, ticket.StatusSolved, OpChanged, nil, false},
+		{"this update solved it, still solved", update{prev: &open, after: &solved, base: solved}, ticket.StatusSolved, OpChangedTo, "solved", true},
+		{"this update solved it, reopened since", update{prev: &open, after: &solved, base: open}, ticket.StatusOpen, OpChangedFrom, "open", true},
+		{"no after: the ticket now", update{prev: &open}, ticket.StatusHold, OpChangedTo, "hold", true},
+	}
+	for _, c := range cases {
+		cd := cond("status", c.op, c.value)
+		if err := compileCondition(&cd, KindTrigger, "c"); err != nil {
+			t.Fatal(err)
+		}
+		up := c.up
+		if got := cd.match(&subject{t: &ticket.Ticket{Status: c.ticketSt, Group: "A"}, update: &up}); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,46 +37,49 @@ const (
 	lineUser2  = "U1234567890abcdef1234567890abcdef"
 )
 
-var (
-	e2eOnce sync.Once
-	e2eBins e2etest.Binaries
-	e2eErr  error
-)
-
-// e2eBinaries builds the core and the LINE plugin once per test binary.
+// e2eBinaries builds the core and the LINE plugin into the test's temporary
+// directory.
 func e2eBinaries(t *testing.T) e2etest.Binaries {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test builds the binaries; skipped with -short")
 	}
-	e2eOnce.Do(func() {
-		root, err := e2etest.ModuleRoot()
-		if err != nil {
-			e2eErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "patchbay-rules-e2e-")
-		if err != nil {
-			e2eErr = err
-			return
-		}
-		e2eBins = e2etest.Binaries{Patchbay: filepath.Join(dir, "patchbay"), PluginDir: filepath.Join(dir, "plugins")}
-		for pkg, out := range map[string]string{
-			"./core/cmd/patchbay": e2eBins.Patchbay,
-			"./plugins/line":      filepath.Join(e2eBins.PluginDir, "patchbay-plugin-line"),
-		} {
-			cmd := exec.Command("go", "build", "-o", out, pkg)
-			cmd.Dir = root
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				e2eErr = fmt.Errorf("go build %s: %w\n%s", pkg, err, msg)
-				return
-			}
-		}
-	})
-	if e2eErr != nil {
-		t.Fatalf("build: %v", e2eErr)
+	root, err := e2etest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return e2eBins
+	statModuleSources(root)
+	dir := t.TempDir()
+	bins := e2etest.Binaries{Patchbay: filepath.Join(dir, "patchbay"), PluginDir: filepath.Join(dir, "plugins")}
+	for _, b := range []struct{ pkg, out string }{
+		{"./core/cmd/patchbay", bins.Patchbay},
+		{"./plugins/line", filepath.Join(bins.PluginDir, "patchbay-plugin-line")},
+	} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = root
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", b.pkg, err, msg)
+		}
+	}
+	return bins
+}
+
+// statModuleSources stats the module's Go sources: the binaries come from
+// a "go build" subprocess that go test's result cache does not see, while
+// files the test itself stats are part of the cache key, so any change to
+// the core or the plugin reruns this test instead of replaying a pass.
+func statModuleSources(root string) {
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil
+		case d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata"):
+			return filepath.SkipDir
+		case !d.IsDir() && (strings.HasSuffix(path, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum"):
+			_, _ = os.Stat(path)
+		}
+		return nil
+	})
 }
 
 // fakeLINE answers the Messaging API calls the plugin makes (push, profile,

@@ -288,7 +288,11 @@ func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies 
 	if t.Status == ticket.StatusClosed {
 		return 0, 0, nil // closed is final: triggers do not run on it
 	}
-	up := &update{created: g.created, via: "api", prev: prev}
+	up := &update{created: g.created, via: "api", prev: prev, base: snapOf(t)}
+	if rec.Fields != nil {
+		after := *rec.Fields
+		up.after = &after
+	}
 	for _, c := range g.comments {
 		up.comments = append(up.comments, c.Body)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/patchbayhq/patchbay/core/inbound"
 	"github.com/patchbayhq/patchbay/core/outbox"
@@ -399,5 +400,69 @@ func TestUpdateLongerThanABatch(t *testing.T) {
 	e.process()
 	if n := countBody(e.comments(id), "seen"); n != 1 {
 		t.Fatalf("trigger fired %d times on one update, want 1", n)
+	}
+}
+
+// TestChangeOperatorsWithABacklog: when the follower reads several updates
+// of a ticket at once (after a restart, or under load), a change operator
+// compares each update's before and after, not the ticket as it is now: a
+// change fires once, on the update that made it.
+func TestChangeOperatorsWithABacklog(t *testing.T) {
+	e := newEnv(t)
+	e.rule(&Rule{Kind: KindTrigger, Title: "on solve", Active: true,
+		Conditions: all(cond("status", OpChangedTo, "solved")), Actions: []Action{act(ActInternalNote, "solved!")}})
+	e.rule(&Rule{Kind: KindTrigger, Title: "on new", Active: true,
+		Conditions: all(cond("status", OpChangedTo, "new")), Actions: []Action{act(ActInternalNote, "created!")}})
+	e.rule(&Rule{Kind: KindTrigger, Title: "regrouped", Active: true,
+		Conditions: all(cond("group", OpChanged, nil)), Actions: []Action{act(ActAddTags, "regrouped")}})
+	r := e.deliver("support", "m1", "c1", "ann", "hello")
+	e.clock.Add(time.Second)            // distinct transaction times: four updates
+	e.update(func(tx *store.Tx) error { // an internal note: no field changes
+		return tx.CreateComment(&ticket.Comment{TicketID: r.TicketID, Body: "note", Via: ticket.ViaAPI}, store.CommentOptions{})
+	})
+	e.clock.Add(time.Second)
+	e.setStatus(r.TicketID, ticket.StatusSolved)
+	e.clock.Add(time.Second)
+	e.update(func(tx *store.Tx) error { // a later note while solved
+		return tx.CreateComment(&ticket.Comment{TicketID: r.TicketID, Body: "note 2", Via: ticket.ViaAPI}, store.CommentOptions{})
+	})
+	e.process() // all four updates at once
+	cs := e.comments(r.TicketID)
+	if n := countBody(cs, "solved!"); n != 1 {
+		t.Errorf("changed_to solved fired %d times, want 1", n)
+	}
+	if n := countBody(cs, "created!"); n != 1 {
+		t.Errorf("changed_to new fired %d times, want 1 (on creation)", n)
+	}
+	if tk := e.ticket(r.TicketID); slices.Contains(tk.Tags, "regrouped") {
+		t.Errorf("group changed fired without a group change: %v", tk.Tags)
+	}
+}
+
+// TestMacroUpdateRunsTriggers: a macro applied by an agent is an update
+// like any other: triggers run on it (update_via "api"), once.
+func TestMacroUpdateRunsTriggers(t *testing.T) {
+	e := newEnv(t)
+	agent := e.agent("smith")
+	e.rule(&Rule{Kind: KindTrigger, Title: "on pending by an agent", Active: true,
+		Conditions: all(cond("status", OpChangedTo, "pending"), cond("update_via", OpIs, "api")),
+		Actions:    []Action{act(ActInternalNote, "waiting on the customer")}})
+	m := e.rule(&Rule{Kind: KindMacro, Title: "ask", Active: true,
+		Actions: []Action{act(ActStatus, "pending"), act(ActPublicReply, "Could you send a screenshot?")}})
+	r := e.deliver("support", "m1", "c1", "ann", "broken")
+	e.process()
+	e.clock.Add(time.Minute)
+	e.update(func(tx *store.Tx) error {
+		_, err := e.eng.ApplyMacro(tx, r.TicketID, m.ID, agent)
+		return err
+	})
+	e.process()
+	e.process()
+	cs := e.comments(r.TicketID)
+	if n := countBody(cs, "waiting on the customer"); n != 1 {
+		t.Fatalf("trigger fired %d times on the macro's update, want 1", n)
+	}
+	if n := countBody(cs, "Could you send a screenshot?"); n != 1 || cs[1].AuthorID != agent || cs[1].Via != ticket.ViaAPI {
+		t.Fatalf("macro reply %+v", cs[1])
 	}
 }

@@ -32,7 +32,14 @@ func freeAddr(t *testing.T) string {
 func runBinary(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "patchbay"), args...)
-	cmd.Env = append(os.Environ(), env...)
+	// Only the token a case passes: not one from the caller's environment
+	// (make exports none, but a developer's shell may).
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATCHBAY_ADMIN_TOKEN=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
