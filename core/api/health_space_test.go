@@ -27,8 +27,11 @@ func TestHealthzDiskShort(t *testing.T) {
 
 	free.Store(1 << 20)
 	r := e.req("POST", "/api/v1/tickets", e.admin, map[string]any{"subject": "on a full disk", "requester": map[string]any{"email": "b@example.test"}, "comment": map[string]any{"body": "hi"}})
-	if r.status < 500 {
-		t.Fatalf("create on a full disk: %d %s, want 5xx", r.status, r.body)
+	if r.status != 503 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("create on a full disk: %d %s, want 503 with Retry-After", r.status, r.body)
+	}
+	if got := r.apiErr(t); !strings.Contains(got.Message, "disk space") {
+		t.Fatalf("create on a full disk: %+v", got)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

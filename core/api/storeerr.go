@@ -30,6 +30,10 @@ func storeError(err error) error {
 	case errors.Is(err, store.ErrStoreClosed), errors.Is(err, badger.ErrDBClosed):
 		// Update reports ErrStoreClosed; View passes Badger's own error.
 		return unavailable(err)
+	case errors.Is(err, store.ErrInsufficientSpace):
+		// Nothing was written; the disk has room again once the operator
+		// frees some (docs/operations.md, "Disk space").
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the server is short of disk space and refuses writes for now; retry later with the same Idempotency-Key", err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the request was cancelled before the store answered; retry with the same Idempotency-Key", err: err}
 	}

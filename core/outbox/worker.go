@@ -157,6 +157,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		// A store that refuses writes (disk short of space) could not
+		// record a send: sending then would repeat the reply on every scan.
+		if err := w.st.Writable(); err != nil {
+			w.log.Warn("outbox paused: the store refuses writes", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
 		notify := w.st.Notify()
 		now := w.opts.Clock()
 		w.mu.Lock()
@@ -218,6 +229,9 @@ func (w *Worker) process(ctx context.Context, e *store.OutboxEntry) {
 	}
 	var res *sdk.SendResult
 	if err == nil {
+		if werr := w.st.Writable(); werr != nil {
+			return // the result could not be recorded: leave the entry due
+		}
 		sctx, cancel := context.WithTimeout(ctx, w.opts.SendTimeout)
 		res, err = w.sender.Send(sctx, e.Instance, msg)
 		cancel()
@@ -231,10 +245,30 @@ func (w *Worker) process(ctx context.Context, e *store.OutboxEntry) {
 	if ctx.Err() != nil && err != nil {
 		return // shutting down: the entry stays due and is retried after restart
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if rerr := w.record(rctx, e, res, err); rerr != nil {
-		w.log.Error("outbox: recording the send result failed; the reply will be sent again", "comment_id", e.CommentID, "error", rerr)
+	w.recordUntilStored(ctx, e, res, err)
+}
+
+// recordUntilStored records a send's outcome, retrying the record (never the
+// send) with backoff while it fails, so that a store refusing writes for a
+// while does not turn into the same reply sent over and over. Only a
+// shutdown ends the retries; the entry then stays due and the reply is sent
+// again after the restart (the documented at-least-once window).
+func (w *Worker) recordUntilStored(ctx context.Context, e *store.OutboxEntry, res *sdk.SendResult, sendErr error) {
+	delay := 100 * time.Millisecond
+	for {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		rerr := w.record(rctx, e, res, sendErr)
+		cancel()
+		if rerr == nil {
+			return
+		}
+		w.log.Error("outbox: recording the send result failed; retrying the record", "comment_id", e.CommentID, "error", rerr)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
 	}
 }
 
