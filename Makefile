@@ -21,7 +21,6 @@ BENCH_FLAGS ?=
 
 # The development admin token `make run` registers (never use it in production).
 PATCHBAY_ADMIN_TOKEN ?= dev-admin-token
-export PATCHBAY_ADMIN_TOKEN
 
 .PHONY: all build test vet fmt-check unit fuzz-smoke fuzz bench crashtest proto run clean
 
@@ -68,7 +67,7 @@ proto:
 run: build
 	@mkdir -p data
 	@echo "Patchbay: serving $(CONFIG); development admin token: PATCHBAY_ADMIN_TOKEN=$(PATCHBAY_ADMIN_TOKEN)"
-	bin/patchbay serve -config $(CONFIG)
+	PATCHBAY_ADMIN_TOKEN='$(PATCHBAY_ADMIN_TOKEN)' bin/patchbay serve -config $(CONFIG)
 
 clean:
 	rm -rf bin

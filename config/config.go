@@ -104,13 +104,15 @@ type Channel struct {
 }
 
 // Redacted returns a copy of the configuration that is safe to print or log:
-// every config value that came from env() is replaced by RedactedValue, and
-// passwords in URL values are masked.
+// every config value that came from env() is replaced by RedactedValue, so
+// is the literal string value of a key that names a secret (bot_token,
+// signing_secret, password, api_key…), and passwords in URL values are
+// masked.
 func (c *Config) Redacted() *Config {
 	out := *c
 	out.Channels = make([]Channel, len(c.Channels))
 	for i, ch := range c.Channels {
-		ch.Config = ch.redacted
+		ch.Config = hideSecretNamed(ch.redacted)
 		if ch.Config == nil {
 			ch.Config = json.RawMessage("{}")
 		}

@@ -603,6 +603,19 @@ func (l *loader) configBody(body hcl.Body, prefix string) (real, red map[string]
 	return real, red, secrets, ok
 }
 
+// secretName reports config keys that name a secret (bot_token,
+// signing_secret, password, api_key…): Redacted hides their literal string
+// values too, not only values that came from env().
+func secretName(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"secret", "token", "password", "passwd", "apikey", "api_key", "private_key", "credential"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // redactURLs returns v as a JSON-ready value with passwords in URL strings
 // masked (smtp://user:pass@host → smtp://user:(redacted)@host).
 func redactURLs(v cty.Value) any {

@@ -147,6 +147,14 @@ channel "it-help" {
 	if !strings.Contains(string(cfg.Channels[0].Config), "s3cr3t") {
 		t.Error("Redacted modified the original")
 	}
+	// A secret-named key written literally is hidden too; other keys stay.
+	lit, err := parse(t, "channel \"a\" {\n plugin = \"x\"\n config {\n  bot_token = \"xoxb-literal\"\n  team_id = \"T1\"\n }\n}", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if red := string(lit.Redacted().Channels[0].Config); strings.Contains(red, "xoxb-literal") || !strings.Contains(red, `"team_id":"T1"`) {
+		t.Errorf("literal secret display = %s", red)
+	}
 }
 
 func sortStrings(s []string) {

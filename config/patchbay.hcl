@@ -15,11 +15,12 @@ http {
 }
 
 tickets {
-  auto_close_after = "96h" # solved tickets close after this long
+  auto_close_after = "96h" # the standard automation closes solved tickets after this long;
+                           # set at every start until an admin edits it through the API (docs/rules.md)
 }
 
 outbox {
-  max_attempts = 20    # retryable send failures before a reply is marked failed
+  max_attempts = 20    # retryable send failures before a reply is marked failed (a plugin outage is not one: the reply waits)
   max_backoff  = "10m" # cap on the wait between two attempts
 }
 

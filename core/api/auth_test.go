@@ -37,6 +37,10 @@ func TestAuth(t *testing.T) {
 		{"agent revoking a token", "DELETE", "/api/v1/tokens/1", "Authorization: Bearer " + agent, 403, CodeForbidden},
 		{"missing token on events", "GET", "/api/v1/events", "", 401, CodeUnauthorized},
 		{"missing token on attachments", "GET", "/api/v1/attachments/x", "", 401, CodeUnauthorized},
+		{"missing token on create", "POST", "/api/v1/tickets", "", 401, CodeUnauthorized},
+		{"revoked token on a reply", "POST", "/api/v1/tickets/1/comments", "Authorization: Bearer " + revoked, 401, CodeUnauthorized},
+		{"missing token on merge", "POST", "/api/v1/users/1/merge", "", 401, CodeUnauthorized},
+		{"agent on backup", "GET", "/api/v1/backup", "Authorization: Bearer " + agent, 403, CodeForbidden},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

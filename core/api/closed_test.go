@@ -16,6 +16,7 @@ func TestStoreClosed(t *testing.T) {
 		{"GET", "/api/v1/tickets", agent, nil},
 		{"POST", "/api/v1/tickets", e.admin, map[string]any{"comment": map[string]any{"body": "b"}, "requester": map[string]any{"email": "c@example.test"}}},
 		{"GET", "/api/v1/events", e.admin, nil},
+		{"GET", "/api/v1/backup", e.admin, nil},
 	} {
 		r := e.req(c.method, c.path, c.token, c.body)
 		if r.status != 503 {

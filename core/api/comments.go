@@ -127,6 +127,7 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, err
 		}
+		tx.SetActor(actor)
 		// Apply the lifecycle first: an invalid status fails before any
 		// write (and a failing function's writes are discarded anyway).
 		if _, err := ticket.ApplyAgentComment(t, actor, *in.Public, status, tx.Now()); err != nil {

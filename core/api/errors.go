@@ -24,6 +24,7 @@ const (
 	CodeInvalidField       = "invalid_field"
 	CodeUnknownField       = "unknown_field"
 	CodeIdempotencyKeyUsed = "idempotency_key_reused"
+	CodeEventsExpired      = "events_expired"
 	CodeInternal           = "internal_error"
 	CodeUnavailable        = "unavailable"
 )
@@ -43,6 +44,7 @@ type Error struct {
 	err error
 }
 
+// Error describes the API error for logs; clients see the JSON shape.
 func (e *Error) Error() string {
 	if e.Field != "" {
 		return fmt.Sprintf("%d %s: %s: %s", e.Status, e.Code, e.Field, e.Message)

@@ -56,20 +56,24 @@ func parseTypes(v string) (map[string]bool, error) {
 
 // resumePoint returns the sequence number after which the stream starts:
 // Last-Event-ID, else the after query parameter, else the end of the log.
+// A resume point whose following events were already trimmed from the log
+// (older than the store's event retention) is 410 Gone: the client missed
+// changes and must reload what it needs through the API, then reconnect
+// without Last-Event-ID. 0 replays what the log still holds.
 func (s *Server) resumePoint(r *http.Request) (uint64, error) {
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
 		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 		if err != nil {
 			return 0, invalidField("Last-Event-ID", "must be the id of an event received earlier (a non-negative integer)")
 		}
-		return n, nil
+		return n, s.checkRetained("Last-Event-ID", n)
 	}
 	if v := r.URL.Query().Get("after"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return 0, invalidField("after", "must be a non-negative integer event id")
 		}
-		return n, nil
+		return n, s.checkRetained("after", n)
 	}
 	var last uint64
 	err := s.store.View(func(tx *store.ReadTx) error {
@@ -170,4 +174,40 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// checkRetained answers 410 when events after seq after were trimmed from
+// the log, and 422 for an id the log never issued. Event sequence numbers have no gaps, so the log still holds
+// every event after after exactly when after >= (first kept seq) - 1; an
+// empty log holds none of the events up to the last issued one.
+func (s *Server) checkRetained(field string, after uint64) error {
+	if after == 0 {
+		return nil
+	}
+	var first, last uint64
+	err := s.store.View(func(tx *store.ReadTx) error {
+		var err error
+		if first, err = tx.FirstEventSeq(); err != nil {
+			return err
+		}
+		last, err = tx.LastID(store.SeqEvent)
+		return err
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	if after > last {
+		// Not an id of this log (a client of another server, or of this
+		// one before a restore): it would silently skip new events.
+		return invalidField(field, "is after the end of the event log (%d); reconnect without it", last)
+	}
+	trimmed := last
+	if first > 0 {
+		trimmed = first - 1
+	}
+	if after < trimmed {
+		return &Error{Status: http.StatusGone, Code: CodeEventsExpired, Field: field,
+			Message: fmt.Sprintf("events up to %d are past the log's retention; reload what you need through the API and reconnect without Last-Event-ID", trimmed)}
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/core/store"
 )
 
 // sseEvent is one parsed server-sent event.
@@ -279,5 +281,101 @@ func TestEventsTypeFilter(t *testing.T) {
 	r := e.must(422, "GET", "/api/v1/events?types=comment.deleted", agent, nil)
 	if got := r.apiErr(t); got.Field != "types" {
 		t.Fatalf("error %+v", got)
+	}
+}
+
+// A resume point whose following events were trimmed from the log (past
+// the retention) answers 410 events_expired instead of silently skipping
+// them; a resume point still covered by the log, and after=0, stream.
+func TestEventsExpiredResume(t *testing.T) {
+	e := newEnv(t)
+	agent, _ := e.agentToken("Ada", "ada@example.test")
+	for i := range 3 {
+		e.createTicket(agent, "t"+strconv.Itoa(i), "c@example.test")
+	}
+	var last uint64
+	if err := e.st.View(func(tx *store.ReadTx) error {
+		var err error
+		last, err = tx.LastID(store.SeqEvent)
+		return err
+	}); err != nil || last < 3 {
+		t.Fatalf("last event %d (%v)", last, err)
+	}
+	if n, err := e.st.TrimEvents(context.Background(), time.Now().Add(time.Hour)); err != nil || n != int(last) {
+		t.Fatalf("trimmed %d of %d (%v)", n, last, err)
+	}
+	e.createTicket(agent, "after the trim", "c@example.test") // first kept event: last+1
+
+	gone := []struct {
+		name, path, field string
+		hdr               []string
+	}{
+		{"old Last-Event-ID", "/api/v1/events", "Last-Event-ID", []string{"Last-Event-ID: 1"}},
+		{"old after", "/api/v1/events?after=" + strconv.FormatUint(last-1, 10), "after", nil},
+	}
+	t.Run("id after the end of the log", func(t *testing.T) {
+		r := e.req("GET", "/api/v1/events", agent, nil, "Last-Event-ID: 999999")
+		if ae := r.apiErr(t); r.status != http.StatusUnprocessableEntity || ae.Code != CodeInvalidField || ae.Field != "Last-Event-ID" {
+			t.Fatalf("status %d, error %+v", r.status, ae)
+		}
+	})
+	for _, g := range gone {
+		t.Run(g.name, func(t *testing.T) {
+			r := e.req("GET", g.path, agent, nil, g.hdr...)
+			if r.status != http.StatusGone {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			if ae := r.apiErr(t); ae.Code != CodeEventsExpired || ae.Field != g.field {
+				t.Fatalf("error %+v", ae)
+			}
+		})
+	}
+	for _, ok := range []string{"Last-Event-ID: " + strconv.FormatUint(last, 10), "Last-Event-ID: 0"} {
+		t.Run(ok, func(t *testing.T) {
+			s := e.openEvents(agent, ok)
+			if s.status != http.StatusOK {
+				t.Fatalf("status %d", s.status)
+			}
+			select {
+			case ev := <-s.events:
+				if ev.id != strconv.FormatUint(last+1, 10) {
+					t.Fatalf("first event %+v, want id %d", ev, last+1)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("no event")
+			}
+			s.cancel()
+		})
+	}
+}
+
+// Changes made with a token are authored by its agent user: each event of
+// a create, a patch, a reply and a merge names the agent as actor_id.
+func TestEventsNameTheActor(t *testing.T) {
+	e := newEnv(t)
+	agent, agentID := e.agentToken("Ada", "ada@example.test")
+	var last uint64
+	e.st.View(func(tx *store.ReadTx) error { last, _ = tx.LastID(store.SeqEvent); return nil })
+	tk := e.createTicket(agent, "printer", "c1@example.test")
+	other := e.createTicket(agent, "printer again", "c2@example.test")
+	tp := "/api/v1/tickets/" + itoa(tk.ID)
+	e.must(200, "PATCH", tp, agent, map[string]any{"priority": "high"})
+	e.must(201, "POST", tp+"/comments", agent, map[string]any{"body": "on it", "public": false})
+	e.must(200, "POST", "/api/v1/users/"+itoa(other.RequesterID)+"/merge", agent, map[string]any{"into": tk.RequesterID})
+	evs, err := e.st.EventsAfter(last, 100)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events: %d, %v", len(evs), err)
+	}
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		seen[ev.Type] = true
+		if ev.ActorID != agentID {
+			t.Errorf("%s (seq %d): actor %d, want the agent %d", ev.Type, ev.Seq, ev.ActorID, agentID)
+		}
+	}
+	for _, typ := range []string{store.EventTicketCreated, store.EventTicketUpdated, store.EventCommentCreated, store.EventUserMerged} {
+		if !seen[typ] {
+			t.Errorf("no %s event among %v", typ, seen)
+		}
 	}
 }

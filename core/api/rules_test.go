@@ -1,10 +1,15 @@
 package api
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/patchbayhq/patchbay/core/rules"
 	"github.com/patchbayhq/patchbay/core/store"
@@ -102,8 +107,10 @@ func TestRulesBadInput(t *testing.T) {
 	if after := e.snap(); after != before {
 		t.Fatalf("a refused request changed the store: %+v -> %+v", before, after)
 	}
-	if list := e.must(200, "GET", "/api/v1/triggers", e.admin, nil); !strings.Contains(string(list.body), `"triggers":[]`) {
-		t.Fatalf("triggers stored: %s", list.body)
+	for _, path := range []string{"triggers", "automations", "macros", "views", "webhooks"} {
+		if list := e.must(200, "GET", "/api/v1/"+path, e.admin, nil); !strings.Contains(string(list.body), `"`+path+`":[]`) {
+			t.Errorf("%s stored by a refused request: %s", path, list.body)
+		}
 	}
 }
 
@@ -295,4 +302,244 @@ func TestWebhooksAndAutoRepliesAPI(t *testing.T) {
 	e.must(204, "DELETE", "/api/v1/auto_replies/support", e.admin, nil)
 	e.must(404, "GET", "/api/v1/auto_replies/support", e.admin, nil)
 	e.must(403, "PUT", "/api/v1/auto_replies/support", agent, map[string]any{"body": "x"})
+}
+
+// rulesRouteTable lists every business-rules route with a path that exists
+// once the fixtures of TestRulesAuth are created, and whether agents may
+// call it.
+var rulesRouteTable = []struct {
+	method, path string
+	agent        bool
+}{
+	{"GET", "/api/v1/triggers", false}, {"POST", "/api/v1/triggers", false},
+	{"GET", "/api/v1/triggers/1", false}, {"PUT", "/api/v1/triggers/1", false}, {"DELETE", "/api/v1/triggers/1", false},
+	{"GET", "/api/v1/automations", false}, {"POST", "/api/v1/automations", false},
+	{"GET", "/api/v1/automations/1", false}, {"PUT", "/api/v1/automations/1", false}, {"DELETE", "/api/v1/automations/1", false},
+	{"GET", "/api/v1/macros", true}, {"POST", "/api/v1/macros", false},
+	{"GET", "/api/v1/macros/1", true}, {"PUT", "/api/v1/macros/1", false}, {"DELETE", "/api/v1/macros/1", false},
+	{"GET", "/api/v1/views", true}, {"POST", "/api/v1/views", false},
+	{"GET", "/api/v1/views/1", true}, {"PUT", "/api/v1/views/1", false}, {"DELETE", "/api/v1/views/1", false},
+	{"GET", "/api/v1/views/1/tickets", true},
+	{"POST", "/api/v1/tickets/1/macros/1", true}, {"GET", "/api/v1/tickets/1/macros/1/preview", true},
+	{"GET", "/api/v1/webhooks", false}, {"POST", "/api/v1/webhooks", false},
+	{"GET", "/api/v1/webhooks/1", false}, {"PUT", "/api/v1/webhooks/1", false}, {"DELETE", "/api/v1/webhooks/1", false},
+	{"GET", "/api/v1/webhooks/1/deliveries", false},
+	{"GET", "/api/v1/auto_replies", false},
+	{"GET", "/api/v1/auto_replies/support", false}, {"PUT", "/api/v1/auto_replies/support", false}, {"DELETE", "/api/v1/auto_replies/support", false},
+}
+
+// TestRulesAuth: every rules route answers 401 without a valid token and
+// 403 to an agent where it is admin-only, with the API's error shape, and
+// nothing changes.
+func TestRulesAuth(t *testing.T) {
+	e := newEnv(t, withRules)
+	agent, _ := e.agentToken("Agent", "agent@example.test")
+	covered := map[string]bool{}
+	for _, rt := range rulesRouteTable {
+		covered[rt.method+" "+rt.path] = true
+	}
+	// The table covers every rules route the server registers.
+	for _, p := range e.srv.Patterns() {
+		for _, prefix := range []string{"/api/v1/triggers", "/api/v1/automations", "/api/v1/macros", "/api/v1/views", "/api/v1/webhooks", "/api/v1/auto_replies", "/api/v1/tickets/{id}/macros"} {
+			method, path, _ := strings.Cut(p, " ")
+			if !strings.HasPrefix(path, prefix) {
+				continue
+			}
+			concrete := strings.NewReplacer("{id}", "1", "{macro_id}", "1", "{channel}", "support").Replace(path)
+			if !covered[method+" "+concrete] {
+				t.Errorf("route %s is not in rulesRouteTable", p)
+			}
+		}
+	}
+	before := e.snap()
+	for _, rt := range rulesRouteTable {
+		for _, tok := range []string{"", "not-a-token"} {
+			r := e.req(rt.method, rt.path, tok, map[string]any{})
+			if r.status != 401 {
+				t.Errorf("%s %s with token %q: %d, want 401", rt.method, rt.path, tok, r.status)
+				continue
+			}
+			if ae := r.apiErr(t); ae.Code != CodeUnauthorized {
+				t.Errorf("%s %s: error %+v", rt.method, rt.path, ae)
+			}
+		}
+		if rt.agent {
+			continue
+		}
+		r := e.req(rt.method, rt.path, agent, map[string]any{"title": "x"})
+		if r.status != 403 {
+			t.Errorf("%s %s as an agent: %d, want 403", rt.method, rt.path, r.status)
+			continue
+		}
+		if ae := r.apiErr(t); ae.Code != CodeForbidden {
+			t.Errorf("%s %s as an agent: error %+v", rt.method, rt.path, ae)
+		}
+	}
+	if after := e.snap(); after != before {
+		t.Fatalf("refused requests changed the store: %+v -> %+v", before, after)
+	}
+	for _, path := range []string{"triggers", "automations", "macros", "views", "webhooks", "auto_replies"} {
+		if body := string(e.must(200, "GET", "/api/v1/"+path, e.admin, nil).body); !strings.Contains(body, `"`+path+`":[]`) {
+			t.Errorf("%s stored by a refused request: %s", path, body)
+		}
+	}
+}
+
+// TestRulesUpdateBadInput: a PUT with an invalid definition answers 422
+// naming the field and leaves the stored definition as it was.
+func TestRulesUpdateBadInput(t *testing.T) {
+	e := newEnv(t, withRules)
+	good := map[string]any{"title": "VPN", "conditions": map[string]any{"all": []any{map[string]any{"field": "subject", "operator": "contains", "value": "vpn"}}},
+		"actions": []any{map[string]any{"field": "group", "value": "Network"}}}
+	var tr rules.Rule
+	e.must(201, "POST", "/api/v1/triggers", e.admin, good).decode(t, &tr)
+	one := fmt.Sprintf("/api/v1/triggers/%d", tr.ID)
+	stored := string(e.must(200, "GET", one, e.admin, nil).body)
+	cases := []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"title": "VPN", "conditions": map[string]any{"any": []any{map[string]any{"field": "priority", "operator": "contains", "value": "high"}}},
+			"actions": []any{map[string]any{"field": "group", "value": "Network"}}}, "conditions.any[0].operator"},
+		{map[string]any{"title": "VPN", "conditions": good["conditions"], "actions": []any{
+			map[string]any{"field": "group", "value": "Network"}, map[string]any{"field": "public_reply", "value": "Hi {{requester.password}}"}}}, "actions[1].value"},
+		{map[string]any{"title": " ", "conditions": good["conditions"], "actions": good["actions"]}, "title"},
+		{map[string]any{"title": "VPN", "conditions": good["conditions"], "actions": []any{}}, "actions"},
+	}
+	for _, c := range cases {
+		r := e.must(422, "PUT", one, e.admin, c.body)
+		if ae := r.apiErr(t); ae.Code != CodeInvalidField || ae.Field != c.field || ae.Message == "" {
+			t.Errorf("PUT %v: error %+v, want invalid_field on %s", c.body, ae, c.field)
+		}
+		if !strings.Contains(string(r.body), `"error":{`) {
+			t.Errorf("error shape %s", r.body)
+		}
+	}
+	if now := string(e.must(200, "GET", one, e.admin, nil).body); now != stored {
+		t.Fatalf("a refused PUT changed the trigger:\n%s\n->\n%s", stored, now)
+	}
+}
+
+// TestWebhookDeliveryLogAPI: a trigger's webhook call to a local receiver
+// that answers 500 then 204 shows in GET /api/v1/webhooks/{id}/deliveries
+// with both attempts, one delivery id and cursor pagination.
+func TestWebhookDeliveryLogAPI(t *testing.T) {
+	var eng *rules.Engine
+	e := newEnv(t, func(o *Options) {
+		o.Rules = rules.New(o.Store, rules.Options{WebhookBaseBackoff: time.Millisecond, WebhookMaxBackoff: time.Millisecond})
+		eng = o.Rules
+	})
+	ctx := context.Background()
+	if err := eng.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		id := r.Header.Get(rules.HeaderDelivery)
+		seen := slices.Contains(ids, id)
+		ids = append(ids, id)
+		if !seen { // every delivery's first attempt fails
+			w.WriteHeader(500)
+			return
+		}
+		w.WriteHeader(204)
+	}))
+	defer srv.Close()
+	var wh rules.Webhook
+	e.must(201, "POST", "/api/v1/webhooks", e.admin, map[string]any{"name": "CRM", "url": srv.URL}).decode(t, &wh)
+	e.must(201, "POST", "/api/v1/triggers", e.admin, map[string]any{"title": "notify", "conditions": map[string]any{"all": []any{map[string]any{"field": "update_type", "operator": "is", "value": "created"}}},
+		"actions": []any{map[string]any{"field": "notify_webhook", "value": wh.ID}}})
+	agent, _ := e.agentToken("Agent", "agent@example.test")
+	first := e.createTicket(agent, "one", "one@example.test")
+	e.createTicket(agent, "two", "two@example.test")
+	if _, err := eng.ProcessEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	type logEntry struct {
+		ID           string `json:"id"`
+		Status       string `json:"status"`
+		TicketID     uint64 `json:"ticket_id"`
+		AttemptCount int    `json:"attempt_count"`
+		Attempts     []struct {
+			StatusCode int `json:"status_code"`
+		} `json:"attempts"`
+	}
+	var page struct {
+		Deliveries []logEntry `json:"deliveries"`
+		NextCursor *string    `json:"next_cursor"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := eng.DeliverWebhooks(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.must(200, "GET", fmt.Sprintf("/api/v1/webhooks/%d/deliveries", wh.ID), e.admin, nil).decode(t, &page)
+		if len(page.Deliveries) == 2 && page.Deliveries[0].Status == "delivered" && page.Deliveries[1].Status == "delivered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries %+v", page.Deliveries)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Newest first: the first ticket's delivery is the older one. Each was
+	// retried after its 500 with the same delivery id.
+	retried := page.Deliveries[1]
+	if retried.TicketID != first.ID || page.Deliveries[0].ID == retried.ID {
+		t.Fatalf("log order %+v", page.Deliveries)
+	}
+	mu.Lock()
+	for _, d := range page.Deliveries {
+		if d.AttemptCount != 2 || len(d.Attempts) != 2 || d.Attempts[0].StatusCode != 500 || d.Attempts[1].StatusCode != 204 {
+			t.Errorf("delivery %+v", d)
+		}
+		n := 0
+		for _, id := range ids {
+			if id == d.ID {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("delivery id %s seen %d times at the receiver (%v), want 2", d.ID, n, ids)
+		}
+	}
+	mu.Unlock()
+	// Cursor pagination, one per page.
+	var p1, p2 struct {
+		Deliveries []logEntry `json:"deliveries"`
+		NextCursor *string    `json:"next_cursor"`
+	}
+	e.must(200, "GET", fmt.Sprintf("/api/v1/webhooks/%d/deliveries?limit=1", wh.ID), e.admin, nil).decode(t, &p1)
+	if len(p1.Deliveries) != 1 || p1.NextCursor == nil {
+		t.Fatalf("page 1 %+v", p1)
+	}
+	e.must(200, "GET", fmt.Sprintf("/api/v1/webhooks/%d/deliveries?limit=1&cursor=%s", wh.ID, *p1.NextCursor), e.admin, nil).decode(t, &p2)
+	if len(p2.Deliveries) != 1 || p2.Deliveries[0].ID != retried.ID {
+		t.Fatalf("page 2 %+v", p2)
+	}
+	if ae := e.must(422, "GET", fmt.Sprintf("/api/v1/webhooks/%d/deliveries?cursor=bogus", wh.ID), e.admin, nil).apiErr(t); ae.Field != "cursor" {
+		t.Fatalf("bad cursor %+v", ae)
+	}
+	if body := string(e.must(200, "GET", fmt.Sprintf("/api/v1/webhooks/%d/deliveries", wh.ID), e.admin, nil).body); strings.Contains(body, wh.Secret) || strings.Contains(body, srv.URL) {
+		t.Fatalf("the delivery log shows the secret or URL: %s", body)
+	}
+}
+
+// TestAutoReplyUnknownChannel: an auto-reply can only be set for a
+// configured channel instance (404 otherwise, nothing stored).
+func TestAutoReplyUnknownChannel(t *testing.T) {
+	e := newEnv(t, withRules, func(o *Options) {
+		o.Channels = ChannelsFunc(func() []ChannelInfo { return []ChannelInfo{{Name: "support", Plugin: "email"}} })
+	})
+	if ae := e.must(404, "PUT", "/api/v1/auto_replies/nope", e.admin, map[string]any{"body": "Thanks!"}).apiErr(t); ae.Code != CodeNotFound {
+		t.Fatalf("unknown channel: %+v", ae)
+	}
+	e.must(404, "GET", "/api/v1/auto_replies/nope", e.admin, nil)
+	e.must(201, "PUT", "/api/v1/auto_replies/support", e.admin, map[string]any{"body": "Thanks!"})
+	if body := string(e.must(200, "GET", "/api/v1/auto_replies", e.admin, nil).body); strings.Contains(body, "nope") {
+		t.Fatalf("stored for an unknown channel: %s", body)
+	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -195,7 +196,11 @@ func (a *rulesAPI) putAutoReply(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(body, &in); err != nil {
 		return err
 	}
-	ar := &rules.AutoReply{Channel: r.PathValue("channel"), Active: true, Body: in.Body}
+	channel := r.PathValue("channel")
+	if !a.knownChannel(channel) {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("no channel %q is configured", channel)}
+	}
+	ar := &rules.AutoReply{Channel: channel, Active: true, Body: in.Body}
 	if in.Active != nil {
 		ar.Active = *in.Active
 	}
@@ -209,6 +214,22 @@ func (a *rulesAPI) putAutoReply(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, out)
 	return nil
+}
+
+// knownChannel reports whether a channel instance is configured (true
+// when the server has no channel list, as in tests of the API alone). An
+// auto-reply of a channel since removed from the configuration can still
+// be read and deleted.
+func (a *rulesAPI) knownChannel(name string) bool {
+	if a.s.channels == nil {
+		return true
+	}
+	for _, c := range a.s.channels.Channels() {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *rulesAPI) deleteAutoReply(w http.ResponseWriter, r *http.Request) error {

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,6 +176,7 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/tokens", adminOnly, s.listTokens)
 	s.route("POST /api/v1/tokens", adminOnly, s.createToken)
 	s.route("DELETE /api/v1/tokens/{id}", adminOnly, s.revokeToken)
+	s.route(backupRoute, adminOnly, s.backup)
 
 	s.route("/hooks/", public, s.serveHooks)
 	// Everything else: JSON 404, or 405 with Allow.
@@ -201,6 +203,13 @@ func (s *Server) Patterns() []string { return append([]string(nil), s.patterns..
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.View(func(*store.ReadTx) error { return nil }); err != nil {
 		return unavailable(err)
+	}
+	// The data directory's disk is short of space: the store refuses
+	// writes (inbound answers 5xx/451) until space is freed, then resumes
+	// by itself (core/store/space.go).
+	if err := s.store.Writable(); err != nil {
+		w.Header().Set("Retry-After", "10")
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "writes are refused until disk space is freed: " + strings.TrimPrefix(err.Error(), "store: "), err: err}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

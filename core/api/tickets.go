@@ -235,7 +235,13 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 	if err := in.validate(); err != nil {
 		return err
 	}
+	principal := principalFrom(r.Context())
 	return s.commit(w, r, body, func(tx *store.Tx) (*result, error) {
+		actor, err := s.actorID(tx, principal)
+		if err != nil {
+			return nil, err
+		}
+		tx.SetActor(actor)
 		if in.AssigneeID != 0 {
 			if err := requireAgent(tx, in.AssigneeID, "assignee_id"); err != nil {
 				return nil, err
@@ -386,6 +392,14 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request) error {
 		if !changed {
 			return nil
 		}
+		// The change is recorded with its author (for the admin token,
+		// its user is created on first use).
+		if actor == 0 {
+			if actor, err = s.actorID(tx, principal); err != nil {
+				return err
+			}
+		}
+		tx.SetActor(actor)
 		return tx.UpdateTicket(t)
 	})
 	if err != nil {

@@ -190,6 +190,11 @@ func (s *Server) mergeUser(w http.ResponseWriter, r *http.Request) error {
 		if dst.MergedInto != 0 {
 			return nil, invalidField("into", "user %d was merged into user %d; merge into that user", into, dst.MergedInto)
 		}
+		actor, err := s.actorID(tx, principalFrom(r.Context()))
+		if err != nil {
+			return nil, err
+		}
+		tx.SetActor(actor)
 		merged, err := tx.MergeUsers(id, into)
 		if err != nil {
 			return nil, err

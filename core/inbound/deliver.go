@@ -27,8 +27,8 @@ const (
 //     existing user's email identity (adding the new identity), or create
 //     an end user;
 //  3. route: a ReplyTo id known on this instance → its ticket; a verified
-//     TicketHint → that ticket; an unverified one only when the author is
-//     its requester; else the conversation's latest ticket; a closed target
+//     TicketHint naming a ticket of this instance → that ticket; an
+//     unverified one only when the author is also its requester; else the conversation's latest ticket; a closed target
 //     → a new follow-up ticket; else a new ticket;
 //  4. append the comment (provider timestamp; raw payload under its own
 //     key), update LastInboundAt, apply the lifecycle (requester message
@@ -124,6 +124,9 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	if err != nil {
 		return nil, err
 	}
+	// The author caused what follows (their user record was written
+	// before: identity changes are the system's).
+	tx.SetActor(user.ID)
 	// 3. Route.
 	t, err := s.route(tx, inst, msg, user)
 	if err != nil {
@@ -295,8 +298,10 @@ func (s *Service) route(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, us
 		}
 	}
 	if msg.TicketHint != 0 {
+		// A plugin reaches only its own instance (DESIGN.md §2.7): a hint
+		// naming another channel's ticket is ignored, verified or not.
 		t, err := tx.Ticket(msg.TicketHint)
-		if err == nil && (msg.TicketHintVerified || t.RequesterID == user.ID) {
+		if err == nil && t.Channel == inst.Name && (msg.TicketHintVerified || t.RequesterID == user.ID) {
 			return t, nil
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -257,6 +257,10 @@ func TestRouting(t *testing.T) {
 	if r := e.deliver("support", mail("<4@x>", "<zzz@x>", "bob@x.test", "<out-1@patchbay>")); r.TicketID != b.TicketID {
 		t.Fatalf("reply to outbound %d routed to %d, want %d", replyID, r.TicketID, b.TicketID)
 	}
+	// Ann's ticket on another channel instance: hints never cross instances.
+	slackMsg := msg("s-ann", "D-ann", "T1:U-ann", "from slack")
+	slackMsg.Author.Email = "ann@x.test"
+	other := e.deliver("it-help", slackMsg)
 	cases := []struct {
 		name     string
 		from     string
@@ -265,6 +269,8 @@ func TestRouting(t *testing.T) {
 		want     uint64 // 0: a new ticket
 	}{
 		{"verified hint from anyone", "carol@x.test", a.TicketID, true, a.TicketID},
+		{"verified hint to another instance's ticket", "ann@x.test", other.TicketID, true, 0},
+		{"unverified hint to the requester's ticket on another instance", "ann@x.test", other.TicketID, false, 0},
 		{"unverified hint from the requester", "ann@x.test", a.TicketID, false, a.TicketID},
 		{"unverified hint from someone else", "mallory@x.test", a.TicketID, false, 0},
 		{"hint to unknown ticket", "ann@x.test", 999, true, 0},
@@ -458,5 +464,28 @@ func TestDeliverMetrics(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("metrics %v, want %v", got, want)
+	}
+}
+
+// The events of a delivered message name its author as actor.
+func TestDeliverEventsNameTheAuthor(t *testing.T) {
+	e := newEnv(t)
+	r := e.deliver("wa", msg("w-actor", "15550009", "15550009", "hello"))
+	author := e.ticket(r.TicketID).RequesterID
+	evs, err := e.st.EventsAfter(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, ev := range evs {
+		if ev.Type == store.EventTicketCreated || ev.Type == store.EventCommentCreated {
+			found++
+			if ev.ActorID != author {
+				t.Errorf("%s: actor %d, want the author %d", ev.Type, ev.ActorID, author)
+			}
+		}
+	}
+	if found != 2 {
+		t.Fatalf("%d ticket/comment events, want 2", found)
 	}
 }

@@ -43,6 +43,13 @@ type Options struct {
 	// requester identity to send to ("email", "whatsapp"…). An instance
 	// missing here is sent to the requester's first identity.
 	Kinds map[string]string
+	// Unavailable reports errors meaning the channel's plugin is not
+	// running (in the core: errors.Is(err, pluginhost.ErrUnavailable)).
+	// Such an attempt waits for the channel: it does not count toward
+	// MaxAttempts (a plugin outage never fails a reply), it backs off up to
+	// MaxBackoff, and ChannelUp makes it due at once. Nil: every error is
+	// an attempt.
+	Unavailable func(error) bool
 	// Clock is the time source (tests); nil is time.Now.
 	Clock func() time.Time
 	// Registerer receives the worker's metrics; nil: no metrics.
@@ -89,7 +96,7 @@ func New(st *store.Store, sender Sender, opts Options) *Worker {
 	w := &Worker{st: st, sender: sender, opts: opts, log: opts.Logger, inflight: map[uint64]bool{}, kick: make(chan struct{}, 1)}
 	w.sends = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "patchbay", Subsystem: "outbox", Name: "send_attempts_total",
-		Help: "Reply send attempts by result (sent, retry, failed).",
+		Help: "Reply send attempts by result (sent, retry, waiting for the channel's plugin, failed).",
 	}, []string{"result"})
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(w.sends)
@@ -104,6 +111,25 @@ func (w *Worker) Kick() {
 	case w.kick <- struct{}{}:
 	default:
 	}
+}
+
+// ChannelUp makes the replies waiting for the instance's plugin due now
+// (call it when the plugin is running again) and wakes the worker.
+func (w *Worker) ChannelUp(ctx context.Context, instance string) error {
+	var moved int
+	err := w.st.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		moved, err = tx.RetryWaiting(instance, 100_000)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: retry replies waiting for %s: %w", instance, err)
+	}
+	if moved > 0 {
+		w.log.Info("channel is up: retrying its waiting replies now", "instance", instance, "replies", moved)
+	}
+	w.Kick()
+	return nil
 }
 
 // Run sends due entries until ctx ends, then waits for in-flight sends.
@@ -398,6 +424,19 @@ func (w *Worker) record(ctx context.Context, e *store.OutboxEntry, res *sdk.Send
 		var pe *permanentErr
 		retryable := !errors.As(sendErr, &pe) && (!errors.As(sendErr, &se) || se.Retryable)
 		d.Error = sendErr.Error()
+		if retryable && se == nil && w.opts.Unavailable != nil && w.opts.Unavailable(sendErr) {
+			// The plugin is down: wait for the channel, however long.
+			result = "waiting"
+			cur.Waits++
+			cur.WaitingForChannel = true
+			cur.LastError, cur.NextAttemptAt = d.Error, now.Add(w.backoff(cur.Waits))
+			d.Status, d.Attempts = ticket.DeliveryPending, cur.Attempts
+			if _, err := tx.UpdateDelivery(cur.CommentID, d); err != nil {
+				return err
+			}
+			return tx.PutOutbox(cur)
+		}
+		cur.WaitingForChannel, cur.Waits = false, 0
 		if !retryable || attempts >= w.opts.MaxAttempts {
 			result = "failed"
 			if retryable {

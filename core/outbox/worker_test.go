@@ -368,3 +368,63 @@ func TestThreadIDsOfLongConversation(t *testing.T) {
 		t.Fatalf("thread ids\n%v\nwant\n%v", ids, want)
 	}
 }
+
+// A reply whose channel plugin is down waits for the channel: those
+// attempts do not count toward MaxAttempts (an outage never fails a reply),
+// and ChannelUp sends it at once instead of after its backoff.
+func TestWaitsForItsChannel(t *testing.T) {
+	errDown := errors.New("channel plugin unavailable: channel \"wa\" is restarting")
+	down := func(int) (*sdk.SendResult, error) { return nil, fmt.Errorf("send: %w", errDown) }
+	e := newEnv(t)
+	tk := e.seed()
+	id := e.reply(tk, "Try restarting the router.")
+	f := &fakeSender{script: []func(int) (*sdk.SendResult, error){down, down, ok}}
+	w := New(e.st, f, Options{
+		MaxAttempts: 1, // one counted failure would fail the reply
+		BaseBackoff: time.Hour, MaxBackoff: time.Hour,
+		Kinds:       map[string]string{"wa": "whatsapp"},
+		Unavailable: func(err error) bool { return errors.Is(err, errDown) },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	for calls := 1; calls <= 2; calls++ {
+		eventually(t, fmt.Sprintf("send attempt %d", calls), func() bool {
+			var en *store.OutboxEntry
+			_ = e.st.View(func(r *store.ReadTx) error {
+				var err error
+				en, err = r.OutboxEntry(id)
+				return err
+			})
+			return f.count() == calls && en != nil && en.Waits == calls
+		})
+		d := e.delivery(id)
+		if d.Status != ticket.DeliveryPending || d.Attempts != 0 || !strings.Contains(d.Error, "unavailable") {
+			t.Fatalf("while the channel is down: %+v", d)
+		}
+		if err := w.ChannelUp(context.Background(), "other"); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.ChannelUp(context.Background(), "wa"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := e.waitStatus(id, ticket.DeliverySent)
+	if d.Attempts != 1 || f.count() != 3 || d.Error != "" {
+		t.Fatalf("after the channel came back: %+v, %d sends", d, f.count())
+	}
+}
+
+// eventually polls cond until it holds or a generous deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -78,9 +79,20 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 		Body:       body,
 		RemoteAddr: r.RemoteAddr,
 	}
-	resp, err := s.conn.HandleWebhook(r.Context(), req)
+	ctx := r.Context()
+	if s.webhookTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.webhookTimeout)
+		defer cancel()
+	}
+	resp, err := s.conn.HandleWebhook(ctx, req)
 	if err != nil {
-		if unavailable(err) {
+		if unavailable(err) || (errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil) {
+			// Down, or no answer within the provider's patience: check the
+			// plugin's health now and let the provider retry.
+			if ctx.Err() != nil {
+				in.logger.Warn("webhook not answered in time; answering 503", "path", req.Path, "timeout", s.webhookTimeout)
+			}
 			in.nudge()
 			writeUnavailable(w, name, time.Time{})
 			return
@@ -88,7 +100,7 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return // the provider went away
 		}
-		in.logger.Error("webhook failed in plugin", "error", err, "path", req.Path)
+		in.logger.Error("webhook failed in plugin", "error", in.redact(err.Error()), "path", req.Path)
 		writeError(w, http.StatusBadGateway, "plugin_error", "the channel plugin failed to handle the request")
 		return
 	}

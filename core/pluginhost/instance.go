@@ -23,6 +23,9 @@ type session struct {
 	conn    channelConn
 	pid     int
 	started time.Time
+	// webhookTimeout bounds one webhook round trip (the manifest's
+	// WebhookTimeout, or Supervision.WebhookTimeout).
+	webhookTimeout time.Duration
 }
 
 // instance supervises the plugin of one channel instance.
@@ -38,6 +41,9 @@ type instance struct {
 	// kick asks the watcher for an immediate check (a call failed with
 	// Unavailable).
 	kick chan struct{}
+
+	// onRunning, when set, is called each time the plugin reaches running.
+	onRunning func(channel string)
 
 	// beforeLaunch, when set (tests), runs before every launch attempt.
 	beforeLaunch func(ctx context.Context, name string, attempt int)
@@ -96,6 +102,7 @@ func (in *instance) setState(state string, sess *session, errMsg string, next ti
 }
 
 func (in *instance) setStatus(s sdk.Status) {
+	s.Message = in.redact(s.Message)
 	in.mu.Lock()
 	in.status = s
 	in.mu.Unlock()
@@ -130,16 +137,19 @@ func (in *instance) run(ctx context.Context, first chan<- struct{}) {
 				in.setState(StateStopped, nil, "", time.Time{})
 				return
 			}
-			lastErr = err.Error()
+			lastErr = in.redact(err.Error())
 			in.metrics.launches.WithLabelValues(in.ch.Name).Inc()
 			if permanent(err) {
 				failState = StateFailed
 			}
-			in.logger.Error("plugin failed to start", "error", err, "attempt", attempt+1)
+			in.logger.Error("plugin failed to start", "error", lastErr, "attempt", attempt+1)
 		} else {
 			// LastError keeps the reason of the last failure for operators.
 			in.setState(StateRunning, sess, "", time.Time{})
 			signalFirst()
+			if in.onRunning != nil {
+				in.onRunning(in.ch.Name)
+			}
 			in.logger.Info("plugin running", "pid", sess.pid)
 			reason := in.watch(ctx, sess)
 			if ctx.Err() != nil {
@@ -209,6 +219,10 @@ func (in *instance) launch(ctx context.Context) (*session, error) {
 	in.mu.Lock()
 	in.manifest = m
 	in.mu.Unlock()
+	sess.webhookTimeout = in.sup.WebhookTimeout
+	if t := m.Capabilities.WebhookTimeout; t > 0 {
+		sess.webhookTimeout = t
+	}
 	if err := sess.conn.Configure(ctx, configureArgs{
 		Instance:    in.ch.Name,
 		Config:      in.ch.Config,

@@ -51,7 +51,7 @@ func checkBinary(path, pin string) error {
 		return fmt.Errorf("%w: %s does not exist (run `make build`, or set plugin_dir or command)", ErrPluginNotFound, path)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrPluginNotFound, err)
+		return fmt.Errorf("%w: %w", ErrPluginNotFound, err)
 	}
 	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
 		return fmt.Errorf("%w: %s is not an executable file", ErrPluginNotFound, path)
@@ -146,7 +146,7 @@ func launchError(path string, err error) error {
 	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
 		return fmt.Errorf("%w: %s changed since it was checked; refusing to start it", ErrChecksumMismatch, path)
 	case strings.Contains(strings.ToLower(err.Error()), "incompatible api version"):
-		return fmt.Errorf("%w: %s does not speak plugin protocol %d (rebuild it against this SDK): %v", ErrIncompatible, path, wire.Handshake.ProtocolVersion, err)
+		return fmt.Errorf("%w: %s does not speak plugin protocol %d (rebuild it against this SDK): %w", ErrIncompatible, path, wire.Handshake.ProtocolVersion, err)
 	default:
 		return fmt.Errorf("start plugin %s: %w", path, err)
 	}

@@ -28,6 +28,14 @@ func WithSupervision(s Supervision) Option {
 	return func(m *Manager) { m.sup = s }
 }
 
+// WithOnRunning calls fn with the channel's name each time its plugin
+// reaches running (first start and every restart), e.g. to retry the
+// replies that waited for it. fn runs on the supervisor's goroutine: it
+// must not block.
+func WithOnRunning(fn func(channel string)) Option {
+	return func(m *Manager) { m.onRunning = fn }
+}
+
 // Manager runs one supervised plugin process per configured channel
 // instance and routes webhooks and sends to them.
 type Manager struct {
@@ -37,6 +45,8 @@ type Manager struct {
 	reg     prometheus.Registerer
 	sup     Supervision
 	metrics *metrics
+	// onRunning is called when a channel's plugin reaches running.
+	onRunning func(channel string)
 
 	instances map[string]*instance
 	names     []string
@@ -109,6 +119,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	firsts := make([]chan struct{}, 0, len(m.instances))
 	for _, name := range m.names {
 		in := m.instances[name]
+		in.onRunning = m.onRunning
 		first := make(chan struct{})
 		firsts = append(firsts, first)
 		m.wg.Add(1)
@@ -177,9 +188,9 @@ func (m *Manager) Send(ctx context.Context, instance string, msg *sdk.OutboundMe
 		var se *sdk.SendError
 		if !errors.As(err, &se) && unavailable(err) {
 			in.nudge()
-			return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, err)
+			return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, in.redact(err.Error()))
 		}
-		return nil, err
+		return nil, in.redactErr(err)
 	}
 	return res, nil
 }
@@ -198,7 +209,7 @@ func (m *Manager) Webhook(ctx context.Context, instance string, req *sdk.Webhook
 	resp, err := s.conn.HandleWebhook(ctx, req)
 	if err != nil && unavailable(err) {
 		in.nudge()
-		return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, err)
+		return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, in.redact(err.Error()))
 	}
-	return resp, err
+	return resp, in.redactErr(err)
 }

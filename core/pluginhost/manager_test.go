@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -259,7 +260,14 @@ func TestRefusedChannels(t *testing.T) {
 // down, then it is restarted, reconfigured and serving again.
 func TestKilledPluginIsRestarted(t *testing.T) {
 	gate := make(chan struct{})
+	var runningMu sync.Mutex
+	running := map[string]int{}
 	h := startHarness(t, fastSupervision(), func(m *Manager) {
+		WithOnRunning(func(name string) {
+			runningMu.Lock()
+			running[name]++
+			runningMu.Unlock()
+		})(m)
 		in := m.instances["alpha"]
 		in.beforeLaunch = func(ctx context.Context, _ string, attempt int) {
 			if attempt > 0 {
@@ -318,6 +326,12 @@ func TestKilledPluginIsRestarted(t *testing.T) {
 	if v := metricValue(t, h.reg, "patchbay_plugin_restarts_total", "alpha"); v != 1 {
 		t.Errorf("restarts metric = %v", v)
 	}
+	// WithOnRunning heard each start: alpha twice, beta once.
+	runningMu.Lock()
+	defer runningMu.Unlock()
+	if running["alpha"] != 2 || running["beta"] != 1 {
+		t.Errorf("OnRunning calls = %v", running)
+	}
 }
 
 // A plugin that stops answering (SIGSTOP) is detected by the health check,
@@ -342,6 +356,27 @@ func TestHungPluginIsRestarted(t *testing.T) {
 		t.Errorf("last error = %q", info.LastError)
 	}
 	eventually(t, "the hung process killed", func() bool { return processGone(oldPID) })
+}
+
+// A webhook the plugin does not answer within the budget (hung plugin,
+// stuck Deliver) gets 503 with Retry-After from the core, in time for the
+// provider to retry, while the plugin may still finish on its side; one
+// answered in time is passed through.
+func TestWebhookTimeoutAnswers503(t *testing.T) {
+	sup := fastSupervision()
+	sup.WebhookTimeout = 300 * time.Millisecond
+	h := startHarness(t, sup, nil, testChannel("alpha", nil))
+	start := time.Now()
+	r := h.hook(t, "GET", "/hooks/alpha/slow?ms=5000", "")
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("slow webhook: %d (Retry-After %q) %s, want 503 with Retry-After", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if took := time.Since(start); took >= 5*time.Second {
+		t.Fatalf("the core waited %v for the plugin: the budget was not applied", took)
+	}
+	if r := h.hook(t, "GET", "/hooks/alpha/slow?ms=10", ""); r.status != http.StatusOK || r.body != "slow done" {
+		t.Fatalf("fast webhook: %d %s", r.status, r.body)
+	}
 }
 
 // Stop ends every plugin and everything it spawned.

@@ -31,6 +31,12 @@ type Supervision struct {
 	// StopTimeout bounds the Stop RPC on shutdown before the process group
 	// is killed (default 10s).
 	StopTimeout time.Duration
+	// WebhookTimeout bounds a webhook round trip through a plugin whose
+	// manifest declares no WebhookTimeout (default 10s). A plugin that has
+	// not answered by then (hung, or stuck in Deliver) gets a health check,
+	// and the provider gets 503 with Retry-After, so it retries instead of
+	// holding a connection to a plugin that will not answer.
+	WebhookTimeout time.Duration
 }
 
 // DefaultSupervision returns the policy used when none is given.
@@ -45,6 +51,8 @@ func DefaultSupervision() Supervision {
 		StableAfter:  time.Minute,
 		StartTimeout: 30 * time.Second,
 		StopTimeout:  10 * time.Second,
+
+		WebhookTimeout: 10 * time.Second,
 	}
 }
 
@@ -63,6 +71,7 @@ func (s Supervision) withDefaults() Supervision {
 	set(&s.StableAfter, d.StableAfter)
 	set(&s.StartTimeout, d.StartTimeout)
 	set(&s.StopTimeout, d.StopTimeout)
+	set(&s.WebhookTimeout, d.WebhookTimeout)
 	if s.PingFailures <= 0 {
 		s.PingFailures = d.PingFailures
 	}

@@ -161,11 +161,16 @@ func (a *Action) apply(cs *changeSet, kind Kind, ruleID uint64) error {
 	case ActAssignee:
 		t.AssigneeID = ca.id
 	case ActAddTags:
+		var add []string
 		for _, tag := range ca.tags {
-			if !slices.Contains(t.Tags, tag) {
-				t.Tags = append(t.Tags, tag)
+			if !slices.Contains(t.Tags, tag) && !slices.Contains(add, tag) {
+				add = append(add, tag)
 			}
 		}
+		if len(t.Tags)+len(add) > ticket.MaxTags {
+			return fmt.Errorf("add %d tags to a ticket with %d: at most %d tags", len(add), len(t.Tags), ticket.MaxTags)
+		}
+		t.Tags = append(t.Tags, add...)
 	case ActRemoveTags:
 		t.Tags = slices.DeleteFunc(slices.Clone(t.Tags), func(tag string) bool { return slices.Contains(ca.tags, tag) })
 	case ActSetTags:

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -69,6 +70,29 @@ func TestActionRefusedByLifecycle(t *testing.T) {
 	tk := &ticket.Ticket{Status: ticket.StatusOpen}
 	if err := a.apply(&changeSet{t: tk}, KindTrigger, 1); err == nil || tk.Status != ticket.StatusOpen {
 		t.Fatalf("closing an open ticket: %v, status %s", err, tk.Status)
+	}
+}
+
+// TestAddTagsKeepsTheTagLimit: adding tags past ticket.MaxTags is refused
+// (the action is skipped, the ticket keeps its tags), as the API refuses it.
+func TestAddTagsKeepsTheTagLimit(t *testing.T) {
+	tags := make([]string, 0, ticket.MaxTags)
+	for i := range ticket.MaxTags - 1 {
+		tags = append(tags, fmt.Sprintf("t%d", i))
+	}
+	ok := act(ActAddTags, "t0 last")
+	over := act(ActAddTags, "one two")
+	for _, a := range []*Action{&ok, &over} {
+		if err := compileAction(a, KindTrigger, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk := &ticket.Ticket{Status: ticket.StatusOpen, Tags: slices.Clone(tags)}
+	if err := ok.apply(&changeSet{t: tk}, KindTrigger, 1); err != nil || len(tk.Tags) != ticket.MaxTags {
+		t.Fatalf("up to the limit: %v, %d tags", err, len(tk.Tags))
+	}
+	if err := over.apply(&changeSet{t: tk}, KindTrigger, 1); err == nil || len(tk.Tags) != ticket.MaxTags || slices.Contains(tk.Tags, "one") {
+		t.Fatalf("past the limit: %v, %d tags", err, len(tk.Tags))
 	}
 }
 

@@ -57,6 +57,12 @@ func (e *Engine) RunAutomations(ctx context.Context) (int, error) {
 			chunk := ids[:min(len(ids), 100)]
 			ids = ids[len(chunk):]
 			n, err := e.runAutomationChunk(ctx, a, chunk)
+			if err != nil && !isStopping(ctx, err) {
+				// One ticket that cannot be written must not hold up the
+				// others: run the chunk again ticket by ticket, skipping
+				// (and logging) the ones that fail.
+				n, err = e.runAutomationSingly(ctx, a, chunk)
+			}
 			total += n
 			if err != nil {
 				return total, err
@@ -140,6 +146,25 @@ func (e *Engine) automationCandidates(a *Rule) ([]uint64, error) {
 		return nil
 	})
 	return ids, err
+}
+
+// runAutomationSingly runs automation a on each ticket in its own
+// transaction; a ticket that fails is logged and skipped.
+func (e *Engine) runAutomationSingly(ctx context.Context, a *Rule, ids []uint64) (int, error) {
+	total := 0
+	for _, id := range ids {
+		n, err := e.runAutomationChunk(ctx, a, []uint64{id})
+		if err != nil {
+			if isStopping(ctx, err) {
+				return total, err
+			}
+			e.log.Error("automation skipped a ticket it cannot update", "automation_id", a.ID, "ticket_id", id, "error", err)
+			e.m.errors.WithLabelValues("automation").Inc()
+			continue
+		}
+		total += n
+	}
+	return total, nil
 }
 
 func (e *Engine) runAutomationChunk(ctx context.Context, a *Rule, ids []uint64) (int, error) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
 
@@ -176,5 +177,86 @@ func TestCloseWithNote(t *testing.T) {
 	}
 	if n := countBody(e.comments(r.TicketID), "Closed after closed"); n != 1 {
 		t.Fatalf("%d notes", n)
+	}
+}
+
+// TestAutoCloseFollowsConfigUntilEdited: the seeded automation takes the
+// configured delay (tickets.auto_close_after) on every start until an admin
+// edits it; from then on the admin's version stands.
+func TestAutoCloseFollowsConfigUntilEdited(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hoursOf := func() (*Rule, float64) {
+		t.Helper()
+		autos, err := e.eng.Rules(KindAutomation)
+		if err != nil || len(autos) != 1 {
+			t.Fatalf("automations %+v (%v)", autos, err)
+		}
+		for _, c := range autos[0].Conditions.All {
+			if c.Field == "hours_since_solved" {
+				return autos[0], c.c.num
+			}
+		}
+		t.Fatalf("no hours_since_solved in %+v", autos[0])
+		return nil, 0
+	}
+	seeded, h := hoursOf()
+	if h != 96 {
+		t.Fatalf("seeded with %v hours", h)
+	}
+	// The operator shortens the delay in the config and restarts.
+	e.opts.AutoCloseAfter = 48 * time.Hour
+	e.reopen()
+	a, h := hoursOf()
+	if h != 48 || a.ID != seeded.ID || a.Title != "Close ticket 2 days after status is set to solved" || !a.CreatedAt.Equal(seeded.CreatedAt) {
+		t.Fatalf("after the config change: %v hours, %+v", h, a)
+	}
+	r := e.deliver("support", "m1", "c1", "ann", "a")
+	e.setStatus(r.TicketID, ticket.StatusSolved)
+	e.clock.Add(49 * time.Hour)
+	if n, err := e.eng.RunAutomations(ctx); err != nil || n != 1 || e.ticket(r.TicketID).Status != ticket.StatusClosed {
+		t.Fatalf("closed %d (%v) after 49h with a 48h delay", n, err)
+	}
+	// An admin edits it: the config no longer changes it.
+	edit := *a
+	edit.Title = "Close after 3 days"
+	edit.Conditions = all(cond("status", OpIs, "solved"), cond("hours_since_solved", OpGreaterThan, 72.0))
+	edit.Actions = []Action{act(ActStatus, "closed")}
+	if _, err := e.eng.UpdateRule(ctx, &edit); err != nil {
+		t.Fatal(err)
+	}
+	e.opts.AutoCloseAfter = 24 * time.Hour
+	e.reopen()
+	if a, h := hoursOf(); h != 72 || a.Title != "Close after 3 days" {
+		t.Fatalf("the config overrode the admin's edit: %v hours, %+v", h, a)
+	}
+}
+
+// TestAutomationSkipsABadTicket: a ticket whose change cannot be evaluated
+// or written (here a corrupt status record) is skipped and logged; the
+// automation still fires on the other tickets of its batch.
+func TestAutomationSkipsABadTicket(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.rule(&Rule{Kind: KindAutomation, Title: "remind pending", Active: true,
+		Conditions: all(cond("status", OpIs, "pending"), cond("hours_since_pending", OpGreaterThan, 48.0)),
+		Actions:    []Action{act(ActAddTags, "reminded")}})
+	var ids []uint64
+	for _, conv := range []string{"c1", "c2", "c3"} {
+		r := e.deliver("support", "m"+conv, conv, "u"+conv, "x")
+		e.setStatus(r.TicketID, ticket.StatusPending)
+		ids = append(ids, r.TicketID)
+	}
+	e.process()
+	e.update(func(tx *store.Tx) error { return tx.PutRuleValue(spaceSince, id20(ids[1]), []byte("{corrupt")) })
+	e.clock.Add(49 * time.Hour)
+	n, err := e.eng.RunAutomations(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("fired %d (%v), want 2 with the bad ticket skipped", n, err)
+	}
+	for i, id := range ids {
+		if got := slices.Contains(e.ticket(id).Tags, "reminded"); got != (i != 1) {
+			t.Errorf("ticket %d reminded: %v", id, got)
+		}
 	}
 }

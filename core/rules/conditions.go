@@ -288,8 +288,45 @@ type update struct {
 	comments []string // bodies of the comments of the update
 	// prev is the ticket's fields before the update (nil: unknown, so
 	// nothing counts as changed).
-	prev  *fieldSnap
+	prev *fieldSnap
+	// after is the ticket's fields as the update left them (nil: the
+	// ticket as it is now). When the follower reads a backlog, the ticket
+	// may have changed since; change operators compare prev with after,
+	// plus what the trigger cycle itself changed (see base).
+	after *fieldSnap
+	// base is the ticket's fields when the trigger cycle began: a field
+	// of the subject ticket that differs from base was changed by a
+	// trigger of this cycle, which counts as a change of the update.
+	base  fieldSnap
 	lower []string // lower-cased comments, see lowerComments
+}
+
+// snapOf returns the fields of t that change operators look at.
+func snapOf(t *ticket.Ticket) fieldSnap {
+	return fieldSnap{Status: t.Status, Priority: t.Priority, Group: t.Group, AssigneeID: t.AssigneeID}
+}
+
+// afterFields is what the update (and the trigger cycle so far) made of
+// the fields change operators look at.
+func (u *update) afterFields(t *ticket.Ticket) fieldSnap {
+	now := snapOf(t)
+	if u.after == nil {
+		return now
+	}
+	out := *u.after
+	if now.Status != u.base.Status {
+		out.Status = now.Status
+	}
+	if now.Priority != u.base.Priority {
+		out.Priority = now.Priority
+	}
+	if now.Group != u.base.Group {
+		out.Group = now.Group
+	}
+	if now.AssigneeID != u.base.AssigneeID {
+		out.AssigneeID = now.AssigneeID
+	}
+	return out
 }
 
 func (s *subject) hoursSince(field string) (float64, bool) {
@@ -327,7 +364,7 @@ func (c *Condition) matchChange(s *subject) bool {
 	if s.update == nil || s.update.prev == nil {
 		return false
 	}
-	p, t := s.update.prev, s.t
+	p, t := s.update.prev, s.update.afterFields(s.t)
 	var before, after, want string
 	switch c.Field {
 	case "status":

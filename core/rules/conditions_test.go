@@ -17,7 +17,8 @@ func TestConditionOperators(t *testing.T) {
 		Tags: []string{"vpn", "urgent"}, CreatedAt: now.Add(-50 * time.Hour), UpdatedAt: now.Add(-2 * time.Hour),
 		LastInboundAt: now.Add(-30 * time.Hour),
 	}
-	since := map[ticket.Status]time.Time{ticket.StatusPending: now.Add(-49 * time.Hour), ticket.StatusOpen: now.Add(-50 * time.Hour)}
+	since := map[ticket.Status]time.Time{ticket.StatusPending: now.Add(-49 * time.Hour), ticket.StatusOpen: now.Add(-50 * time.Hour),
+		ticket.StatusNew: now.Add(-52 * time.Hour), ticket.StatusHold: now.Add(-10*time.Hour - 30*time.Minute)}
 	up := &update{created: true, via: "email", comments: []string{"Hello, my VPN is DOWN"},
 		prev: &fieldSnap{Status: ticket.StatusOpen, Priority: ticket.PriorityHigh, Group: "Tier 2", AssigneeID: 5}}
 	cases := []struct {
@@ -81,9 +82,11 @@ func TestConditionOperators(t *testing.T) {
 		{"hours_since_pending", OpGreaterThan, 48.0, true},
 		{"hours_since_pending", OpLessThan, 48.0, false},
 		{"hours_since_open", OpIs, 50.0, true},
+		{"hours_since_new", OpGreaterThan, 51.0, true},
+		{"hours_since_new", OpLessThan, 51.0, false},
+		{"hours_since_hold", OpIs, 10.0, true},
+		{"hours_since_hold", OpGreaterThan, 11.0, false},
 		{"hours_since_solved", OpGreaterThan, 0.0, false}, // never solved
-		{"hours_since_hold", OpLessThan, 1000.0, false},   // never on hold
-		{"hours_since_new", OpGreaterThan, 0.0, false},
 		// Changes against the ticket before the update (open -> pending,
 		// Tier 2 -> Tier 1; priority and assignee unchanged).
 		{"status", OpChanged, nil, true},
@@ -207,6 +210,39 @@ func TestConditionsAllAny(t *testing.T) {
 	}
 	for _, c := range cases {
 		if got := c.cs.match(&subject{t: tk}); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestChangeOperatorsAfterFields: change operators compare the fields
+// before the update with the fields as the update left them, plus what the
+// trigger cycle changed, not with later changes to the ticket.
+func TestChangeOperatorsAfterFields(t *testing.T) {
+	open := fieldSnap{Status: ticket.StatusOpen, Group: "A"}
+	solved := fieldSnap{Status: ticket.StatusSolved, Group: "A"}
+	cases := []struct {
+		name     string
+		up       update
+		ticketSt ticket.Status
+		op       string
+		value    any
+		want     bool
+	}{
+		{"no backlog, no change", update{prev: &open, after: &open, base: open}, ticket.StatusOpen, OpChanged, nil, false},
+		{"the cycle changed it", update{prev: &open, after: &open, base: open}, ticket.StatusPending, OpChangedTo, "pending", true},
+		{"solved later (backlog): not this update's change", update{prev: &open, after: &open, base: solved}, ticket.StatusSolved, OpChanged, nil, false},
+		{"this update solved it, still solved", update{prev: &open, after: &solved, base: solved}, ticket.StatusSolved, OpChangedTo, "solved", true},
+		{"this update solved it, reopened since", update{prev: &open, after: &solved, base: open}, ticket.StatusOpen, OpChangedFrom, "open", true},
+		{"no after: the ticket now", update{prev: &open}, ticket.StatusHold, OpChangedTo, "hold", true},
+	}
+	for _, c := range cases {
+		cd := cond("status", c.op, c.value)
+		if err := compileCondition(&cd, KindTrigger, "c"); err != nil {
+			t.Fatal(err)
+		}
+		up := c.up
+		if got := cd.match(&subject{t: &ticket.Ticket{Status: c.ticketSt, Group: "A"}, update: &up}); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}

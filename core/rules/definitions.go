@@ -231,6 +231,9 @@ func (e *Engine) UpdateRule(ctx context.Context, r *Rule) (*Rule, error) {
 		if err := checkRefs(&tx.ReadTx, r); err != nil {
 			return err
 		}
+		if err := releaseAutoClose(tx, r.Kind, r.ID); err != nil {
+			return err
+		}
 		r.CreatedAt, r.UpdatedAt = old.CreatedAt, tx.Now()
 		return putJSON(tx, ruleSpace(r.Kind), id20(r.ID), r)
 	})
@@ -251,6 +254,9 @@ func (e *Engine) DeleteRule(ctx context.Context, kind Kind, id uint64) error {
 			return err
 		} else if !ok {
 			return fmt.Errorf("%s %d: %w", kind, id, ErrNotFound)
+		}
+		if err := releaseAutoClose(tx, kind, id); err != nil {
+			return err
 		}
 		if kind == KindAutomation {
 			markers, err := tx.RuleValues(spaceFired, id20(id)+"/", "", 10000)

@@ -134,23 +134,19 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // Seed prepares the engine's state on first start: the trigger cursor at
 // the end of the existing event log, and the standard "close solved
-// tickets" automation, created once (an admin may then edit or delete it;
-// it is not recreated). Run calls it; it is idempotent.
+// tickets" automation, created once. Until an admin edits or deletes that
+// automation through the API, its delay follows Options.AutoCloseAfter
+// (the config's tickets.auto_close_after) on every start; once an admin
+// changed it, the admin's version stands and is never recreated. Run calls
+// Seed; it is idempotent.
 func (e *Engine) Seed(ctx context.Context) error {
-	auto := &Rule{
-		Kind:   KindAutomation,
-		Title:  "Close ticket " + humanDuration(e.opts.AutoCloseAfter) + " after status is set to solved",
-		Active: true,
-		Conditions: &Conditions{All: []Condition{
-			{Field: "status", Operator: OpIs, Value: "solved"},
-			{Field: "hours_since_solved", Operator: OpGreaterThan, Value: e.opts.AutoCloseAfter.Hours()},
-		}},
-		Actions: []Action{{Field: ActStatus, Value: "closed"}},
-	}
+	auto := e.autoCloseRule()
 	if err := compileRule(auto); err != nil {
 		return err
 	}
+	var retuned *autoCloseMeta
 	err := e.st.Update(ctx, func(tx *store.Tx) error {
+		retuned = nil
 		// A first start on an existing store begins after its history:
 		// triggers apply to updates from now on, as when one is created.
 		if _, ok, err := tx.RuleValue(spaceCursor, cursorTriggers); err != nil {
@@ -164,19 +160,96 @@ func (e *Engine) Seed(ctx context.Context) error {
 				return err
 			}
 		}
-		if _, ok, err := tx.RuleValue(spaceMeta, "seeded_auto_close"); err != nil || ok {
+		if _, ok, err := tx.RuleValue(spaceMeta, metaSeeded); err != nil {
 			return err
+		} else if ok {
+			return e.retuneAutoClose(tx, auto, &retuned)
 		}
 		if err := e.insertRule(tx, auto); err != nil {
 			return err
 		}
-		return tx.PutRuleValue(spaceMeta, "seeded_auto_close", []byte("1"))
+		if err := putJSON(tx, spaceMeta, metaAutoClose, &autoCloseMeta{ID: auto.ID, Hours: e.opts.AutoCloseAfter.Hours()}); err != nil {
+			return err
+		}
+		return tx.PutRuleValue(spaceMeta, metaSeeded, []byte("1"))
 	})
 	if err != nil {
 		return fmt.Errorf("rules: seed: %w", err)
 	}
+	if retuned != nil {
+		e.log.Info("auto-close automation follows tickets.auto_close_after", "automation_id", retuned.ID, "hours", retuned.Hours)
+	}
 	e.invalidate()
 	return nil
+}
+
+// Engine bookkeeping keys (spaceMeta).
+const (
+	metaSeeded    = "seeded_auto_close" // the standard automation was created once
+	metaAutoClose = "auto_close"        // autoCloseMeta while the config governs it
+)
+
+// autoCloseMeta names the seeded auto-close automation and the delay it
+// was last given from the configuration. It is removed when an admin
+// updates or deletes that automation: from then on it is theirs.
+type autoCloseMeta struct {
+	ID    uint64  `json:"id"`
+	Hours float64 `json:"hours"`
+}
+
+// autoCloseRule is the standard "close solved tickets" automation with the
+// configured delay.
+func (e *Engine) autoCloseRule() *Rule {
+	return &Rule{
+		Kind:   KindAutomation,
+		Title:  "Close ticket " + humanDuration(e.opts.AutoCloseAfter) + " after status is set to solved",
+		Active: true,
+		Conditions: &Conditions{All: []Condition{
+			{Field: "status", Operator: OpIs, Value: "solved"},
+			{Field: "hours_since_solved", Operator: OpGreaterThan, Value: e.opts.AutoCloseAfter.Hours()},
+		}},
+		Actions: []Action{{Field: ActStatus, Value: "closed"}},
+	}
+}
+
+// retuneAutoClose gives the seeded automation the configured delay when
+// the configuration changed and no admin has edited it; *done reports it.
+func (e *Engine) retuneAutoClose(tx *store.Tx, auto *Rule, done **autoCloseMeta) error {
+	var m autoCloseMeta
+	if ok, err := getJSON(&tx.ReadTx, spaceMeta, metaAutoClose, &m); err != nil || !ok {
+		return err
+	}
+	hours := e.opts.AutoCloseAfter.Hours()
+	if m.Hours == hours {
+		return nil
+	}
+	var cur Rule
+	if ok, err := getJSON(&tx.ReadTx, ruleSpace(KindAutomation), id20(m.ID), &cur); err != nil {
+		return err
+	} else if !ok {
+		return tx.DeleteRuleValue(spaceMeta, metaAutoClose)
+	}
+	cur.Title, cur.Conditions, cur.Actions = auto.Title, auto.Conditions, auto.Actions
+	cur.UpdatedAt = tx.Now()
+	if err := putJSON(tx, ruleSpace(KindAutomation), id20(m.ID), &cur); err != nil {
+		return err
+	}
+	m.Hours = hours
+	*done = &m
+	return putJSON(tx, spaceMeta, metaAutoClose, &m)
+}
+
+// releaseAutoClose hands the seeded automation to the admins when they
+// update or delete it: the configuration no longer changes it.
+func releaseAutoClose(tx *store.Tx, kind Kind, id uint64) error {
+	if kind != KindAutomation {
+		return nil
+	}
+	var m autoCloseMeta
+	if ok, err := getJSON(&tx.ReadTx, spaceMeta, metaAutoClose, &m); err != nil || !ok || m.ID != id {
+		return err
+	}
+	return tx.DeleteRuleValue(spaceMeta, metaAutoClose)
 }
 
 func humanDuration(d time.Duration) string {

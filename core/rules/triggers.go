@@ -130,6 +130,9 @@ func (e *Engine) ProcessEvents(ctx context.Context) (int, error) {
 	return total, ctx.Err()
 }
 
+// maxEventPage bounds how far a page grows to hold one whole update.
+const maxEventPage = 1 << 16
+
 // groupError marks a failure of one group's processing (as opposed to a
 // failure of the commit).
 type groupError struct {
@@ -145,13 +148,25 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	evs, err := e.st.EventsAfter(cursor, e.opts.EventBatch)
-	if err != nil || len(evs) == 0 {
-		return 0, err
+	// One page of the log. An update (the events of one transaction) is
+	// never split across pages: when a full page holds a single update
+	// that may go on, the page is read again, twice as long.
+	var evs []store.Event
+	var groups []*group
+	var full bool
+	for limit := e.opts.EventBatch; ; limit *= 2 {
+		evs, err = e.st.EventsAfter(cursor, limit)
+		if err != nil || len(evs) == 0 {
+			return 0, err
+		}
+		full = len(evs) == limit
+		groups = groupEvents(evs, full)
+		if !full || len(groups) != 1 || !relevant(&evs[len(evs)-1]) || limit >= maxEventPage {
+			break
+		}
 	}
-	groups := groupEvents(evs, len(evs) == e.opts.EventBatch)
 	end := evs[len(evs)-1].Seq
-	if len(groups) > 0 && len(evs) == e.opts.EventBatch {
+	if len(groups) > 0 && full {
 		end = groups[len(groups)-1].end
 	}
 	triggers, err := e.active(KindTrigger)
@@ -273,7 +288,11 @@ func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies 
 	if t.Status == ticket.StatusClosed {
 		return 0, 0, nil // closed is final: triggers do not run on it
 	}
-	up := &update{created: g.created, via: "api", prev: prev}
+	up := &update{created: g.created, via: "api", prev: prev, base: snapOf(t)}
+	if rec.Fields != nil {
+		after := *rec.Fields
+		up.after = &after
+	}
 	for _, c := range g.comments {
 		up.comments = append(up.comments, c.Body)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/patchbayhq/patchbay/core/inbound"
 	"github.com/patchbayhq/patchbay/core/outbox"
@@ -176,9 +177,19 @@ func TestChannelAutoReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	auto := func(m *sdk.InboundMessage) { m.AutoSubmitted = true }
+	// An agent writing to the support address from their own mailbox (an
+	// echo of our side, not a customer) gets no auto-reply.
+	e.update(func(tx *store.Tx) error {
+		return tx.CreateUser(&ticket.User{Name: "Ada Agent", Role: ticket.RoleAgent, Email: "ada@acme.test",
+			Identities: []ticket.Identity{{Type: "email", Value: "ada@acme.test"}}})
+	})
 	a := e.deliver("support", "m1", "c1", "ann", "hello")
 	b := e.deliver("support", "m2", "c2", "bob", "Out of office", auto)
 	c := e.deliver("it-help", "s1", "D1", "T1:U1", "hi")
+	echo := e.deliver("support", "m4", "c4", "ada@acme.test", "forwarding a customer's question", func(m *sdk.InboundMessage) { m.Author.Email = "ada@acme.test" })
+	if req := e.ticket(echo.TicketID).RequesterID; req == 0 {
+		t.Fatal("echo ticket without requester")
+	}
 	e.deliver("support", "m3", "c1", "ann", "second message, same ticket")
 	var apiTicket uint64
 	e.update(func(tx *store.Tx) error {
@@ -210,7 +221,7 @@ func TestChannelAutoReply(t *testing.T) {
 	if n := countBody(e.comments(a.TicketID), "Thanks Ann Example, we got #1."); n != 1 {
 		t.Fatalf("rendered auto-reply found %d times", n)
 	}
-	for name, id := range map[string]uint64{"auto-submitted": b.TicketID, "inactive channel": c.TicketID, "api": apiTicket} {
+	for name, id := range map[string]uint64{"auto-submitted": b.TicketID, "inactive channel": c.TicketID, "api": apiTicket, "agent echo": echo.TicketID} {
 		if n := replies(id); n != 0 {
 			t.Errorf("%s: %d auto-replies", name, n)
 		}
@@ -335,5 +346,123 @@ func TestChangedToFiresOnTheChangeOnly(t *testing.T) {
 	}
 	if tk := e.ticket(r.TicketID); !slices.Contains(tk.Tags, "billing") {
 		t.Fatalf("group change not seen: %+v", tk)
+	}
+}
+
+// TestTriggerPositionOrder: matching triggers fire in position order (then
+// id), whatever order they were created in: the later one's change wins
+// and its note comes later.
+func TestTriggerPositionOrder(t *testing.T) {
+	e := newEnv(t)
+	always := all(cond("update_type", OpIs, "created"))
+	e.rule(&Rule{Kind: KindTrigger, Title: "third", Active: true, Position: 5, Conditions: always,
+		Actions: []Action{act(ActGroup, "Third"), act(ActInternalNote, "3")}})
+	e.rule(&Rule{Kind: KindTrigger, Title: "first", Active: true, Position: 1, Conditions: always,
+		Actions: []Action{act(ActGroup, "First"), act(ActInternalNote, "1")}})
+	e.rule(&Rule{Kind: KindTrigger, Title: "second (same position, later id)", Active: true, Position: 1, Conditions: always,
+		Actions: []Action{act(ActGroup, "Second"), act(ActInternalNote, "2")}})
+	r := e.deliver("support", "m1", "c1", "ann", "hello")
+	e.process()
+	if g := e.ticket(r.TicketID).Group; g != "Third" {
+		t.Fatalf("group %q, want the last trigger's", g)
+	}
+	var notes []string
+	for _, c := range e.comments(r.TicketID) {
+		if !c.Public {
+			notes = append(notes, c.Body)
+		}
+	}
+	if !slices.Equal(notes, []string{"1", "2", "3"}) {
+		t.Fatalf("notes in order %v", notes)
+	}
+}
+
+// TestUpdateLongerThanABatch: an update with more events than one read of
+// the log (EventBatch) is still one update: its triggers fire once.
+func TestUpdateLongerThanABatch(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.EventBatch = 2 })
+	e.rule(&Rule{Kind: KindTrigger, Title: "note", Active: true,
+		Conditions: all(cond("status", OpIs, "new")), Actions: []Action{act(ActInternalNote, "seen")}})
+	var id uint64
+	e.update(func(tx *store.Tx) error {
+		tk := &ticket.Ticket{Subject: "big", Status: ticket.StatusNew, Via: ticket.ViaAPI, RequesterID: 1}
+		if err := tx.CreateTicket(tk); err != nil {
+			return err
+		}
+		id = tk.ID
+		for i := range 5 {
+			if err := tx.CreateComment(&ticket.Comment{TicketID: tk.ID, Body: fmt.Sprint("part ", i), Via: ticket.ViaAPI}, store.CommentOptions{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	e.process()
+	if n := countBody(e.comments(id), "seen"); n != 1 {
+		t.Fatalf("trigger fired %d times on one update, want 1", n)
+	}
+}
+
+// TestChangeOperatorsWithABacklog: when the follower reads several updates
+// of a ticket at once (after a restart, or under load), a change operator
+// compares each update's before and after, not the ticket as it is now: a
+// change fires once, on the update that made it.
+func TestChangeOperatorsWithABacklog(t *testing.T) {
+	e := newEnv(t)
+	e.rule(&Rule{Kind: KindTrigger, Title: "on solve", Active: true,
+		Conditions: all(cond("status", OpChangedTo, "solved")), Actions: []Action{act(ActInternalNote, "solved!")}})
+	e.rule(&Rule{Kind: KindTrigger, Title: "on new", Active: true,
+		Conditions: all(cond("status", OpChangedTo, "new")), Actions: []Action{act(ActInternalNote, "created!")}})
+	e.rule(&Rule{Kind: KindTrigger, Title: "regrouped", Active: true,
+		Conditions: all(cond("group", OpChanged, nil)), Actions: []Action{act(ActAddTags, "regrouped")}})
+	r := e.deliver("support", "m1", "c1", "ann", "hello")
+	e.clock.Add(time.Second)            // distinct transaction times: four updates
+	e.update(func(tx *store.Tx) error { // an internal note: no field changes
+		return tx.CreateComment(&ticket.Comment{TicketID: r.TicketID, Body: "note", Via: ticket.ViaAPI}, store.CommentOptions{})
+	})
+	e.clock.Add(time.Second)
+	e.setStatus(r.TicketID, ticket.StatusSolved)
+	e.clock.Add(time.Second)
+	e.update(func(tx *store.Tx) error { // a later note while solved
+		return tx.CreateComment(&ticket.Comment{TicketID: r.TicketID, Body: "note 2", Via: ticket.ViaAPI}, store.CommentOptions{})
+	})
+	e.process() // all four updates at once
+	cs := e.comments(r.TicketID)
+	if n := countBody(cs, "solved!"); n != 1 {
+		t.Errorf("changed_to solved fired %d times, want 1", n)
+	}
+	if n := countBody(cs, "created!"); n != 1 {
+		t.Errorf("changed_to new fired %d times, want 1 (on creation)", n)
+	}
+	if tk := e.ticket(r.TicketID); slices.Contains(tk.Tags, "regrouped") {
+		t.Errorf("group changed fired without a group change: %v", tk.Tags)
+	}
+}
+
+// TestMacroUpdateRunsTriggers: a macro applied by an agent is an update
+// like any other: triggers run on it (update_via "api"), once.
+func TestMacroUpdateRunsTriggers(t *testing.T) {
+	e := newEnv(t)
+	agent := e.agent("smith")
+	e.rule(&Rule{Kind: KindTrigger, Title: "on pending by an agent", Active: true,
+		Conditions: all(cond("status", OpChangedTo, "pending"), cond("update_via", OpIs, "api")),
+		Actions:    []Action{act(ActInternalNote, "waiting on the customer")}})
+	m := e.rule(&Rule{Kind: KindMacro, Title: "ask", Active: true,
+		Actions: []Action{act(ActStatus, "pending"), act(ActPublicReply, "Could you send a screenshot?")}})
+	r := e.deliver("support", "m1", "c1", "ann", "broken")
+	e.process()
+	e.clock.Add(time.Minute)
+	e.update(func(tx *store.Tx) error {
+		_, err := e.eng.ApplyMacro(tx, r.TicketID, m.ID, agent)
+		return err
+	})
+	e.process()
+	e.process()
+	cs := e.comments(r.TicketID)
+	if n := countBody(cs, "waiting on the customer"); n != 1 {
+		t.Fatalf("trigger fired %d times on the macro's update, want 1", n)
+	}
+	if n := countBody(cs, "Could you send a screenshot?"); n != 1 || cs[1].AuthorID != agent || cs[1].Via != ticket.ViaAPI {
+		t.Fatalf("macro reply %+v", cs[1])
 	}
 }

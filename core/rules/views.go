@@ -28,9 +28,10 @@ func driverFilter(cs *Conditions) store.TicketFilter {
 		case "status":
 			f.Status = ticket.Status(c.c.str)
 		case "channel":
-			if v, ok := c.Value.(string); ok {
-				f.Channel = v
-			}
+			// Channel instance names are lower case (config checks it);
+			// the condition is case-insensitive, so the index is read
+			// with the normalised value.
+			f.Channel = c.c.str
 		case "assignee_id":
 			f.AssigneeID = c.c.id
 		case "requester_id":

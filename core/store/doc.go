@@ -98,12 +98,19 @@
 // one version per key); SyncWrites=true; NumVersionsToKeep=1; 16 MiB memtables × 3; 32 MiB block
 // cache; 16 MiB index cache (table indexes are not all kept on the heap);
 // 4 KiB value threshold (attachments and raw payloads live in the value log);
-// 256 MiB value-log files; 2 compactors, 8 MiB base tables; conflict
+// 64 MiB value-log files; 2 compactors, 8 MiB base tables; conflict
 // detection off (a single writer). Value-log GC runs every GCInterval (5 m),
 // and so does event-log trimming: events older than EventRetention (14 days)
 // are deleted from the head of the log (seqs are never reused; FirstEventSeq
 // tells an SSE client resuming from an older id that it missed events).
 // Badger's logs go to hclog (its Info chatter at Debug).
+//
+// # Disk space
+//
+// Badger writes through mmap and faults (SIGBUS) on a full disk, so writes
+// fail with ErrInsufficientSpace while the data directory's free space is
+// below MinFreeBytes plus the pending compaction's size (space.go); they
+// resume by themselves when space returns.
 //
 // # Backup and restore
 //

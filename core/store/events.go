@@ -25,12 +25,15 @@ const (
 // Event is one entry of the durable event log, in commit order. Seq numbers
 // are dense (1, 2, 3…) and never reused; SSE uses Seq as the event id.
 type Event struct {
-	Seq       uint64    `json:"seq"`
-	Type      string    `json:"type"`
-	TicketID  uint64    `json:"ticket_id,omitempty"`
-	CommentID uint64    `json:"comment_id,omitempty"`
-	UserID    uint64    `json:"user_id,omitempty"`
-	At        time.Time `json:"at"`
+	Seq       uint64 `json:"seq"`
+	Type      string `json:"type"`
+	TicketID  uint64 `json:"ticket_id,omitempty"`
+	CommentID uint64 `json:"comment_id,omitempty"`
+	UserID    uint64 `json:"user_id,omitempty"`
+	// ActorID is the user who made the change (Tx.SetActor); absent for
+	// the system's own changes.
+	ActorID uint64    `json:"actor_id,omitempty"`
+	At      time.Time `json:"at"`
 	// Data is the changed object as of this event (a ticket, comment or
 	// user). On events read back it is a json.RawMessage.
 	Data any `json:"data,omitempty"`
@@ -45,6 +48,9 @@ func (tx *Tx) AppendEvent(ev *Event) error {
 		return err
 	}
 	ev.Seq = seq
+	if ev.ActorID == 0 {
+		ev.ActorID = tx.actor
+	}
 	if ev.At.IsZero() {
 		ev.At = tx.now
 	}
@@ -94,7 +100,7 @@ func encodeEvent(ev *Event) ([]byte, error) {
 	for _, f := range []struct {
 		name string
 		v    uint64
-	}{{"ticket_id", ev.TicketID}, {"comment_id", ev.CommentID}, {"user_id", ev.UserID}} {
+	}{{"ticket_id", ev.TicketID}, {"comment_id", ev.CommentID}, {"user_id", ev.UserID}, {"actor_id", ev.ActorID}} {
 		if f.v != 0 {
 			b = append(b, `,"`...)
 			b = append(b, f.name...)

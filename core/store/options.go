@@ -32,7 +32,31 @@ type Options struct {
 	// MemTableSize, BlockCacheSize and IndexCacheSize override the
 	// low-memory defaults (16 MiB, 32 MiB, 16 MiB).
 	MemTableSize, BlockCacheSize, IndexCacheSize int64
+	// MinFreeBytes is the free space the store keeps on the data
+	// directory's disk: below it (plus what a pending compaction may write,
+	// measured at run time) every write fails with ErrInsufficientSpace
+	// instead of letting Badger fault on a full disk (see space.go). The
+	// default, 2×MaxBatchBytes + 3×MemTableSize (64 MiB with the defaults),
+	// covers one commit and the flush of every memtable; <0 disables the
+	// guard.
+	MinFreeBytes int64
+	// FreeSpace returns the bytes available on the file system holding
+	// dir; nil measures with statfs. Tests inject a fake disk.
+	FreeSpace func(dir string) (uint64, error)
+
+	// spaceEvery, when set (tests), replaces the background measurement
+	// interval (1s).
+	spaceEvery time.Duration
 }
+
+// numMemtables is Badger's NumMemtables: the memtables the space reserve
+// must be able to flush.
+const numMemtables = 3
+
+// vlogFileSize is Badger's ValueLogFileSize. Value-log GC rewrites the live
+// half (at most) of one file before deleting it, so it runs only with that
+// much free above the reserve.
+const vlogFileSize = 64 << 20
 
 func (o *Options) defaults() {
 	if o.Logger == nil {
@@ -62,6 +86,12 @@ func (o *Options) defaults() {
 	if o.IndexCacheSize <= 0 {
 		o.IndexCacheSize = 16 << 20
 	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = 2*int64(o.MaxBatchBytes) + numMemtables*o.MemTableSize
+	}
+	if o.spaceEvery <= 0 {
+		o.spaceEvery = spaceEvery
+	}
 }
 
 // badgerOptions returns the Badger options: durability first, then a small
@@ -76,8 +106,8 @@ func (o *Options) defaults() {
 //   - ValueThreshold 4 KiB (1 MiB): tickets, comments and index entries stay
 //     in the LSM tree, attachment chunks and raw payloads go to the value log
 //     and do not count against the transaction size limit.
-//   - ValueLogFileSize 256 MiB (1 GiB): smaller files are rewritten by
-//     value-log GC sooner.
+//   - ValueLogFileSize 64 MiB (1 GiB): smaller files are rewritten by
+//     value-log GC sooner, and a GC run needs less free space (space.go).
 //   - NumCompactors 2, BaseTableSize 8 MiB, NumLevelZeroTables 3: fewer,
 //     smaller compactions on a 2-core machine.
 //   - DetectConflicts false: one writer goroutine owns every write, so
@@ -87,11 +117,11 @@ func (o Options) badgerOptions() badger.Options {
 		WithSyncWrites(true).
 		WithNumVersionsToKeep(1).
 		WithMemTableSize(o.MemTableSize).
-		WithNumMemtables(3).
+		WithNumMemtables(numMemtables).
 		WithBlockCacheSize(o.BlockCacheSize).
 		WithIndexCacheSize(o.IndexCacheSize).
 		WithValueThreshold(4 << 10).
-		WithValueLogFileSize(256 << 20).
+		WithValueLogFileSize(vlogFileSize).
 		WithNumCompactors(2).
 		WithBaseTableSize(8 << 20).
 		WithNumLevelZeroTables(3).

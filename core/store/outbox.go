@@ -14,6 +14,12 @@ type OutboxEntry struct {
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 	LastError     string    `json:"last_error,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
+	// WaitingForChannel is set while the last attempt found the channel's
+	// plugin down: the entry waits for the channel, not for the provider
+	// (see RetryWaiting). Waits counts those attempts, which are not
+	// Attempts.
+	WaitingForChannel bool `json:"waiting_for_channel,omitempty"`
+	Waits             int  `json:"waits,omitempty"`
 }
 
 // OutboxEntry returns the entry of a comment, or ErrNotFound.
@@ -79,6 +85,37 @@ func (r *ReadTx) DueOutbox(now time.Time, limit int) ([]*OutboxEntry, time.Time,
 		out = append(out, e)
 	}
 	return out, time.Time{}, nil
+}
+
+// RetryWaiting makes the instance's entries that wait for their channel
+// (WaitingForChannel) due now, e.g. when its plugin is running again, so
+// that replies do not sit out their backoff. It looks at no more than limit
+// entries due later and returns how many it moved.
+func (tx *Tx) RetryWaiting(instance string, limit int) (int, error) {
+	pairs, err := tx.r.scan([]byte(pOutboxDue), nil, limit, true)
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	for _, p := range pairs {
+		due := time.Unix(0, int64(getU64(p.Key[len(pOutboxDue):])))
+		if !due.After(tx.now) {
+			continue
+		}
+		e, err := tx.OutboxEntry(getU64(p.Key[len(pOutboxDue)+8:]))
+		if err != nil {
+			return moved, err
+		}
+		if e.Instance != instance || !e.WaitingForChannel {
+			continue
+		}
+		e.NextAttemptAt = tx.now
+		if err := tx.PutOutbox(e); err != nil {
+			return moved, err
+		}
+		moved++
+	}
+	return moved, nil
 }
 
 // OutboxLen returns how many entries are queued (for metrics and tests).

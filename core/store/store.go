@@ -64,6 +64,9 @@ type Store struct {
 	// error fails that commit as a Badger error would.
 	commitHook func(updates int) error
 
+	// space refuses writes while the disk is short of space (space.go).
+	space *spaceGuard
+
 	// commits counts synced commits (tests and metrics).
 	statsMu sync.Mutex
 	stats   Stats
@@ -105,6 +108,9 @@ func Open(opts Options) (*Store, error) {
 		return nil, errors.New("store: no data directory")
 	}
 	opts.defaults()
+	if err := checkOpenSpace(opts); err != nil { // space.go
+		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
+	}
 	db, err := badger.OpenManaged(opts.badgerOptions())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
@@ -122,8 +128,10 @@ func Open(opts Options) (*Store, error) {
 		idle:          make(chan struct{}, 1),
 		committerDone: make(chan struct{}),
 		readers:       map[uint64]int{},
+		space:         newSpaceGuard(opts),
 	}
 	s.viewsDone = sync.NewCond(&s.mu)
+	s.space.debtFn = s.compactionDebt // space.go
 	s.durableTs = db.MaxVersion()
 	s.lastTs = s.durableTs
 	s.idle <- struct{}{}
@@ -132,6 +140,10 @@ func Open(opts Options) (*Store, error) {
 	if opts.GCInterval > 0 {
 		s.bg.Add(1)
 		go s.gcLoop(opts.GCInterval)
+	}
+	if s.space.enabled() {
+		s.bg.Add(1)
+		go s.spaceLoop(opts.spaceEvery)
 	}
 	return s, nil
 }
@@ -408,6 +420,10 @@ func (s *Store) runOne(u *unit, r *request) *unit {
 		r.done <- err
 		return u
 	}
+	if err := s.space.admit(); err != nil { // disk short: refused unrun (space.go)
+		r.done <- err
+		return u
+	}
 	tx := newTx(s, u)
 	if err := runFn(r.fn, tx); err != nil {
 		r.done <- err
@@ -466,6 +482,11 @@ func (s *Store) committer() {
 			err = fmt.Errorf("store: an earlier commit of the batch failed: %w", s.failErr)
 		}
 		s.mu.Unlock()
+		if err == nil && hookErr == nil {
+			// Badger faults (SIGBUS) on a full disk: refuse the unit
+			// while the disk is short of space (space.go).
+			err = s.space.beforeCommit()
+		}
 		var took time.Duration
 		if err == nil && hookErr == nil {
 			start := time.Now()
@@ -535,7 +556,9 @@ func (s *Store) gcLoop(every time.Duration) {
 			}
 			s.db.SetDiscardTs(s.discardTs())
 			n := 0
-			for s.db.RunValueLogGC(0.5) == nil {
+			// A GC run rewrites up to half a value-log file before it
+			// deletes it: only with that much free above the reserve.
+			for s.space.allows(vlogFileSize/2) && s.db.RunValueLogGC(0.5) == nil {
 				n++
 				select {
 				case <-s.closing:

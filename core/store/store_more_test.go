@@ -401,6 +401,7 @@ func TestEncodeEventMatchesJSON(t *testing.T) {
 		{Seq: 1, Type: "ticket.created", TicketID: 7, At: at, Data: json.RawMessage(`{"id":7}`)},
 		{Seq: 2, Type: `odd "type"`, UserID: 3, At: at, Data: map[string]uint64{"a": 1}},
 		{Seq: 3, Type: "x", At: at},
+		{Seq: 4, Type: "ticket.updated", TicketID: 7, ActorID: 12, At: at, Data: json.RawMessage(`{"id":7}`)},
 	}
 	for _, ev := range cases {
 		got, err := encodeEvent(ev)

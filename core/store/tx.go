@@ -247,7 +247,16 @@ type Tx struct {
 	// event that follows embeds the same bytes without encoding twice.
 	lastObj any
 	lastRaw []byte
+	// actor is the user recorded on this function's events (SetActor).
+	actor uint64
 }
+
+// SetActor names the user on whose behalf this function writes (the agent
+// of an API token, the author of an inbound message): every event it
+// appends from now on carries that actor_id, so the log shows who changed
+// what. Without it events have no actor (the system: automations, delivery
+// receipts).
+func (tx *Tx) SetActor(userID uint64) { tx.actor = userID }
 
 func newOverlay() *overlay { return &overlay{m: make(map[string]*ovEntry)} }
 

@@ -43,6 +43,10 @@ type config struct {
 	Status     string `json:"status"`
 	SpawnChild bool   `json:"spawn_child"`
 	StateProbe bool   `json:"state_probe"`
+	// EchoSecret makes the plugin leak its token, as a careless plugin
+	// might: "configure" fails Configure with it; "send" reports it in its
+	// status on Start and in the error of a "fail-echo" send.
+	EchoSecret string `json:"echo_secret"`
 }
 
 type channel struct {
@@ -53,6 +57,7 @@ type channel struct {
 	child  *exec.Cmd
 }
 
+// Describe implements sdk.Channel for the test plugin.
 func (c *channel) Describe(context.Context) (sdk.Manifest, error) {
 	return sdk.Manifest{
 		Kind:        "test",
@@ -73,6 +78,7 @@ func (c *channel) Describe(context.Context) (sdk.Manifest, error) {
 	}, nil
 }
 
+// Configure implements sdk.Channel for the test plugin.
 func (c *channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error {
 	var cfg config
 	if err := req.Decode(&cfg); err != nil {
@@ -80,6 +86,9 @@ func (c *channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error
 	}
 	if cfg.Token == "" && !cfg.AllowEmpty {
 		return sdk.FieldErrors{{Field: "token", Message: "is required"}}
+	}
+	if cfg.EchoSecret == "configure" {
+		return fmt.Errorf("the provider rejected token %s", cfg.Token)
 	}
 	if cfg.StateProbe {
 		// Keeps a generated value in state, as real plugins keep keys.
@@ -96,6 +105,7 @@ func (c *channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error
 	return nil
 }
 
+// Start implements sdk.Channel for the test plugin.
 func (c *channel) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -106,13 +116,19 @@ func (c *channel) Start(ctx context.Context) error {
 		}
 	}
 	if c.cfg.Status != "" {
-		return c.host.ReportStatus(ctx, sdk.Status{State: c.cfg.Status, Message: "reported on start"})
+		msg := "reported on start"
+		if c.cfg.EchoSecret == "send" {
+			msg = "connected with token " + c.cfg.Token
+		}
+		return c.host.ReportStatus(ctx, sdk.Status{State: c.cfg.Status, Message: msg})
 	}
 	return nil
 }
 
+// Stop implements sdk.Channel for the test plugin.
 func (c *channel) Stop(context.Context) error { return nil }
 
+// HandleWebhook implements sdk.Channel for the test plugin.
 func (c *channel) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResponse, error) {
 	switch req.Path {
 	case "/deliver":
@@ -208,12 +224,18 @@ func (c *channel) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*
 	return &sdk.WebhookResponse{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}, "X-Plugin": {"test"}}, Body: echo}, nil
 }
 
+// Send implements sdk.Channel for the test plugin.
 func (c *channel) Send(_ context.Context, msg *sdk.OutboundMessage) (*sdk.SendResult, error) {
 	switch msg.Text {
 	case "fail-retry":
 		return nil, sdk.Retryable("rate_limited", errors.New("provider said 429"), 2*time.Second)
 	case "fail-perm":
 		return nil, sdk.Permanent("bad_recipient", errors.New("recipient unknown"))
+	case "fail-echo":
+		c.mu.Lock()
+		token := c.cfg.Token
+		c.mu.Unlock()
+		return nil, sdk.Permanent("auth", fmt.Errorf("token %s was revoked", token))
 	}
 	return &sdk.SendResult{ExternalID: "sent-" + msg.IdempotencyKey + "-" + msg.ConversationKey}, nil
 }

@@ -49,6 +49,7 @@ func (s *channelServer) recoverPanic(op string, err *error) {
 	}
 }
 
+// Describe serves the Channel RPC of the same name by calling the plugin's sdk.Channel.
 func (s *channelServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (resp *pb.DescribeResponse, err error) {
 	defer s.recoverPanic("describe", &err)
 	m, err := s.impl.Describe(ctx)
@@ -58,6 +59,7 @@ func (s *channelServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (re
 	return &pb.DescribeResponse{Manifest: ManifestToProto(m)}, nil
 }
 
+// Configure serves the Channel RPC of the same name by calling the plugin's sdk.Channel.
 func (s *channelServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (resp *pb.ConfigureResponse, err error) {
 	defer s.recoverPanic("configure", &err)
 	// The host registered its Host service on the broker before sending
@@ -106,6 +108,7 @@ func (s *channelServer) Configure(ctx context.Context, req *pb.ConfigureRequest)
 	return &pb.ConfigureResponse{}, nil
 }
 
+// Start serves the Channel RPC of the same name by calling the plugin's sdk.Channel.
 func (s *channelServer) Start(ctx context.Context, _ *pb.StartRequest) (resp *pb.StartResponse, err error) {
 	defer s.recoverPanic("start", &err)
 	if err := s.impl.Start(ctx); err != nil {
@@ -114,6 +117,7 @@ func (s *channelServer) Start(ctx context.Context, _ *pb.StartRequest) (resp *pb
 	return &pb.StartResponse{}, nil
 }
 
+// Stop serves the Channel RPC of the same name by calling the plugin's sdk.Channel.
 func (s *channelServer) Stop(ctx context.Context, _ *pb.StopRequest) (resp *pb.StopResponse, err error) {
 	defer s.recoverPanic("stop", &err)
 	if err := s.impl.Stop(ctx); err != nil {
@@ -122,6 +126,7 @@ func (s *channelServer) Stop(ctx context.Context, _ *pb.StopRequest) (resp *pb.S
 	return &pb.StopResponse{}, nil
 }
 
+// HandleWebhook serves the Channel RPC of the same name by calling the plugin's sdk.Channel.
 func (s *channelServer) HandleWebhook(ctx context.Context, req *pb.WebhookRequest) (resp *pb.WebhookResponse, err error) {
 	defer s.recoverPanic("handle webhook", &err)
 	r, err := s.impl.HandleWebhook(ctx, WebhookRequestFromProto(req))

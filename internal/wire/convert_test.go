@@ -41,7 +41,7 @@ func TestConversionsRoundTrip(t *testing.T) {
 	}{
 		{"manifest full", func(t *testing.T) (any, any) {
 			m := sdk.Manifest{Kind: "slack", Version: "1.2.0", ProtocolVersion: sdk.ProtocolVersion, DisplayName: "Slack", Description: "DMs",
-				Capabilities: sdk.Capabilities{AttachmentsIn: true, AttachmentsOut: true, MaxAttachmentBytes: 1 << 30, Threads: true, HTML: true, ReplyWindow: 24 * time.Hour, Webhooks: true},
+				Capabilities: sdk.Capabilities{AttachmentsIn: true, AttachmentsOut: true, MaxAttachmentBytes: 1 << 30, Threads: true, HTML: true, ReplyWindow: 24 * time.Hour, Webhooks: true, WebhookTimeout: 3 * time.Second},
 				ConfigFields: []sdk.ConfigField{{Name: "bot_token", Type: "string", Required: true, Secret: true, Description: "xoxb", Default: "d"}, {Name: "api_url", Type: "string"}}}
 			return wire.ManifestFromProto(viaWire(t, wire.ManifestToProto(m))), m
 		}},

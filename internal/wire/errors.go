@@ -19,6 +19,7 @@ var ErrNoHost = errors.New("no host service: the core configured this plugin wit
 // (size or digest mismatch, missing header). It becomes InvalidArgument.
 type errBadUpload struct{ msg string }
 
+// Error describes the broken upload.
 func (e *errBadUpload) Error() string { return "bad attachment upload: " + e.msg }
 
 // toStatus turns a Go error from an implementation into a gRPC status error

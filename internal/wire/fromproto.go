@@ -52,6 +52,7 @@ func CapabilitiesFromProto(p *pb.Capabilities) sdk.Capabilities {
 		Threads:            p.GetThreads(),
 		HTML:               p.GetHtml(),
 		ReplyWindow:        durationFromProto(p.GetReplyWindow()),
+		WebhookTimeout:     durationFromProto(p.GetWebhookTimeout()),
 		Webhooks:           p.GetWebhooks(),
 	}
 }

@@ -121,6 +121,7 @@ func (h *hostClient) OpenAttachment(ctx context.Context, id string) (io.ReadClos
 	return &downloadReader{recv: stream.Recv, cancel: cancel, id: id, buf: first.GetData()}, nil
 }
 
+// UpdateDelivery implements sdk.Host over the Host gRPC service.
 func (h *hostClient) UpdateDelivery(ctx context.Context, u sdk.DeliveryUpdate) (bool, error) {
 	if h.c == nil {
 		return false, ErrNoHost
@@ -132,6 +133,7 @@ func (h *hostClient) UpdateDelivery(ctx context.Context, u sdk.DeliveryUpdate) (
 	return resp.GetFound(), nil
 }
 
+// GetState implements sdk.Host over the Host gRPC service.
 func (h *hostClient) GetState(ctx context.Context, key string) ([]byte, bool, error) {
 	if h.c == nil {
 		return nil, false, ErrNoHost
@@ -143,6 +145,7 @@ func (h *hostClient) GetState(ctx context.Context, key string) ([]byte, bool, er
 	return resp.GetValue(), resp.GetFound(), nil
 }
 
+// SetState implements sdk.Host over the Host gRPC service.
 func (h *hostClient) SetState(ctx context.Context, key string, value []byte) error {
 	if h.c == nil {
 		return ErrNoHost
@@ -151,6 +154,7 @@ func (h *hostClient) SetState(ctx context.Context, key string, value []byte) err
 	return fromStatus("set state", err)
 }
 
+// DeleteState implements sdk.Host over the Host gRPC service.
 func (h *hostClient) DeleteState(ctx context.Context, key string) error {
 	if h.c == nil {
 		return ErrNoHost
@@ -159,6 +163,7 @@ func (h *hostClient) DeleteState(ctx context.Context, key string) error {
 	return fromStatus("delete state", err)
 }
 
+// ReportStatus implements sdk.Host over the Host gRPC service.
 func (h *hostClient) ReportStatus(ctx context.Context, s sdk.Status) error {
 	if h.c == nil {
 		return ErrNoHost

@@ -28,6 +28,7 @@ func NewHostServer(backend HostBackend, opts []grpc.ServerOption) *grpc.Server {
 	return s
 }
 
+// Deliver serves the Host RPC of the same name from the instance's HostBackend.
 func (s *hostServer) Deliver(ctx context.Context, req *pb.DeliverRequest) (*pb.DeliverResponse, error) {
 	if req.GetMessage() == nil {
 		return nil, status.Error(codes.InvalidArgument, "deliver: no message")
@@ -43,6 +44,7 @@ func (s *hostServer) Deliver(ctx context.Context, req *pb.DeliverRequest) (*pb.D
 	return ReceiptToProto(r), nil
 }
 
+// UploadAttachment serves the Host RPC of the same name from the instance's HostBackend.
 func (s *hostServer) UploadAttachment(stream grpc.ClientStreamingServer[pb.AttachmentChunk, pb.UploadAttachmentResponse]) error {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -70,6 +72,7 @@ func (s *hostServer) UploadAttachment(stream grpc.ClientStreamingServer[pb.Attac
 	return stream.SendAndClose(StagedToProto(staged))
 }
 
+// ReadAttachment serves the Host RPC of the same name from the instance's HostBackend.
 func (s *hostServer) ReadAttachment(req *pb.ReadAttachmentRequest, stream grpc.ServerStreamingServer[pb.AttachmentChunk]) error {
 	rc, err := s.backend.OpenAttachment(stream.Context(), req.GetId())
 	if err != nil {
@@ -82,6 +85,7 @@ func (s *hostServer) ReadAttachment(req *pb.ReadAttachmentRequest, stream grpc.S
 	return toStatus(err)
 }
 
+// UpdateDelivery serves the Host RPC of the same name from the instance's HostBackend.
 func (s *hostServer) UpdateDelivery(ctx context.Context, req *pb.UpdateDeliveryRequest) (*pb.UpdateDeliveryResponse, error) {
 	found, err := s.backend.UpdateDelivery(ctx, DeliveryUpdateFromProto(req))
 	if err != nil {
@@ -90,6 +94,7 @@ func (s *hostServer) UpdateDelivery(ctx context.Context, req *pb.UpdateDeliveryR
 	return &pb.UpdateDeliveryResponse{Found: found}, nil
 }
 
+// GetState serves the Host RPC of the same name from the instance's HostBackend.
 func (s *hostServer) GetState(ctx context.Context, req *pb.GetStateRequest) (*pb.GetStateResponse, error) {
 	v, found, err := s.backend.GetState(ctx, req.GetKey())
 	if err != nil {
@@ -98,6 +103,7 @@ func (s *hostServer) GetState(ctx context.Context, req *pb.GetStateRequest) (*pb
 	return &pb.GetStateResponse{Value: v, Found: found}, nil
 }
 
+// SetState serves the Host RPC of the same name from the instance's HostBackend.
 func (s *hostServer) SetState(ctx context.Context, req *pb.SetStateRequest) (*pb.SetStateResponse, error) {
 	if err := s.backend.SetState(ctx, req.GetKey(), req.GetValue()); err != nil {
 		return nil, toStatus(err)
@@ -105,6 +111,7 @@ func (s *hostServer) SetState(ctx context.Context, req *pb.SetStateRequest) (*pb
 	return &pb.SetStateResponse{}, nil
 }
 
+// DeleteState serves the Host RPC of the same name from the instance's HostBackend.
 func (s *hostServer) DeleteState(ctx context.Context, req *pb.DeleteStateRequest) (*pb.DeleteStateResponse, error) {
 	if err := s.backend.DeleteState(ctx, req.GetKey()); err != nil {
 		return nil, toStatus(err)
@@ -112,6 +119,7 @@ func (s *hostServer) DeleteState(ctx context.Context, req *pb.DeleteStateRequest
 	return &pb.DeleteStateResponse{}, nil
 }
 
+// ReportStatus serves the Host RPC of the same name from the instance's HostBackend.
 func (s *hostServer) ReportStatus(ctx context.Context, req *pb.ReportStatusRequest) (*pb.ReportStatusResponse, error) {
 	if err := s.backend.ReportStatus(ctx, StatusFromProto(req)); err != nil {
 		return nil, toStatus(err)

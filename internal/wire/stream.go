@@ -33,6 +33,7 @@ func newUploadReader(recv func() (*pb.AttachmentChunk, error), first []byte, h S
 	return r
 }
 
+// Read implements io.Reader over the attachment chunk stream.
 func (r *uploadReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
 		if r.err != nil {
@@ -91,6 +92,7 @@ type downloadReader struct {
 	err    error
 }
 
+// Read implements io.Reader over the attachment chunk stream.
 func (r *downloadReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
 		if r.err != nil {

@@ -44,6 +44,7 @@ func CapabilitiesToProto(c sdk.Capabilities) *pb.Capabilities {
 		Threads:            c.Threads,
 		Html:               c.HTML,
 		ReplyWindow:        durationToProto(c.ReplyWindow),
+		WebhookTimeout:     durationToProto(c.WebhookTimeout),
 		Webhooks:           c.Webhooks,
 	}
 }

@@ -73,8 +73,10 @@ func crlfMail(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n
 // delivery "sent" with our Message-ID) and to a dir: outbox; answers
 // threaded back by headers, by the signed plus-address (another sender) and
 // by the subject token (the requester), a stranger's copied subject token
-// refused, an out-of-office stored as automatic, attachments through the
-// allow-list, and 552 for an oversized mail.
+// refused, an out-of-office stored as automatic and never auto-replied to
+// (while a person's new ticket gets the channel's auto-reply, marked
+// Auto-Submitted), attachments through the allow-list, 552 for an
+// oversized mail, and IMAP polling with its cursor in the core's state.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the core")
@@ -278,28 +280,84 @@ channel "devmail" {
 		}
 	}
 
-	// The dir: outbox of the development channel.
-	if err := emailtest.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"},
-		crlfMail("From: bob@example.com\nSubject: Printer\nMessage-ID: <e2e-dev@example.com>\n\nIt jams.\n")); err != nil {
-		t.Fatal(err)
+	// The dir: outbox of the development channel, with the channel's
+	// auto-reply on: a person's new ticket gets it (marked
+	// Auto-Submitted: auto-replied), an out-of-office message does not.
+	if st, body := core.Do("PUT", "/api/v1/auto_replies/devmail", map[string]any{"body": "We got your request."}); st/100 != 2 {
+		t.Fatalf("PUT auto-reply: %d %s", st, body)
 	}
-	dev := tickets(t, core, "devmail")
-	if len(dev) != 1 {
-		t.Fatalf("devmail tickets %+v", dev)
+	sendDev := func(from, headers, body string) {
+		t.Helper()
+		if err := emailtest.SendSMTP(devAddr, from, []string{"dev@acme.test"}, crlfMail("From: "+from+"\n"+headers+"\n\n"+body+"\n")); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if st, body := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", dev[0].ID), map[string]any{"body": "Open the tray.", "public": true}); st/100 != 2 {
+	devTicket := func(subject string) apiTicket {
+		t.Helper()
+		for _, tk := range tickets(t, core, "devmail") {
+			if tk.Subject == subject {
+				return tk
+			}
+		}
+		t.Fatalf("no devmail ticket %q", subject)
+		return apiTicket{}
+	}
+	emlOf := func(ticketID uint64) [][]byte {
+		files, _ := filepath.Glob(filepath.Join(outDir, fmt.Sprintf("pb.%d.*.eml", ticketID)))
+		var out [][]byte
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+	sendDev("bob@example.com", "Subject: Printer\nMessage-ID: <e2e-dev@example.com>", "It jams.")
+	printer := devTicket("Printer")
+	e2etest.Eventually(t, 60*time.Second, "the auto-reply .eml", func() bool { return len(emlOf(printer.ID)) == 1 })
+	if auto := emlOf(printer.ID)[0]; !bytes.Contains(auto, []byte("Auto-Submitted: auto-replied")) || !bytes.Contains(auto, []byte("We got your request.")) {
+		t.Fatalf("auto-reply:\n%s", auto)
+	}
+	sendDev("carol@example.com", "Subject: Out of office\nAuto-Submitted: auto-replied\nMessage-ID: <e2e-ooo-dev@example.com>", "I am away.")
+	// Rules run in event order: once the next ticket has its auto-reply,
+	// the out-of-office ticket's turn has passed.
+	sendDev("dave@example.com", "Subject: Scanner\nMessage-ID: <e2e-scanner@example.com>", "It is slow.")
+	scanner := devTicket("Scanner")
+	e2etest.Eventually(t, 60*time.Second, "the second auto-reply", func() bool { return len(emlOf(scanner.ID)) == 1 })
+	away := devTicket("Out of office")
+	if cs := comments(t, core, away.ID); len(cs) != 1 || !cs[0].AutoSubmitted || len(emlOf(away.ID)) != 0 {
+		t.Fatalf("the out-of-office message was answered: %+v", cs)
+	}
+
+	// An agent's reply on the Printer ticket.
+	if st, body := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", printer.ID), map[string]any{"body": "Open the tray.", "public": true}); st/100 != 2 {
 		t.Fatalf("POST comment: %d %s", st, body)
 	}
-	e2etest.Eventually(t, 60*time.Second, "an .eml file", func() bool {
-		files, _ := filepath.Glob(filepath.Join(outDir, "*.eml"))
-		return len(files) == 1
-	})
-	emls, _ := filepath.Glob(filepath.Join(outDir, "*.eml"))
-	data, err := os.ReadFile(emls[0])
-	if err != nil {
-		t.Fatal(err)
+	e2etest.Eventually(t, 60*time.Second, "the reply .eml", func() bool { return len(emlOf(printer.ID)) == 2 })
+	found := false
+	for _, data := range emlOf(printer.ID) {
+		if bytes.Contains(data, []byte("Open the tray.")) {
+			found = true
+			// It answers the latest message (the auto-reply) in the thread
+			// that starts with Bob's mail.
+			if !bytes.Contains(data, []byte("References: <e2e-dev@example.com>")) || bytes.Contains(data, []byte("Auto-Submitted")) {
+				t.Fatalf("agent reply .eml:\n%s", data)
+			}
+		}
 	}
-	if !bytes.Contains(data, []byte("Open the tray.")) || !bytes.Contains(data, []byte("In-Reply-To: <e2e-dev@example.com>")) {
-		t.Fatalf(".eml:\n%s", data)
+	if !found {
+		t.Fatal("no .eml with the agent's reply")
+	}
+
+	// The channel list shows the channels, never the IMAP password; nor do
+	// the core's and the plugins' logs.
+	st, channels := core.Do("GET", "/api/v1/channels", nil)
+	if st != http.StatusOK || !bytes.Contains(channels, []byte(`"mailbox"`)) {
+		t.Fatalf("channels: %d %s", st, channels)
+	}
+	for where, text := range map[string]string{"GET /api/v1/channels": string(channels), "logs": core.Logs()} {
+		if strings.Contains(text, emailtest.IMAPPassword) {
+			t.Errorf("the IMAP password appears in the %s", where)
+		}
 	}
 }

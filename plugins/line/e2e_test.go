@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,6 +199,17 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return false
 	})
+	// The channel list shows the channel, never its secrets; nor do the
+	// core's and the plugin's logs.
+	st, channels := core.Do("GET", "/api/v1/channels", nil)
+	if st != 200 || !bytes.Contains(channels, []byte(`"line-support"`)) {
+		t.Fatalf("channels: %d %s", st, channels)
+	}
+	for where, text := range map[string]string{"GET /api/v1/channels": string(channels), "logs": core.Logs()} {
+		if strings.Contains(text, testSecret) || strings.Contains(text, testToken) {
+			t.Errorf("a LINE secret appears in the %s", where)
+		}
+	}
 }
 
 func TestEndToEndBlockedUser(t *testing.T) {

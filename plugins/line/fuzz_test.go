@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/patchbayhq/patchbay/sdk"
+	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
 
 // FuzzHandleWebhook feeds arbitrary bodies, signed and unsigned, through
@@ -81,4 +84,55 @@ func BenchmarkRetryKey(b *testing.B) {
 	for b.Loop() {
 		_ = retryKey(msg)
 	}
+}
+
+// FuzzFileLink feeds arbitrary paths, queries and methods to the signed
+// file links the channel serves on /hooks/<instance>/files/…, which anyone
+// on the internet can request: no panic, only documented statuses, and a
+// file is served only for the exact link the channel issued (the same id,
+// name, expiry and signature).
+func FuzzFileLink(f *testing.F) {
+	h := newHarness(f, func(r *sdk.ConfigureRequest) { r.PublicURL = "https://support.example.com/hooks/line-support" })
+	att := h.host.StoreAttachment(channeltest.File{Filename: "report.pdf", ContentType: "application/pdf", Data: []byte("%PDF-1.4 fuzz")})
+	rt, err := h.ch.runtime()
+	if err != nil {
+		f.Fatal(err)
+	}
+	link, err := url.Parse(rt.fileLink(att.ID, "report.pdf"))
+	if err != nil || link.Path == "" {
+		f.Fatalf("no link for %q: %v", att.ID, err)
+	}
+	issued := link.Query()
+	path := strings.TrimPrefix(link.Path, "/hooks/line-support")
+	f.Add("GET", path, link.RawQuery)
+	f.Add("HEAD", path, link.RawQuery)
+	f.Add("POST", path, link.RawQuery)
+	f.Add("GET", path, "name=report.pdf&exp=1&sig=AAAA")
+	f.Add("GET", "/files/../files/"+att.ID, link.RawQuery)
+	f.Add("GET", "/files/", "")
+	f.Add("GET", path, "%zz")
+	f.Add("GET", path, link.RawQuery+"&name=evil.html")
+	allowed := map[int]bool{200: true, 403: true, 404: true, 405: true, 410: true}
+	f.Fuzz(func(t *testing.T, method, p, rawQuery string) {
+		if !strings.HasPrefix(p, filesPrefix) {
+			p = filesPrefix + p
+		}
+		resp, err := h.ch.HandleWebhook(context.Background(), &sdk.WebhookRequest{Method: method, Path: p, RawQuery: rawQuery, Header: http.Header{}})
+		if err != nil {
+			t.Fatalf("HandleWebhook error: %v", err)
+		}
+		if !allowed[resp.Status] {
+			t.Fatalf("status %d for %s %q ?%q", resp.Status, method, p, rawQuery)
+		}
+		if resp.Status != http.StatusOK {
+			return
+		}
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil || p != path || q.Get("name") != issued.Get("name") || q.Get("exp") != issued.Get("exp") || q.Get("sig") != issued.Get("sig") {
+			t.Fatalf("served a file for a link the channel did not issue: %s %q ?%q", method, p, rawQuery)
+		}
+		if method == http.MethodGet && string(resp.Body) != "%PDF-1.4 fuzz" {
+			t.Fatalf("served %q", resp.Body)
+		}
+	})
 }

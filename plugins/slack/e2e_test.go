@@ -116,8 +116,67 @@ func testHooks(t *testing.T, bin e2etest.Binaries) {
 	if st, _ := hook(t, core, mention, fakeslack.SignedHeaders(fakeslack.Secret, mention, time.Now())); st != http.StatusOK {
 		t.Errorf("app_mention answered %d, want 200 (acknowledged, ignored)", st)
 	}
+
 	if strings.Contains(core.Logs(), fakeslack.BotToken) || strings.Contains(core.Logs(), fakeslack.Secret) {
 		t.Error("a Slack secret appears in the logs")
+	}
+}
+
+// testSolvedAndClosed: an agent can still reply on a solved ticket (the
+// reply is posted into the DM); once the ticket is closed, the next DM
+// opens a follow-up ticket for the same requester instead of reopening it.
+func testSolvedAndClosed(t *testing.T, core *e2etest.Core, fs *fakeslack.Server, mode string, ticketID, requesterID uint64) {
+	t.Helper()
+	setStatus := func(status string) {
+		t.Helper()
+		if st, body := core.Do("PATCH", fmt.Sprintf("/api/v1/tickets/%d", ticketID), map[string]any{"status": status}); st/100 != 2 {
+			t.Fatalf("PATCH status %s: %d %s", status, st, body)
+		}
+	}
+	setStatus("solved")
+	late := "One more tip: reboot once a week."
+	if st, body := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", ticketID), map[string]any{"body": late, "public": true}); st/100 != 2 {
+		t.Fatalf("agent reply on a solved ticket: %d %s", st, body)
+	}
+	e2etest.Eventually(t, 60*time.Second, "the solved ticket's reply at the fake Slack", func() bool {
+		return slices.ContainsFunc(fs.CallsTo("chat.postMessage"), func(c fakeslack.Call) bool {
+			return c.Form["channel"] == fakeslack.IM && c.Form["text"] == late
+		})
+	})
+
+	setStatus("solved") // a public reply may have moved it on
+	setStatus("closed")
+	again := fakeslack.Callback(fakeslack.DMEvent("1700000000.000300", map[string]any{"text": "The VPN broke again"}))
+	if mode == "events" {
+		if st, body := hook(t, core, again, fakeslack.SignedHeaders(fakeslack.Secret, again, time.Now())); st != http.StatusOK {
+			t.Fatalf("DM after close answered %d %s", st, body)
+		}
+	} else {
+		if fs.Broadcast(fakeslack.SocketEnvelope("env-dm-after-close", again, 0)) == 0 {
+			t.Fatal("no Socket Mode connection")
+		}
+		e2etest.Eventually(t, 30*time.Second, "ack of the DM after close", func() bool { return slices.Contains(fs.Acks(), "env-dm-after-close") })
+	}
+	var list struct {
+		Tickets []struct {
+			ID          uint64 `json:"id"`
+			Status      string `json:"status"`
+			RequesterID uint64 `json:"requester_id"`
+			FollowUpOf  uint64 `json:"follow_up_of"`
+		} `json:"tickets"`
+	}
+	core.JSON("GET", "/api/v1/tickets?channel=it-help", nil, &list)
+	var followUps int
+	for _, x := range list.Tickets {
+		switch {
+		case x.ID == ticketID && x.Status != "closed":
+			t.Errorf("closed ticket %d is now %q", x.ID, x.Status)
+		case x.ID != ticketID && x.FollowUpOf == ticketID && x.RequesterID == requesterID:
+			followUps++
+		}
+	}
+	if followUps != 1 || len(list.Tickets) != 2 {
+		t.Errorf("tickets after a DM to a closed ticket %+v, want the closed one and one follow-up", list.Tickets)
 	}
 }
 
@@ -133,6 +192,18 @@ func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
 		status, body := core.Do("GET", "/api/v1/channels", nil)
 		return status == http.StatusOK && strings.Contains(string(body), `"connected"`)
 	})
+
+	// Alice is already a user (an agent opened a ticket for her by email):
+	// her Slack profile email links the Slack identity to that user.
+	var existing struct {
+		RequesterID uint64 `json:"requester_id"`
+	}
+	if st := core.JSON("POST", "/api/v1/tickets", map[string]any{
+		"subject": "Laptop order", "comment": map[string]any{"body": "Ordered a laptop for Alice."},
+		"requester": map[string]any{"name": "Alice", "email": "alice@example.test"},
+	}, &existing); st/100 != 2 || existing.RequesterID == 0 {
+		t.Fatalf("POST ticket for Alice: %d %+v", st, existing)
+	}
 
 	ts := "1700000000.000100"
 	dm := fakeslack.Callback(fakeslack.DMEvent(ts, map[string]any{"text": "My VPN is down"}))
@@ -210,6 +281,9 @@ func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
 	}) || user.Email != "alice@example.test" {
 		t.Errorf("requester %+v, want the slack identity and the users.info email", user)
 	}
+	if tk.RequesterID != existing.RequesterID {
+		t.Errorf("DM requester %d, want the existing user %d with the profile's email", tk.RequesterID, existing.RequesterID)
+	}
 
 	if mode == "events" {
 		// A file_share DM: the PDF is downloaded with the bot token and
@@ -279,6 +353,8 @@ func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
 		}
 		return false
 	})
+
+	testSolvedAndClosed(t, core, fs, mode, tk.ID, tk.RequesterID)
 	if strings.Contains(core.Logs(), fakeslack.BotToken) || strings.Contains(core.Logs(), fakeslack.Secret) {
 		t.Error("a Slack secret appears in the logs")
 	}

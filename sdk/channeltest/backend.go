@@ -23,6 +23,7 @@ type backend struct{ h *FakeHost }
 
 var _ wire.HostBackend = backend{}
 
+// StageAttachment implements wire.HostBackend for the fake host.
 func (b backend) StageAttachment(ctx context.Context, hd wire.StagedHeader, r io.Reader) (wire.Staged, error) {
 	h := b.h
 	reason := h.check(hd.Filename, max(hd.Size, 0))
@@ -51,6 +52,7 @@ func (b backend) StageAttachment(ctx context.Context, hd wire.StagedHeader, r io
 	return wire.Staged{ID: id, Rejected: reason != "", Reason: reason, Size: int64(len(data))}, nil
 }
 
+// Deliver implements wire.HostBackend for the fake host.
 func (b backend) Deliver(ctx context.Context, msg *sdk.InboundMessage, ids []string) (*sdk.Receipt, error) {
 	h := b.h
 	var files []File
@@ -73,26 +75,32 @@ func (b backend) Deliver(ctx context.Context, msg *sdk.InboundMessage, ids []str
 	return h.commit(msg, files, rejected)
 }
 
+// UpdateDelivery implements wire.HostBackend for the fake host.
 func (b backend) UpdateDelivery(ctx context.Context, u sdk.DeliveryUpdate) (bool, error) {
 	return b.h.UpdateDelivery(ctx, u)
 }
 
+// OpenAttachment implements wire.HostBackend for the fake host.
 func (b backend) OpenAttachment(ctx context.Context, id string) (io.ReadCloser, error) {
 	return b.h.OpenAttachment(ctx, id)
 }
 
+// GetState implements wire.HostBackend for the fake host.
 func (b backend) GetState(ctx context.Context, key string) ([]byte, bool, error) {
 	return b.h.GetState(ctx, key)
 }
 
+// SetState implements wire.HostBackend for the fake host.
 func (b backend) SetState(ctx context.Context, key string, value []byte) error {
 	return b.h.SetState(ctx, key, value)
 }
 
+// DeleteState implements wire.HostBackend for the fake host.
 func (b backend) DeleteState(ctx context.Context, key string) error {
 	return b.h.DeleteState(ctx, key)
 }
 
+// ReportStatus implements wire.HostBackend for the fake host.
 func (b backend) ReportStatus(ctx context.Context, s sdk.Status) error {
 	return b.h.ReportStatus(ctx, s)
 }

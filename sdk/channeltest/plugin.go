@@ -281,6 +281,7 @@ type tbWriter struct {
 	done bool
 }
 
+// Write logs one plugin log line on the test, until the test ends.
 func (w *tbWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

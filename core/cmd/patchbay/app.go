@@ -61,7 +61,8 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		kinds[ch.Name] = ch.Plugin
 	}
 	backend := inbound.New(st, instances, inbound.Options{
-		Logger: logger.Named("inbound"),
+		Logger:     logger.Named("inbound"),
+		Registerer: reg,
 	})
 	// Business rules; closing solved tickets is its seeded automation.
 	engine := rules.New(st, rules.Options{
@@ -70,19 +71,42 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		AutoCloseAfter: cfg.Tickets.AutoCloseAfter,
 	})
 
-	plugins, err := pluginhost.New(cfg, backend, logger, pluginhost.WithRegisterer(reg))
+	// Background work runs until close; it is stopped before the store.
+	bgCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	a.closers = append(a.closers, func(context.Context) error {
+		cancel()
+		wg.Wait()
+		return nil
+	})
+
+	// A channel whose plugin is running again gets the replies that waited
+	// for it sent at once (the worker exists before any plugin starts).
+	var worker *outbox.Worker
+	onRunning := func(channel string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := worker.ChannelUp(bgCtx, channel); err != nil && bgCtx.Err() == nil {
+				logger.Warn("retrying replies of a recovered channel failed; they go out after their backoff", "channel", channel, "error", err)
+			}
+		}()
+	}
+	plugins, err := pluginhost.New(cfg, backend, logger, pluginhost.WithRegisterer(reg), pluginhost.WithOnRunning(onRunning))
 	if err != nil {
 		_ = a.close(ctx)
 		return nil, err
 	}
 	a.plugins = plugins
 
-	worker := outbox.New(st, plugins, outbox.Options{
+	worker = outbox.New(st, plugins, outbox.Options{
 		Logger:      logger.Named("outbox"),
 		MaxAttempts: cfg.Outbox.MaxAttempts,
 		MaxBackoff:  cfg.Outbox.MaxBackoff,
 		Kinds:       kinds,
 		Registerer:  reg,
+		// A plugin outage never fails a reply: it waits for its channel.
+		Unavailable: func(err error) bool { return errors.Is(err, pluginhost.ErrUnavailable) },
 	})
 
 	server, err := api.New(api.Options{
@@ -110,9 +134,6 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 	a.handler = server
 	a.onShutdown = server.Close
 
-	// Background work runs until close; it is stopped before the store.
-	bgCtx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 	for name, run := range map[string]func(context.Context) error{
 		"inbound": backend.Run,
 		"outbox":  worker.Run,
@@ -126,11 +147,6 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 			}
 		}()
 	}
-	a.closers = append(a.closers, func(context.Context) error {
-		cancel()
-		wg.Wait()
-		return nil
-	})
 	return a, nil
 }
 

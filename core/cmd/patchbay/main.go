@@ -4,6 +4,8 @@
 //	patchbay serve    -config FILE   serve the API and webhooks, run the plugins
 //	patchbay validate -config FILE   check the config and every channel's plugin configuration
 //	patchbay plugins  [-config FILE | -dir DIR]   list installed plugins and their manifests
+//	patchbay backup   -config FILE -o BACKUP   back up the store (online while serving)
+//	patchbay restore  -config FILE -i BACKUP   restore into an empty data directory
 //	patchbay version                 print the version
 package main
 
@@ -53,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdValidate(ctx, args[1:], stdout, stderr)
 	case "plugins":
 		err = cmdPlugins(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = cmdBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		err = cmdRestore(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		err = cmdVersion(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
@@ -86,6 +92,8 @@ Usage:
   patchbay serve    -config FILE               serve the HTTP API and webhooks, run the channel plugins
   patchbay validate -config FILE               check the configuration and each channel's plugin config
   patchbay plugins  [-config FILE | -dir DIR]  list installed plugins with their manifests
+  patchbay backup   -config FILE -o BACKUP     back up the store (online while the server runs)
+  patchbay restore  -config FILE -i BACKUP     restore a backup into an empty data directory
   patchbay version                             print the version
 
 Run "patchbay COMMAND -h" for a command's flags.

@@ -273,6 +273,7 @@ func TestValidateCommand(t *testing.T) {
 		config string
 		code   int
 		want   []string
+		absent []string
 	}{
 		{"valid", `
 channel "good" {
@@ -280,7 +281,7 @@ channel "good" {
   config {
     token = "t"
   }
-}`, 0, []string{`channel "good" (test 0.0.1`, "ok"}},
+}`, 0, []string{`channel "good" (test 0.0.1`, "ok"}, nil},
 		{"field errors", `
 channel "good" {
   plugin = "test"
@@ -296,16 +297,24 @@ channel "bad" {
 }
 channel "empty" {
   plugin = "test"
-}`, 1, []string{`channel "good" (test`, `channel "bad": config.colour: unknown field`, `channel "empty": config.token: is required`, "2 of 3 channel(s) failed"}},
+}`, 1, []string{`channel "good" (test`, `channel "bad": config.colour: unknown field`, `channel "empty": config.token: is required`, "2 of 3 channel(s) failed"}, nil},
 		{"missing plugin", `
 channel "mail" {
   plugin = "nosuchkind"
-}`, 1, []string{`channel "mail" (nosuchkind): plugin binary not found`}},
+}`, 1, []string{`channel "mail" (nosuchkind): plugin binary not found`}, nil},
 		{"config error names file and line", `
 channel "x" {
   plugin = "test"
   colour = "red"
-}`, 1, []string{"patchbay.hcl:6", `"colour"`}},
+}`, 1, []string{"patchbay.hcl:6", `"colour"`}, nil},
+		{"a plugin echoing its secret is redacted", `
+channel "leaky" {
+  plugin = "test"
+  config {
+    token       = "tok-literal-secret"
+    echo_secret = "configure"
+  }
+}`, 1, []string{`channel "leaky" (test): configure: the provider rejected token (redacted)`}, []string{"tok-literal-secret"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,6 +326,11 @@ channel "x" {
 			for _, w := range tt.want {
 				if !strings.Contains(stdout, w) {
 					t.Errorf("output lacks %q:\n%s", w, stdout)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(stdout+stderr, a) {
+					t.Errorf("output shows %q:\n%s\n%s", a, stdout, stderr)
 				}
 			}
 		})

@@ -33,6 +33,11 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "%s: configuration ok, %d channel(s)\n", cfg.Path, len(cfg.Channels))
 	failed := 0
 	for _, c := range pluginhost.Validate(ctx, cfg, logger) {
+		// A plugin may echo a value it rejects: keep the channel's secrets
+		// (env() values, URL passwords, fields the manifest marks secret)
+		// out of the report.
+		ch, _ := cfg.Channel(c.Channel)
+		redact := func(s string) string { return ch.Redact(s, secretFields(c.Manifest)...) }
 		if c.Err == nil {
 			fmt.Fprintf(stdout, "channel %q (%s %s, %s): ok\n", c.Channel, c.Manifest.Kind, c.Manifest.Version, c.Path)
 			continue
@@ -46,15 +51,26 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 				if f.Field != "" {
 					field = "config." + f.Field
 				}
-				fmt.Fprintf(stdout, "  channel %q: %s: %s\n", c.Channel, field, f.Message)
+				fmt.Fprintf(stdout, "  channel %q: %s: %s\n", c.Channel, field, redact(f.Message))
 			}
 			continue
 		}
-		fmt.Fprintf(stdout, "channel %q (%s): %v\n", c.Channel, c.Plugin, c.Err)
+		fmt.Fprintf(stdout, "channel %q (%s): %s\n", c.Channel, c.Plugin, redact(c.Err.Error()))
 	}
 	if failed > 0 {
 		fmt.Fprintf(stdout, "%d of %d channel(s) failed validation\n", failed, len(cfg.Channels))
 		return errFailed
 	}
 	return nil
+}
+
+// secretFields returns the config fields a manifest marks secret.
+func secretFields(m sdk.Manifest) []string {
+	var out []string
+	for _, f := range m.ConfigFields {
+		if f.Secret {
+			out = append(out, f.Name)
+		}
+	}
+	return out
 }

@@ -18,13 +18,24 @@ var errRefused = errors.New("oldproto: never reached: the handshake must fail fi
 // channel is never called: the handshake fails first.
 type channel struct{}
 
-func (channel) Describe(context.Context) (sdk.Manifest, error)        { return sdk.Manifest{}, errRefused }
+// Describe implements sdk.Channel; it is never called.
+func (channel) Describe(context.Context) (sdk.Manifest, error) { return sdk.Manifest{}, errRefused }
+
+// Configure implements sdk.Channel; it is never called.
 func (channel) Configure(context.Context, sdk.ConfigureRequest) error { return errRefused }
-func (channel) Start(context.Context) error                           { return errRefused }
-func (channel) Stop(context.Context) error                            { return nil }
+
+// Start implements sdk.Channel; it is never called.
+func (channel) Start(context.Context) error { return errRefused }
+
+// Stop implements sdk.Channel; it is never called.
+func (channel) Stop(context.Context) error { return nil }
+
+// Send implements sdk.Channel; it is never called.
 func (channel) Send(context.Context, *sdk.OutboundMessage) (*sdk.SendResult, error) {
 	return nil, errRefused
 }
+
+// HandleWebhook implements sdk.Channel; it is never called.
 func (channel) HandleWebhook(context.Context, *sdk.WebhookRequest) (*sdk.WebhookResponse, error) {
 	return nil, errRefused
 }

@@ -83,6 +83,12 @@ type Capabilities struct {
 	// Webhooks is true when the channel receives provider webhooks on
 	// /hooks/<instance>.
 	Webhooks bool
+	// WebhookTimeout is how long the provider waits for a webhook answer
+	// (Slack: 3 s). When the plugin has not answered by then — it hangs, or
+	// Deliver is stuck — the core answers 503 with Retry-After itself, so
+	// the provider retries instead of waiting on a dead connection. Zero
+	// means the core's default (10 s).
+	WebhookTimeout time.Duration
 }
 
 // ConfigField documents one key of the channel's config block.

@@ -211,8 +211,11 @@ type Capabilities struct {
 	Html               bool                   `protobuf:"varint,5,opt,name=html,proto3" json:"html,omitempty"`
 	ReplyWindow        *durationpb.Duration   `protobuf:"bytes,6,opt,name=reply_window,json=replyWindow,proto3" json:"reply_window,omitempty"` // zero: no window
 	Webhooks           bool                   `protobuf:"varint,7,opt,name=webhooks,proto3" json:"webhooks,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// How long the provider waits for a webhook answer; the core answers 503
+	// when the plugin has not answered by then. Zero: the core's default.
+	WebhookTimeout *durationpb.Duration `protobuf:"bytes,8,opt,name=webhook_timeout,json=webhookTimeout,proto3" json:"webhook_timeout,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Capabilities) Reset() {
@@ -292,6 +295,13 @@ func (x *Capabilities) GetWebhooks() bool {
 		return x.Webhooks
 	}
 	return false
+}
+
+func (x *Capabilities) GetWebhookTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.WebhookTimeout
+	}
+	return nil
 }
 
 type ConfigField struct {
@@ -2362,7 +2372,7 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\x12 \n" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\x12E\n" +
 	"\fcapabilities\x18\x06 \x01(\v2!.patchbay.channel.v1.CapabilitiesR\fcapabilities\x12E\n" +
-	"\rconfig_fields\x18\a \x03(\v2 .patchbay.channel.v1.ConfigFieldR\fconfigFields\"\x98\x02\n" +
+	"\rconfig_fields\x18\a \x03(\v2 .patchbay.channel.v1.ConfigFieldR\fconfigFields\"\xdc\x02\n" +
 	"\fCapabilities\x12%\n" +
 	"\x0eattachments_in\x18\x01 \x01(\bR\rattachmentsIn\x12'\n" +
 	"\x0fattachments_out\x18\x02 \x01(\bR\x0eattachmentsOut\x120\n" +
@@ -2370,7 +2380,8 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\athreads\x18\x04 \x01(\bR\athreads\x12\x12\n" +
 	"\x04html\x18\x05 \x01(\bR\x04html\x12<\n" +
 	"\freply_window\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vreplyWindow\x12\x1a\n" +
-	"\bwebhooks\x18\a \x01(\bR\bwebhooks\"\xa5\x01\n" +
+	"\bwebhooks\x18\a \x01(\bR\bwebhooks\x12B\n" +
+	"\x0fwebhook_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\x0ewebhookTimeout\"\xa5\x01\n" +
 	"\vConfigField\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
@@ -2602,56 +2613,57 @@ var file_channel_v1_channel_proto_depIdxs = []int32{
 	3,  // 1: patchbay.channel.v1.Manifest.capabilities:type_name -> patchbay.channel.v1.Capabilities
 	4,  // 2: patchbay.channel.v1.Manifest.config_fields:type_name -> patchbay.channel.v1.ConfigField
 	40, // 3: patchbay.channel.v1.Capabilities.reply_window:type_name -> google.protobuf.Duration
-	6,  // 4: patchbay.channel.v1.ConfigureRequest.attachment_policy:type_name -> patchbay.channel.v1.AttachmentPolicy
-	8,  // 5: patchbay.channel.v1.ConfigureResponse.field_errors:type_name -> patchbay.channel.v1.FieldError
-	13, // 6: patchbay.channel.v1.WebhookRequest.headers:type_name -> patchbay.channel.v1.Header
-	13, // 7: patchbay.channel.v1.WebhookResponse.headers:type_name -> patchbay.channel.v1.Header
-	17, // 8: patchbay.channel.v1.SendRequest.message:type_name -> patchbay.channel.v1.OutboundMessage
-	21, // 9: patchbay.channel.v1.OutboundMessage.recipient:type_name -> patchbay.channel.v1.Party
-	41, // 10: patchbay.channel.v1.OutboundMessage.last_inbound_at:type_name -> google.protobuf.Timestamp
-	18, // 11: patchbay.channel.v1.OutboundMessage.attachments:type_name -> patchbay.channel.v1.AttachmentRef
-	21, // 12: patchbay.channel.v1.OutboundMessage.author:type_name -> patchbay.channel.v1.Party
-	20, // 13: patchbay.channel.v1.SendResponse.error:type_name -> patchbay.channel.v1.SendError
-	40, // 14: patchbay.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
-	21, // 15: patchbay.channel.v1.InboundMessage.author:type_name -> patchbay.channel.v1.Party
-	41, // 16: patchbay.channel.v1.InboundMessage.sent_at:type_name -> google.protobuf.Timestamp
-	39, // 17: patchbay.channel.v1.InboundMessage.metadata:type_name -> patchbay.channel.v1.InboundMessage.MetadataEntry
-	22, // 18: patchbay.channel.v1.DeliverRequest.message:type_name -> patchbay.channel.v1.InboundMessage
-	26, // 19: patchbay.channel.v1.AttachmentChunk.header:type_name -> patchbay.channel.v1.AttachmentHeader
-	41, // 20: patchbay.channel.v1.UpdateDeliveryRequest.at:type_name -> google.protobuf.Timestamp
-	0,  // 21: patchbay.channel.v1.Channel.Describe:input_type -> patchbay.channel.v1.DescribeRequest
-	5,  // 22: patchbay.channel.v1.Channel.Configure:input_type -> patchbay.channel.v1.ConfigureRequest
-	9,  // 23: patchbay.channel.v1.Channel.Start:input_type -> patchbay.channel.v1.StartRequest
-	11, // 24: patchbay.channel.v1.Channel.Stop:input_type -> patchbay.channel.v1.StopRequest
-	14, // 25: patchbay.channel.v1.Channel.HandleWebhook:input_type -> patchbay.channel.v1.WebhookRequest
-	16, // 26: patchbay.channel.v1.Channel.Send:input_type -> patchbay.channel.v1.SendRequest
-	23, // 27: patchbay.channel.v1.Host.Deliver:input_type -> patchbay.channel.v1.DeliverRequest
-	25, // 28: patchbay.channel.v1.Host.UploadAttachment:input_type -> patchbay.channel.v1.AttachmentChunk
-	28, // 29: patchbay.channel.v1.Host.ReadAttachment:input_type -> patchbay.channel.v1.ReadAttachmentRequest
-	29, // 30: patchbay.channel.v1.Host.UpdateDelivery:input_type -> patchbay.channel.v1.UpdateDeliveryRequest
-	31, // 31: patchbay.channel.v1.Host.GetState:input_type -> patchbay.channel.v1.GetStateRequest
-	33, // 32: patchbay.channel.v1.Host.SetState:input_type -> patchbay.channel.v1.SetStateRequest
-	35, // 33: patchbay.channel.v1.Host.DeleteState:input_type -> patchbay.channel.v1.DeleteStateRequest
-	37, // 34: patchbay.channel.v1.Host.ReportStatus:input_type -> patchbay.channel.v1.ReportStatusRequest
-	1,  // 35: patchbay.channel.v1.Channel.Describe:output_type -> patchbay.channel.v1.DescribeResponse
-	7,  // 36: patchbay.channel.v1.Channel.Configure:output_type -> patchbay.channel.v1.ConfigureResponse
-	10, // 37: patchbay.channel.v1.Channel.Start:output_type -> patchbay.channel.v1.StartResponse
-	12, // 38: patchbay.channel.v1.Channel.Stop:output_type -> patchbay.channel.v1.StopResponse
-	15, // 39: patchbay.channel.v1.Channel.HandleWebhook:output_type -> patchbay.channel.v1.WebhookResponse
-	19, // 40: patchbay.channel.v1.Channel.Send:output_type -> patchbay.channel.v1.SendResponse
-	24, // 41: patchbay.channel.v1.Host.Deliver:output_type -> patchbay.channel.v1.DeliverResponse
-	27, // 42: patchbay.channel.v1.Host.UploadAttachment:output_type -> patchbay.channel.v1.UploadAttachmentResponse
-	25, // 43: patchbay.channel.v1.Host.ReadAttachment:output_type -> patchbay.channel.v1.AttachmentChunk
-	30, // 44: patchbay.channel.v1.Host.UpdateDelivery:output_type -> patchbay.channel.v1.UpdateDeliveryResponse
-	32, // 45: patchbay.channel.v1.Host.GetState:output_type -> patchbay.channel.v1.GetStateResponse
-	34, // 46: patchbay.channel.v1.Host.SetState:output_type -> patchbay.channel.v1.SetStateResponse
-	36, // 47: patchbay.channel.v1.Host.DeleteState:output_type -> patchbay.channel.v1.DeleteStateResponse
-	38, // 48: patchbay.channel.v1.Host.ReportStatus:output_type -> patchbay.channel.v1.ReportStatusResponse
-	35, // [35:49] is the sub-list for method output_type
-	21, // [21:35] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	40, // 4: patchbay.channel.v1.Capabilities.webhook_timeout:type_name -> google.protobuf.Duration
+	6,  // 5: patchbay.channel.v1.ConfigureRequest.attachment_policy:type_name -> patchbay.channel.v1.AttachmentPolicy
+	8,  // 6: patchbay.channel.v1.ConfigureResponse.field_errors:type_name -> patchbay.channel.v1.FieldError
+	13, // 7: patchbay.channel.v1.WebhookRequest.headers:type_name -> patchbay.channel.v1.Header
+	13, // 8: patchbay.channel.v1.WebhookResponse.headers:type_name -> patchbay.channel.v1.Header
+	17, // 9: patchbay.channel.v1.SendRequest.message:type_name -> patchbay.channel.v1.OutboundMessage
+	21, // 10: patchbay.channel.v1.OutboundMessage.recipient:type_name -> patchbay.channel.v1.Party
+	41, // 11: patchbay.channel.v1.OutboundMessage.last_inbound_at:type_name -> google.protobuf.Timestamp
+	18, // 12: patchbay.channel.v1.OutboundMessage.attachments:type_name -> patchbay.channel.v1.AttachmentRef
+	21, // 13: patchbay.channel.v1.OutboundMessage.author:type_name -> patchbay.channel.v1.Party
+	20, // 14: patchbay.channel.v1.SendResponse.error:type_name -> patchbay.channel.v1.SendError
+	40, // 15: patchbay.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
+	21, // 16: patchbay.channel.v1.InboundMessage.author:type_name -> patchbay.channel.v1.Party
+	41, // 17: patchbay.channel.v1.InboundMessage.sent_at:type_name -> google.protobuf.Timestamp
+	39, // 18: patchbay.channel.v1.InboundMessage.metadata:type_name -> patchbay.channel.v1.InboundMessage.MetadataEntry
+	22, // 19: patchbay.channel.v1.DeliverRequest.message:type_name -> patchbay.channel.v1.InboundMessage
+	26, // 20: patchbay.channel.v1.AttachmentChunk.header:type_name -> patchbay.channel.v1.AttachmentHeader
+	41, // 21: patchbay.channel.v1.UpdateDeliveryRequest.at:type_name -> google.protobuf.Timestamp
+	0,  // 22: patchbay.channel.v1.Channel.Describe:input_type -> patchbay.channel.v1.DescribeRequest
+	5,  // 23: patchbay.channel.v1.Channel.Configure:input_type -> patchbay.channel.v1.ConfigureRequest
+	9,  // 24: patchbay.channel.v1.Channel.Start:input_type -> patchbay.channel.v1.StartRequest
+	11, // 25: patchbay.channel.v1.Channel.Stop:input_type -> patchbay.channel.v1.StopRequest
+	14, // 26: patchbay.channel.v1.Channel.HandleWebhook:input_type -> patchbay.channel.v1.WebhookRequest
+	16, // 27: patchbay.channel.v1.Channel.Send:input_type -> patchbay.channel.v1.SendRequest
+	23, // 28: patchbay.channel.v1.Host.Deliver:input_type -> patchbay.channel.v1.DeliverRequest
+	25, // 29: patchbay.channel.v1.Host.UploadAttachment:input_type -> patchbay.channel.v1.AttachmentChunk
+	28, // 30: patchbay.channel.v1.Host.ReadAttachment:input_type -> patchbay.channel.v1.ReadAttachmentRequest
+	29, // 31: patchbay.channel.v1.Host.UpdateDelivery:input_type -> patchbay.channel.v1.UpdateDeliveryRequest
+	31, // 32: patchbay.channel.v1.Host.GetState:input_type -> patchbay.channel.v1.GetStateRequest
+	33, // 33: patchbay.channel.v1.Host.SetState:input_type -> patchbay.channel.v1.SetStateRequest
+	35, // 34: patchbay.channel.v1.Host.DeleteState:input_type -> patchbay.channel.v1.DeleteStateRequest
+	37, // 35: patchbay.channel.v1.Host.ReportStatus:input_type -> patchbay.channel.v1.ReportStatusRequest
+	1,  // 36: patchbay.channel.v1.Channel.Describe:output_type -> patchbay.channel.v1.DescribeResponse
+	7,  // 37: patchbay.channel.v1.Channel.Configure:output_type -> patchbay.channel.v1.ConfigureResponse
+	10, // 38: patchbay.channel.v1.Channel.Start:output_type -> patchbay.channel.v1.StartResponse
+	12, // 39: patchbay.channel.v1.Channel.Stop:output_type -> patchbay.channel.v1.StopResponse
+	15, // 40: patchbay.channel.v1.Channel.HandleWebhook:output_type -> patchbay.channel.v1.WebhookResponse
+	19, // 41: patchbay.channel.v1.Channel.Send:output_type -> patchbay.channel.v1.SendResponse
+	24, // 42: patchbay.channel.v1.Host.Deliver:output_type -> patchbay.channel.v1.DeliverResponse
+	27, // 43: patchbay.channel.v1.Host.UploadAttachment:output_type -> patchbay.channel.v1.UploadAttachmentResponse
+	25, // 44: patchbay.channel.v1.Host.ReadAttachment:output_type -> patchbay.channel.v1.AttachmentChunk
+	30, // 45: patchbay.channel.v1.Host.UpdateDelivery:output_type -> patchbay.channel.v1.UpdateDeliveryResponse
+	32, // 46: patchbay.channel.v1.Host.GetState:output_type -> patchbay.channel.v1.GetStateResponse
+	34, // 47: patchbay.channel.v1.Host.SetState:output_type -> patchbay.channel.v1.SetStateResponse
+	36, // 48: patchbay.channel.v1.Host.DeleteState:output_type -> patchbay.channel.v1.DeleteStateResponse
+	38, // 49: patchbay.channel.v1.Host.ReportStatus:output_type -> patchbay.channel.v1.ReportStatusResponse
+	36, // [36:50] is the sub-list for method output_type
+	22, // [22:36] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_channel_v1_channel_proto_init() }

@@ -50,7 +50,11 @@ func compose(ctx context.Context, cfg *config, signer *plusaddr.Signer, instance
 	if err := m.EnvelopeFrom(cfg.Address); err != nil {
 		return nil, sdk.Permanent("invalid_sender", err)
 	}
-	if err := m.AddToFormat(out.Recipient.Name, rcpt); err != nil {
+	rcptName := out.Recipient.Name
+	if strings.EqualFold(strings.TrimSpace(rcptName), rcpt) {
+		rcptName = "" // a user named after the address: no "a@b" <a@b>
+	}
+	if err := m.AddToFormat(rcptName, rcpt); err != nil {
 		return nil, sdk.Permanent("invalid_recipient", err)
 	}
 	if out.TicketID != 0 {

@@ -114,6 +114,7 @@ func TestSendFirstMailAndAutoReply(t *testing.T) {
 	out.Subject = "Printer"
 	out.AutoReply = true
 	out.IdempotencyKey = "auto-1"
+	out.Recipient.Name = "Ann@Example.com"
 	out.HTML = "<p>We got your <b>request</b>.</p>"
 	out.Text = ""
 	if _, err := ch.Send(t.Context(), out); err != nil {
@@ -124,6 +125,7 @@ func TestSendFirstMailAndAutoReply(t *testing.T) {
 		"Subject":        "Printer [#5]",
 		"Auto-Submitted": "auto-replied",
 		"From":           `"ACME Support" <support@acme.test>`,
+		"To":             `<ann@example.com>`,
 		"In-Reply-To":    "",
 		"References":     "",
 	} {

@@ -105,6 +105,9 @@ func (c *Channel) Describe(context.Context) (sdk.Manifest, error) {
 			AttachmentsOut:     true,
 			MaxAttachmentBytes: 1 << 30, // Slack's own file limit is 1 GB
 			Webhooks:           true,
+			// Slack gives up on an Events API request after 3 s; the core
+			// answers 503 itself when this plugin has not answered by then.
+			WebhookTimeout: 3 * time.Second,
 		},
 		ConfigFields: configFields(),
 	}, nil

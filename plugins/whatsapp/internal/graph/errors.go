@@ -51,6 +51,8 @@ type APIError struct {
 	RetryAfter time.Duration
 }
 
+// Error describes the failure: HTTP status, Graph code and subcode, message
+// and details (never the request or its token).
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "graph api: http %d", e.HTTPStatus)

@@ -12,6 +12,7 @@ import (
 
 type envChannel struct{ *refchannel.Channel }
 
+// Describe reports the environment the plugin sees, in the manifest description.
 func (envChannel) Describe(context.Context) (sdk.Manifest, error) {
 	return sdk.Manifest{Kind: "env", Version: "1", Description: "GIVEN=" + os.Getenv("GIVEN") + ";CHANNELTEST_CORE_SECRET=" + os.Getenv("CHANNELTEST_CORE_SECRET")}, nil
 }
