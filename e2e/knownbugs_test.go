@@ -73,3 +73,52 @@ func TestKnownBugHungPluginWebhookAnswered(t *testing.T) {
 // the webhook answers 5xx, SMTP 451; /healthz reports it. Writes resume by
 // themselves when space returns.
 func TestKnownBugDiskFull(t *testing.T) { diskFullTest(t) }
+
+// TestKnownBugOutboxRestartsCountAsAttempts: a queued reply that comes due
+// while the core restarts is tried before the channel's plugin is running;
+// that "channel is starting" failure counts as a delivery attempt and
+// doubles the backoff. The crash suite saw a reply at 8 attempts, all
+// "channel plugin unavailable: channel "wa" is starting", waiting out a
+// ~4-minute backoff; after MaxAttempts (20) restarts such a reply ends
+// "failed: gave up after 20 attempts" though the provider never refused it.
+//
+// Fix (core/outbox/worker.go, Worker.record): when the send failed because
+// the channel is not running (pluginhost.ErrUnavailable; let Sender mark it,
+// e.g. an Unavailable() bool method, so outbox need not import pluginhost),
+// keep Attempts and the backoff as they are and set NextAttemptAt a short
+// fixed delay ahead (~1 s) — or start the outbox worker only after
+// Manager.Start returned (core/cmd/patchbay/serve.go).
+func TestKnownBugOutboxRestartsCountAsAttempts(t *testing.T) {
+	const text = "Queued across restarts."
+	var first time.Time
+	core, fx, tk := replyFixture(t, func(body string, attempt int) *bench.Fault {
+		if body == text && attempt == 1 {
+			return &bench.Fault{Status: http.StatusInternalServerError, Code: 131000, Message: "Something went wrong"}
+		}
+		return nil
+	})
+	id := postReply(t, core, tk, text)
+	e2etest.Eventually(t, time.Minute, "the first, failed attempt recorded", func() bool {
+		st, _, attempts := replyDelivery(t, core, tk, id)
+		return st == "pending" && attempts == 1
+	})
+	first = fx.graph.AttemptTimes(text)[0]
+	for range 2 {
+		core.Kill9()
+		// Restart once the retry is overdue (the first backoff is at most
+		// 4 s), so that it is due the moment the core starts.
+		for time.Since(first) < 5*time.Second {
+			time.Sleep(100 * time.Millisecond)
+		}
+		core.Restart()
+		first = time.Now()
+	}
+	e2etest.Eventually(t, 2*time.Minute, "reply sent", func() bool {
+		st, _, _ := replyDelivery(t, core, tk, id)
+		return st == "sent"
+	})
+	_, _, attempts := replyDelivery(t, core, tk, id)
+	if n := fx.graph.Attempts(text); attempts != n {
+		t.Fatalf("delivery counts %d attempts; the provider saw %d (restarts were counted as attempts)", attempts, n)
+	}
+}
