@@ -75,6 +75,9 @@ type Outbox struct {
 	MaxAttempts int
 	// MaxBackoff caps the wait between two attempts.
 	MaxBackoff time.Duration
+	// Workers is how many replies are sent at once (0: the outbox's
+	// default, 32). Raise it when providers answer slowly.
+	Workers int
 }
 
 // Channel is one channel instance: a `channel "<name>"` block.

@@ -272,7 +272,7 @@ func (l *loader) tickets(body hcl.Body, t *Tickets) {
 	l.duration(content.Attributes["auto_close_after"], "tickets.auto_close_after", &t.AutoCloseAfter)
 }
 
-var outboxSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "max_attempts"}, {Name: "max_backoff"}}}
+var outboxSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "max_attempts"}, {Name: "max_backoff"}, {Name: "workers"}}}
 
 func (l *loader) outbox(body hcl.Body, o *Outbox) {
 	content, diags := body.Content(outboxSchema)
@@ -285,6 +285,9 @@ func (l *loader) outbox(body hcl.Body, o *Outbox) {
 		o.MaxAttempts = int(n)
 	}
 	l.duration(content.Attributes["max_backoff"], "outbox.max_backoff", &o.MaxBackoff)
+	if l.positive(content.Attributes["workers"], "outbox.workers", &n, 1024) {
+		o.Workers = int(n)
+	}
 }
 
 var channelSchema = &hcl.BodySchema{

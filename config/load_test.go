@@ -61,6 +61,7 @@ tickets { auto_close_after = "48h" }
 outbox {
   max_attempts = 5
   max_backoff  = "1m"
+  workers      = 64
 }
 channel "it-help" {
   plugin  = "slack"
@@ -101,7 +102,7 @@ channel "it-help" {
 	if (cfg.HTTP != HTTP{Listen: ":9000", PublicURL: "https://help.acme.test", MaxWebhookBytes: 2048, MaxBodyBytes: 4096}) {
 		t.Errorf("http = %+v", cfg.HTTP)
 	}
-	if cfg.Tickets.AutoCloseAfter != 48*time.Hour || cfg.Outbox != (Outbox{MaxAttempts: 5, MaxBackoff: time.Minute}) {
+	if cfg.Tickets.AutoCloseAfter != 48*time.Hour || cfg.Outbox != (Outbox{MaxAttempts: 5, MaxBackoff: time.Minute, Workers: 64}) {
 		t.Errorf("tickets/outbox = %+v %+v", cfg.Tickets, cfg.Outbox)
 	}
 	ch := cfg.Channels[0]
@@ -193,6 +194,7 @@ sha256 = "abc"
 		{"bad duration", "tickets {\n auto_close_after = \"soon\"\n}", nil, []string{"test.hcl:2", "tickets.auto_close_after"}},
 		{"negative duration", `outbox { max_backoff = "-1s" }`, nil, []string{"outbox.max_backoff"}},
 		{"zero attempts", `outbox { max_attempts = 0 }`, nil, []string{"outbox.max_attempts", "between 1 and"}},
+		{"zero workers", `outbox { workers = 0 }`, nil, []string{"outbox.workers", "between 1 and"}},
 		{"fractional bytes", `http { max_webhook_bytes = 1.5 }`, nil, []string{"http.max_webhook_bytes", "whole number"}},
 		{"string bytes", `http { max_body_bytes = "1MB" }`, nil, []string{"http.max_body_bytes", "must be a number"}},
 		{"bad public url", `http { public_url = "help.acme.test" }`, nil, []string{"http.public_url"}},

@@ -22,6 +22,7 @@ tickets {
 outbox {
   max_attempts = 20    # retryable send failures before a reply is marked failed (a plugin outage is not one: the reply waits)
   max_backoff  = "10m" # cap on the wait between two attempts
+  # workers    = 32    # replies sent at once; raise it for slow providers
 }
 
 # One block per channel instance; the label is the instance name

@@ -103,6 +103,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Logger:      logger.Named("outbox"),
 		MaxAttempts: cfg.Outbox.MaxAttempts,
 		MaxBackoff:  cfg.Outbox.MaxBackoff,
+		Workers:     cfg.Outbox.Workers,
 		Kinds:       kinds,
 		Registerer:  reg,
 		// A plugin outage never fails a reply: it waits for its channel.
