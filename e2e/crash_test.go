@@ -146,7 +146,7 @@ func TestCrashKill9(t *testing.T) {
 	}
 	// A reply not at the provider yet must still be queued (pending): not
 	// lost. Restarts count as failed attempts today (see
-	// TestKnownBugOutboxRestartsCountAsAttempts), so a reply caught by many
+	// TestOutboxRestartsDoNotCountAsAttempts), so a reply caught by many
 	// kills can be waiting out a long backoff when the drain ends.
 	queued := 0
 	for id, r := range undelivered() {

@@ -1,5 +1,3 @@
-//go:build knownbugs
-
 package e2e
 
 import (
@@ -54,7 +52,7 @@ func fill(t *testing.T, dir string) string {
 	return ""
 }
 
-// diskFullTest is the body of TestKnownBugDiskFull (knownbugs_test.go):
+// diskFullTest is the body of TestDiskFull (regressions_test.go):
 // the data directory's disk fills up under webhook load. Every answer must
 // be 200 (stored) or 5xx (the provider retries), the core must stay up,
 // and once space returns the same messages are accepted and stored once.
@@ -95,12 +93,16 @@ func diskFullTest(t *testing.T) {
 	if refused == 0 {
 		t.Fatal("the full disk never refused a message")
 	}
-	if st, _ := core.Do("GET", "/healthz", nil); st != 200 {
-		t.Fatalf("healthz on a full disk: %d", st)
+	if st, _ := core.Do("GET", "/healthz", nil); st != 503 {
+		t.Fatalf("healthz on a full disk: %d, want 503", st)
 	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
+	e2etest.Eventually(t, 30*time.Second, "healthz 200 after space returned", func() bool {
+		st, _ := core.Do("GET", "/healthz", nil)
+		return st == 200
+	})
 	// Space is back: the provider's redeliveries are accepted.
 	for n := 20; n < 20+len(acked)+refused; n++ {
 		e2etest.Eventually(t, 60*time.Second, fmt.Sprintf("message %d accepted after space returned", n), func() bool {

@@ -214,8 +214,8 @@ func TestFaultPluginHang(t *testing.T) {
 	})
 	body, sig := fx.message("3300000099", "wamid.hang.1", "sent while the plugin hangs")
 	// A webhook posted during the hang. How fast it must be answered is
-	// TestKnownBugHungPluginWebhookAnswered's subject (build tag
-	// knownbugs); here it must just never be acknowledged without being
+	// TestHungPluginWebhookAnswered's subject;
+	// here it must just never be acknowledged without being
 	// stored.
 	type answer struct {
 		a   hookAnswer
