@@ -31,8 +31,9 @@ const (
 //     unverified one only when the author is also its requester; else the conversation's latest ticket; a closed target
 //     → a new follow-up ticket; else a new ticket;
 //  4. append the comment (provider timestamp; raw payload under its own
-//     key), update LastInboundAt, apply the lifecycle (requester message
-//     reopens pending/hold/solved);
+//     key), update the ticket's LastInboundAt and the conversation's
+//     (store.NoteConversationInbound), apply the lifecycle (requester
+//     message reopens pending/hold/solved);
 //  5. claim the staged attachments; a rejected file becomes an internal
 //     note naming it and the reason.
 //
@@ -174,6 +175,13 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 			}
 		}
 		if err := tx.UpdateTicket(t); err != nil {
+			return nil, err
+		}
+	}
+	// The conversation's latest inbound time (the reply window is per
+	// conversation, whichever ticket this message went to).
+	if msg.ConversationKey != "" && user.Role != ticket.RoleAgent && user.Role != ticket.RoleAdmin {
+		if err := tx.NoteConversationInbound(inst.Name, msg.ConversationKey, sentAt); err != nil {
 			return nil, err
 		}
 	}
