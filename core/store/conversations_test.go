@@ -49,3 +49,16 @@ func TestNoteConversationInbound(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCheckFindsBadConversationRecord(t *testing.T) {
+	s := openTest(t)
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		tx.set(convInKey("wa", "15550001"), []byte("x"))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(context.Background()); err == nil {
+		t.Fatal("Check accepted a conversation record that is not a time")
+	}
+}
