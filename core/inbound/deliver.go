@@ -31,8 +31,10 @@ const (
 //     unverified one only when the author is also its requester; else the conversation's latest ticket; a closed target
 //     → a new follow-up ticket; else a new ticket;
 //  4. append the comment (provider timestamp; raw payload under its own
-//     key), update LastInboundAt, apply the lifecycle (requester message
-//     reopens pending/hold/solved);
+//     key), update the ticket's LastInboundAt (and the conversation's
+//     record, store.NoteConversationInbound, when the message went to a
+//     ticket other than its conversation's latest), apply the lifecycle
+//     (requester message reopens pending/hold/solved);
 //  5. claim the staged attachments; a rejected file becomes an internal
 //     note naming it and the reason.
 //
@@ -128,7 +130,7 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	// before: identity changes are the system's).
 	tx.SetActor(user.ID)
 	// 3. Route.
-	t, err := s.route(tx, inst, msg, user)
+	t, latest, err := s.route(tx, inst, msg, user)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +173,17 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 			}
 			if t.Channel == inst.Name && sentAt.After(t.LastInboundAt) {
 				t.LastInboundAt = sentAt
+			}
+			// Reply windows are per conversation: the outbox takes the
+			// latest of the ticket's, the conversation's latest ticket's
+			// and this record's time. A message routed to the latest ticket
+			// is in that ticket's LastInboundAt; one a quoted reply or a
+			// hint routed elsewhere is recorded for its conversation (so
+			// the common path costs no extra read on the writer).
+			if !latest && msg.ConversationKey != "" {
+				if err := tx.NoteConversationInbound(inst.Name, msg.ConversationKey, sentAt); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if err := tx.UpdateTicket(t); err != nil {
@@ -284,17 +297,19 @@ func (s *Service) resolveMerged(tx *store.Tx, u *ticket.User) (*ticket.User, err
 }
 
 // route finds the ticket a message belongs to; nil means a new ticket.
-func (s *Service) route(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, user *ticket.User) (*ticket.Ticket, error) {
+// latest reports that it is the latest ticket of the message's own
+// conversation (found through the conversation index).
+func (s *Service) route(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, user *ticket.User) (t *ticket.Ticket, latest bool, err error) {
 	for _, id := range msg.ReplyTo {
 		if id == "" || strings.ContainsRune(id, 0) {
 			continue
 		}
 		t, err := tx.TicketByMessageID(inst.Name, id)
 		if err == nil {
-			return t, nil
+			return t, false, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if msg.TicketHint != 0 {
@@ -302,20 +317,20 @@ func (s *Service) route(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, us
 		// naming another channel's ticket is ignored, verified or not.
 		t, err := tx.Ticket(msg.TicketHint)
 		if err == nil && t.Channel == inst.Name && (msg.TicketHintVerified || t.RequesterID == user.ID) {
-			return t, nil
+			return t, false, nil
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if msg.ConversationKey != "" {
 		t, err := tx.TicketByConversation(inst.Name, msg.ConversationKey)
 		if err == nil {
-			return t, nil
+			return t, true, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return nil, nil
+	return nil, false, nil
 }

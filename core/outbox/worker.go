@@ -295,6 +295,10 @@ func (w *Worker) build(e *store.OutboxEntry) (*sdk.OutboundMessage, error) {
 		if err != nil {
 			return err
 		}
+		last, err := conversationLastInbound(r, t)
+		if err != nil {
+			return err
+		}
 		msg = &sdk.OutboundMessage{
 			IdempotencyKey:  IdempotencyKey(c.ID),
 			TicketID:        t.ID,
@@ -303,7 +307,7 @@ func (w *Worker) build(e *store.OutboxEntry) (*sdk.OutboundMessage, error) {
 			Subject:         t.Subject,
 			Text:            c.Body,
 			HTML:            c.HTMLBody,
-			LastInboundAt:   t.LastInboundAt,
+			LastInboundAt:   last,
 			AutoReply:       c.Via == ticket.ViaRule,
 		}
 		req, err := r.User(t.RequesterID)
@@ -338,6 +342,37 @@ func (w *Worker) build(e *store.OutboxEntry) (*sdk.OutboundMessage, error) {
 		return nil
 	})
 	return msg, err
+}
+
+// conversationLastInbound is when the customer last wrote in the ticket's
+// conversation, which may be later than the ticket's own LastInboundAt: a
+// follow-up ticket of the same conversation, or an older ticket a quoted
+// reply was routed to, received the newer message. Reply windows (WhatsApp's
+// 24 hours) are per conversation, so the latest of the ticket's time, the
+// conversation's latest ticket's and the conversation's record
+// (store.NoteConversationInbound) is what the plugin gets.
+func conversationLastInbound(r *store.ReadTx, t *ticket.Ticket) (time.Time, error) {
+	last := t.LastInboundAt
+	if t.Channel == "" || t.ConversationKey == "" {
+		return last, nil
+	}
+	latest, err := r.TicketByConversation(t.Channel, t.ConversationKey)
+	switch {
+	case err == nil:
+		if latest.LastInboundAt.After(last) {
+			last = latest.LastInboundAt
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return time.Time{}, err
+	}
+	rec, err := r.ConversationLastInbound(t.Channel, t.ConversationKey)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if rec.After(last) {
+		last = rec
+	}
+	return last, nil
 }
 
 // Thread references sent with a reply: the conversation's first message

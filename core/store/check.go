@@ -97,6 +97,15 @@ func (s *Store) Check(ctx context.Context) error {
 		for k, id := range convLatest {
 			bad("conversation %q of ticket %d missing", k, id)
 		}
+		convIn, err := all(pConvIn, false)
+		if err != nil {
+			return err
+		}
+		for _, p := range convIn {
+			if len(p.Value) != 8 || getU64(p.Value) == 0 {
+				bad("conversation inbound record %q is not a time", p.Key)
+			}
+		}
 		// Comments.
 		comments, err := all(pComment, false)
 		if err != nil {

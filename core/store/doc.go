@@ -42,11 +42,13 @@
 //	        CommentByExternalID, FirstEventSeq,
 //	        CommentByOutboundID, RawPayload, User, UserByIdentity,
 //	        TokenByHash, TokenByID, Tokens, Idempotency, EventsAfter, State,
-//	        Attachment, OutboxEntry, DueOutbox, OutboxLen, LastID
+//	        Attachment, OutboxEntry, DueOutbox, OutboxLen, LastID,
+//	        ConversationLastInbound
 //	Tx:     CreateTicket, UpdateTicket, CreateComment, UpdateComment,
 //	        IndexOutboundID, CreateUser, UpdateUser, AddIdentity, MergeUsers,
 //	        PutToken, RevokeToken, PutIdempotency, AppendEvent, SetState,
-//	        DeleteState, ClaimStaged, PutOutbox, DeleteOutbox, NextID, Now
+//	        DeleteState, ClaimStaged, PutOutbox, DeleteOutbox, NextID, Now,
+//	        NoteConversationInbound
 //	Store:  Open, Close, Update, View, Notify, EventsAfter, WriteAttachment,
 //	        StageRejected, OpenAttachment, CollectStaged, TrimEvents, Backup,
 //	        Restore (package function), Check, Stats
@@ -79,6 +81,7 @@
 //	xg/<assignee><inv id>          tickets by assignee (assigned only)
 //	xv/<solved_at ns><id>          solved tickets by solved time (auto-close)
 //	cv/<instance>0<conversation>   latest ticket of a channel conversation
+//	cl/<instance>0<conversation>   the conversation's latest inbound time (ns; only moves forward)
 //	ei/<instance>0<provider id>    dedupe: inbound message -> <ticket><comment> (permanent)
 //	eo/<instance>0<provider id>    sent reply -> comment (receipts, threading)
 //	ob/<comment>                   outbox entry JSON

@@ -25,6 +25,7 @@ const (
 	pIxAssignee = "xg/"  // xg/<user><inv id> -> "" (only when assigned)
 	pIxSolved   = "xv/"  // xv/<solved_at unix ns><id> -> "" (solved tickets)
 	pConv       = "cv/"  // cv/<instance>0<conversation key> -> u64 latest ticket
+	pConvIn     = "cl/"  // cl/<instance>0<conversation key> -> u64 latest inbound unix ns
 	pExtIn      = "ei/"  // ei/<instance>0<provider msg id> -> <ticket><comment>
 	pExtOut     = "eo/"  // eo/<instance>0<provider msg id> -> u64 comment
 	pOutbox     = "ob/"  // ob/<comment> -> outbox entry JSON
@@ -86,6 +87,9 @@ func ticketCommentKey(t, c uint64) []byte {
 }
 func identityKey(typ, value string) []byte { return key(pIdentity, str2(typ, value)) }
 func convKey(instance, conv string) []byte { return key(pConv, str2(instance, conv)) }
+func convInKey(instance, conv string) []byte {
+	return key(pConvIn, str2(instance, conv))
+}
 func extInKey(instance, ext string) []byte { return key(pExtIn, str2(instance, ext)) }
 func extOutKey(instance, ext string) []byte {
 	return key(pExtOut, str2(instance, ext))

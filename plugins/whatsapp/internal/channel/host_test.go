@@ -15,8 +15,9 @@ import (
 // commit failed for one message of a batch.
 type testHost struct {
 	*channeltest.FakeHost
-	mu       sync.Mutex
-	failures map[string]int
+	mu         sync.Mutex
+	failures   map[string]int
+	stateCount int
 }
 
 func newTestHost() *testHost {
@@ -39,6 +40,29 @@ func (h *testHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.R
 	}
 	h.mu.Unlock()
 	return h.FakeHost.Deliver(ctx, msg)
+}
+
+// GetState counts the call and reads FakeHost's state.
+func (h *testHost) GetState(ctx context.Context, key string) ([]byte, bool, error) {
+	h.mu.Lock()
+	h.stateCount++
+	h.mu.Unlock()
+	return h.FakeHost.GetState(ctx, key)
+}
+
+// SetState counts the call and writes FakeHost's state.
+func (h *testHost) SetState(ctx context.Context, key string, value []byte) error {
+	h.mu.Lock()
+	h.stateCount++
+	h.mu.Unlock()
+	return h.FakeHost.SetState(ctx, key, value)
+}
+
+// stateCalls is how many GetState and SetState calls the channel made.
+func (h *testHost) stateCalls() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stateCount
 }
 
 // messages returns the stored messages (without their attachments; see

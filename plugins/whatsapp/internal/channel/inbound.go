@@ -141,7 +141,6 @@ func (c *Channel) handleMessage(ctx context.Context, rt *runtime, v *webhook.Val
 	}
 	rt.log.Debug("message delivered", "wamid", m.ID, "ticket", receipt.TicketID, "duplicate", receipt.Duplicate)
 	c.durable.add(m.ID)
-	c.noteInbound(ctx, rt, in.ConversationKey, in.SentAt)
 	return nil
 }
 
@@ -192,22 +191,6 @@ func buildInbound(v *webhook.Value, i int, m *webhook.Message, r webhook.Rendere
 	}
 	return in, nil
 }
-
-// noteInbound remembers the conversation's last inbound time, used for the
-// 24-hour window when the core does not pass LastInboundAt.
-func (c *Channel) noteInbound(ctx context.Context, rt *runtime, key string, at time.Time) {
-	stateKey := lastInboundKey(key)
-	if prev, ok, err := rt.host.GetState(ctx, stateKey); err == nil && ok {
-		if t, err := time.Parse(time.RFC3339, string(prev)); err == nil && !t.Before(at) {
-			return
-		}
-	}
-	if err := rt.host.SetState(ctx, stateKey, []byte(at.UTC().Format(time.RFC3339))); err != nil {
-		rt.log.Warn("could not record last inbound time", "error", err)
-	}
-}
-
-func lastInboundKey(conversation string) string { return "last_inbound/" + conversation }
 
 func textResponse(status int, body string) *sdk.WebhookResponse {
 	h := make(http.Header)

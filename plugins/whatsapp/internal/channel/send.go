@@ -56,7 +56,7 @@ func (c *Channel) Send(ctx context.Context, msg *sdk.OutboundMessage) (*sdk.Send
 		return &sdk.SendResult{ExternalID: prog.IDs[0]}, nil
 	}
 	if len(prog.IDs) == 0 {
-		if last := c.lastInbound(ctx, rt, msg); !last.IsZero() && c.now().Sub(last) >= ReplyWindow {
+		if last := msg.LastInboundAt; !last.IsZero() && c.now().Sub(last) >= ReplyWindow {
 			return c.sendOutsideWindow(ctx, rt, msg, to, recipient, last)
 		}
 	}
@@ -261,21 +261,6 @@ func isPhone(s string) bool {
 		}
 	}
 	return true
-}
-
-// lastInbound is when the customer last wrote: from the core, else from
-// this channel's own record.
-func (c *Channel) lastInbound(ctx context.Context, rt *runtime, msg *sdk.OutboundMessage) time.Time {
-	last := msg.LastInboundAt
-	if msg.ConversationKey == "" {
-		return last
-	}
-	if v, ok, err := rt.host.GetState(ctx, lastInboundKey(msg.ConversationKey)); err == nil && ok {
-		if t, err := time.Parse(time.RFC3339, string(v)); err == nil && t.After(last) {
-			last = t
-		}
-	}
-	return last
 }
 
 func (c *Channel) loadProgress(ctx context.Context, rt *runtime, key string) progress {

@@ -151,19 +151,17 @@ func TestSendWindow(t *testing.T) {
 		template       bool
 		bodyParam      bool
 		lastInbound    time.Duration // before now; 0: unknown to the core
-		stateInbound   time.Duration // recorded by the channel; 0: none
 		apiFails131047 bool
 		wantType       string // sent message type; "" when nothing is sent
 		wantCode       string // SendError code
 	}{
-		{"inside the window", false, false, 23 * time.Hour, 0, false, "text", ""},
-		{"closed, no template", false, false, 25 * time.Hour, 0, false, "", "window_closed"},
-		{"closed, template", true, false, 25 * time.Hour, 0, false, "template", ""},
-		{"closed, template with the reply as parameter", true, true, 48 * time.Hour, 0, false, "template", ""},
-		{"closed per the channel's own record", false, false, 0, 30 * time.Hour, false, "", "window_closed"},
-		{"newer record reopens it", false, false, 30 * time.Hour, time.Hour, false, "text", ""},
-		{"131047 from the API, no template", false, false, 0, 0, true, "", "window_closed"},
-		{"131047 from the API, template", true, false, 0, 0, true, "template", ""},
+		{"inside the window", false, false, 23 * time.Hour, false, "text", ""},
+		{"closed, no template", false, false, 25 * time.Hour, false, "", "window_closed"},
+		{"closed, template", true, false, 25 * time.Hour, false, "template", ""},
+		{"closed, template with the reply as parameter", true, true, 48 * time.Hour, false, "template", ""},
+		{"unknown to the core: sent, the API decides", false, false, 0, false, "text", ""},
+		{"131047 from the API, no template", false, false, 0, true, "", "window_closed"},
+		{"131047 from the API, template", true, false, 0, true, "template", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,9 +174,6 @@ func TestSendWindow(t *testing.T) {
 			msg.LastInboundAt = time.Time{}
 			if tt.lastInbound > 0 {
 				msg.LastInboundAt = testNow.Add(-tt.lastInbound)
-			}
-			if tt.stateInbound > 0 {
-				h.host.SetState(context.Background(), lastInboundKey(customerBSUID), []byte(testNow.Add(-tt.stateInbound).Format(time.RFC3339)))
 			}
 			if tt.apiFails131047 {
 				h.graph.FailNext("messages", fakegraph.Failure{HTTPStatus: 400, Code: 131047, Message: "Re-engagement message", Details: "Message failed to send because more than 24 hours have passed since the customer last replied to this number."})

@@ -310,14 +310,17 @@ func TestMessageTypesRenderedAsText(t *testing.T) {
 	}
 }
 
-func TestInboundRecordsWindowStart(t *testing.T) {
+func TestInboundMakesNoStateRoundTrips(t *testing.T) {
+	// The 24-hour window is the core's business (OutboundMessage.LastInboundAt
+	// is the conversation's latest inbound time): the inbound path makes no
+	// Host state calls, only the synced Deliver.
 	h := newHarness(t)
 	at := testNow.Add(-2 * time.Hour)
 	wantStatus(t, h.post(h.notification([]map[string]any{fakegraph.Contact("A", customerWaID, "")}, fakegraph.TextMessage(customerWaID, "wamid.W1", "hi", at))), 200)
-	// An older message arriving late does not move the window back.
-	wantStatus(t, h.post(h.notification([]map[string]any{fakegraph.Contact("A", customerWaID, "")}, fakegraph.TextMessage(customerWaID, "wamid.W0", "earlier", at.Add(-time.Hour)))), 200)
-	v, ok, _ := h.host.GetState(context.Background(), lastInboundKey(customerWaID))
-	if !ok || string(v) != at.Format(time.RFC3339) {
-		t.Fatalf("last inbound = %q (%v), want %s", v, ok, at.Format(time.RFC3339))
+	if got := len(h.host.messages()); got != 1 {
+		t.Fatalf("delivered %d messages, want 1", got)
+	}
+	if n := h.host.stateCalls(); n != 0 {
+		t.Fatalf("%d Host state calls on the inbound path, want 0", n)
 	}
 }
