@@ -87,10 +87,14 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := s.conn.HandleWebhook(ctx, req)
 	if err != nil {
-		if unavailable(err) || (errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil) {
+		// The budget may end on either side: the plugin's server sees the
+		// propagated deadline (DeadlineExceeded status) as early as ours.
+		timedOut := r.Context().Err() == nil &&
+			(errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded))
+		if unavailable(err) || timedOut {
 			// Down, or no answer within the provider's patience: check the
 			// plugin's health now and let the provider retry.
-			if ctx.Err() != nil {
+			if timedOut {
 				in.logger.Warn("webhook not answered in time; answering 503", "path", req.Path, "timeout", s.webhookTimeout)
 			}
 			in.nudge()
