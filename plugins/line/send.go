@@ -102,9 +102,9 @@ func (c *Channel) sendFailure(ctx context.Context, rt *runtime, msg *sdk.Outboun
 		rt.log.Info("line push already accepted for this retry key", "comment_id", msg.CommentID, "external_id", id)
 		return &sdk.SendResult{ExternalID: id}, nil
 	case status == http.StatusTooManyRequests:
-		return nil, sdk.Retryable("rate_limited", fmt.Errorf("LINE push rate limited (429): %s", detail), retryAfter(res.Header, rt.now()))
+		return nil, sdk.Retryable("rate_limited", fmt.Errorf("LINE push rate limited (429): %s", detail), sdk.ParseRetryAfter(res.Header.Get("Retry-After"), rt.now()))
 	case status >= 500:
-		return nil, sdk.Retryable("line_unavailable", fmt.Errorf("LINE push failed (%d): %s", status, detail), retryAfter(res.Header, rt.now()))
+		return nil, sdk.Retryable("line_unavailable", fmt.Errorf("LINE push failed (%d): %s", status, detail), sdk.ParseRetryAfter(res.Header.Get("Retry-After"), rt.now()))
 	case status == http.StatusUnauthorized:
 		// A revoked or mistyped token: keep the reply queued so it goes
 		// out once the operator fixes the configuration.

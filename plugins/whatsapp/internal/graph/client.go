@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/patchbayhq/patchbay/sdk"
 )
 
 // DefaultBaseURL is the Graph API base, version included, used when the
@@ -234,7 +236,7 @@ func (c *Client) doJSON(req *http.Request, out any) error {
 func (c *Client) readError(resp *http.Response) error {
 	e := &APIError{
 		HTTPStatus: resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
+		RetryAfter: sdk.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
 	}
 	var env struct {
 		Error struct {
