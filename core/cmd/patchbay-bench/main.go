@@ -47,6 +47,8 @@ type options struct {
 	replies   int
 	latency   time.Duration
 	errorRate float64
+	// outboxWorkers, when > 0, is written as outbox { workers = N }.
+	outboxWorkers int
 
 	tickets      int
 	listRequests int
@@ -80,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.replies, "replies", 3000, "outbox: replies to drain")
 	fs.DurationVar(&o.latency, "provider-latency", 50*time.Millisecond, "outbox: fake provider latency")
 	fs.Float64Var(&o.errorRate, "provider-errors", 0.01, "outbox: share of sends the fake provider answers 500")
+	fs.IntVar(&o.outboxWorkers, "outbox-workers", 0, "outbox: the core's outbox.workers setting (0: its default)")
 	fs.IntVar(&o.tickets, "tickets", 1_000_000, "tickets: tickets in the store")
 	fs.IntVar(&o.listRequests, "list-requests", 2000, "tickets: list requests measured")
 	if err := fs.Parse(args); err != nil {

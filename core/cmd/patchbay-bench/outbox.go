@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,20 @@ type OutboxReport struct {
 	Lost              int     `json:"lost"` // acknowledged replies never accepted by the provider
 	DuplicateSends    int     `json:"duplicate_sends"`
 	PostRepliesPerSec float64 `json:"post_replies_per_sec"` // API POST rate while enqueuing
+	// Workers is the outbox.workers setting the core ran with (0: its
+	// default).
+	Workers int `json:"workers,omitempty"`
+	// FirstAttemptSeconds is first reply posted → the provider's answer to
+	// the last first attempt (retries of the injected 5xx excluded: they
+	// wait out the outbox's backoff); FirstAttemptsPerSec = replies ÷ it.
+	FirstAttemptSeconds float64 `json:"first_attempt_seconds"`
+	FirstAttemptsPerSec float64 `json:"first_attempts_per_sec"`
+	// CPUusPerReply is the CPU time of the core and its plugin from the
+	// first POST to the last accepted send (the API POST, the outbox send
+	// and the plugin's provider call), per reply; split by process.
+	CPUusPerReply       float64 `json:"cpu_us_per_reply"`
+	CoreCPUusPerReply   float64 `json:"core_cpu_us_per_reply"`
+	PluginCPUusPerReply float64 `json:"plugin_cpu_us_per_reply"`
 }
 
 func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, logf func(string, ...any)) (*OutboxReport, error) {
@@ -32,7 +47,11 @@ func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, 
 		return nil, err
 	}
 	defer graph.Close()
-	core, err := bench.StartCore(ctx, bin, bench.CoreOptions{DataDir: filepath.Join(work, "outbox"), Channels: whatsappChannel(graph.URL), Env: whatsappEnv, Wait: []string{"wa"}})
+	hcl := whatsappChannel(graph.URL)
+	if o.outboxWorkers > 0 {
+		hcl += fmt.Sprintf("\noutbox {\n  workers = %d\n}\n", o.outboxWorkers)
+	}
+	core, err := bench.StartCore(ctx, bin, bench.CoreOptions{DataDir: filepath.Join(work, "outbox"), Channels: hcl, Env: whatsappEnv, Wait: []string{"wa"}})
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +77,10 @@ func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, 
 	// The provider slows down and fails now, not during seeding.
 	graph.SetFaults(o.latency, o.errorRate)
 
-	rep := &OutboxReport{Replies: o.replies, ProviderLatency: o.latency.String(), ProviderErrors: o.errorRate}
+	rep := &OutboxReport{Replies: o.replies, ProviderLatency: o.latency.String(), ProviderErrors: o.errorRate, Workers: o.outboxWorkers}
+	pluginPIDs := core.PluginPIDs()
+	coreCPU0, _ := procSet([]int{core.PID()})
+	pluginCPU0, _ := procSet(pluginPIDs)
 	text := func(i int) string { return fmt.Sprintf("Bench reply %d: your parcel is on its way.", i) }
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -106,6 +128,13 @@ func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, 
 			}
 		}
 		if missing == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			coreCPU1, _ := procSet([]int{core.PID()})
+			pluginCPU1, _ := procSet(pluginPIDs)
+			if n := float64(o.replies - missing); n > 0 {
+				rep.CoreCPUusPerReply = (coreCPU1 - coreCPU0) / n * 1e6
+				rep.PluginCPUusPerReply = (pluginCPU1 - pluginCPU0) / n * 1e6
+				rep.CPUusPerReply = rep.CoreCPUusPerReply + rep.PluginCPUusPerReply
+			}
 			rep.Lost = missing
 			rep.DuplicateSends = len(sent) - len(seen)
 			break
@@ -117,6 +146,26 @@ func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, 
 		rep.RepliesPerSec = float64(o.replies-rep.Lost) / rep.Seconds
 	}
 	rep.Injected5xx = graph.Errors5xx()
+	var firstDone time.Time
+	for i := range o.replies {
+		if ts := graph.AttemptTimes(text(i)); len(ts) > 0 && ts[0].After(firstDone) {
+			firstDone = ts[0]
+		}
+	}
+	if os.Getenv("BENCH_DEBUG") != "" {
+		for i := range o.replies {
+			if ts := graph.AttemptTimes(text(i)); len(ts) > 1 {
+				var ds []string
+				for _, t := range ts {
+					ds = append(ds, fmt.Sprintf("%.2f", t.Sub(start).Seconds()))
+				}
+				logf("reply %d attempts at %v", i, ds)
+			}
+		}
+	}
+	if rep.FirstAttemptSeconds = firstDone.Sub(start).Seconds(); rep.FirstAttemptSeconds > 0 {
+		rep.FirstAttemptsPerSec = float64(o.replies) / rep.FirstAttemptSeconds
+	}
 
 	// Every reply's delivery status through the API (the core records
 	// "sent" just after the provider's answer: poll briefly).
@@ -152,7 +201,8 @@ func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	logf("outbox: %d replies in %.1f s = %.0f replies/s (provider %s latency, %d injected 5xx); sent %d, lost %d, duplicate sends %d",
-		o.replies, rep.Seconds, rep.RepliesPerSec, o.latency, rep.Injected5xx, rep.Sent, rep.Lost, rep.DuplicateSends)
+	logf("outbox: %d replies in %.2f s = %.0f replies/s (first attempts %.0f/s; provider %s latency, %d injected 5xx); cpu %.0f µs/reply (core %.0f, plugin %.0f); posted %.0f/s; sent %d, lost %d, duplicate sends %d",
+		o.replies, rep.Seconds, rep.RepliesPerSec, rep.FirstAttemptsPerSec, o.latency, rep.Injected5xx,
+		rep.CPUusPerReply, rep.CoreCPUusPerReply, rep.PluginCPUusPerReply, rep.PostRepliesPerSec, rep.Sent, rep.Lost, rep.DuplicateSends)
 	return rep, nil
 }

@@ -79,8 +79,13 @@ func (r *Report) markdown() string {
 	}
 	if o := r.Outbox; o != nil {
 		b.WriteString("## Outbox: replies drained to a fake provider\n\n")
-		b.WriteString("| replies | provider latency | injected 5xx | API POST replies/s | seconds | replies/s | sent | lost | duplicate sends |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		fmt.Fprintf(&b, "| %d | %s | %d | %.0f | %.1f | %.0f | %d | %d | %d |\n\n", o.Replies, o.ProviderLatency, o.Injected5xx, o.PostRepliesPerSec, o.Seconds, o.RepliesPerSec, o.Sent, o.Lost, o.DuplicateSends)
+		workers := "default"
+		if o.Workers > 0 {
+			workers = fmt.Sprint(o.Workers)
+		}
+		b.WriteString("| replies | workers | provider latency | injected 5xx | API POST replies/s | seconds | replies/s | first attempts/s | CPU µs/reply (core + plugin) | sent | lost | duplicate sends |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "| %d | %s | %s | %d | %.0f | %.2f | %.0f | %.0f | %.0f (%.0f + %.0f) | %d | %d | %d |\n\n", o.Replies, workers, o.ProviderLatency, o.Injected5xx, o.PostRepliesPerSec, o.Seconds, o.RepliesPerSec, o.FirstAttemptsPerSec,
+			o.CPUusPerReply, o.CoreCPUusPerReply, o.PluginCPUusPerReply, o.Sent, o.Lost, o.DuplicateSends)
 	}
 	if t := r.Tickets; t != nil {
 		b.WriteString("## Many tickets\n\n")

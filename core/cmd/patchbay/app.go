@@ -106,6 +106,16 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Workers:     cfg.Outbox.Workers,
 		Kinds:       kinds,
 		Registerer:  reg,
+		// Only channels whose manifest declares threads (email) get the
+		// ticket's thread ids; unknown while the plugin starts: sent.
+		ThreadIDs: func(instance string) bool {
+			for _, c := range plugins.Channels() {
+				if c.Name == instance {
+					return c.Manifest.Kind == "" || c.Manifest.Capabilities.Threads
+				}
+			}
+			return true
+		},
 		// A plugin outage never fails a reply: it waits for its channel.
 		Unavailable: func(err error) bool { return errors.Is(err, pluginhost.ErrUnavailable) },
 	})

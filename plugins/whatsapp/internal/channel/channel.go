@@ -57,6 +57,10 @@ type runtime struct {
 	log      hclog.Logger
 	client   *graph.Client
 	policy   sdk.AttachmentPolicy
+	// hc is the client's HTTP client; ownHTTP: made by Configure (not a
+	// test's), so a later Configure closes its idle connections.
+	hc      *http.Client
+	ownHTTP bool
 }
 
 // New returns an unconfigured channel.
@@ -100,18 +104,23 @@ func (c *Channel) Configure(_ context.Context, req sdk.ConfigureRequest) error {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	hc := c.httpClient
+	hc, own := c.httpClient, false
 	if hc == nil {
-		hc = &http.Client{Timeout: 60 * time.Second}
+		hc, own = newGraphHTTPClient(), true
 	}
-	c.rt.Store(&runtime{
+	old := c.rt.Swap(&runtime{
 		cfg:      cfg,
 		instance: req.Instance,
 		host:     req.Host,
 		log:      log,
 		client:   graph.New(cfg.APIURL, cfg.PhoneNumberID, cfg.AccessToken, hc),
 		policy:   req.Attachments,
+		ownHTTP:  own,
+		hc:       hc,
 	})
+	if old != nil && old.ownHTTP {
+		old.hc.CloseIdleConnections() // in-flight calls finish; idle ones go
+	}
 	log.Debug("whatsapp channel configured", "phone_number_id", cfg.PhoneNumberID, "api_url", cfg.APIURL, "template", cfg.Template != nil)
 	return nil
 }

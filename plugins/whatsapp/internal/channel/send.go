@@ -51,9 +51,22 @@ func (c *Channel) Send(ctx context.Context, msg *sdk.OutboundMessage) (*sdk.Send
 	if text == "" && len(msg.Attachments) == 0 {
 		return nil, sdk.Permanent("empty_message", errors.New("the reply has neither text nor attachments"))
 	}
-	prog := c.loadProgress(ctx, rt, msg.IdempotencyKey)
-	if prog.Done && len(prog.IDs) > 0 {
-		return &sdk.SendResult{ExternalID: prog.IDs[0]}, nil
+	parts := splitText(text, MaxTextRunes)
+	total := len(parts) + len(msg.Attachments)
+	// A reply of several messages records which ones Meta accepted (Host
+	// state), so that a retry after a failed later part never sends an
+	// earlier one twice. A reply of one message needs no record: a retry
+	// means Meta accepted nothing, or the core did not learn of the
+	// acceptance (a crash between the two), which is the at-least-once
+	// window the record would only have narrowed — at the price of two
+	// Host round trips and a synced commit per reply.
+	multi := total > 1
+	var prog progress
+	if multi {
+		prog = c.loadProgress(ctx, rt, msg.IdempotencyKey)
+		if prog.Done && len(prog.IDs) > 0 {
+			return &sdk.SendResult{ExternalID: prog.IDs[0]}, nil
+		}
 	}
 	if len(prog.IDs) == 0 {
 		if last := msg.LastInboundAt; !last.IsZero() && c.now().Sub(last) >= ReplyWindow {
@@ -61,8 +74,6 @@ func (c *Channel) Send(ctx context.Context, msg *sdk.OutboundMessage) (*sdk.Send
 		}
 	}
 
-	parts := splitText(text, MaxTextRunes)
-	total := len(parts) + len(msg.Attachments)
 	for i := len(prog.IDs); i < total; i++ {
 		var id string
 		var err error
@@ -85,14 +96,16 @@ func (c *Channel) Send(ctx context.Context, msg *sdk.OutboundMessage) (*sdk.Send
 			c.saveProgress(ctx, rt, msg.IdempotencyKey, prog)
 		}
 	}
-	prog.Done = true
-	c.saveProgress(ctx, rt, msg.IdempotencyKey, prog)
+	if multi {
+		prog.Done = true
+		c.saveProgress(ctx, rt, msg.IdempotencyKey, prog)
+	}
 	c.report(ctx, rt, sdk.StateConnected, "")
 	return &sdk.SendResult{ExternalID: prog.IDs[0]}, nil
 }
 
-// sendOutsideWindow sends the configured template, or fails permanently
-// with window_closed.
+// sendOutsideWindow sends the configured template (one message: no progress
+// record, see Send), or fails permanently with window_closed.
 func (c *Channel) sendOutsideWindow(ctx context.Context, rt *runtime, msg *sdk.OutboundMessage, to, recipient string, last time.Time) (*sdk.SendResult, error) {
 	tpl := rt.cfg.Template
 	if tpl == nil {
@@ -117,7 +130,6 @@ func (c *Channel) sendOutsideWindow(ctx context.Context, rt *runtime, msg *sdk.O
 		return nil, c.sendError(ctx, rt, err)
 	}
 	c.recent.add(id, c.now())
-	c.saveProgress(ctx, rt, msg.IdempotencyKey, progress{IDs: []string{id}, Done: true})
 	rt.log.Info("reply outside the 24-hour window sent as template", "template", tpl.Name, "wamid", id)
 	return &sdk.SendResult{ExternalID: id}, nil
 }

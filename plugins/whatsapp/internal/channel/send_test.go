@@ -317,3 +317,39 @@ func TestSendRefusesEmptyAndAddressless(t *testing.T) {
 		t.Fatalf("sent %d", n)
 	}
 }
+
+// A reply that is one WhatsApp message costs no Host state round trip (no
+// progress record to read or write); a reply of several messages records
+// its progress (read once, written after each part), which is what keeps
+// a retry from sending an accepted part twice (TestSendRetryDoesNotRepeatParts).
+func TestSendStateRoundTrips(t *testing.T) {
+	long := strings.Repeat("word ", MaxTextRunes/5+10) // two text parts
+	pdf := sdk.BytesAttachment("form.pdf", "application/pdf", []byte("%PDF form"))
+	cases := []struct {
+		name       string
+		msg        *sdk.OutboundMessage
+		messages   int
+		stateCalls int
+	}{
+		{"one text message", reply("Yes, it comes in blue."), 1, 0},
+		{"text split in two", reply(long), 2, 1 + 2},
+		{"text and a file", reply("Here is the form.", pdf), 2, 1 + 2},
+		{"outside the window without template", func() *sdk.OutboundMessage {
+			m := reply("Late answer")
+			m.LastInboundAt = testNow.Add(-25 * time.Hour)
+			return m
+		}(), 0, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			_, _ = h.ch.Send(context.Background(), c.msg)
+			if n := len(h.graph.Sent()); n != c.messages {
+				t.Fatalf("%d messages at Meta, want %d", n, c.messages)
+			}
+			if n := h.host.stateCalls(); n != c.stateCalls {
+				t.Fatalf("%d Host state calls, want %d", n, c.stateCalls)
+			}
+		})
+	}
+}
