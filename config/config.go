@@ -76,9 +76,19 @@ type Outbox struct {
 	// MaxBackoff caps the wait between two attempts.
 	MaxBackoff time.Duration
 	// Workers is how many replies are sent at once (0: the outbox's
-	// default, 32). Raise it when providers answer slowly.
+	// default, DefaultOutboxWorkers). Throughput is at most Workers divided
+	// by the provider's latency.
 	Workers int
+	// ChannelWorkers is the most replies one channel instance sends at
+	// once, so that a slow provider leaves workers to the other channels
+	// (0: the outbox's default — every worker with one channel, three
+	// quarters of them with several). At most Workers.
+	ChannelWorkers int
 }
+
+// DefaultOutboxWorkers is the outbox's default number of concurrent sends
+// (core/outbox.DefaultWorkers; config does not import the core).
+const DefaultOutboxWorkers = 128
 
 // Channel is one channel instance: a `channel "<name>"` block.
 type Channel struct {

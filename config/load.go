@@ -272,7 +272,7 @@ func (l *loader) tickets(body hcl.Body, t *Tickets) {
 	l.duration(content.Attributes["auto_close_after"], "tickets.auto_close_after", &t.AutoCloseAfter)
 }
 
-var outboxSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "max_attempts"}, {Name: "max_backoff"}, {Name: "workers"}}}
+var outboxSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "max_attempts"}, {Name: "max_backoff"}, {Name: "workers"}, {Name: "channel_workers"}}}
 
 func (l *loader) outbox(body hcl.Body, o *Outbox) {
 	content, diags := body.Content(outboxSchema)
@@ -287,6 +287,17 @@ func (l *loader) outbox(body hcl.Body, o *Outbox) {
 	l.duration(content.Attributes["max_backoff"], "outbox.max_backoff", &o.MaxBackoff)
 	if l.positive(content.Attributes["workers"], "outbox.workers", &n, 1024) {
 		o.Workers = int(n)
+	}
+	if a := content.Attributes["channel_workers"]; l.positive(a, "outbox.channel_workers", &n, 1024) {
+		workers := o.Workers
+		if workers == 0 {
+			workers = DefaultOutboxWorkers
+		}
+		if int(n) > workers {
+			l.errorf(a.Expr.Range(), "Invalid channel_workers", "outbox.channel_workers (%d) must not exceed outbox.workers (%d)", n, workers)
+		} else {
+			o.ChannelWorkers = int(n)
+		}
 	}
 }
 

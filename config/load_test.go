@@ -62,6 +62,7 @@ outbox {
   max_attempts = 5
   max_backoff  = "1m"
   workers      = 64
+  channel_workers = 16
 }
 channel "it-help" {
   plugin  = "slack"
@@ -102,7 +103,7 @@ channel "it-help" {
 	if (cfg.HTTP != HTTP{Listen: ":9000", PublicURL: "https://help.acme.test", MaxWebhookBytes: 2048, MaxBodyBytes: 4096}) {
 		t.Errorf("http = %+v", cfg.HTTP)
 	}
-	if cfg.Tickets.AutoCloseAfter != 48*time.Hour || cfg.Outbox != (Outbox{MaxAttempts: 5, MaxBackoff: time.Minute, Workers: 64}) {
+	if cfg.Tickets.AutoCloseAfter != 48*time.Hour || cfg.Outbox != (Outbox{MaxAttempts: 5, MaxBackoff: time.Minute, Workers: 64, ChannelWorkers: 16}) {
 		t.Errorf("tickets/outbox = %+v %+v", cfg.Tickets, cfg.Outbox)
 	}
 	ch := cfg.Channels[0]
@@ -195,6 +196,9 @@ sha256 = "abc"
 		{"negative duration", `outbox { max_backoff = "-1s" }`, nil, []string{"outbox.max_backoff"}},
 		{"zero attempts", `outbox { max_attempts = 0 }`, nil, []string{"outbox.max_attempts", "between 1 and"}},
 		{"zero workers", `outbox { workers = 0 }`, nil, []string{"outbox.workers", "between 1 and"}},
+		{"zero channel workers", `outbox { channel_workers = 0 }`, nil, []string{"outbox.channel_workers", "between 1 and"}},
+		{"channel workers above workers", "outbox {\n workers = 8\n channel_workers = 9\n}", nil, []string{"test.hcl:3", "outbox.channel_workers (9) must not exceed outbox.workers (8)"}},
+		{"channel workers above the default workers", `outbox { channel_workers = 129 }`, nil, []string{"outbox.channel_workers (129) must not exceed outbox.workers (128)"}},
 		{"fractional bytes", `http { max_webhook_bytes = 1.5 }`, nil, []string{"http.max_webhook_bytes", "whole number"}},
 		{"string bytes", `http { max_body_bytes = "1MB" }`, nil, []string{"http.max_body_bytes", "must be a number"}},
 		{"bad public url", `http { public_url = "help.acme.test" }`, nil, []string{"http.public_url"}},

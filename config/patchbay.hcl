@@ -22,7 +22,9 @@ tickets {
 outbox {
   max_attempts = 20    # retryable send failures before a reply is marked failed (a plugin outage is not one: the reply waits)
   max_backoff  = "10m" # cap on the wait between two attempts
-  # workers    = 32    # replies sent at once; raise it for slow providers
+  # workers         = 128 # replies sent at once (at most workers / provider latency per second)
+  # channel_workers = 96  # the most one channel sends at once, so a slow provider cannot take every
+  #                       # worker (default: all of them with one channel, 3/4 with several)
 }
 
 # One block per channel instance; the label is the instance name

@@ -32,7 +32,7 @@ const (
 	// scanGapFactor: after a scan that took d, the next scan waits at
 	// least scanGapFactor·d (and at least minScanGap).
 	scanGapFactor = 4
-	minScanGap    = time.Millisecond
+	minScanGap    = 5 * time.Millisecond
 )
 
 // chanQueue is one channel instance's ready entries and sends in flight.
@@ -227,6 +227,8 @@ func (d *dispatcher) scan(now time.Time) {
 		return err
 	})
 	took := time.Since(start)
+	w.scans.Inc()
+	w.scanned.Add(float64(len(due)))
 	d.scanAt = time.Now().Add(max(minScanGap, scanGapFactor*took))
 	if err != nil {
 		w.log.Error("outbox scan failed", "error", err)

@@ -79,6 +79,8 @@ type Worker struct {
 	kick chan struct{}
 
 	sends *prometheus.CounterVec
+	// scans and scanned count due-index scans and the entries they read.
+	scans, scanned prometheus.Counter
 }
 
 // New returns a worker over the store.
@@ -116,8 +118,16 @@ func New(st *store.Store, sender Sender, opts Options) *Worker {
 		Namespace: "patchbay", Subsystem: "outbox", Name: "send_attempts_total",
 		Help: "Reply send attempts by result (sent, retry, waiting for the channel's plugin, failed).",
 	}, []string{"result"})
+	w.scans = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "patchbay", Subsystem: "outbox", Name: "scans_total",
+		Help: "Scans of the outbox's due index by the dispatcher.",
+	})
+	w.scanned = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "patchbay", Subsystem: "outbox", Name: "scanned_entries_total",
+		Help: "Outbox entries read by the dispatcher's scans (including those already queued or in flight).",
+	})
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(w.sends)
+		opts.Registerer.MustRegister(w.sends, w.scans, w.scanned)
 	}
 	return w
 }

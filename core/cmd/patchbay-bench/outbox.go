@@ -39,6 +39,10 @@ type OutboxReport struct {
 	CPUusPerReply       float64 `json:"cpu_us_per_reply"`
 	CoreCPUusPerReply   float64 `json:"core_cpu_us_per_reply"`
 	PluginCPUusPerReply float64 `json:"plugin_cpu_us_per_reply"`
+	// Scans and ScannedEntries are the outbox dispatcher's reads of its due
+	// index over the run (its metrics).
+	Scans          float64 `json:"scans"`
+	ScannedEntries float64 `json:"scanned_entries"`
 }
 
 func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, logf func(string, ...any)) (*OutboxReport, error) {
@@ -201,6 +205,13 @@ func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if rep.Scans, err = metricValue(ctx, hc, core.URL, "patchbay_outbox_scans_total"); err != nil {
+		return nil, err
+	}
+	if rep.ScannedEntries, err = metricValue(ctx, hc, core.URL, "patchbay_outbox_scanned_entries_total"); err != nil {
+		return nil, err
+	}
+	logf("outbox: %.0f due-index scans read %.0f entries", rep.Scans, rep.ScannedEntries)
 	logf("outbox: %d replies in %.2f s = %.0f replies/s (first attempts %.0f/s; provider %s latency, %d injected 5xx); cpu %.0f µs/reply (core %.0f, plugin %.0f); posted %.0f/s; sent %d, lost %d, duplicate sends %d",
 		o.replies, rep.Seconds, rep.RepliesPerSec, rep.FirstAttemptsPerSec, o.latency, rep.Injected5xx,
 		rep.CPUusPerReply, rep.CoreCPUusPerReply, rep.PluginCPUusPerReply, rep.PostRepliesPerSec, rep.Sent, rep.Lost, rep.DuplicateSends)

@@ -100,12 +100,13 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 	a.plugins = plugins
 
 	worker = outbox.New(st, plugins, outbox.Options{
-		Logger:      logger.Named("outbox"),
-		MaxAttempts: cfg.Outbox.MaxAttempts,
-		MaxBackoff:  cfg.Outbox.MaxBackoff,
-		Workers:     cfg.Outbox.Workers,
-		Kinds:       kinds,
-		Registerer:  reg,
+		Logger:         logger.Named("outbox"),
+		MaxAttempts:    cfg.Outbox.MaxAttempts,
+		MaxBackoff:     cfg.Outbox.MaxBackoff,
+		Workers:        cfg.Outbox.Workers,
+		ChannelWorkers: cfg.Outbox.ChannelWorkers,
+		Kinds:          kinds,
+		Registerer:     reg,
 		// Only channels whose manifest declares threads (email) get the
 		// ticket's thread ids; unknown while the plugin starts: sent.
 		ThreadIDs: func(instance string) bool {
