@@ -36,6 +36,8 @@ const (
 	// at most a tenth of the dispatcher's time.
 	scanGapFactor = 10
 	minScanGap    = 5 * time.Millisecond
+	// maxRefillGap caps the pause after a scan of the usual window.
+	maxRefillGap = 20 * time.Millisecond
 	// idleScanGap: after a scan that found nothing new, the next one waits
 	// this long. Commits wake the dispatcher, and most commits queue no
 	// reply (inbound messages, delivery statuses): under such a load it
@@ -87,7 +89,7 @@ func newDispatcher(w *Worker) *dispatcher {
 }
 
 // baseWindow is how many new due entries a scan reads normally.
-func (w *Worker) baseWindow() int { return 2 * w.opts.Workers }
+func (w *Worker) baseWindow() int { return 4 * w.opts.Workers }
 
 // queueCap is the most ready entries kept in memory for one channel.
 func (w *Worker) queueCap() int { return max(w.opts.ChannelWorkers, w.baseWindow()) }
@@ -175,18 +177,34 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // wantScan reports whether to read the due index now: when something may
-// have become due (dirty) or the last scan left entries unread, and the
-// ready queues cannot fill the free workers — and the scan rate limit
+// have become due (dirty) or the last scan left entries unread, and either
+// fewer than Workers replies are ready (refill ahead, so that sending never
+// waits for a scan) or the ready ones cannot fill the free workers (they
+// belong to channels at their limit or paused) — and the scan rate limit
 // allows.
 func (d *dispatcher) wantScan(dirty bool, now time.Time) bool {
 	if !dirty && !d.more {
 		return false
 	}
-	free := d.w.opts.Workers - d.inflight
-	if free <= 0 || d.dispatchable(now, free) >= free {
+	workers := d.w.opts.Workers
+	free := workers - d.inflight
+	lowOnReady := d.unpausedReady(now) < workers
+	starved := free > 0 && d.dispatchable(now, free) < free
+	if !lowOnReady && !starved {
 		return false
 	}
 	return !now.Before(d.scanAt)
+}
+
+// unpausedReady counts the ready entries of channels not paused.
+func (d *dispatcher) unpausedReady(now time.Time) int {
+	n := 0
+	for _, q := range d.queues {
+		if !q.pausedUntil.After(now) {
+			n += len(q.ready)
+		}
+	}
+	return n
 }
 
 // wakeAfter is how long the dispatcher may sleep when no event arrives:
@@ -238,7 +256,13 @@ func (d *dispatcher) scan(now time.Time) {
 	took := time.Since(start)
 	w.scans.Inc()
 	w.scanned.Add(float64(len(due)))
-	d.scanAt = time.Now().Add(max(minScanGap, scanGapFactor*took))
+	gap := max(minScanGap, scanGapFactor*took)
+	if d.window == w.baseWindow() {
+		// A refill: never wait so long that the ready queue runs dry
+		// (the wall time of a scan on a busy host overstates its cost).
+		gap = min(gap, maxRefillGap)
+	}
+	d.scanAt = time.Now().Add(gap)
 	if err != nil {
 		w.log.Error("outbox scan failed", "error", err)
 		d.more, d.nextDue = false, now.Add(time.Second)

@@ -47,6 +47,8 @@ type FakeGraph struct {
 	errorRate float64
 	// script, when set, is asked first for every send.
 	script func(text string, attempt int) *Fault
+	// held, when not nil, is closed by Release: sends wait for it.
+	held chan struct{}
 
 	attempts map[string]int
 	times    map[string][]time.Time
@@ -88,6 +90,26 @@ func (g *FakeGraph) SetFaults(latency time.Duration, errorRate float64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.latency, g.errorRate = latency, errorRate
+}
+
+// Hold makes every send wait, unanswered, until Release (a provider that
+// stopped answering); sends already waiting out the latency are not held.
+func (g *FakeGraph) Hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held == nil {
+		g.held = make(chan struct{})
+	}
+}
+
+// Release lets the held sends (and every later one) proceed.
+func (g *FakeGraph) Release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held != nil {
+		close(g.held)
+		g.held = nil
+	}
 }
 
 // SetScript installs a function asked first for every send: attempt counts
@@ -195,8 +217,15 @@ func (g *FakeGraph) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.mu.Lock()
-	latency, script := g.latency, g.script
+	latency, script, held := g.latency, g.script, g.held
 	g.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if latency > 0 {
 		select {
 		case <-time.After(latency):

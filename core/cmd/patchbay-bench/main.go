@@ -49,6 +49,8 @@ type options struct {
 	errorRate float64
 	// outboxWorkers, when > 0, is written as outbox { workers = N }.
 	outboxWorkers int
+	// outboxBacklog adds the backlog-drain phase.
+	outboxBacklog bool
 
 	tickets      int
 	listRequests int
@@ -82,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.replies, "replies", 3000, "outbox: replies to drain")
 	fs.DurationVar(&o.latency, "provider-latency", 50*time.Millisecond, "outbox: fake provider latency")
 	fs.Float64Var(&o.errorRate, "provider-errors", 0.01, "outbox: share of sends the fake provider answers 500")
+	fs.BoolVar(&o.outboxBacklog, "outbox-backlog", true, "outbox: after the live phase, drain a backlog of as many replies queued while the provider held every send")
 	fs.IntVar(&o.outboxWorkers, "outbox-workers", 0, "outbox: the core's outbox.workers setting (0: its default)")
 	fs.IntVar(&o.tickets, "tickets", 1_000_000, "tickets: tickets in the store")
 	fs.IntVar(&o.listRequests, "list-requests", 2000, "tickets: list requests measured")

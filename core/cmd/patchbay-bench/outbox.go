@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -13,37 +12,55 @@ import (
 	"github.com/patchbayhq/patchbay/internal/bench"
 )
 
-// OutboxReport is the outbox mode's outcome.
+// OutboxReport is the outbox mode's outcome. The top-level figures are the
+// live phase: replies posted through the API while the outbox drains them.
+// Backlog is the second phase: replies posted while the provider holds
+// every send, then drained at once when it answers again.
 type OutboxReport struct {
-	Replies           int     `json:"replies"`
-	ProviderLatency   string  `json:"provider_latency"`
-	ProviderErrors    float64 `json:"provider_error_rate"`
-	Seconds           float64 `json:"seconds"` // first reply posted → last reply accepted by the provider
-	RepliesPerSec     float64 `json:"replies_per_sec"`
-	Injected5xx       uint64  `json:"injected_5xx"`
-	Sent              int     `json:"sent"` // delivery status sent at the end
-	Lost              int     `json:"lost"` // acknowledged replies never accepted by the provider
-	DuplicateSends    int     `json:"duplicate_sends"`
-	PostRepliesPerSec float64 `json:"post_replies_per_sec"` // API POST rate while enqueuing
+	Replies         int     `json:"replies"`
+	ProviderLatency string  `json:"provider_latency"`
+	ProviderErrors  float64 `json:"provider_error_rate"`
 	// Workers is the outbox.workers setting the core ran with (0: its
 	// default).
 	Workers int `json:"workers,omitempty"`
-	// FirstAttemptSeconds is first reply posted → the provider's answer to
-	// the last first attempt (retries of the injected 5xx excluded: they
-	// wait out the outbox's backoff); FirstAttemptsPerSec = replies ÷ it.
-	FirstAttemptSeconds float64 `json:"first_attempt_seconds"`
-	FirstAttemptsPerSec float64 `json:"first_attempts_per_sec"`
-	// CPUusPerReply is the CPU time of the core and its plugin from the
-	// first POST to the last accepted send (the API POST, the outbox send
-	// and the plugin's provider call), per reply; split by process.
-	CPUusPerReply       float64 `json:"cpu_us_per_reply"`
-	CoreCPUusPerReply   float64 `json:"core_cpu_us_per_reply"`
-	PluginCPUusPerReply float64 `json:"plugin_cpu_us_per_reply"`
+	OutboxPhase
+	// Sent counts delivery status sent at the end, over both phases.
+	Sent int `json:"sent"`
+	// Backlog is the backlog-drain phase (nil with -outbox-backlog=false).
+	Backlog *OutboxPhase `json:"backlog,omitempty"`
 	// Scans and ScannedEntries are the outbox dispatcher's reads of its due
-	// index over the run (its metrics).
+	// index over the whole run (its metrics).
 	Scans          float64 `json:"scans"`
 	ScannedEntries float64 `json:"scanned_entries"`
 }
+
+// OutboxPhase is one phase's outcome.
+type OutboxPhase struct {
+	// Seconds is the phase's start (first POST, or the provider's release
+	// for the backlog) → the last reply accepted by the provider;
+	// RepliesPerSec = replies ÷ it. It includes the wait of the ~1 % of
+	// replies refused with 500 for their retry (1–2 s backoff).
+	Seconds       float64 `json:"seconds"`
+	RepliesPerSec float64 `json:"replies_per_sec"`
+	// FirstAttemptSeconds ends at the provider's answer to the last first
+	// attempt instead (retries excluded); FirstAttemptsPerSec = replies ÷
+	// it: the rate at which the outbox worked through the replies.
+	FirstAttemptSeconds float64 `json:"first_attempt_seconds"`
+	FirstAttemptsPerSec float64 `json:"first_attempts_per_sec"`
+	Injected5xx         uint64  `json:"injected_5xx"`
+	Lost                int     `json:"lost"` // acknowledged replies never accepted by the provider
+	DuplicateSends      int     `json:"duplicate_sends"`
+	// PostRepliesPerSec is the API POST rate while queueing.
+	PostRepliesPerSec float64 `json:"post_replies_per_sec"`
+	// CPUusPerReply is the CPU time of the core and its plugin over the
+	// phase (the API POST, the outbox send and the plugin's provider call),
+	// per reply; split by process.
+	CPUusPerReply       float64 `json:"cpu_us_per_reply"`
+	CoreCPUusPerReply   float64 `json:"core_cpu_us_per_reply"`
+	PluginCPUusPerReply float64 `json:"plugin_cpu_us_per_reply"`
+}
+
+func replyText(i int) string { return fmt.Sprintf("Bench reply %d: your parcel is on its way.", i) }
 
 func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, logf func(string, ...any)) (*OutboxReport, error) {
 	graph, err := bench.NewFakeGraph(benchPhoneID, benchToken)
@@ -83,92 +100,123 @@ func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, 
 
 	rep := &OutboxReport{Replies: o.replies, ProviderLatency: o.latency.String(), ProviderErrors: o.errorRate, Workers: o.outboxWorkers}
 	pluginPIDs := core.PluginPIDs()
-	coreCPU0, _ := procSet([]int{core.PID()})
-	pluginCPU0, _ := procSet(pluginPIDs)
-	text := func(i int) string { return fmt.Sprintf("Bench reply %d: your parcel is on its way.", i) }
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	start := time.Now()
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= o.replies || ctx.Err() != nil {
-					return
+	post := func(from, to int) (float64, error) {
+		var next atomic.Int64
+		next.Store(int64(from))
+		var wg sync.WaitGroup
+		var firstErr atomic.Value
+		start := time.Now()
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= to || ctx.Err() != nil {
+						return
+					}
+					tk := list.Tickets[i%len(list.Tickets)].ID
+					if _, err := apiCall(ctx, hc, core.URL, "POST", fmt.Sprintf("/api/v1/tickets/%d/comments", tk), map[string]any{"body": replyText(i), "public": true}, nil); err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
 				}
-				tk := list.Tickets[i%len(list.Tickets)].ID
-				if _, err := apiCall(ctx, hc, core.URL, "POST", fmt.Sprintf("/api/v1/tickets/%d/comments", tk), map[string]any{"body": text(i), "public": true}, nil); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
+			}()
+		}
+		wg.Wait()
+		if e, ok := firstErr.Load().(error); ok {
+			return 0, fmt.Errorf("posting replies: %w", e)
+		}
+		return float64(to-from) / time.Since(start).Seconds(), nil
+	}
+	// measure waits (bounded) until the provider accepted replies
+	// [from, to) and fills the phase's figures, timed from start.
+	measure := func(p *OutboxPhase, from, to int, start time.Time, cpu0 [2]float64, errors0 uint64) {
+		deadline := time.Now().Add(10 * time.Minute)
+		var last time.Time
+		for {
+			sent := graph.Sent()
+			seen := map[string]int{}
+			for _, s := range sent {
+				seen[s.Text]++
+			}
+			missing := 0
+			for i := from; i < to; i++ {
+				if seen[replyText(i)] == 0 {
+					missing++
 				}
 			}
-		}()
+			if missing == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+				coreCPU1, _ := procSet([]int{core.PID()})
+				pluginCPU1, _ := procSet(pluginPIDs)
+				if n := float64(to - from - missing); n > 0 {
+					p.CoreCPUusPerReply = (coreCPU1 - cpu0[0]) / n * 1e6
+					p.PluginCPUusPerReply = (pluginCPU1 - cpu0[1]) / n * 1e6
+					p.CPUusPerReply = p.CoreCPUusPerReply + p.PluginCPUusPerReply
+				}
+				p.Lost = missing
+				for i := from; i < to; i++ {
+					if n := seen[replyText(i)]; n > 1 {
+						p.DuplicateSends += n - 1
+					}
+				}
+				for _, s := range sent {
+					if s.At.After(last) {
+						last = s.At
+					}
+				}
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // polling the fake's record
+		}
+		p.Seconds = last.Sub(start).Seconds()
+		if p.Seconds > 0 {
+			p.RepliesPerSec = float64(to-from-p.Lost) / p.Seconds
+		}
+		p.Injected5xx = graph.Errors5xx() - errors0
+		var firstDone time.Time
+		for i := from; i < to; i++ {
+			if ts := graph.AttemptTimes(replyText(i)); len(ts) > 0 && ts[0].After(firstDone) {
+				firstDone = ts[0]
+			}
+		}
+		if p.FirstAttemptSeconds = firstDone.Sub(start).Seconds(); p.FirstAttemptSeconds > 0 {
+			p.FirstAttemptsPerSec = float64(to-from) / p.FirstAttemptSeconds
+		}
 	}
-	wg.Wait()
-	if e, ok := firstErr.Load().(error); ok {
-		return nil, fmt.Errorf("posting replies: %w", e)
+	cpuNow := func() [2]float64 {
+		c, _ := procSet([]int{core.PID()})
+		p, _ := procSet(pluginPIDs)
+		return [2]float64{c, p}
 	}
-	rep.PostRepliesPerSec = float64(o.replies) / time.Since(start).Seconds()
 
-	// Wait (bounded) until the provider accepted every reply.
-	deadline := time.Now().Add(10 * time.Minute)
-	var last time.Time
-	for {
-		sent := graph.Sent()
-		seen := map[string]int{}
-		for _, s := range sent {
-			seen[s.Text]++
-			if s.At.After(last) {
-				last = s.At
-			}
-		}
-		missing := 0
-		for i := range o.replies {
-			if seen[text(i)] == 0 {
-				missing++
-			}
-		}
-		if missing == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			coreCPU1, _ := procSet([]int{core.PID()})
-			pluginCPU1, _ := procSet(pluginPIDs)
-			if n := float64(o.replies - missing); n > 0 {
-				rep.CoreCPUusPerReply = (coreCPU1 - coreCPU0) / n * 1e6
-				rep.PluginCPUusPerReply = (pluginCPU1 - pluginCPU0) / n * 1e6
-				rep.CPUusPerReply = rep.CoreCPUusPerReply + rep.PluginCPUusPerReply
-			}
-			rep.Lost = missing
-			rep.DuplicateSends = len(sent) - len(seen)
-			break
-		}
-		time.Sleep(100 * time.Millisecond) // polling the fake's record
+	// Live: replies posted while the outbox drains them.
+	cpu0, start := cpuNow(), time.Now()
+	if rep.PostRepliesPerSec, err = post(0, o.replies); err != nil {
+		return nil, err
 	}
-	rep.Seconds = last.Sub(start).Seconds()
-	if rep.Seconds > 0 {
-		rep.RepliesPerSec = float64(o.replies-rep.Lost) / rep.Seconds
-	}
-	rep.Injected5xx = graph.Errors5xx()
-	var firstDone time.Time
-	for i := range o.replies {
-		if ts := graph.AttemptTimes(text(i)); len(ts) > 0 && ts[0].After(firstDone) {
-			firstDone = ts[0]
+	measure(&rep.OutboxPhase, 0, o.replies, start, cpu0, 0)
+	logf("outbox live: %s", phaseLine(o, &rep.OutboxPhase))
+	total := o.replies
+
+	// Backlog: the provider holds every send while the replies are posted
+	// (the outbox then has its workers' worth in flight and the rest
+	// queued), then answers again: the drain of the backlog is the
+	// outbox's alone, without the API competing for the CPU.
+	if o.outboxBacklog {
+		b := &OutboxPhase{}
+		graph.Hold()
+		if b.PostRepliesPerSec, err = post(total, total+o.replies); err != nil {
+			graph.Release()
+			return nil, err
 		}
-	}
-	if os.Getenv("BENCH_DEBUG") != "" {
-		for i := range o.replies {
-			if ts := graph.AttemptTimes(text(i)); len(ts) > 1 {
-				var ds []string
-				for _, t := range ts {
-					ds = append(ds, fmt.Sprintf("%.2f", t.Sub(start).Seconds()))
-				}
-				logf("reply %d attempts at %v", i, ds)
-			}
-		}
-	}
-	if rep.FirstAttemptSeconds = firstDone.Sub(start).Seconds(); rep.FirstAttemptSeconds > 0 {
-		rep.FirstAttemptsPerSec = float64(o.replies) / rep.FirstAttemptSeconds
+		cpu0, errors0 := cpuNow(), graph.Errors5xx()
+		start := time.Now()
+		graph.Release()
+		measure(b, total, total+o.replies, start, cpu0, errors0)
+		logf("outbox backlog: %s", phaseLine(o, b))
+		rep.Backlog = b
+		total += o.replies
 	}
 
 	// Every reply's delivery status through the API (the core records
@@ -200,7 +248,7 @@ func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, 
 				cursor = *page.NextCursor
 			}
 		}
-		if rep.Sent >= o.replies {
+		if rep.Sent >= total {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -211,9 +259,13 @@ func runOutbox(ctx context.Context, o options, bin bench.Binaries, work string, 
 	if rep.ScannedEntries, err = metricValue(ctx, hc, core.URL, "patchbay_outbox_scanned_entries_total"); err != nil {
 		return nil, err
 	}
-	logf("outbox: %.0f due-index scans read %.0f entries", rep.Scans, rep.ScannedEntries)
-	logf("outbox: %d replies in %.2f s = %.0f replies/s (first attempts %.0f/s; provider %s latency, %d injected 5xx); cpu %.0f µs/reply (core %.0f, plugin %.0f); posted %.0f/s; sent %d, lost %d, duplicate sends %d",
-		o.replies, rep.Seconds, rep.RepliesPerSec, rep.FirstAttemptsPerSec, o.latency, rep.Injected5xx,
-		rep.CPUusPerReply, rep.CoreCPUusPerReply, rep.PluginCPUusPerReply, rep.PostRepliesPerSec, rep.Sent, rep.Lost, rep.DuplicateSends)
+	logf("outbox: %d of %d replies sent; %.0f due-index scans read %.0f entries", rep.Sent, total, rep.Scans, rep.ScannedEntries)
 	return rep, nil
+}
+
+// phaseLine is one phase's log line.
+func phaseLine(o options, p *OutboxPhase) string {
+	return fmt.Sprintf("%d replies in %.2f s = %.0f replies/s (first attempts %.0f/s; provider %s latency, %d injected 5xx); cpu %.0f µs/reply (core %.0f, plugin %.0f); posted %.0f/s; lost %d, duplicate sends %d",
+		o.replies, p.Seconds, p.RepliesPerSec, p.FirstAttemptsPerSec, o.latency, p.Injected5xx,
+		p.CPUusPerReply, p.CoreCPUusPerReply, p.PluginCPUusPerReply, p.PostRepliesPerSec, p.Lost, p.DuplicateSends)
 }
