@@ -163,6 +163,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		case f := <-done:
 			d.finish(f)
+			// A scan while the send was in flight skipped the entry; its
+			// new due time (a retry) may already have passed.
+			dirty = true
 		case <-notify:
 			notify = nil // re-armed by the next scan
 			dirty = true
