@@ -13,8 +13,9 @@ import (
 // in flight. Reading the due index costs a store scan that walks every due
 // entry before the ones wanted (the entries in flight are still due in the
 // store until their outcome commits) and the index's deleted keys, so the
-// dispatcher scans in batches — when its ready queues run low, or after a
-// commit while it has nothing to send — never once per finished send.
+// dispatcher scans in batches of 4·Workers new entries, ahead of need (when
+// fewer than Workers replies are ready), and at most every few milliseconds
+// however many sends finish and commits wake it.
 //
 // Fairness: sends are started round-robin over the channels with ready
 // replies, and no channel has more than ChannelWorkers sends in flight, so
@@ -22,8 +23,8 @@ import (
 // other channel keeps the rest. When every ready reply belongs to channels
 // at their limit while workers are free, the next scan reads further into
 // the due index (doubling its window) to find other channels' replies
-// behind a slow channel's backlog; each scan is followed by a pause of a
-// few times its own duration, so scanning stays a small share of the
+// behind a slow channel's backlog; each scan is followed by a pause of ten
+// times its own duration, so scanning stays a small share of the
 // dispatcher's time however long the backlog. A scan that found nothing new
 // is followed by a longer pause (idleScanGap): most commits that wake the
 // dispatcher queue no reply.
@@ -71,7 +72,6 @@ type dispatcher struct {
 	next     int      // ring position of the next pick
 	known    map[uint64]bool
 	inflight int
-	ready    int
 
 	window  int  // how many due entries past the known ones the next scan reads
 	more    bool // the last scan stopped at its limit: more entries are due
@@ -293,7 +293,6 @@ func (d *dispatcher) scan(now time.Time) {
 		}
 		q.ready = append(q.ready, e)
 		d.known[e.CommentID] = true
-		d.ready++
 		added++
 	}
 	// Free workers and nothing any channel may start: look further into
@@ -336,7 +335,6 @@ func (d *dispatcher) pick(now time.Time) *store.OutboxEntry {
 		q.ready = q.ready[1:]
 		q.inflight++
 		d.inflight++
-		d.ready--
 		return e
 	}
 	return nil
