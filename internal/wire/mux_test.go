@@ -184,7 +184,9 @@ func TestMuxOpenFailure(t *testing.T) {
 				return nil, status.Error(codes.Unavailable, "connection refused")
 			}
 			p := newPipe(ctx)
-			go func() { _ = serveMux(pipeServer{p}, func(_ context.Context, c *pb.DeliverCall) *pb.DeliverResult { return receiptFor(c) }) }()
+			go func() {
+				_ = serveMux(pipeServer{p}, func(_ context.Context, c *pb.DeliverCall) *pb.DeliverResult { return receiptFor(c) })
+			}()
 			return pipeClient{p}, nil
 		},
 		func(id uint64, timeout int64, cancel bool, req *pb.DeliverRequest) *pb.DeliverCall {
