@@ -75,7 +75,7 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 		Method:     r.Method,
 		Path:       sub,
 		RawQuery:   r.URL.RawQuery,
-		Header:     r.Header.Clone(),
+		Header:     r.Header, // read only: the wire encodes it and keeps nothing
 		Body:       body,
 		RemoteAddr: r.RemoteAddr,
 	}

@@ -137,9 +137,10 @@ func (m *muxClient[Req, C, R]) call(ctx context.Context, req Req) (R, error) {
 	case r := <-ch:
 		return m.result(r)
 	case <-ctx.Done():
-		if s.forget(id) {
-			// Best effort: the call's own deadline ends it on the other
-			// side anyway.
+		// A call past its deadline ends on the other side by itself (the
+		// frame carried the deadline); one cancelled before it is
+		// withdrawn with a cancel frame, best effort.
+		if s.forget(id) && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			select {
 			case s.sendq <- m.frame(id, 0, true, *new(Req)):
 			default:
