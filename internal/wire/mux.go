@@ -71,17 +71,28 @@ type muxClient[Req any, C any, R muxResult] struct {
 	nextID atomic.Uint64
 
 	mu     sync.Mutex
-	cur    *muxStream[C, R]
+	cur    *muxStream[Req, C, R]
 	closed bool
 }
 
+// outFrame is a frame waiting for the sender: the call frame of req, or
+// (cancel) the cancel frame of id. The frame itself is built when it is
+// sent, so that its budget is what is left then.
+type outFrame[Req any] struct {
+	id       uint64
+	deadline time.Time // zero: none
+	cancel   bool
+	req      Req
+}
+
 // muxStream is one opened (or opening) stream of a muxClient.
-type muxStream[C any, R muxResult] struct {
+type muxStream[Req any, C any, R muxResult] struct {
 	ready  chan struct{} // closed once open returned
 	done   chan struct{} // closed when the stream failed
 	cancel context.CancelFunc
 	stream bidiClient[C, R] // set before ready is closed
-	sendq  chan C
+	sendq  chan outFrame[Req]
+	frame  func(id uint64, timeoutNanos int64, cancel bool, req Req) C
 
 	mu      sync.Mutex
 	pending map[uint64]chan R
@@ -108,13 +119,7 @@ func (m *muxClient[Req, C, R]) call(ctx context.Context, req Req) (R, error) {
 	if err != nil {
 		return zero, err
 	}
-	var timeout int64
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = int64(time.Until(dl))
-		if timeout <= 0 {
-			return zero, m.ctxError(context.DeadlineExceeded)
-		}
-	}
+	deadline, _ := ctx.Deadline()
 	id := m.nextID.Add(1)
 	ch := make(chan R, 1)
 	s.mu.Lock()
@@ -126,7 +131,7 @@ func (m *muxClient[Req, C, R]) call(ctx context.Context, req Req) (R, error) {
 	s.mu.Unlock()
 
 	select {
-	case s.sendq <- m.frame(id, timeout, false, req):
+	case s.sendq <- outFrame[Req]{id: id, deadline: deadline, req: req}:
 	case <-ctx.Done():
 		s.forget(id) // never sent: nothing to cancel
 		return zero, m.ctxError(ctx.Err())
@@ -142,7 +147,7 @@ func (m *muxClient[Req, C, R]) call(ctx context.Context, req Req) (R, error) {
 		// withdrawn with a cancel frame, best effort.
 		if s.forget(id) && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			select {
-			case s.sendq <- m.frame(id, 0, true, *new(Req)):
+			case s.sendq <- outFrame[Req]{id: id, cancel: true}:
 			default:
 			}
 		}
@@ -186,7 +191,7 @@ func (m *muxClient[Req, C, R]) streamError(err error) error {
 
 // stream returns the current stream, opening a new one when there is none
 // or the last one broke. It waits for the opening at most until ctx ends.
-func (m *muxClient[Req, C, R]) stream(ctx context.Context) (*muxStream[C, R], error) {
+func (m *muxClient[Req, C, R]) stream(ctx context.Context) (*muxStream[Req, C, R], error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -195,11 +200,12 @@ func (m *muxClient[Req, C, R]) stream(ctx context.Context) (*muxStream[C, R], er
 	s := m.cur
 	if s == nil || s.failed() {
 		sctx, cancel := context.WithCancel(context.Background())
-		s = &muxStream[C, R]{
+		s = &muxStream[Req, C, R]{
 			ready:   make(chan struct{}),
 			done:    make(chan struct{}),
 			cancel:  cancel,
-			sendq:   make(chan C, muxSendQueue),
+			sendq:   make(chan outFrame[Req], muxSendQueue),
+			frame:   m.frame,
 			pending: make(map[uint64]chan R),
 		}
 		m.cur = s
@@ -222,7 +228,7 @@ func (m *muxClient[Req, C, R]) stream(ctx context.Context) (*muxStream[C, R], er
 }
 
 // run opens s and then moves frames until the stream breaks.
-func (m *muxClient[Req, C, R]) run(ctx context.Context, s *muxStream[C, R], stop func() bool) {
+func (m *muxClient[Req, C, R]) run(ctx context.Context, s *muxStream[Req, C, R], stop func() bool) {
 	st, err := m.open(ctx)
 	if !stop() && err == nil {
 		err = errors.New("opening was abandoned")
@@ -253,11 +259,24 @@ func (m *muxClient[Req, C, R]) Close() {
 // sendLoop is the stream's one sender (a gRPC stream takes one Send at a
 // time). Only it blocks on the peer's flow control; callers wait on the
 // queue with their context.
-func (s *muxStream[C, R]) sendLoop(ctx context.Context) {
+func (s *muxStream[Req, C, R]) sendLoop(ctx context.Context) {
 	for {
 		select {
-		case c := <-s.sendq:
-			if err := s.stream.Send(c); err != nil {
+		case f := <-s.sendq:
+			var timeout int64
+			if !f.cancel {
+				// A call withdrawn, or out of time, while it waited here
+				// is not sent at all (its caller returns on its own).
+				if !s.waiting(f.id) {
+					continue
+				}
+				if !f.deadline.IsZero() {
+					if timeout = int64(time.Until(f.deadline)); timeout <= 0 {
+						continue
+					}
+				}
+			}
+			if err := s.stream.Send(s.frame(f.id, timeout, f.cancel, f.req)); err != nil {
 				// The reason comes from Recv; cancelling makes it return.
 				s.cancel()
 				return
@@ -269,7 +288,7 @@ func (s *muxStream[C, R]) sendLoop(ctx context.Context) {
 }
 
 // recvLoop hands each result to its waiting caller until the stream ends.
-func (s *muxStream[C, R]) recvLoop() {
+func (s *muxStream[Req, C, R]) recvLoop() {
 	for {
 		r, err := s.stream.Recv()
 		if err != nil {
@@ -290,8 +309,16 @@ func (s *muxStream[C, R]) recvLoop() {
 	}
 }
 
+// waiting reports whether call id still waits for its result.
+func (s *muxStream[Req, C, R]) waiting(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pending[id]
+	return ok
+}
+
 // forget removes a waiting call; it reports whether it was still waiting.
-func (s *muxStream[C, R]) forget(id uint64) bool {
+func (s *muxStream[Req, C, R]) forget(id uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.pending[id]
@@ -301,7 +328,7 @@ func (s *muxStream[C, R]) forget(id uint64) bool {
 
 // fail records why the stream ended (the first reason wins), wakes every
 // waiting call and ends the stream.
-func (s *muxStream[C, R]) fail(err error) {
+func (s *muxStream[Req, C, R]) fail(err error) {
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = err
@@ -312,7 +339,7 @@ func (s *muxStream[C, R]) fail(err error) {
 	s.cancel()
 }
 
-func (s *muxStream[C, R]) failed() bool {
+func (s *muxStream[Req, C, R]) failed() bool {
 	select {
 	case <-s.done:
 		return true
@@ -321,7 +348,7 @@ func (s *muxStream[C, R]) failed() bool {
 	}
 }
 
-func (s *muxStream[C, R]) failure() error {
+func (s *muxStream[Req, C, R]) failure() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -284,5 +285,102 @@ func TestServeMuxFrames(t *testing.T) {
 		if r.GetId() != 2 {
 			t.Fatalf("unexpected result id %d", r.GetId())
 		}
+	}
+}
+
+// stallClient is a pipeClient that reports each Send it enters.
+type stallClient struct {
+	pipeClient
+	entered chan struct{}
+}
+
+func (c stallClient) Send(x *pb.DeliverCall) error {
+	select {
+	case c.entered <- struct{}{}:
+	default:
+	}
+	return c.pipeClient.Send(x)
+}
+
+// Calls that time out or are cancelled while they wait behind a stalled
+// stream (the sender blocked in Send on a peer that does not read, as with
+// a SIGSTOPped plugin) are never sent: the peer does not get stale work
+// when it resumes.
+func TestMuxQueuedCallsWithdrawnAreNotSent(t *testing.T) {
+	ctx := testContext(t)
+	p := &pipe{calls: make(chan *pb.DeliverCall), results: make(chan *pb.DeliverResult)} // nothing reads yet
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	defer p.cancel()
+	entered := make(chan struct{}, 1)
+	m := newMuxClient("deliver",
+		func(context.Context) (bidiClient[*pb.DeliverCall, *pb.DeliverResult], error) {
+			return stallClient{pipeClient{p}, entered}, nil
+		},
+		func(id uint64, timeout int64, cancel bool, req *pb.DeliverRequest) *pb.DeliverCall {
+			return &pb.DeliverCall{Id: id, TimeoutNanos: timeout, Cancel: cancel, Request: req}
+		})
+	defer m.Close()
+	req := func(name string) *pb.DeliverRequest {
+		return &pb.DeliverRequest{Message: &pb.InboundMessage{ExternalId: name}}
+	}
+	// A (id 1) goes first; the sender then blocks sending it.
+	go func() { _, _ = m.call(ctx, req("A")) }()
+	select {
+	case <-entered:
+	case <-ctx.Done():
+		t.Fatal("the first call never reached Send")
+	}
+	// B (id 2) times out in the queue.
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	if _, err := m.call(short, req("B")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("B: %v, want DeadlineExceeded", err)
+	}
+	// C (id 3) is cancelled once it is queued behind B.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cerr := make(chan error, 1)
+	go func() {
+		_, err := m.call(cctx, req("C"))
+		cerr <- err
+	}()
+	for {
+		m.mu.Lock()
+		s := m.cur
+		m.mu.Unlock()
+		if s.waiting(3) && len(s.sendq) == 2 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("C was never queued")
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-cerr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("C: %v, want Canceled", err)
+	}
+	go func() { _, _ = m.call(ctx, req("D")) }()
+
+	var sent []string
+	for {
+		var c *pb.DeliverCall
+		select {
+		case c = <-p.calls:
+		case <-ctx.Done():
+			t.Fatalf("D never sent; sent so far: %v", sent)
+		}
+		if c.GetCancel() {
+			continue
+		}
+		name := c.GetRequest().GetMessage().GetExternalId()
+		sent = append(sent, name)
+		if name == "D" {
+			break
+		}
+	}
+	if want := []string{"A", "D"}; !slices.Equal(sent, want) {
+		t.Errorf("call frames sent: %v, want %v (B timed out and C was cancelled while queued)", sent, want)
 	}
 }
