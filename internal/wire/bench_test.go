@@ -145,3 +145,28 @@ func BenchmarkWebhookWithDeliverParallel(b *testing.B) {
 		}
 	})
 }
+
+// webhookHeaders is what a provider's webhook request carries once net/http
+// parsed it (a WhatsApp Cloud API notification).
+var webhookHeaders = http.Header{
+	"Accept":              {"*/*"},
+	"Accept-Encoding":     {"deflate, gzip"},
+	"Content-Length":      {"1024"},
+	"Content-Type":        {"application/json"},
+	"User-Agent":          {"facebookexternalua"},
+	"X-Forwarded-For":     {"203.0.113.7"},
+	"X-Forwarded-Proto":   {"https"},
+	"X-Hub-Signature":     {"sha1=0123456789abcdef0123456789abcdef01234567"},
+	"X-Hub-Signature-256": {"sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+	"X-Request-Id":        {"4f1c2a9e-8d7b-4e6f-9a3b-2c1d0e9f8a7b"},
+}
+
+// BenchmarkHeaderConversion converts a webhook's headers to proto and back.
+func BenchmarkHeaderConversion(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if h := wire.HeaderFromProto(wire.HeaderToProto(webhookHeaders)); len(h) != len(webhookHeaders) {
+			b.Fatal(h)
+		}
+	}
+}
