@@ -56,7 +56,7 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the request body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(w, r, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -75,7 +75,7 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 		Method:     r.Method,
 		Path:       sub,
 		RawQuery:   r.URL.RawQuery,
-		Header:     r.Header.Clone(),
+		Header:     r.Header, // read only: the wire encodes it and keeps nothing
 		Body:       body,
 		RemoteAddr: r.RemoteAddr,
 	}
@@ -131,6 +131,20 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(resp.Body)
+}
+
+// readBody reads the request body, at most limit bytes. A body of known
+// length (at most limit: checked before) is read into a buffer of exactly
+// that size, without io.ReadAll's growing copies.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength <= 0 {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 // splitHookPath splits /hooks/<channel>/<rest> into the channel name and

@@ -67,6 +67,10 @@ type fakeBackend struct {
 	deliveries []delivery
 	state      map[string]string
 	failWith   error
+	// hold, when set, makes Deliver signal entered and wait for hold to
+	// close (or its context to end) before it answers.
+	hold    chan struct{}
+	entered chan struct{}
 }
 
 type delivery struct {
@@ -81,7 +85,18 @@ func (b *fakeBackend) StageAttachment(_ context.Context, instance string, h Stag
 	return Staged{ID: instance + "/" + h.Filename, Size: n}, err
 }
 
-func (b *fakeBackend) Deliver(_ context.Context, instance string, msg *sdk.InboundMessage, _ []string) (*sdk.Receipt, error) {
+func (b *fakeBackend) Deliver(ctx context.Context, instance string, msg *sdk.InboundMessage, _ []string) (*sdk.Receipt, error) {
+	b.mu.Lock()
+	hold, entered := b.hold, b.entered
+	b.mu.Unlock()
+	if hold != nil {
+		entered <- struct{}{}
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.failWith != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -376,6 +377,108 @@ func TestWebhookTimeoutAnswers503(t *testing.T) {
 	}
 	if r := h.hook(t, "GET", "/hooks/alpha/slow?ms=10", ""); r.status != http.StatusOK || r.body != "slow done" {
 		t.Fatalf("fast webhook: %d %s", r.status, r.body)
+	}
+}
+
+// A plugin stopped with SIGSTOP answers nothing, not even at the transport
+// level: every webhook still gets 503 with Retry-After once the budget is
+// spent (health checks are far apart here, so only the budget can answer),
+// and once the plugin runs again the same stream serves webhooks.
+func TestStoppedPluginWebhooksAnswer503(t *testing.T) {
+	sup := fastSupervision()
+	sup.WebhookTimeout = 300 * time.Millisecond
+	sup.PingInterval = 10 * time.Minute
+	h := startHarness(t, sup, nil, testChannel("alpha", nil))
+	pid := h.pid(t, "alpha")
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	t.Cleanup(func() {
+		if !resumed {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	})
+	const n = 8
+	start := time.Now()
+	results := make(chan hookResp, n)
+	for i := range n {
+		go func() {
+			results <- h.hook(t, "POST", "/hooks/alpha/deliver", fmt.Sprintf(`{"id":"stopped-%d","conversation":"c"}`, i))
+		}()
+	}
+	for range n {
+		r := <-results
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Errorf("webhook to a stopped plugin: %d (Retry-After %q) %s", r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+	if took := time.Since(start); took >= time.Minute {
+		t.Errorf("webhooks to a stopped plugin took %v: the budget was not applied", took)
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	eventually(t, "webhooks served again", func() bool {
+		return h.hook(t, "POST", "/hooks/alpha/deliver", `{"id":"resumed","conversation":"c"}`).status == http.StatusOK
+	})
+	if got := h.pid(t, "alpha"); got != pid {
+		t.Errorf("pid %d → %d: the plugin was restarted, want the resumed process", pid, got)
+	}
+}
+
+// A plugin killed while webhooks wait on it (the plugin waiting in Deliver,
+// the core still holding the commit) fails them at once with 503, long
+// before the budget; nothing was acknowledged. The restarted plugin serves
+// webhooks and Deliver on new streams.
+func TestPluginKilledWithWebhooksInFlight(t *testing.T) {
+	sup := fastSupervision()
+	sup.WebhookTimeout = 5 * time.Minute
+	h := startHarness(t, sup, nil, testChannel("alpha", nil))
+	hold := make(chan struct{})
+	h.backend.mu.Lock()
+	h.backend.hold, h.backend.entered = hold, make(chan struct{}, 4)
+	h.backend.mu.Unlock()
+	oldPID := h.pid(t, "alpha")
+
+	const n = 4
+	start := time.Now()
+	results := make(chan hookResp, n)
+	for i := range n {
+		go func() {
+			results <- h.hook(t, "POST", "/hooks/alpha/deliver", fmt.Sprintf(`{"id":"inflight-%d","conversation":"c"}`, i))
+		}()
+	}
+	for range n {
+		<-h.backend.entered // each webhook is inside Deliver, in the core
+	}
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		r := <-results
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Errorf("webhook in flight when the plugin died: %d (Retry-After %q) %s", r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+	if took := time.Since(start); took >= sup.WebhookTimeout/2 {
+		t.Errorf("in-flight webhooks took %v to fail: they waited for the budget", took)
+	}
+	h.backend.mu.Lock()
+	h.backend.hold = nil
+	h.backend.mu.Unlock()
+	close(hold) // the held Delivers answer into dead streams
+
+	eventually(t, "alpha restarted", func() bool {
+		info := h.info(t, "alpha")
+		return info.Restarts >= 1 && info.State == StateRunning
+	})
+	if newPID := h.pid(t, "alpha"); newPID == oldPID {
+		t.Fatal("same pid after restart")
+	}
+	if r := h.hook(t, "POST", "/hooks/alpha/deliver", `{"id":"after-restart","conversation":"c","text":"back"}`); r.status != http.StatusOK {
+		t.Fatalf("deliver after restart: %d %s", r.status, r.body)
 	}
 }
 

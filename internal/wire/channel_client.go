@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	sdk "github.com/patchbayhq/patchbay/internal/wire/sdktypes"
 	pb "github.com/patchbayhq/patchbay/proto/channel/v1"
@@ -22,15 +24,27 @@ import (
 // (status.Code works on them: codes.Unavailable means the plugin is gone).
 // It is safe for concurrent use.
 type ChannelClient struct {
-	client pb.ChannelClient
-	broker *plugin.GRPCBroker
+	client   pb.ChannelClient
+	broker   *plugin.GRPCBroker
+	webhooks *muxClient[*pb.WebhookRequest, *pb.WebhookCall, *pb.WebhookResult]
 
 	mu   sync.Mutex
 	host *grpc.Server // the Host service served for the last successful Configure
 }
 
 func newChannelClient(conn grpc.ClientConnInterface, broker *plugin.GRPCBroker) *ChannelClient {
-	return &ChannelClient{client: pb.NewChannelClient(conn), broker: broker}
+	client := pb.NewChannelClient(conn)
+	return &ChannelClient{
+		client: client,
+		broker: broker,
+		webhooks: newMuxClient("handle webhook",
+			func(ctx context.Context) (bidiClient[*pb.WebhookCall, *pb.WebhookResult], error) {
+				return client.Webhooks(ctx)
+			},
+			func(id uint64, timeout int64, cancel bool, req *pb.WebhookRequest) *pb.WebhookCall {
+				return &pb.WebhookCall{Id: id, TimeoutNanos: timeout, Cancel: cancel, Request: req}
+			}),
+	}
 }
 
 // Describe returns the plugin's manifest, with the protocol version it
@@ -136,16 +150,23 @@ func (c *ChannelClient) Stop(ctx context.Context) error {
 }
 
 // HandleWebhook forwards one provider request and returns the plugin's
-// answer.
+// answer. Calls share one long-lived stream (Channel.Webhooks), opened on
+// first use and reopened after it broke. ctx's deadline travels with the
+// call and bounds the plugin's handling. When ctx ends first the error
+// matches context.DeadlineExceeded or context.Canceled; when the plugin
+// went away (or the stream broke) its status code is codes.Unavailable.
 func (c *ChannelClient) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResponse, error) {
 	if req == nil {
 		return nil, errors.New("handle webhook: nil request")
 	}
-	resp, err := c.client.HandleWebhook(ctx, WebhookRequestToProto(req))
+	res, err := c.webhooks.call(ctx, WebhookRequestToProto(req))
 	if err != nil {
-		return nil, fromStatus("handle webhook", err)
+		return nil, err
 	}
-	return WebhookResponseFromProto(resp), nil
+	if res.GetResponse() == nil {
+		return nil, &RemoteError{Op: "handle webhook", Status: status.New(codes.Internal, "the plugin sent a result without a response")}
+	}
+	return WebhookResponseFromProto(res.GetResponse()), nil
 }
 
 // Send asks the plugin to send one reply. A provider failure is a
@@ -166,9 +187,11 @@ func (c *ChannelClient) Send(ctx context.Context, msg *sdk.OutboundMessage) (*sd
 	return res, nil
 }
 
-// Close stops the Host service served for the plugin. Killing the go-plugin
-// client stops it too.
+// Close ends the webhook stream (calls in flight fail with Unavailable)
+// and stops the Host service served for the plugin. Killing the go-plugin
+// client ends both too.
 func (c *ChannelClient) Close() error {
+	c.webhooks.Close()
 	c.mu.Lock()
 	srv := c.host
 	c.host = nil

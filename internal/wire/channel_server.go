@@ -143,6 +143,22 @@ func (s *channelServer) HandleWebhook(ctx context.Context, req *pb.WebhookReques
 	return out, nil
 }
 
+// Webhooks serves the multiplexed form of HandleWebhook: each call frame is
+// handled like one HandleWebhook RPC, in its own context bounded by the
+// frame's budget.
+func (s *channelServer) Webhooks(stream grpc.BidiStreamingServer[pb.WebhookCall, pb.WebhookResult]) error {
+	return serveMux(stream, func(ctx context.Context, c *pb.WebhookCall) *pb.WebhookResult {
+		if c.GetRequest() == nil {
+			return &pb.WebhookResult{Id: c.GetId(), Error: &pb.CallStatus{Code: int32(codes.InvalidArgument), Message: "no request"}}
+		}
+		resp, err := s.HandleWebhook(ctx, c.GetRequest())
+		if err != nil {
+			return &pb.WebhookResult{Id: c.GetId(), Error: callStatus(err)}
+		}
+		return &pb.WebhookResult{Id: c.GetId(), Response: resp}
+	})
+}
+
 // Send reports every failure as data: a *sdk.SendError as it is, any other
 // error as a retryable SendError with code "plugin_error" (a transient
 // fault is the safe assumption: the core retries with backoff and, after its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -94,7 +95,14 @@ func HeaderFromProto(p []*pb.Header) http.Header {
 	}
 	h := make(http.Header, len(p))
 	for _, e := range p {
-		h[e.GetName()] = append(h[e.GetName()], e.GetValues()...)
+		// The values slice of a decoded message is not used elsewhere:
+		// keep it rather than copy it. A repeated name (not sent by this
+		// package) appends to a fresh slice.
+		if prev, ok := h[e.GetName()]; ok {
+			h[e.GetName()] = append(slices.Clip(prev), e.GetValues()...)
+			continue
+		}
+		h[e.GetName()] = e.GetValues()
 	}
 	return h
 }

@@ -25,6 +25,15 @@ import (
 // returns the host's ChannelClient.
 func connect(t testing.TB, impl sdk.Channel) *wire.ChannelClient {
 	t.Helper()
+	cc, _ := connectStoppable(t, impl)
+	return cc
+}
+
+// connectStoppable is connect that also returns a function stopping the
+// plugin's server at once (every connection closed, as when the plugin
+// process dies).
+func connectStoppable(t testing.TB, impl sdk.Channel) (*wire.ChannelClient, func()) {
+	t.Helper()
 	logger := hclog.NewNullLogger()
 	ctx, cancel := context.WithCancel(context.Background())
 	reattach := make(chan *plugin.ReattachConfig, 1)
@@ -68,7 +77,7 @@ func connect(t testing.TB, impl sdk.Channel) *wire.ChannelClient {
 		cancel()
 		<-closed
 	})
-	return cc
+	return cc, cancel
 }
 
 // memBackend is a HostBackend in memory that records what it receives.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	sdk "github.com/patchbayhq/patchbay/internal/wire/sdktypes"
@@ -16,14 +17,31 @@ import (
 // back through the broker. A nil client (no host service) fails every call
 // with ErrNoHost.
 type hostClient struct {
-	c pb.HostClient
+	c       pb.HostClient
+	deliver *muxClient[*pb.DeliverRequest, *pb.DeliverCall, *pb.DeliverResult]
 }
 
 var _ sdk.Host = (*hostClient)(nil)
 
 // NewHostClient returns an sdk.Host that calls the Host service over c (nil:
-// every call fails with ErrNoHost).
-func NewHostClient(c pb.HostClient) sdk.Host { return &hostClient{c: c} }
+// every call fails with ErrNoHost). Deliver calls share one long-lived
+// stream (Host.Deliveries), opened on first use and reopened after it
+// broke; the other calls are unary RPCs (attachments stream).
+func NewHostClient(c pb.HostClient) sdk.Host {
+	if c == nil {
+		return &hostClient{}
+	}
+	return &hostClient{
+		c: c,
+		deliver: newMuxClient("deliver",
+			func(ctx context.Context) (bidiClient[*pb.DeliverCall, *pb.DeliverResult], error) {
+				return c.Deliveries(ctx)
+			},
+			func(id uint64, timeout int64, cancel bool, req *pb.DeliverRequest) *pb.DeliverCall {
+				return &pb.DeliverCall{Id: id, TimeoutNanos: timeout, Cancel: cancel, Request: req}
+			}),
+	}
+}
 
 // Deliver streams each attachment with UploadAttachment, then calls Deliver
 // with the staged ids. Files the core refused are listed in
@@ -49,11 +67,14 @@ func (h *hostClient) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk
 			ids = append(ids, st.ID)
 		}
 	}
-	resp, err := h.c.Deliver(ctx, &pb.DeliverRequest{Message: InboundToProto(msg, ids)})
+	res, err := h.deliver.call(ctx, &pb.DeliverRequest{Message: InboundToProto(msg, ids)})
 	if err != nil {
-		return nil, fromStatus("deliver", err)
+		return nil, err
 	}
-	r := ReceiptFromProto(resp)
+	if res.GetResponse() == nil {
+		return nil, &RemoteError{Op: "deliver", Status: status.New(codes.Internal, "the core sent a result without a receipt")}
+	}
+	r := ReceiptFromProto(res.GetResponse())
 	r.Rejected = rejected
 	return r, nil
 }

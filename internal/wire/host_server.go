@@ -44,6 +44,19 @@ func (s *hostServer) Deliver(ctx context.Context, req *pb.DeliverRequest) (*pb.D
 	return ReceiptToProto(r), nil
 }
 
+// Deliveries serves the multiplexed form of Deliver: each call frame is
+// handled like one Deliver RPC, in its own context bounded by the frame's
+// budget.
+func (s *hostServer) Deliveries(stream grpc.BidiStreamingServer[pb.DeliverCall, pb.DeliverResult]) error {
+	return serveMux(stream, func(ctx context.Context, c *pb.DeliverCall) *pb.DeliverResult {
+		resp, err := s.Deliver(ctx, c.GetRequest())
+		if err != nil {
+			return &pb.DeliverResult{Id: c.GetId(), Error: callStatus(err)}
+		}
+		return &pb.DeliverResult{Id: c.GetId(), Response: resp}
+	})
+}
+
 // UploadAttachment serves the Host RPC of the same name from the instance's HostBackend.
 func (s *hostServer) UploadAttachment(stream grpc.ClientStreamingServer[pb.AttachmentChunk, pb.UploadAttachmentResponse]) error {
 	first, err := stream.Recv()

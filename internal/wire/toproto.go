@@ -2,7 +2,8 @@ package wire
 
 import (
 	"net/http"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -79,20 +80,20 @@ func FieldErrorsToProto(errs sdk.FieldErrors) []*pb.FieldError {
 }
 
 // HeaderToProto converts HTTP headers, sorted by name so that the encoding
-// is deterministic.
+// is deterministic. The values are shared with h, not copied; the entries
+// come from one allocation (a webhook carries a dozen headers).
 func HeaderToProto(h http.Header) []*pb.Header {
 	if len(h) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(h))
-	for name := range h {
-		names = append(names, name)
+	entries := make([]pb.Header, len(h))
+	out := make([]*pb.Header, 0, len(h))
+	for name, values := range h {
+		e := &entries[len(out)]
+		e.Name, e.Values = name, values
+		out = append(out, e)
 	}
-	sort.Strings(names)
-	out := make([]*pb.Header, 0, len(names))
-	for _, name := range names {
-		out = append(out, &pb.Header{Name: name, Values: h[name]})
-	}
+	slices.SortFunc(out, func(a, b *pb.Header) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/sdk"
 )
 
 // Built once in TestMain: the patchbay binary and the test plugin.
@@ -383,7 +385,7 @@ func TestCommandLine(t *testing.T) {
 		code int
 		out  string // in stdout or stderr
 	}{
-		{[]string{"version"}, 0, "patchbay dev (plugin protocol 1"},
+		{[]string{"version"}, 0, fmt.Sprintf("patchbay dev (plugin protocol %d,", sdk.ProtocolVersion)},
 		{[]string{}, 2, "Usage:"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"serve", "-nope"}, 2, "flag provided but not defined"},

@@ -25,6 +25,7 @@ const (
 func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlagSet("serve", "-config FILE", stderr)
 	cfgPath := fs.String("config", "config/patchbay.hcl", "configuration file")
+	pprofAddr := fs.String("pprof", "", "serve Go runtime profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 (off when empty)")
 	var lf logFlags
 	lf.register(fs, "info")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -37,6 +38,13 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		ln, err := listenPprof(*pprofAddr)
+		if err != nil {
+			return err
+		}
+		go servePprof(ctx, ln, logger)
 	}
 	for _, ch := range cfg.Redacted().Channels {
 		logger.Debug("channel configured", "channel", ch.Name, "plugin", ch.Plugin, "brand", ch.Brand, "config", string(ch.Config))

@@ -23,7 +23,9 @@ import (
 
 // ProtocolVersion is the version of the plugin protocol this SDK speaks. The
 // core refuses plugins built for another version at the handshake.
-const ProtocolVersion = 1
+// Version 2 carries HandleWebhook and Deliver on long-lived multiplexed
+// streams (Channel.Webhooks, Host.Deliveries) instead of one RPC per call.
+const ProtocolVersion = 2
 
 // Channel is what a plugin author implements: one messaging channel
 // (Slack, WhatsApp, email…). One plugin process serves one channel instance.

@@ -952,6 +952,188 @@ func (x *WebhookResponse) GetBody() []byte {
 	return nil
 }
 
+// CallStatus is the failure of one call carried on a multiplexed stream: a
+// gRPC status code and its message, as a unary call would have failed.
+type CallStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallStatus) Reset() {
+	*x = CallStatus{}
+	mi := &file_channel_v1_channel_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallStatus) ProtoMessage() {}
+
+func (x *CallStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallStatus.ProtoReflect.Descriptor instead.
+func (*CallStatus) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CallStatus) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *CallStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type WebhookCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`                                         // unique on the stream, chosen by the core
+	TimeoutNanos  int64                  `protobuf:"varint,2,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"` // the call's remaining budget when sent; 0: none
+	Cancel        bool                   `protobuf:"varint,3,opt,name=cancel,proto3" json:"cancel,omitempty"`                                 // withdraw call id; no result follows
+	Request       *WebhookRequest        `protobuf:"bytes,4,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookCall) Reset() {
+	*x = WebhookCall{}
+	mi := &file_channel_v1_channel_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookCall) ProtoMessage() {}
+
+func (x *WebhookCall) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookCall.ProtoReflect.Descriptor instead.
+func (*WebhookCall) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WebhookCall) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *WebhookCall) GetTimeoutNanos() int64 {
+	if x != nil {
+		return x.TimeoutNanos
+	}
+	return 0
+}
+
+func (x *WebhookCall) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+func (x *WebhookCall) GetRequest() *WebhookRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+type WebhookResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Response      *WebhookResponse       `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"` // set on success
+	Error         *CallStatus            `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`       // set on failure
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookResult) Reset() {
+	*x = WebhookResult{}
+	mi := &file_channel_v1_channel_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookResult) ProtoMessage() {}
+
+func (x *WebhookResult) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookResult.ProtoReflect.Descriptor instead.
+func (*WebhookResult) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *WebhookResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *WebhookResult) GetResponse() *WebhookResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *WebhookResult) GetError() *CallStatus {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 type SendRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Message        *OutboundMessage       `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
@@ -962,7 +1144,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[16]
+	mi := &file_channel_v1_channel_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1156,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[16]
+	mi := &file_channel_v1_channel_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1169,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{16}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendRequest) GetMessage() *OutboundMessage {
@@ -1024,7 +1206,7 @@ type OutboundMessage struct {
 
 func (x *OutboundMessage) Reset() {
 	*x = OutboundMessage{}
-	mi := &file_channel_v1_channel_proto_msgTypes[17]
+	mi := &file_channel_v1_channel_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1218,7 @@ func (x *OutboundMessage) String() string {
 func (*OutboundMessage) ProtoMessage() {}
 
 func (x *OutboundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[17]
+	mi := &file_channel_v1_channel_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1231,7 @@ func (x *OutboundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboundMessage.ProtoReflect.Descriptor instead.
 func (*OutboundMessage) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{17}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OutboundMessage) GetTicketId() uint64 {
@@ -1148,7 +1330,7 @@ type AttachmentRef struct {
 
 func (x *AttachmentRef) Reset() {
 	*x = AttachmentRef{}
-	mi := &file_channel_v1_channel_proto_msgTypes[18]
+	mi := &file_channel_v1_channel_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1342,7 @@ func (x *AttachmentRef) String() string {
 func (*AttachmentRef) ProtoMessage() {}
 
 func (x *AttachmentRef) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[18]
+	mi := &file_channel_v1_channel_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1355,7 @@ func (x *AttachmentRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentRef.ProtoReflect.Descriptor instead.
 func (*AttachmentRef) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{18}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AttachmentRef) GetId() string {
@@ -1214,7 +1396,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[19]
+	mi := &file_channel_v1_channel_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1408,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[19]
+	mi := &file_channel_v1_channel_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1421,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{19}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SendResponse) GetExternalId() string {
@@ -1268,7 +1450,7 @@ type SendError struct {
 
 func (x *SendError) Reset() {
 	*x = SendError{}
-	mi := &file_channel_v1_channel_proto_msgTypes[20]
+	mi := &file_channel_v1_channel_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1462,7 @@ func (x *SendError) String() string {
 func (*SendError) ProtoMessage() {}
 
 func (x *SendError) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[20]
+	mi := &file_channel_v1_channel_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1475,7 @@ func (x *SendError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendError.ProtoReflect.Descriptor instead.
 func (*SendError) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{20}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SendError) GetCode() string {
@@ -1337,7 +1519,7 @@ type Party struct {
 
 func (x *Party) Reset() {
 	*x = Party{}
-	mi := &file_channel_v1_channel_proto_msgTypes[21]
+	mi := &file_channel_v1_channel_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1531,7 @@ func (x *Party) String() string {
 func (*Party) ProtoMessage() {}
 
 func (x *Party) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[21]
+	mi := &file_channel_v1_channel_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1544,7 @@ func (x *Party) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Party.ProtoReflect.Descriptor instead.
 func (*Party) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{21}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Party) GetExternalId() string {
@@ -1423,7 +1605,7 @@ type InboundMessage struct {
 
 func (x *InboundMessage) Reset() {
 	*x = InboundMessage{}
-	mi := &file_channel_v1_channel_proto_msgTypes[22]
+	mi := &file_channel_v1_channel_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1617,7 @@ func (x *InboundMessage) String() string {
 func (*InboundMessage) ProtoMessage() {}
 
 func (x *InboundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[22]
+	mi := &file_channel_v1_channel_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1630,7 @@ func (x *InboundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundMessage.ProtoReflect.Descriptor instead.
 func (*InboundMessage) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{22}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InboundMessage) GetExternalId() string {
@@ -1565,7 +1747,7 @@ type DeliverRequest struct {
 
 func (x *DeliverRequest) Reset() {
 	*x = DeliverRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[23]
+	mi := &file_channel_v1_channel_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1759,7 @@ func (x *DeliverRequest) String() string {
 func (*DeliverRequest) ProtoMessage() {}
 
 func (x *DeliverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[23]
+	mi := &file_channel_v1_channel_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1772,7 @@ func (x *DeliverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverRequest.ProtoReflect.Descriptor instead.
 func (*DeliverRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{23}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeliverRequest) GetMessage() *InboundMessage {
@@ -1611,7 +1793,7 @@ type DeliverResponse struct {
 
 func (x *DeliverResponse) Reset() {
 	*x = DeliverResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[24]
+	mi := &file_channel_v1_channel_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1805,7 @@ func (x *DeliverResponse) String() string {
 func (*DeliverResponse) ProtoMessage() {}
 
 func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[24]
+	mi := &file_channel_v1_channel_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1818,7 @@ func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverResponse.ProtoReflect.Descriptor instead.
 func (*DeliverResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{24}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeliverResponse) GetTicketId() uint64 {
@@ -1660,6 +1842,134 @@ func (x *DeliverResponse) GetDuplicate() bool {
 	return false
 }
 
+type DeliverCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`                                         // unique on the stream, chosen by the plugin
+	TimeoutNanos  int64                  `protobuf:"varint,2,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"` // the call's remaining budget when sent; 0: none
+	Cancel        bool                   `protobuf:"varint,3,opt,name=cancel,proto3" json:"cancel,omitempty"`                                 // withdraw call id; no result follows
+	Request       *DeliverRequest        `protobuf:"bytes,4,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverCall) Reset() {
+	*x = DeliverCall{}
+	mi := &file_channel_v1_channel_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverCall) ProtoMessage() {}
+
+func (x *DeliverCall) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverCall.ProtoReflect.Descriptor instead.
+func (*DeliverCall) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *DeliverCall) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DeliverCall) GetTimeoutNanos() int64 {
+	if x != nil {
+		return x.TimeoutNanos
+	}
+	return 0
+}
+
+func (x *DeliverCall) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+func (x *DeliverCall) GetRequest() *DeliverRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+type DeliverResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Response      *DeliverResponse       `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"` // set on success
+	Error         *CallStatus            `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`       // set on failure
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverResult) Reset() {
+	*x = DeliverResult{}
+	mi := &file_channel_v1_channel_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverResult) ProtoMessage() {}
+
+func (x *DeliverResult) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverResult.ProtoReflect.Descriptor instead.
+func (*DeliverResult) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeliverResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DeliverResult) GetResponse() *DeliverResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *DeliverResult) GetError() *CallStatus {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 type AttachmentChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The first chunk of an upload carries the header; later ones only data.
@@ -1671,7 +1981,7 @@ type AttachmentChunk struct {
 
 func (x *AttachmentChunk) Reset() {
 	*x = AttachmentChunk{}
-	mi := &file_channel_v1_channel_proto_msgTypes[25]
+	mi := &file_channel_v1_channel_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1993,7 @@ func (x *AttachmentChunk) String() string {
 func (*AttachmentChunk) ProtoMessage() {}
 
 func (x *AttachmentChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[25]
+	mi := &file_channel_v1_channel_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +2006,7 @@ func (x *AttachmentChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentChunk.ProtoReflect.Descriptor instead.
 func (*AttachmentChunk) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{25}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AttachmentChunk) GetHeader() *AttachmentHeader {
@@ -1725,7 +2035,7 @@ type AttachmentHeader struct {
 
 func (x *AttachmentHeader) Reset() {
 	*x = AttachmentHeader{}
-	mi := &file_channel_v1_channel_proto_msgTypes[26]
+	mi := &file_channel_v1_channel_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1737,7 +2047,7 @@ func (x *AttachmentHeader) String() string {
 func (*AttachmentHeader) ProtoMessage() {}
 
 func (x *AttachmentHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[26]
+	mi := &file_channel_v1_channel_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1750,7 +2060,7 @@ func (x *AttachmentHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentHeader.ProtoReflect.Descriptor instead.
 func (*AttachmentHeader) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{26}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AttachmentHeader) GetFilename() string {
@@ -1793,7 +2103,7 @@ type UploadAttachmentResponse struct {
 
 func (x *UploadAttachmentResponse) Reset() {
 	*x = UploadAttachmentResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[27]
+	mi := &file_channel_v1_channel_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +2115,7 @@ func (x *UploadAttachmentResponse) String() string {
 func (*UploadAttachmentResponse) ProtoMessage() {}
 
 func (x *UploadAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[27]
+	mi := &file_channel_v1_channel_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +2128,7 @@ func (x *UploadAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*UploadAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{27}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UploadAttachmentResponse) GetId() string {
@@ -1858,7 +2168,7 @@ type ReadAttachmentRequest struct {
 
 func (x *ReadAttachmentRequest) Reset() {
 	*x = ReadAttachmentRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[28]
+	mi := &file_channel_v1_channel_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +2180,7 @@ func (x *ReadAttachmentRequest) String() string {
 func (*ReadAttachmentRequest) ProtoMessage() {}
 
 func (x *ReadAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[28]
+	mi := &file_channel_v1_channel_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +2193,7 @@ func (x *ReadAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*ReadAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{28}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReadAttachmentRequest) GetId() string {
@@ -1905,7 +2215,7 @@ type UpdateDeliveryRequest struct {
 
 func (x *UpdateDeliveryRequest) Reset() {
 	*x = UpdateDeliveryRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[29]
+	mi := &file_channel_v1_channel_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +2227,7 @@ func (x *UpdateDeliveryRequest) String() string {
 func (*UpdateDeliveryRequest) ProtoMessage() {}
 
 func (x *UpdateDeliveryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[29]
+	mi := &file_channel_v1_channel_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +2240,7 @@ func (x *UpdateDeliveryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDeliveryRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDeliveryRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{29}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdateDeliveryRequest) GetExternalId() string {
@@ -1970,7 +2280,7 @@ type UpdateDeliveryResponse struct {
 
 func (x *UpdateDeliveryResponse) Reset() {
 	*x = UpdateDeliveryResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[30]
+	mi := &file_channel_v1_channel_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2292,7 @@ func (x *UpdateDeliveryResponse) String() string {
 func (*UpdateDeliveryResponse) ProtoMessage() {}
 
 func (x *UpdateDeliveryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[30]
+	mi := &file_channel_v1_channel_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2305,7 @@ func (x *UpdateDeliveryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDeliveryResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDeliveryResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{30}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateDeliveryResponse) GetFound() bool {
@@ -2014,7 +2324,7 @@ type GetStateRequest struct {
 
 func (x *GetStateRequest) Reset() {
 	*x = GetStateRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[31]
+	mi := &file_channel_v1_channel_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2336,7 @@ func (x *GetStateRequest) String() string {
 func (*GetStateRequest) ProtoMessage() {}
 
 func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[31]
+	mi := &file_channel_v1_channel_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2349,7 @@ func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
 func (*GetStateRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{31}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetStateRequest) GetKey() string {
@@ -2059,7 +2369,7 @@ type GetStateResponse struct {
 
 func (x *GetStateResponse) Reset() {
 	*x = GetStateResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[32]
+	mi := &file_channel_v1_channel_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2381,7 @@ func (x *GetStateResponse) String() string {
 func (*GetStateResponse) ProtoMessage() {}
 
 func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[32]
+	mi := &file_channel_v1_channel_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2394,7 @@ func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
 func (*GetStateResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{32}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetStateResponse) GetValue() []byte {
@@ -2111,7 +2421,7 @@ type SetStateRequest struct {
 
 func (x *SetStateRequest) Reset() {
 	*x = SetStateRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[33]
+	mi := &file_channel_v1_channel_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2433,7 @@ func (x *SetStateRequest) String() string {
 func (*SetStateRequest) ProtoMessage() {}
 
 func (x *SetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[33]
+	mi := &file_channel_v1_channel_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2446,7 @@ func (x *SetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStateRequest.ProtoReflect.Descriptor instead.
 func (*SetStateRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{33}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetStateRequest) GetKey() string {
@@ -2161,7 +2471,7 @@ type SetStateResponse struct {
 
 func (x *SetStateResponse) Reset() {
 	*x = SetStateResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[34]
+	mi := &file_channel_v1_channel_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2483,7 @@ func (x *SetStateResponse) String() string {
 func (*SetStateResponse) ProtoMessage() {}
 
 func (x *SetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[34]
+	mi := &file_channel_v1_channel_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2496,7 @@ func (x *SetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStateResponse.ProtoReflect.Descriptor instead.
 func (*SetStateResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{34}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{39}
 }
 
 type DeleteStateRequest struct {
@@ -2198,7 +2508,7 @@ type DeleteStateRequest struct {
 
 func (x *DeleteStateRequest) Reset() {
 	*x = DeleteStateRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[35]
+	mi := &file_channel_v1_channel_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2520,7 @@ func (x *DeleteStateRequest) String() string {
 func (*DeleteStateRequest) ProtoMessage() {}
 
 func (x *DeleteStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[35]
+	mi := &file_channel_v1_channel_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2533,7 @@ func (x *DeleteStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStateRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStateRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{35}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteStateRequest) GetKey() string {
@@ -2241,7 +2551,7 @@ type DeleteStateResponse struct {
 
 func (x *DeleteStateResponse) Reset() {
 	*x = DeleteStateResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[36]
+	mi := &file_channel_v1_channel_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2563,7 @@ func (x *DeleteStateResponse) String() string {
 func (*DeleteStateResponse) ProtoMessage() {}
 
 func (x *DeleteStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[36]
+	mi := &file_channel_v1_channel_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2576,7 @@ func (x *DeleteStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStateResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStateResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{36}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{41}
 }
 
 type ReportStatusRequest struct {
@@ -2279,7 +2589,7 @@ type ReportStatusRequest struct {
 
 func (x *ReportStatusRequest) Reset() {
 	*x = ReportStatusRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[37]
+	mi := &file_channel_v1_channel_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2601,7 @@ func (x *ReportStatusRequest) String() string {
 func (*ReportStatusRequest) ProtoMessage() {}
 
 func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[37]
+	mi := &file_channel_v1_channel_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2614,7 @@ func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReportStatusRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{37}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReportStatusRequest) GetState() string {
@@ -2329,7 +2639,7 @@ type ReportStatusResponse struct {
 
 func (x *ReportStatusResponse) Reset() {
 	*x = ReportStatusResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[38]
+	mi := &file_channel_v1_channel_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2651,7 @@ func (x *ReportStatusResponse) String() string {
 func (*ReportStatusResponse) ProtoMessage() {}
 
 func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[38]
+	mi := &file_channel_v1_channel_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2664,7 @@ func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReportStatusResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{38}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{43}
 }
 
 var File_channel_v1_channel_proto protoreflect.FileDescriptor
@@ -2424,7 +2734,20 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\x0fWebhookResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x125\n" +
 	"\aheaders\x18\x02 \x03(\v2\x1b.patchbay.channel.v1.HeaderR\aheaders\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\"v\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\":\n" +
+	"\n" +
+	"CallStatus\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x99\x01\n" +
+	"\vWebhookCall\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
+	"\rtimeout_nanos\x18\x02 \x01(\x03R\ftimeoutNanos\x12\x16\n" +
+	"\x06cancel\x18\x03 \x01(\bR\x06cancel\x12=\n" +
+	"\arequest\x18\x04 \x01(\v2#.patchbay.channel.v1.WebhookRequestR\arequest\"\x98\x01\n" +
+	"\rWebhookResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12@\n" +
+	"\bresponse\x18\x02 \x01(\v2$.patchbay.channel.v1.WebhookResponseR\bresponse\x125\n" +
+	"\x05error\x18\x03 \x01(\v2\x1f.patchbay.channel.v1.CallStatusR\x05error\"v\n" +
 	"\vSendRequest\x12>\n" +
 	"\amessage\x18\x01 \x01(\v2$.patchbay.channel.v1.OutboundMessageR\amessage\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"\x81\x04\n" +
@@ -2494,7 +2817,16 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\tticket_id\x18\x01 \x01(\x04R\bticketId\x12\x1d\n" +
 	"\n" +
 	"comment_id\x18\x02 \x01(\x04R\tcommentId\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"d\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\x99\x01\n" +
+	"\vDeliverCall\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
+	"\rtimeout_nanos\x18\x02 \x01(\x03R\ftimeoutNanos\x12\x16\n" +
+	"\x06cancel\x18\x03 \x01(\bR\x06cancel\x12=\n" +
+	"\arequest\x18\x04 \x01(\v2#.patchbay.channel.v1.DeliverRequestR\arequest\"\x98\x01\n" +
+	"\rDeliverResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12@\n" +
+	"\bresponse\x18\x02 \x01(\v2$.patchbay.channel.v1.DeliverResponseR\bresponse\x125\n" +
+	"\x05error\x18\x03 \x01(\v2\x1f.patchbay.channel.v1.CallStatusR\x05error\"d\n" +
 	"\x0fAttachmentChunk\x12=\n" +
 	"\x06header\x18\x01 \x01(\v2%.patchbay.channel.v1.AttachmentHeaderR\x06header\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"}\n" +
@@ -2533,16 +2865,19 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\x13ReportStatusRequest\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x16\n" +
-	"\x14ReportStatusResponse2\x84\x04\n" +
+	"\x14ReportStatusResponse2\xda\x04\n" +
 	"\aChannel\x12W\n" +
 	"\bDescribe\x12$.patchbay.channel.v1.DescribeRequest\x1a%.patchbay.channel.v1.DescribeResponse\x12Z\n" +
 	"\tConfigure\x12%.patchbay.channel.v1.ConfigureRequest\x1a&.patchbay.channel.v1.ConfigureResponse\x12N\n" +
 	"\x05Start\x12!.patchbay.channel.v1.StartRequest\x1a\".patchbay.channel.v1.StartResponse\x12K\n" +
 	"\x04Stop\x12 .patchbay.channel.v1.StopRequest\x1a!.patchbay.channel.v1.StopResponse\x12Z\n" +
-	"\rHandleWebhook\x12#.patchbay.channel.v1.WebhookRequest\x1a$.patchbay.channel.v1.WebhookResponse\x12K\n" +
-	"\x04Send\x12 .patchbay.channel.v1.SendRequest\x1a!.patchbay.channel.v1.SendResponse2\x91\x06\n" +
+	"\rHandleWebhook\x12#.patchbay.channel.v1.WebhookRequest\x1a$.patchbay.channel.v1.WebhookResponse\x12T\n" +
+	"\bWebhooks\x12 .patchbay.channel.v1.WebhookCall\x1a\".patchbay.channel.v1.WebhookResult(\x010\x01\x12K\n" +
+	"\x04Send\x12 .patchbay.channel.v1.SendRequest\x1a!.patchbay.channel.v1.SendResponse2\xe9\x06\n" +
 	"\x04Host\x12T\n" +
-	"\aDeliver\x12#.patchbay.channel.v1.DeliverRequest\x1a$.patchbay.channel.v1.DeliverResponse\x12i\n" +
+	"\aDeliver\x12#.patchbay.channel.v1.DeliverRequest\x1a$.patchbay.channel.v1.DeliverResponse\x12V\n" +
+	"\n" +
+	"Deliveries\x12 .patchbay.channel.v1.DeliverCall\x1a\".patchbay.channel.v1.DeliverResult(\x010\x01\x12i\n" +
 	"\x10UploadAttachment\x12$.patchbay.channel.v1.AttachmentChunk\x1a-.patchbay.channel.v1.UploadAttachmentResponse(\x01\x12d\n" +
 	"\x0eReadAttachment\x12*.patchbay.channel.v1.ReadAttachmentRequest\x1a$.patchbay.channel.v1.AttachmentChunk0\x01\x12i\n" +
 	"\x0eUpdateDelivery\x12*.patchbay.channel.v1.UpdateDeliveryRequest\x1a+.patchbay.channel.v1.UpdateDeliveryResponse\x12W\n" +
@@ -2563,7 +2898,7 @@ func file_channel_v1_channel_proto_rawDescGZIP() []byte {
 	return file_channel_v1_channel_proto_rawDescData
 }
 
-var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_channel_v1_channel_proto_goTypes = []any{
 	(*DescribeRequest)(nil),          // 0: patchbay.channel.v1.DescribeRequest
 	(*DescribeResponse)(nil),         // 1: patchbay.channel.v1.DescribeResponse
@@ -2581,89 +2916,104 @@ var file_channel_v1_channel_proto_goTypes = []any{
 	(*Header)(nil),                   // 13: patchbay.channel.v1.Header
 	(*WebhookRequest)(nil),           // 14: patchbay.channel.v1.WebhookRequest
 	(*WebhookResponse)(nil),          // 15: patchbay.channel.v1.WebhookResponse
-	(*SendRequest)(nil),              // 16: patchbay.channel.v1.SendRequest
-	(*OutboundMessage)(nil),          // 17: patchbay.channel.v1.OutboundMessage
-	(*AttachmentRef)(nil),            // 18: patchbay.channel.v1.AttachmentRef
-	(*SendResponse)(nil),             // 19: patchbay.channel.v1.SendResponse
-	(*SendError)(nil),                // 20: patchbay.channel.v1.SendError
-	(*Party)(nil),                    // 21: patchbay.channel.v1.Party
-	(*InboundMessage)(nil),           // 22: patchbay.channel.v1.InboundMessage
-	(*DeliverRequest)(nil),           // 23: patchbay.channel.v1.DeliverRequest
-	(*DeliverResponse)(nil),          // 24: patchbay.channel.v1.DeliverResponse
-	(*AttachmentChunk)(nil),          // 25: patchbay.channel.v1.AttachmentChunk
-	(*AttachmentHeader)(nil),         // 26: patchbay.channel.v1.AttachmentHeader
-	(*UploadAttachmentResponse)(nil), // 27: patchbay.channel.v1.UploadAttachmentResponse
-	(*ReadAttachmentRequest)(nil),    // 28: patchbay.channel.v1.ReadAttachmentRequest
-	(*UpdateDeliveryRequest)(nil),    // 29: patchbay.channel.v1.UpdateDeliveryRequest
-	(*UpdateDeliveryResponse)(nil),   // 30: patchbay.channel.v1.UpdateDeliveryResponse
-	(*GetStateRequest)(nil),          // 31: patchbay.channel.v1.GetStateRequest
-	(*GetStateResponse)(nil),         // 32: patchbay.channel.v1.GetStateResponse
-	(*SetStateRequest)(nil),          // 33: patchbay.channel.v1.SetStateRequest
-	(*SetStateResponse)(nil),         // 34: patchbay.channel.v1.SetStateResponse
-	(*DeleteStateRequest)(nil),       // 35: patchbay.channel.v1.DeleteStateRequest
-	(*DeleteStateResponse)(nil),      // 36: patchbay.channel.v1.DeleteStateResponse
-	(*ReportStatusRequest)(nil),      // 37: patchbay.channel.v1.ReportStatusRequest
-	(*ReportStatusResponse)(nil),     // 38: patchbay.channel.v1.ReportStatusResponse
-	nil,                              // 39: patchbay.channel.v1.InboundMessage.MetadataEntry
-	(*durationpb.Duration)(nil),      // 40: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 41: google.protobuf.Timestamp
+	(*CallStatus)(nil),               // 16: patchbay.channel.v1.CallStatus
+	(*WebhookCall)(nil),              // 17: patchbay.channel.v1.WebhookCall
+	(*WebhookResult)(nil),            // 18: patchbay.channel.v1.WebhookResult
+	(*SendRequest)(nil),              // 19: patchbay.channel.v1.SendRequest
+	(*OutboundMessage)(nil),          // 20: patchbay.channel.v1.OutboundMessage
+	(*AttachmentRef)(nil),            // 21: patchbay.channel.v1.AttachmentRef
+	(*SendResponse)(nil),             // 22: patchbay.channel.v1.SendResponse
+	(*SendError)(nil),                // 23: patchbay.channel.v1.SendError
+	(*Party)(nil),                    // 24: patchbay.channel.v1.Party
+	(*InboundMessage)(nil),           // 25: patchbay.channel.v1.InboundMessage
+	(*DeliverRequest)(nil),           // 26: patchbay.channel.v1.DeliverRequest
+	(*DeliverResponse)(nil),          // 27: patchbay.channel.v1.DeliverResponse
+	(*DeliverCall)(nil),              // 28: patchbay.channel.v1.DeliverCall
+	(*DeliverResult)(nil),            // 29: patchbay.channel.v1.DeliverResult
+	(*AttachmentChunk)(nil),          // 30: patchbay.channel.v1.AttachmentChunk
+	(*AttachmentHeader)(nil),         // 31: patchbay.channel.v1.AttachmentHeader
+	(*UploadAttachmentResponse)(nil), // 32: patchbay.channel.v1.UploadAttachmentResponse
+	(*ReadAttachmentRequest)(nil),    // 33: patchbay.channel.v1.ReadAttachmentRequest
+	(*UpdateDeliveryRequest)(nil),    // 34: patchbay.channel.v1.UpdateDeliveryRequest
+	(*UpdateDeliveryResponse)(nil),   // 35: patchbay.channel.v1.UpdateDeliveryResponse
+	(*GetStateRequest)(nil),          // 36: patchbay.channel.v1.GetStateRequest
+	(*GetStateResponse)(nil),         // 37: patchbay.channel.v1.GetStateResponse
+	(*SetStateRequest)(nil),          // 38: patchbay.channel.v1.SetStateRequest
+	(*SetStateResponse)(nil),         // 39: patchbay.channel.v1.SetStateResponse
+	(*DeleteStateRequest)(nil),       // 40: patchbay.channel.v1.DeleteStateRequest
+	(*DeleteStateResponse)(nil),      // 41: patchbay.channel.v1.DeleteStateResponse
+	(*ReportStatusRequest)(nil),      // 42: patchbay.channel.v1.ReportStatusRequest
+	(*ReportStatusResponse)(nil),     // 43: patchbay.channel.v1.ReportStatusResponse
+	nil,                              // 44: patchbay.channel.v1.InboundMessage.MetadataEntry
+	(*durationpb.Duration)(nil),      // 45: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
 }
 var file_channel_v1_channel_proto_depIdxs = []int32{
 	2,  // 0: patchbay.channel.v1.DescribeResponse.manifest:type_name -> patchbay.channel.v1.Manifest
 	3,  // 1: patchbay.channel.v1.Manifest.capabilities:type_name -> patchbay.channel.v1.Capabilities
 	4,  // 2: patchbay.channel.v1.Manifest.config_fields:type_name -> patchbay.channel.v1.ConfigField
-	40, // 3: patchbay.channel.v1.Capabilities.reply_window:type_name -> google.protobuf.Duration
-	40, // 4: patchbay.channel.v1.Capabilities.webhook_timeout:type_name -> google.protobuf.Duration
+	45, // 3: patchbay.channel.v1.Capabilities.reply_window:type_name -> google.protobuf.Duration
+	45, // 4: patchbay.channel.v1.Capabilities.webhook_timeout:type_name -> google.protobuf.Duration
 	6,  // 5: patchbay.channel.v1.ConfigureRequest.attachment_policy:type_name -> patchbay.channel.v1.AttachmentPolicy
 	8,  // 6: patchbay.channel.v1.ConfigureResponse.field_errors:type_name -> patchbay.channel.v1.FieldError
 	13, // 7: patchbay.channel.v1.WebhookRequest.headers:type_name -> patchbay.channel.v1.Header
 	13, // 8: patchbay.channel.v1.WebhookResponse.headers:type_name -> patchbay.channel.v1.Header
-	17, // 9: patchbay.channel.v1.SendRequest.message:type_name -> patchbay.channel.v1.OutboundMessage
-	21, // 10: patchbay.channel.v1.OutboundMessage.recipient:type_name -> patchbay.channel.v1.Party
-	41, // 11: patchbay.channel.v1.OutboundMessage.last_inbound_at:type_name -> google.protobuf.Timestamp
-	18, // 12: patchbay.channel.v1.OutboundMessage.attachments:type_name -> patchbay.channel.v1.AttachmentRef
-	21, // 13: patchbay.channel.v1.OutboundMessage.author:type_name -> patchbay.channel.v1.Party
-	20, // 14: patchbay.channel.v1.SendResponse.error:type_name -> patchbay.channel.v1.SendError
-	40, // 15: patchbay.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
-	21, // 16: patchbay.channel.v1.InboundMessage.author:type_name -> patchbay.channel.v1.Party
-	41, // 17: patchbay.channel.v1.InboundMessage.sent_at:type_name -> google.protobuf.Timestamp
-	39, // 18: patchbay.channel.v1.InboundMessage.metadata:type_name -> patchbay.channel.v1.InboundMessage.MetadataEntry
-	22, // 19: patchbay.channel.v1.DeliverRequest.message:type_name -> patchbay.channel.v1.InboundMessage
-	26, // 20: patchbay.channel.v1.AttachmentChunk.header:type_name -> patchbay.channel.v1.AttachmentHeader
-	41, // 21: patchbay.channel.v1.UpdateDeliveryRequest.at:type_name -> google.protobuf.Timestamp
-	0,  // 22: patchbay.channel.v1.Channel.Describe:input_type -> patchbay.channel.v1.DescribeRequest
-	5,  // 23: patchbay.channel.v1.Channel.Configure:input_type -> patchbay.channel.v1.ConfigureRequest
-	9,  // 24: patchbay.channel.v1.Channel.Start:input_type -> patchbay.channel.v1.StartRequest
-	11, // 25: patchbay.channel.v1.Channel.Stop:input_type -> patchbay.channel.v1.StopRequest
-	14, // 26: patchbay.channel.v1.Channel.HandleWebhook:input_type -> patchbay.channel.v1.WebhookRequest
-	16, // 27: patchbay.channel.v1.Channel.Send:input_type -> patchbay.channel.v1.SendRequest
-	23, // 28: patchbay.channel.v1.Host.Deliver:input_type -> patchbay.channel.v1.DeliverRequest
-	25, // 29: patchbay.channel.v1.Host.UploadAttachment:input_type -> patchbay.channel.v1.AttachmentChunk
-	28, // 30: patchbay.channel.v1.Host.ReadAttachment:input_type -> patchbay.channel.v1.ReadAttachmentRequest
-	29, // 31: patchbay.channel.v1.Host.UpdateDelivery:input_type -> patchbay.channel.v1.UpdateDeliveryRequest
-	31, // 32: patchbay.channel.v1.Host.GetState:input_type -> patchbay.channel.v1.GetStateRequest
-	33, // 33: patchbay.channel.v1.Host.SetState:input_type -> patchbay.channel.v1.SetStateRequest
-	35, // 34: patchbay.channel.v1.Host.DeleteState:input_type -> patchbay.channel.v1.DeleteStateRequest
-	37, // 35: patchbay.channel.v1.Host.ReportStatus:input_type -> patchbay.channel.v1.ReportStatusRequest
-	1,  // 36: patchbay.channel.v1.Channel.Describe:output_type -> patchbay.channel.v1.DescribeResponse
-	7,  // 37: patchbay.channel.v1.Channel.Configure:output_type -> patchbay.channel.v1.ConfigureResponse
-	10, // 38: patchbay.channel.v1.Channel.Start:output_type -> patchbay.channel.v1.StartResponse
-	12, // 39: patchbay.channel.v1.Channel.Stop:output_type -> patchbay.channel.v1.StopResponse
-	15, // 40: patchbay.channel.v1.Channel.HandleWebhook:output_type -> patchbay.channel.v1.WebhookResponse
-	19, // 41: patchbay.channel.v1.Channel.Send:output_type -> patchbay.channel.v1.SendResponse
-	24, // 42: patchbay.channel.v1.Host.Deliver:output_type -> patchbay.channel.v1.DeliverResponse
-	27, // 43: patchbay.channel.v1.Host.UploadAttachment:output_type -> patchbay.channel.v1.UploadAttachmentResponse
-	25, // 44: patchbay.channel.v1.Host.ReadAttachment:output_type -> patchbay.channel.v1.AttachmentChunk
-	30, // 45: patchbay.channel.v1.Host.UpdateDelivery:output_type -> patchbay.channel.v1.UpdateDeliveryResponse
-	32, // 46: patchbay.channel.v1.Host.GetState:output_type -> patchbay.channel.v1.GetStateResponse
-	34, // 47: patchbay.channel.v1.Host.SetState:output_type -> patchbay.channel.v1.SetStateResponse
-	36, // 48: patchbay.channel.v1.Host.DeleteState:output_type -> patchbay.channel.v1.DeleteStateResponse
-	38, // 49: patchbay.channel.v1.Host.ReportStatus:output_type -> patchbay.channel.v1.ReportStatusResponse
-	36, // [36:50] is the sub-list for method output_type
-	22, // [22:36] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	14, // 9: patchbay.channel.v1.WebhookCall.request:type_name -> patchbay.channel.v1.WebhookRequest
+	15, // 10: patchbay.channel.v1.WebhookResult.response:type_name -> patchbay.channel.v1.WebhookResponse
+	16, // 11: patchbay.channel.v1.WebhookResult.error:type_name -> patchbay.channel.v1.CallStatus
+	20, // 12: patchbay.channel.v1.SendRequest.message:type_name -> patchbay.channel.v1.OutboundMessage
+	24, // 13: patchbay.channel.v1.OutboundMessage.recipient:type_name -> patchbay.channel.v1.Party
+	46, // 14: patchbay.channel.v1.OutboundMessage.last_inbound_at:type_name -> google.protobuf.Timestamp
+	21, // 15: patchbay.channel.v1.OutboundMessage.attachments:type_name -> patchbay.channel.v1.AttachmentRef
+	24, // 16: patchbay.channel.v1.OutboundMessage.author:type_name -> patchbay.channel.v1.Party
+	23, // 17: patchbay.channel.v1.SendResponse.error:type_name -> patchbay.channel.v1.SendError
+	45, // 18: patchbay.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
+	24, // 19: patchbay.channel.v1.InboundMessage.author:type_name -> patchbay.channel.v1.Party
+	46, // 20: patchbay.channel.v1.InboundMessage.sent_at:type_name -> google.protobuf.Timestamp
+	44, // 21: patchbay.channel.v1.InboundMessage.metadata:type_name -> patchbay.channel.v1.InboundMessage.MetadataEntry
+	25, // 22: patchbay.channel.v1.DeliverRequest.message:type_name -> patchbay.channel.v1.InboundMessage
+	26, // 23: patchbay.channel.v1.DeliverCall.request:type_name -> patchbay.channel.v1.DeliverRequest
+	27, // 24: patchbay.channel.v1.DeliverResult.response:type_name -> patchbay.channel.v1.DeliverResponse
+	16, // 25: patchbay.channel.v1.DeliverResult.error:type_name -> patchbay.channel.v1.CallStatus
+	31, // 26: patchbay.channel.v1.AttachmentChunk.header:type_name -> patchbay.channel.v1.AttachmentHeader
+	46, // 27: patchbay.channel.v1.UpdateDeliveryRequest.at:type_name -> google.protobuf.Timestamp
+	0,  // 28: patchbay.channel.v1.Channel.Describe:input_type -> patchbay.channel.v1.DescribeRequest
+	5,  // 29: patchbay.channel.v1.Channel.Configure:input_type -> patchbay.channel.v1.ConfigureRequest
+	9,  // 30: patchbay.channel.v1.Channel.Start:input_type -> patchbay.channel.v1.StartRequest
+	11, // 31: patchbay.channel.v1.Channel.Stop:input_type -> patchbay.channel.v1.StopRequest
+	14, // 32: patchbay.channel.v1.Channel.HandleWebhook:input_type -> patchbay.channel.v1.WebhookRequest
+	17, // 33: patchbay.channel.v1.Channel.Webhooks:input_type -> patchbay.channel.v1.WebhookCall
+	19, // 34: patchbay.channel.v1.Channel.Send:input_type -> patchbay.channel.v1.SendRequest
+	26, // 35: patchbay.channel.v1.Host.Deliver:input_type -> patchbay.channel.v1.DeliverRequest
+	28, // 36: patchbay.channel.v1.Host.Deliveries:input_type -> patchbay.channel.v1.DeliverCall
+	30, // 37: patchbay.channel.v1.Host.UploadAttachment:input_type -> patchbay.channel.v1.AttachmentChunk
+	33, // 38: patchbay.channel.v1.Host.ReadAttachment:input_type -> patchbay.channel.v1.ReadAttachmentRequest
+	34, // 39: patchbay.channel.v1.Host.UpdateDelivery:input_type -> patchbay.channel.v1.UpdateDeliveryRequest
+	36, // 40: patchbay.channel.v1.Host.GetState:input_type -> patchbay.channel.v1.GetStateRequest
+	38, // 41: patchbay.channel.v1.Host.SetState:input_type -> patchbay.channel.v1.SetStateRequest
+	40, // 42: patchbay.channel.v1.Host.DeleteState:input_type -> patchbay.channel.v1.DeleteStateRequest
+	42, // 43: patchbay.channel.v1.Host.ReportStatus:input_type -> patchbay.channel.v1.ReportStatusRequest
+	1,  // 44: patchbay.channel.v1.Channel.Describe:output_type -> patchbay.channel.v1.DescribeResponse
+	7,  // 45: patchbay.channel.v1.Channel.Configure:output_type -> patchbay.channel.v1.ConfigureResponse
+	10, // 46: patchbay.channel.v1.Channel.Start:output_type -> patchbay.channel.v1.StartResponse
+	12, // 47: patchbay.channel.v1.Channel.Stop:output_type -> patchbay.channel.v1.StopResponse
+	15, // 48: patchbay.channel.v1.Channel.HandleWebhook:output_type -> patchbay.channel.v1.WebhookResponse
+	18, // 49: patchbay.channel.v1.Channel.Webhooks:output_type -> patchbay.channel.v1.WebhookResult
+	22, // 50: patchbay.channel.v1.Channel.Send:output_type -> patchbay.channel.v1.SendResponse
+	27, // 51: patchbay.channel.v1.Host.Deliver:output_type -> patchbay.channel.v1.DeliverResponse
+	29, // 52: patchbay.channel.v1.Host.Deliveries:output_type -> patchbay.channel.v1.DeliverResult
+	32, // 53: patchbay.channel.v1.Host.UploadAttachment:output_type -> patchbay.channel.v1.UploadAttachmentResponse
+	30, // 54: patchbay.channel.v1.Host.ReadAttachment:output_type -> patchbay.channel.v1.AttachmentChunk
+	35, // 55: patchbay.channel.v1.Host.UpdateDelivery:output_type -> patchbay.channel.v1.UpdateDeliveryResponse
+	37, // 56: patchbay.channel.v1.Host.GetState:output_type -> patchbay.channel.v1.GetStateResponse
+	39, // 57: patchbay.channel.v1.Host.SetState:output_type -> patchbay.channel.v1.SetStateResponse
+	41, // 58: patchbay.channel.v1.Host.DeleteState:output_type -> patchbay.channel.v1.DeleteStateResponse
+	43, // 59: patchbay.channel.v1.Host.ReportStatus:output_type -> patchbay.channel.v1.ReportStatusResponse
+	44, // [44:60] is the sub-list for method output_type
+	28, // [28:44] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_channel_v1_channel_proto_init() }
@@ -2677,7 +3027,7 @@ func file_channel_v1_channel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_channel_v1_channel_proto_rawDesc), len(file_channel_v1_channel_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -31,6 +31,7 @@ const (
 	Channel_Start_FullMethodName         = "/patchbay.channel.v1.Channel/Start"
 	Channel_Stop_FullMethodName          = "/patchbay.channel.v1.Channel/Stop"
 	Channel_HandleWebhook_FullMethodName = "/patchbay.channel.v1.Channel/HandleWebhook"
+	Channel_Webhooks_FullMethodName      = "/patchbay.channel.v1.Channel/Webhooks"
 	Channel_Send_FullMethodName          = "/patchbay.channel.v1.Channel/Send"
 )
 
@@ -51,6 +52,13 @@ type ChannelClient interface {
 	Stop(ctx context.Context, in *StopRequest, opts ...grpc.CallOption) (*StopResponse, error)
 	// HandleWebhook handles one provider HTTP request forwarded by the core.
 	HandleWebhook(ctx context.Context, in *WebhookRequest, opts ...grpc.CallOption) (*WebhookResponse, error)
+	// Webhooks carries HandleWebhook calls on one long-lived stream opened by
+	// the core (protocol 2): each WebhookCall has an id chosen by the core and
+	// the call's remaining budget; the plugin answers each with a
+	// WebhookResult of the same id, in any order. A WebhookCall with cancel
+	// set withdraws a call (no result follows). When the stream ends, every
+	// call without a result failed: the core answers the provider 503.
+	Webhooks(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WebhookCall, WebhookResult], error)
 	// Send delivers one outbound public reply to the provider.
 	Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error)
 }
@@ -113,6 +121,19 @@ func (c *channelClient) HandleWebhook(ctx context.Context, in *WebhookRequest, o
 	return out, nil
 }
 
+func (c *channelClient) Webhooks(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WebhookCall, WebhookResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Channel_ServiceDesc.Streams[0], Channel_Webhooks_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WebhookCall, WebhookResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Channel_WebhooksClient = grpc.BidiStreamingClient[WebhookCall, WebhookResult]
+
 func (c *channelClient) Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SendResponse)
@@ -140,6 +161,13 @@ type ChannelServer interface {
 	Stop(context.Context, *StopRequest) (*StopResponse, error)
 	// HandleWebhook handles one provider HTTP request forwarded by the core.
 	HandleWebhook(context.Context, *WebhookRequest) (*WebhookResponse, error)
+	// Webhooks carries HandleWebhook calls on one long-lived stream opened by
+	// the core (protocol 2): each WebhookCall has an id chosen by the core and
+	// the call's remaining budget; the plugin answers each with a
+	// WebhookResult of the same id, in any order. A WebhookCall with cancel
+	// set withdraws a call (no result follows). When the stream ends, every
+	// call without a result failed: the core answers the provider 503.
+	Webhooks(grpc.BidiStreamingServer[WebhookCall, WebhookResult]) error
 	// Send delivers one outbound public reply to the provider.
 	Send(context.Context, *SendRequest) (*SendResponse, error)
 	mustEmbedUnimplementedChannelServer()
@@ -166,6 +194,9 @@ func (UnimplementedChannelServer) Stop(context.Context, *StopRequest) (*StopResp
 }
 func (UnimplementedChannelServer) HandleWebhook(context.Context, *WebhookRequest) (*WebhookResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method HandleWebhook not implemented")
+}
+func (UnimplementedChannelServer) Webhooks(grpc.BidiStreamingServer[WebhookCall, WebhookResult]) error {
+	return status.Error(codes.Unimplemented, "method Webhooks not implemented")
 }
 func (UnimplementedChannelServer) Send(context.Context, *SendRequest) (*SendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Send not implemented")
@@ -281,6 +312,13 @@ func _Channel_HandleWebhook_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Channel_Webhooks_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ChannelServer).Webhooks(&grpc.GenericServerStream[WebhookCall, WebhookResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Channel_WebhooksServer = grpc.BidiStreamingServer[WebhookCall, WebhookResult]
+
 func _Channel_Send_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SendRequest)
 	if err := dec(in); err != nil {
@@ -331,12 +369,20 @@ var Channel_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Channel_Send_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Webhooks",
+			Handler:       _Channel_Webhooks_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "channel/v1/channel.proto",
 }
 
 const (
 	Host_Deliver_FullMethodName          = "/patchbay.channel.v1.Host/Deliver"
+	Host_Deliveries_FullMethodName       = "/patchbay.channel.v1.Host/Deliveries"
 	Host_UploadAttachment_FullMethodName = "/patchbay.channel.v1.Host/UploadAttachment"
 	Host_ReadAttachment_FullMethodName   = "/patchbay.channel.v1.Host/ReadAttachment"
 	Host_UpdateDelivery_FullMethodName   = "/patchbay.channel.v1.Host/UpdateDelivery"
@@ -355,6 +401,13 @@ type HostClient interface {
 	// Deliver stores one inbound message durably; it returns only after the
 	// synced commit.
 	Deliver(ctx context.Context, in *DeliverRequest, opts ...grpc.CallOption) (*DeliverResponse, error)
+	// Deliveries carries Deliver calls on one long-lived stream opened by the
+	// plugin (protocol 2), with the same framing as Channel.Webhooks: ids
+	// chosen by the plugin, the remaining budget per call, cancel, results in
+	// any order. When the stream ends, every call without a result failed and
+	// nothing is known about it: the plugin answers its provider so that it
+	// retries (a committed message is then deduplicated).
+	Deliveries(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[DeliverCall, DeliverResult], error)
 	// UploadAttachment streams one inbound attachment to the core, which checks
 	// it against the channel's policy and stages it for a following Deliver.
 	UploadAttachment(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[AttachmentChunk, UploadAttachmentResponse], error)
@@ -386,9 +439,22 @@ func (c *hostClient) Deliver(ctx context.Context, in *DeliverRequest, opts ...gr
 	return out, nil
 }
 
+func (c *hostClient) Deliveries(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[DeliverCall, DeliverResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Host_ServiceDesc.Streams[0], Host_Deliveries_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DeliverCall, DeliverResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_DeliveriesClient = grpc.BidiStreamingClient[DeliverCall, DeliverResult]
+
 func (c *hostClient) UploadAttachment(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[AttachmentChunk, UploadAttachmentResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Host_ServiceDesc.Streams[0], Host_UploadAttachment_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Host_ServiceDesc.Streams[1], Host_UploadAttachment_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +467,7 @@ type Host_UploadAttachmentClient = grpc.ClientStreamingClient[AttachmentChunk, U
 
 func (c *hostClient) ReadAttachment(ctx context.Context, in *ReadAttachmentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AttachmentChunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Host_ServiceDesc.Streams[1], Host_ReadAttachment_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Host_ServiceDesc.Streams[2], Host_ReadAttachment_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -477,6 +543,13 @@ type HostServer interface {
 	// Deliver stores one inbound message durably; it returns only after the
 	// synced commit.
 	Deliver(context.Context, *DeliverRequest) (*DeliverResponse, error)
+	// Deliveries carries Deliver calls on one long-lived stream opened by the
+	// plugin (protocol 2), with the same framing as Channel.Webhooks: ids
+	// chosen by the plugin, the remaining budget per call, cancel, results in
+	// any order. When the stream ends, every call without a result failed and
+	// nothing is known about it: the plugin answers its provider so that it
+	// retries (a committed message is then deduplicated).
+	Deliveries(grpc.BidiStreamingServer[DeliverCall, DeliverResult]) error
 	// UploadAttachment streams one inbound attachment to the core, which checks
 	// it against the channel's policy and stages it for a following Deliver.
 	UploadAttachment(grpc.ClientStreamingServer[AttachmentChunk, UploadAttachmentResponse]) error
@@ -500,6 +573,9 @@ type UnimplementedHostServer struct{}
 
 func (UnimplementedHostServer) Deliver(context.Context, *DeliverRequest) (*DeliverResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Deliver not implemented")
+}
+func (UnimplementedHostServer) Deliveries(grpc.BidiStreamingServer[DeliverCall, DeliverResult]) error {
+	return status.Error(codes.Unimplemented, "method Deliveries not implemented")
 }
 func (UnimplementedHostServer) UploadAttachment(grpc.ClientStreamingServer[AttachmentChunk, UploadAttachmentResponse]) error {
 	return status.Error(codes.Unimplemented, "method UploadAttachment not implemented")
@@ -560,6 +636,13 @@ func _Host_Deliver_Handler(srv interface{}, ctx context.Context, dec func(interf
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Host_Deliveries_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(HostServer).Deliveries(&grpc.GenericServerStream[DeliverCall, DeliverResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_DeliveriesServer = grpc.BidiStreamingServer[DeliverCall, DeliverResult]
 
 func _Host_UploadAttachment_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(HostServer).UploadAttachment(&grpc.GenericServerStream[AttachmentChunk, UploadAttachmentResponse]{ServerStream: stream})
@@ -702,6 +785,12 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Deliveries",
+			Handler:       _Host_Deliveries_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "UploadAttachment",
 			Handler:       _Host_UploadAttachment_Handler,
