@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.conversations, "conversations", 1000, "inbound: distinct WhatsApp senders")
 	fs.Float64Var(&o.rate, "rate", 2000, "inbound: fixed rate (messages/s) of the latency round; 0 skips it")
 	fs.DurationVar(&o.rateDuration, "rate-duration", 15*time.Second, "inbound: length of the latency round")
-	fs.IntVar(&o.replies, "replies", 3000, "outbox: replies to drain")
+	fs.IntVar(&o.replies, "replies", 20000, "outbox: replies to drain per phase")
 	fs.DurationVar(&o.latency, "provider-latency", 50*time.Millisecond, "outbox: fake provider latency")
 	fs.Float64Var(&o.errorRate, "provider-errors", 0.01, "outbox: share of sends the fake provider answers 500")
 	fs.BoolVar(&o.outboxBacklog, "outbox-backlog", true, "outbox: after the live phase, drain a backlog of as many replies queued while the provider held every send")
