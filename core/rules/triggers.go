@@ -39,7 +39,10 @@ func relevant(ev *store.Event) bool {
 // groupEvents splits a page of events into updates. The last group is
 // dropped when the page was full (it may continue on the next page), unless
 // it is the only one.
-func groupEvents(evs []store.Event, full bool) []*group {
+//
+// The comments' JSON is decoded only with withComments (triggers or
+// auto-replies read them).
+func groupEvents(evs []store.Event, full, withComments bool) []*group {
 	var gs []*group
 	var cur *group
 	for i := range evs {
@@ -54,7 +57,7 @@ func groupEvents(evs []store.Event, full bool) []*group {
 			case store.EventTicketCreated:
 				cur.created = true
 			case store.EventCommentCreated:
-				if raw, ok := ev.Data.(json.RawMessage); ok {
+				if raw, ok := ev.Data.(json.RawMessage); ok && withComments {
 					var c ticket.Comment
 					if json.Unmarshal(raw, &c) == nil {
 						cur.comments = append(cur.comments, &c)
@@ -148,6 +151,14 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	triggers, err := e.active(KindTrigger)
+	if err != nil {
+		return 0, err
+	}
+	replies, err := e.activeAutoReplies()
+	if err != nil {
+		return 0, err
+	}
 	// One page of the log. An update (the events of one transaction) is
 	// never split across pages: when a full page holds a single update
 	// that may go on, the page is read again, twice as long.
@@ -160,7 +171,7 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		full = len(evs) == limit
-		groups = groupEvents(evs, full)
+		groups = groupEvents(evs, full, len(triggers) > 0 || len(replies) > 0)
 		if !full || len(groups) != 1 || !relevant(&evs[len(evs)-1]) || limit >= maxEventPage {
 			break
 		}
@@ -169,11 +180,11 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 	if len(groups) > 0 && full {
 		end = groups[len(groups)-1].end
 	}
-	triggers, err := e.active(KindTrigger)
-	if err != nil {
-		return 0, err
-	}
-	replies, err := e.activeAutoReplies()
+	// The engine's source markers of the page's events, in one scan: a
+	// marker is committed with its event and removed only by this loop
+	// (with the cursor, checked below), so the snapshot holds exactly the
+	// markers the update will find.
+	marks, err := e.sourceMarks(cursor, end)
 	if err != nil {
 		return 0, err
 	}
@@ -190,7 +201,7 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 				return fmt.Errorf("rules: trigger cursor moved from %d to %d: another engine runs on this store", cursor, c)
 			}
 			for i, g := range groups {
-				f, s, err := e.processGroup(tx, g, triggers, replies)
+				f, s, err := e.processGroup(tx, g, marks, triggers, replies)
 				if err != nil {
 					return &groupError{index: i, err: err}
 				}
@@ -241,20 +252,47 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 	return 0, nil
 }
 
+// sourceMarks returns the source markers of the events after cursor up to
+// end, by event seq.
+func (e *Engine) sourceMarks(cursor, end uint64) (map[uint64]string, error) {
+	marks := map[uint64]string{}
+	if end <= cursor {
+		return marks, nil
+	}
+	last := id20(end)
+	err := e.st.View(func(r *store.ReadTx) error {
+		from := id20(cursor + 1)
+		for {
+			kvs, err := r.RuleValues(spaceSource, "", from, 256)
+			if err != nil {
+				return err
+			}
+			for _, kv := range kvs {
+				if kv.Key > last {
+					return nil
+				}
+				marks[parseID20(kv.Key)] = string(kv.Value)
+			}
+			if len(kvs) < 256 {
+				return nil
+			}
+			from = kvs[len(kvs)-1].Key + "\x00"
+		}
+	})
+	return marks, err
+}
+
 // processGroup tracks status times, then (unless the update was written by
 // triggers themselves) runs the trigger cycle and the channel auto-reply
 // for one update. It returns how many triggers fired and auto-replies were
 // queued.
-func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies map[string]*AutoReply) (int, int, error) {
+func (e *Engine) processGroup(tx *store.Tx, g *group, marks map[uint64]string, triggers []*Rule, replies map[string]*AutoReply) (int, int, error) {
 	// The update's source: the engine's own writes are marked. A group
 	// counts as written by triggers only when every event of it is (two
 	// updates with the same transaction time may share a group).
 	source, fromTriggers := "", true
 	for _, ev := range g.events {
-		src, ok, err := tx.RuleValue(spaceSource, id20(ev.Seq))
-		if err != nil {
-			return 0, 0, err
-		}
+		src, ok := marks[ev.Seq]
 		if !ok {
 			fromTriggers = false
 			continue
@@ -277,6 +315,9 @@ func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies 
 		// Loop protection: the trigger cycle that wrote this update already
 		// ran every trigger to a fixed point.
 		return 0, 0, nil
+	}
+	if len(triggers) == 0 && len(replies) == 0 {
+		return 0, 0, nil // nothing can fire: the ticket need not be read
 	}
 	t, err := tx.Ticket(g.ticketID)
 	if errors.Is(err, store.ErrNotFound) {

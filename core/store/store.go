@@ -67,6 +67,10 @@ type Store struct {
 	// space refuses writes while the disk is short of space (space.go).
 	space *spaceGuard
 
+	// cache is the writer's cache of hot records (cache.go); nil when
+	// disabled. Owned by the writer goroutine.
+	cache *writerCache
+
 	// commits counts synced commits (tests and metrics).
 	statsMu sync.Mutex
 	stats   Stats
@@ -129,6 +133,9 @@ func Open(opts Options) (*Store, error) {
 		committerDone: make(chan struct{}),
 		readers:       map[uint64]int{},
 		space:         newSpaceGuard(opts),
+	}
+	if opts.WriterCacheBytes > 0 {
+		s.cache = newWriterCache(opts.WriterCacheBytes)
 	}
 	s.viewsDone = sync.NewCond(&s.mu)
 	s.space.debtFn = s.compactionDebt // space.go
@@ -442,6 +449,9 @@ func (s *Store) runOne(u *unit, r *request) *unit {
 			}
 			u.reqs = nil
 			u.merged = newOverlay()
+			if s.cache != nil {
+				s.cache.clear() // it holds the failed functions' writes
+			}
 		}
 		s.seal(u)
 		u = s.startUnit()
@@ -456,6 +466,9 @@ func (s *Store) runOne(u *unit, r *request) *unit {
 		}
 	}
 	tx.ov.mergeInto(u.merged)
+	if s.cache != nil {
+		s.cache.absorb(tx.ov)
+	}
 	u.reqs = append(u.reqs, r)
 	u.bytes += tx.ov.bytes
 	if u.bytes >= s.opts.MaxBatchBytes || len(u.reqs) >= s.opts.MaxBatch {
