@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -175,7 +176,7 @@ func decodeEventFast(b []byte) (Event, bool) {
 		return ev, false
 	}
 	i := bytes.IndexByte(rest, '"')
-	if i < 0 || bytes.IndexByte(rest[:i], '\\') >= 0 {
+	if i < 0 || !plainJSONString(rest[:i]) {
 		return ev, false
 	}
 	ev.Type, rest = string(rest[:i]), rest[i+1:]
@@ -208,6 +209,17 @@ func decodeEventFast(b []byte) (Event, bool) {
 		return ev, true
 	}
 	return ev, string(rest) == "}"
+}
+
+// plainJSONString reports whether b is a JSON string's content that
+// decodes to itself: valid UTF-8, no escape, no control character.
+func plainJSONString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(b)
 }
 
 // cutUint reads a decimal number at the start of b.
