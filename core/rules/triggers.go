@@ -436,6 +436,30 @@ type sinceRecord struct {
 	Fields  *fieldSnap                  `json:"fields,omitempty"`
 }
 
+func decodeSince(b []byte) (any, error) {
+	rec := &sinceRecord{}
+	if err := json.Unmarshal(b, rec); err != nil {
+		return nil, fmt.Errorf("rules: decode %s: %w", spaceSince, err)
+	}
+	if rec.Since == nil {
+		rec.Since = map[ticket.Status]time.Time{}
+	}
+	return rec, nil
+}
+
+// clone returns a deep copy of the record.
+func (r *sinceRecord) clone() *sinceRecord {
+	c := &sinceRecord{Current: r.Current, Since: make(map[ticket.Status]time.Time, len(r.Since))}
+	for s, at := range r.Since {
+		c.Since[s] = at
+	}
+	if r.Fields != nil {
+		f := *r.Fields
+		c.Fields = &f
+	}
+	return c
+}
+
 // fieldSnap is the part of a ticket "changed" conditions look at.
 type fieldSnap struct {
 	Status     ticket.Status   `json:"status"`
@@ -449,13 +473,15 @@ type fieldSnap struct {
 // unknown: the ticket predates the engine). A closed ticket's record, and
 // its auto-reply marker, go: closed is final.
 func trackTicket(tx *store.Tx, g *group) (*sinceRecord, *fieldSnap, error) {
-	rec := &sinceRecord{}
-	found, err := getJSON(&tx.ReadTx, spaceSince, id20(g.ticketID), rec)
+	// The record as the writer cache keeps it decoded (shared: cloned
+	// before any change).
+	obj, found, err := tx.RuleObject(spaceSince, id20(g.ticketID), decodeSince)
 	if err != nil {
 		return nil, nil, err
 	}
-	if rec.Since == nil {
-		rec.Since = map[ticket.Status]time.Time{}
+	rec := &sinceRecord{Since: map[ticket.Status]time.Time{}}
+	if found {
+		rec = obj.(*sinceRecord).clone()
 	}
 	prev := rec.Fields
 	if g.created {

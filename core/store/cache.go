@@ -91,10 +91,12 @@ func entrySize(k string, val []byte, obj any) int {
 // put records the writer's current value of k.
 func (c *writerCache) put(k string, val []byte, present bool, obj any) {
 	if old, ok := c.m[k]; ok {
-		c.bytes -= entrySize(k, old.val, old.obj)
+		c.bytes += entrySize(k, val, obj) - entrySize(k, old.val, old.obj)
+		old.val, old.present, old.obj = val, present, obj
+	} else {
+		c.bytes += entrySize(k, val, obj)
+		c.m[k] = &cacheEntry{val: val, present: present, obj: obj}
 	}
-	c.bytes += entrySize(k, val, obj)
-	c.m[k] = &cacheEntry{val: val, present: present, obj: obj}
 	if c.bytes > c.budget {
 		c.clear()
 	}

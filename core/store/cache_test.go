@@ -408,3 +408,63 @@ func TestCachedReadsMatchSnapshotReads(t *testing.T) {
 		t.Fatalf("update read\n%#v\nsnapshot read\n%#v", cached, stored)
 	}
 }
+
+// TestRuleObjectDecodedOncePerChange checks RuleObject inside updates: the
+// decoded object is reused while the value is unchanged, and a changed,
+// deleted or discarded value is never answered with a stale object.
+func TestRuleObjectDecodedOncePerChange(t *testing.T) {
+	s := openTest(t)
+	decodes := 0
+	decode := func(b []byte) (any, error) {
+		decodes++
+		return string(b), nil
+	}
+	put := func(v string, fail bool) {
+		t.Helper()
+		err := s.Update(context.Background(), func(tx *Tx) error {
+			var err error
+			if v == "" {
+				err = tx.DeleteRuleValue("sp", "k")
+			} else {
+				err = tx.PutRuleValue("sp", "k", []byte(v))
+			}
+			if err == nil && fail {
+				err = errInjected
+			}
+			return err
+		})
+		if fail != errors.Is(err, errInjected) || !fail && err != nil {
+			t.Fatalf("put %q: %v", v, err)
+		}
+	}
+	steps := []struct {
+		name        string
+		write       func()
+		want        string // "" : absent
+		wantDecodes int
+	}{
+		{"first read decodes", func() { put("v1", false) }, "v1", 1},
+		{"unchanged value: no decode", func() {}, "v1", 1},
+		{"changed value", func() { put("v2", false) }, "v2", 2},
+		{"discarded change", func() { put("v3", true) }, "v2", 2},
+		{"deleted", func() { put("", false) }, "", 2},
+		{"written again", func() { put("v4", false) }, "v4", 3},
+	}
+	for _, st := range steps {
+		st.write()
+		mustUpdate(t, s, func(tx *Tx) error {
+			obj, ok, err := tx.RuleObject("sp", "k", decode)
+			if err != nil {
+				return err
+			}
+			got := ""
+			if ok {
+				got = obj.(string)
+			}
+			if got != st.want || decodes != st.wantDecodes {
+				t.Errorf("%s: read %q after %d decodes, want %q after %d", st.name, got, decodes, st.want, st.wantDecodes)
+			}
+			return nil
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -90,26 +91,25 @@ func encodeEvent(ev *Event) ([]byte, error) {
 			return nil, fmt.Errorf("store: encode event data: %w", err)
 		}
 	}
-	typ, err := json.Marshal(ev.Type)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, 128+len(data))
+	b := make([]byte, 0, 160+len(ev.Type)+len(data))
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, ev.Seq, 10)
 	b = append(b, `,"type":`...)
-	b = append(b, typ...)
-	for _, f := range []struct {
-		name string
-		v    uint64
-	}{{"ticket_id", ev.TicketID}, {"comment_id", ev.CommentID}, {"user_id", ev.UserID}, {"actor_id", ev.ActorID}} {
-		if f.v != 0 {
-			b = append(b, `,"`...)
-			b = append(b, f.name...)
-			b = append(b, `":`...)
-			b = strconv.AppendUint(b, f.v, 10)
+	if plainJSONString([]byte(ev.Type)) && !strings.ContainsAny(ev.Type, "<>&\u2028\u2029") {
+		// What json.Marshal writes for it (it escapes <, >, & and the
+		// two JavaScript line separators).
+		b = append(append(append(b, '"'), ev.Type...), '"')
+	} else {
+		typ, err := json.Marshal(ev.Type)
+		if err != nil {
+			return nil, err
 		}
+		b = append(b, typ...)
 	}
+	b = appendID(b, `,"ticket_id":`, ev.TicketID)
+	b = appendID(b, `,"comment_id":`, ev.CommentID)
+	b = appendID(b, `,"user_id":`, ev.UserID)
+	b = appendID(b, `,"actor_id":`, ev.ActorID)
 	b = append(b, `,"at":"`...)
 	b = ev.At.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
@@ -118,6 +118,13 @@ func encodeEvent(ev *Event) ([]byte, error) {
 		b = append(b, data...)
 	}
 	return append(b, '}'), nil
+}
+
+func appendID(b []byte, field string, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return strconv.AppendUint(append(b, field...), v, 10)
 }
 
 // EventsAfter returns up to limit events with Seq > seq, oldest first.
@@ -212,10 +219,11 @@ func decodeEventFast(b []byte) (Event, bool) {
 }
 
 // plainJSONString reports whether b is a JSON string's content that
-// decodes to itself: valid UTF-8, no escape, no control character.
+// decodes to itself: valid UTF-8, no quote, no escape, no control
+// character.
 func plainJSONString(b []byte) bool {
 	for _, c := range b {
-		if c < 0x20 || c == '\\' {
+		if c < 0x20 || c == '\\' || c == '"' {
 			return false
 		}
 	}

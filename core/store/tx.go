@@ -280,8 +280,14 @@ func newTx(s *Store, u *unit) *Tx {
 func (o *overlay) mergeInto(dst *overlay) {
 	for _, k := range o.order {
 		e := o.m[k]
-		dst.put([]byte(k), e.val, e.expiresAt, e.del)
-		dst.m[k].obj = e.obj
+		if d, ok := dst.m[k]; ok {
+			*d = *e
+		} else {
+			c := *e
+			dst.m[k] = &c
+			dst.order = append(dst.order, k)
+		}
+		dst.bytes += len(k) + len(e.val) + 16
 	}
 }
 
