@@ -251,6 +251,12 @@ func cutUint(b []byte) (uint64, []byte, bool) {
 //
 //	for { ch := s.Notify(); evs, _ := s.EventsAfter(last, 100); …; <-ch }
 func (s *Store) EventsAfter(seq uint64, limit int) ([]Event, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if out, ok, err := s.events.after(seq, limit); ok || err != nil {
+		return out, err
+	}
 	var out []Event
 	err := s.View(func(r *ReadTx) error {
 		var err error

@@ -67,6 +67,10 @@ type Store struct {
 	// space refuses writes while the disk is short of space (space.go).
 	space *spaceGuard
 
+	// events holds the newest committed events for followers
+	// (eventring.go).
+	events *eventRing
+
 	// cache is the writer's cache of hot records (cache.go); nil when
 	// disabled. Owned by the writer goroutine.
 	cache *writerCache
@@ -134,6 +138,7 @@ func Open(opts Options) (*Store, error) {
 		readers:       map[uint64]int{},
 		space:         newSpaceGuard(opts),
 	}
+	s.events = newEventRing(eventRingSize)
 	if opts.WriterCacheBytes > 0 {
 		s.cache = newWriterCache(opts.WriterCacheBytes)
 	}
@@ -534,6 +539,8 @@ func (s *Store) committer() {
 		default:
 		}
 		if err == nil {
+			// Before Notify: a woken follower finds the events.
+			s.events.committed(u.merged)
 			s.statsMu.Lock()
 			s.stats.Commits++
 			s.stats.Updates += uint64(len(u.reqs))
