@@ -25,7 +25,14 @@ type group struct {
 	created  bool
 	comments []*ticket.Comment
 	events   []store.Event // the ticket and comment events
+	snaps    []eventSnap   // the ticket events' fields, in order
 	end      uint64        // cursor after this group
+}
+
+// eventSnap is the fields of a ticket as one of its events recorded them.
+type eventSnap struct {
+	at   time.Time
+	snap fieldSnap
 }
 
 func relevant(ev *store.Event) bool {
@@ -53,6 +60,14 @@ func groupEvents(evs []store.Event, full, withComments bool) []*group {
 				gs = append(gs, cur)
 			}
 			cur.events = append(cur.events, *ev)
+			if ev.Type != store.EventCommentCreated {
+				// Decoded here, on the follower, not on the store's writer.
+				if raw, ok := ev.Data.(json.RawMessage); ok {
+					if snap, ok := decodeFieldSnap(raw); ok {
+						cur.snaps = append(cur.snaps, eventSnap{at: ev.At, snap: snap})
+					}
+				}
+			}
 			switch ev.Type {
 			case store.EventTicketCreated:
 				cur.created = true
@@ -488,21 +503,11 @@ func trackTicket(tx *store.Tx, g *group) (*sinceRecord, *fieldSnap, error) {
 		prev = &fieldSnap{}
 	}
 	changed := false
-	for _, ev := range g.events {
-		if ev.Type == store.EventCommentCreated {
-			continue
-		}
-		raw, ok := ev.Data.(json.RawMessage)
-		if !ok {
-			continue
-		}
-		var snap fieldSnap
-		if json.Unmarshal(raw, &snap) != nil || snap.Status == "" {
-			continue
-		}
+	for _, es := range g.snaps {
+		snap := es.snap
 		if snap.Status != rec.Current {
 			rec.Current = snap.Status
-			rec.Since[snap.Status] = ev.At
+			rec.Since[snap.Status] = es.at
 			changed = true
 		}
 		if rec.Fields == nil || *rec.Fields != snap {
