@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -105,6 +106,23 @@ type Engine struct {
 	cache map[Kind][]*Rule // active rules by kind, ordered; nil: reload
 	arc   map[string]*AutoReply
 	gen   uint64 // bumped by every definition change
+
+	// marks is what the follower knows of the source markers (triggers.go
+	// sourceMarks); markWrites counts the engine's updates that may have
+	// written markers, bumped after each one ends.
+	marksMu    sync.Mutex
+	marks      markKnowledge
+	markWrites atomic.Uint64
+}
+
+// markKnowledge is the set of source markers after a cursor, as read by
+// the follower when markWrites was at gen: while no update that may write
+// markers has ended since, the set is still exact.
+type markKnowledge struct {
+	valid bool
+	gen   uint64
+	from  uint64            // the markers of every seq > from are known
+	set   map[uint64]string // seq -> source
 }
 
 // New returns an engine over the store. It does nothing until Run.

@@ -225,6 +225,11 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 			}
 			return putU64(tx, spaceCursor, cursorTriggers, batchEnd)
 		})
+		if fired > 0 || sent > 0 {
+			// The actions' writes carry markers (markWrites), committed or
+			// not by now.
+			e.markWrites.Add(1)
+		}
 		var ge *groupError
 		if errors.As(err, &ge) {
 			// Commit the groups before the failing one, then skip it: a
@@ -268,33 +273,53 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 }
 
 // sourceMarks returns the source markers of the events after cursor up to
-// end, by event seq.
+// end, by event seq. A marker is committed with its event by an engine
+// update (markWrites) and removed only by the follower with the cursor, so
+// the follower reads every marker after the cursor once and reuses that
+// set until an update that may have written markers ends (Engine
+// .markWrites): the inbound traffic, which writes none, costs no read.
 func (e *Engine) sourceMarks(cursor, end uint64) (map[uint64]string, error) {
 	marks := map[uint64]string{}
 	if end <= cursor {
 		return marks, nil
 	}
-	last := id20(end)
-	err := e.st.View(func(r *store.ReadTx) error {
-		from := id20(cursor + 1)
-		for {
-			kvs, err := r.RuleValues(spaceSource, "", from, 256)
-			if err != nil {
-				return err
-			}
-			for _, kv := range kvs {
-				if kv.Key > last {
+	e.marksMu.Lock()
+	defer e.marksMu.Unlock()
+	k := &e.marks
+	if gen := e.markWrites.Load(); !k.valid || k.gen != gen || cursor < k.from {
+		// Read the count before the markers: an update ending meanwhile
+		// makes the next page read them again.
+		set := map[uint64]string{}
+		err := e.st.View(func(r *store.ReadTx) error {
+			from := id20(cursor + 1)
+			for {
+				kvs, err := r.RuleValues(spaceSource, "", from, 256)
+				if err != nil {
+					return err
+				}
+				for _, kv := range kvs {
+					set[parseID20(kv.Key)] = string(kv.Value)
+				}
+				if len(kvs) < 256 {
 					return nil
 				}
-				marks[parseID20(kv.Key)] = string(kv.Value)
+				from = kvs[len(kvs)-1].Key + "\x00"
 			}
-			if len(kvs) < 256 {
-				return nil
-			}
-			from = kvs[len(kvs)-1].Key + "\x00"
+		})
+		if err != nil {
+			k.valid = false
+			return nil, err
 		}
-	})
-	return marks, err
+		*k = markKnowledge{valid: true, gen: gen, from: cursor, set: set}
+	}
+	for seq, src := range k.set {
+		if seq <= cursor {
+			delete(k.set, seq) // consumed with an earlier cursor
+		} else if seq <= end {
+			marks[seq] = src
+		}
+	}
+	return marks, nil
 }
 
 // processGroup tracks status times, then (unless the update was written by

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"sync"
 )
 
@@ -19,7 +20,8 @@ type eventRing struct {
 	max   int
 }
 
-// eventRingSize is how many events the ring keeps.
+// eventRingSize is how many events the ring keeps at least (up to twice
+// as many).
 const eventRingSize = 4096
 
 func newEventRing(max int) *eventRing { return &eventRing{max: max} }
@@ -36,7 +38,7 @@ func (r *eventRing) committed(ov *overlay) {
 		if len(k) != len(pEvent)+8 || k[:len(pEvent)] != pEvent {
 			continue
 		}
-		seq := getU64([]byte(k[len(pEvent):]))
+		seq := binary.BigEndian.Uint64([]byte(k[len(pEvent):]))
 		e := ov.m[k]
 		switch {
 		case e.del:
@@ -49,9 +51,12 @@ func (r *eventRing) committed(ov *overlay) {
 			r.first, r.buf = seq, append(r.buf[:0:0], e.val)
 		}
 	}
-	if over := len(r.buf) - r.max; over > 0 {
+	// Keep between max and 2×max events: the copy is paid once per max
+	// events, not on every commit.
+	if len(r.buf) > 2*r.max {
+		over := len(r.buf) - r.max
 		r.first += uint64(over)
-		r.buf = append(r.buf[:0:0], r.buf[over:]...)
+		r.buf = append(make([][]byte, 0, 2*r.max+1), r.buf[over:]...)
 	}
 }
 
