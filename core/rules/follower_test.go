@@ -2,7 +2,10 @@ package rules
 
 import (
 	"context"
+	"fmt"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
@@ -93,5 +96,50 @@ func TestStatusTimesTrackedWithoutTriggers(t *testing.T) {
 	e.process()
 	if n := countBody(e.comments(r.TicketID), "reopened"); n != 1 {
 		t.Fatalf("changed-from trigger fired %d times, want 1", n)
+	}
+}
+
+// TestWebhookLoopWakesForEngineWrites runs the engine as `patchbay serve`
+// does and checks that a delivery enqueued by a trigger and one enqueued by
+// an automation are sent at once, while inbound traffic (which enqueues
+// none) does not make the delivery loop scan its queue: the loop skips
+// scans between engine updates, so a delivery it failed to notice would
+// wait for its one-minute idle timer, past waitFor's deadline.
+func TestWebhookLoopWakesForEngineWrites(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.AutomationInterval = 50 * time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc := &receiver{t: t}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	wh, err := e.eng.CreateWebhook(ctx, &Webhook{Name: "crm", URL: srv.URL, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.secret = wh.Secret
+	e.rule(&Rule{Kind: KindTrigger, Title: "new ticket", Active: true,
+		Conditions: all(cond("update_type", OpIs, "created"), cond("subject", OpContains, "notify")), Actions: []Action{act(ActNotifyWebhook, float64(wh.ID))}})
+	e.rule(&Rule{Kind: KindAutomation, Title: "stale", Active: true,
+		Conditions: all(cond("status", OpIs, "new"), cond("hours_since_created", OpGreaterThan, 2.0)), Actions: []Action{act(ActNotifyWebhook, float64(wh.ID)), act(ActAddTags, "stale")}})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// Quiet inbound traffic first: the loop learns there is nothing queued.
+	for i := range 20 {
+		e.deliver("support", fmt.Sprintf("q%d", i), fmt.Sprintf("quiet-%d", i%3), "bob", "hello")
+	}
+	e.deliver("support", "m1", "c1", "ann", "please notify")
+	waitFor(t, "the trigger's webhook call", func() bool { return len(rc.requests()) == 1 })
+	for i := range 20 {
+		e.deliver("support", fmt.Sprintf("r%d", i), "quiet-0", "bob", "more")
+	}
+	e.clock.Add(3 * time.Hour)
+	// Four tickets go stale: four calls.
+	waitFor(t, "the automation's webhook calls", func() bool { return len(rc.requests()) == 5 })
+	for _, r := range rc.requests() {
+		if !r.validSig {
+			t.Fatalf("badly signed call %+v", r)
+		}
 	}
 }

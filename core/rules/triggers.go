@@ -206,6 +206,7 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 	for len(groups) > 0 || cursor < end {
 		var fired, sent int
 		batchEnd := end
+		e.beginMarking()
 		err := e.st.Update(ctx, func(tx *store.Tx) error {
 			fired, sent = 0, 0
 			c, err := getU64(&tx.ReadTx, spaceCursor, cursorTriggers)
@@ -225,11 +226,9 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 			}
 			return putU64(tx, spaceCursor, cursorTriggers, batchEnd)
 		})
-		if fired > 0 || sent > 0 {
-			// The actions' writes carry markers (markWrites), committed or
-			// not by now.
-			e.markWrites.Add(1)
-		}
+		// The actions' writes carry markers (markWrites), committed or not
+		// by now.
+		e.endMarking(fired > 0 || sent > 0)
 		var ge *groupError
 		if errors.As(err, &ge) {
 			// Commit the groups before the failing one, then skip it: a
@@ -276,8 +275,9 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 // end, by event seq. A marker is committed with its event by an engine
 // update (markWrites) and removed only by the follower with the cursor, so
 // the follower reads every marker after the cursor once and reuses that
-// set until an update that may have written markers ends (Engine
-// .markWrites): the inbound traffic, which writes none, costs no read.
+// set while no update that may write markers ran or ended since
+// (Engine.writesGen): the inbound traffic, which writes none, costs no
+// read.
 func (e *Engine) sourceMarks(cursor, end uint64) (map[uint64]string, error) {
 	marks := map[uint64]string{}
 	if end <= cursor {
@@ -286,7 +286,7 @@ func (e *Engine) sourceMarks(cursor, end uint64) (map[uint64]string, error) {
 	e.marksMu.Lock()
 	defer e.marksMu.Unlock()
 	k := &e.marks
-	if gen := e.markWrites.Load(); !k.valid || k.gen != gen || cursor < k.from {
+	if gen, quiet := e.writesGen(); !quiet || !k.valid || k.gen != gen || cursor < k.from {
 		// Read the count before the markers: an update ending meanwhile
 		// makes the next page read them again.
 		set := map[uint64]string{}
