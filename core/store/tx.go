@@ -98,6 +98,16 @@ type overlay struct {
 	m     map[string]*ovEntry
 	order []string
 	bytes int
+	slab  []ovEntry // entries are allocated from here, a few at a time
+}
+
+// newEntry returns a zero entry owned by the overlay.
+func (o *overlay) newEntry() *ovEntry {
+	if len(o.slab) == cap(o.slab) {
+		o.slab = make([]ovEntry, 0, 16)
+	}
+	o.slab = o.slab[:len(o.slab)+1]
+	return &o.slab[len(o.slab)-1]
 }
 
 type ovEntry struct {
@@ -114,7 +124,9 @@ func (o *overlay) put(k, v []byte, expiresAt uint64, del bool) {
 	if e, ok := o.m[ks]; ok {
 		e.val, e.del, e.expiresAt, e.obj = v, del, expiresAt, nil
 	} else {
-		o.m[ks] = &ovEntry{val: v, del: del, expiresAt: expiresAt}
+		e := o.newEntry()
+		e.val, e.del, e.expiresAt = v, del, expiresAt
+		o.m[ks] = e
 		o.order = append(o.order, ks)
 	}
 	o.bytes += len(k) + len(v) + 16
@@ -263,9 +275,15 @@ func (tx *Tx) SetActor(userID uint64) { tx.actor = userID }
 
 func newOverlay() *overlay { return &overlay{m: make(map[string]*ovEntry)} }
 
+// newFnOverlay is the overlay of one Update function, sized for the dozen
+// keys an inbound message writes.
+func newFnOverlay() *overlay {
+	return &overlay{m: make(map[string]*ovEntry, 16), order: make([]string, 0, 16)}
+}
+
 // newTx returns the Tx of one Update function running in unit u.
 func newTx(s *Store, u *unit) *Tx {
-	ov := newOverlay()
+	ov := newFnOverlay()
 	layers := make([]*overlay, 0, len(u.layers)+1)
 	layers = append(layers, u.merged)
 	layers = append(layers, u.layers...)
@@ -283,8 +301,9 @@ func (o *overlay) mergeInto(dst *overlay) {
 		if d, ok := dst.m[k]; ok {
 			*d = *e
 		} else {
-			c := *e
-			dst.m[k] = &c
+			c := dst.newEntry()
+			*c = *e
+			dst.m[k] = c
 			dst.order = append(dst.order, k)
 		}
 		dst.bytes += len(k) + len(e.val) + 16
