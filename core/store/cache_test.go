@@ -468,3 +468,26 @@ func TestRuleObjectDecodedOncePerChange(t *testing.T) {
 		})
 	}
 }
+
+// TestMessageLookupErrors checks the not-found answers of the message
+// lookups: ErrNotFound, naming what was looked up.
+func TestMessageLookupErrors(t *testing.T) {
+	s := openTest(t)
+	cases := []struct {
+		name   string
+		lookup func(r *ReadTx) error
+		want   string
+	}{
+		{"inbound", func(r *ReadTx) error { _, err := r.CommentByExternalID("wa", "wamid.1"); return err }, "message wa/wamid.1: not found"},
+		{"outbound", func(r *ReadTx) error { _, err := r.CommentByOutboundID("wa", "wamid.2"); return err }, "sent message wa/wamid.2: not found"},
+		{"either", func(r *ReadTx) error { _, err := r.TicketByMessageID("wa", "wamid.3"); return err }, "sent message wa/wamid.3: not found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.View(tc.lookup)
+			if !errors.Is(err, ErrNotFound) || err.Error() != tc.want {
+				t.Fatalf("error %v, want %q wrapping ErrNotFound", err, tc.want)
+			}
+		})
+	}
+}
