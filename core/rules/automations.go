@@ -170,6 +170,8 @@ func (e *Engine) runAutomationSingly(ctx context.Context, a *Rule, ids []uint64)
 func (e *Engine) runAutomationChunk(ctx context.Context, a *Rule, ids []uint64) (int, error) {
 	now := e.opts.Clock()
 	fired := 0
+	e.beginMarking()
+	defer e.endMarking(true)
 	err := e.st.Update(ctx, func(tx *store.Tx) error {
 		fired = 0
 		for _, id := range ids {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -105,6 +106,46 @@ type Engine struct {
 	cache map[Kind][]*Rule // active rules by kind, ordered; nil: reload
 	arc   map[string]*AutoReply
 	gen   uint64 // bumped by every definition change
+
+	// marks is what the follower knows of the source markers (triggers.go
+	// sourceMarks). markWrites counts the engine's updates that may have
+	// written markers (and webhook deliveries), bumped when each one has
+	// ended; marksInFlight counts those running. See writesQuiet.
+	marksMu       sync.Mutex
+	marks         markKnowledge
+	markWrites    atomic.Uint64
+	marksInFlight atomic.Int64
+}
+
+// beginMarking is called before an update that may write source markers
+// or webhook deliveries; endMarking(wrote) after it returned.
+func (e *Engine) beginMarking() { e.marksInFlight.Add(1) }
+
+func (e *Engine) endMarking(wrote bool) {
+	if wrote {
+		e.markWrites.Add(1) // before the in-flight count drops: see writesQuiet
+	}
+	e.marksInFlight.Add(-1)
+}
+
+// writesGen returns the count of ended marker-writing updates, and whether
+// none was running when it was read. Knowledge taken from a read that
+// started when the count was gen is still exact if writesGen later
+// returns (gen, true): an update that committed markers since then has
+// either ended (the count moved) or is still running.
+func (e *Engine) writesGen() (uint64, bool) {
+	quiet := e.marksInFlight.Load() == 0 // first: see endMarking
+	return e.markWrites.Load(), quiet
+}
+
+// markKnowledge is the set of source markers after a cursor, as read by
+// the follower when markWrites was at gen: while no update that may write
+// markers has ended since, the set is still exact.
+type markKnowledge struct {
+	valid bool
+	gen   uint64
+	from  uint64            // the markers of every seq > from are known
+	set   map[uint64]string // seq -> source
 }
 
 // New returns an engine over the store. It does nothing until Run.

@@ -25,7 +25,14 @@ type group struct {
 	created  bool
 	comments []*ticket.Comment
 	events   []store.Event // the ticket and comment events
+	snaps    []eventSnap   // the ticket events' fields, in order
 	end      uint64        // cursor after this group
+}
+
+// eventSnap is the fields of a ticket as one of its events recorded them.
+type eventSnap struct {
+	at   time.Time
+	snap fieldSnap
 }
 
 func relevant(ev *store.Event) bool {
@@ -39,7 +46,10 @@ func relevant(ev *store.Event) bool {
 // groupEvents splits a page of events into updates. The last group is
 // dropped when the page was full (it may continue on the next page), unless
 // it is the only one.
-func groupEvents(evs []store.Event, full bool) []*group {
+//
+// The comments' JSON is decoded only with withComments (triggers or
+// auto-replies read them).
+func groupEvents(evs []store.Event, full, withComments bool) []*group {
 	var gs []*group
 	var cur *group
 	for i := range evs {
@@ -50,11 +60,19 @@ func groupEvents(evs []store.Event, full bool) []*group {
 				gs = append(gs, cur)
 			}
 			cur.events = append(cur.events, *ev)
+			if ev.Type != store.EventCommentCreated {
+				// Decoded here, on the follower, not on the store's writer.
+				if raw, ok := ev.Data.(json.RawMessage); ok {
+					if snap, ok := decodeFieldSnap(raw); ok {
+						cur.snaps = append(cur.snaps, eventSnap{at: ev.At, snap: snap})
+					}
+				}
+			}
 			switch ev.Type {
 			case store.EventTicketCreated:
 				cur.created = true
 			case store.EventCommentCreated:
-				if raw, ok := ev.Data.(json.RawMessage); ok {
+				if raw, ok := ev.Data.(json.RawMessage); ok && withComments {
 					var c ticket.Comment
 					if json.Unmarshal(raw, &c) == nil {
 						cur.comments = append(cur.comments, &c)
@@ -148,6 +166,14 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	triggers, err := e.active(KindTrigger)
+	if err != nil {
+		return 0, err
+	}
+	replies, err := e.activeAutoReplies()
+	if err != nil {
+		return 0, err
+	}
 	// One page of the log. An update (the events of one transaction) is
 	// never split across pages: when a full page holds a single update
 	// that may go on, the page is read again, twice as long.
@@ -160,7 +186,7 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		full = len(evs) == limit
-		groups = groupEvents(evs, full)
+		groups = groupEvents(evs, full, len(triggers) > 0 || len(replies) > 0)
 		if !full || len(groups) != 1 || !relevant(&evs[len(evs)-1]) || limit >= maxEventPage {
 			break
 		}
@@ -169,17 +195,18 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 	if len(groups) > 0 && full {
 		end = groups[len(groups)-1].end
 	}
-	triggers, err := e.active(KindTrigger)
-	if err != nil {
-		return 0, err
-	}
-	replies, err := e.activeAutoReplies()
+	// The engine's source markers of the page's events, in one scan: a
+	// marker is committed with its event and removed only by this loop
+	// (with the cursor, checked below), so the snapshot holds exactly the
+	// markers the update will find.
+	marks, err := e.sourceMarks(cursor, end)
 	if err != nil {
 		return 0, err
 	}
 	for len(groups) > 0 || cursor < end {
 		var fired, sent int
 		batchEnd := end
+		e.beginMarking()
 		err := e.st.Update(ctx, func(tx *store.Tx) error {
 			fired, sent = 0, 0
 			c, err := getU64(&tx.ReadTx, spaceCursor, cursorTriggers)
@@ -190,7 +217,7 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 				return fmt.Errorf("rules: trigger cursor moved from %d to %d: another engine runs on this store", cursor, c)
 			}
 			for i, g := range groups {
-				f, s, err := e.processGroup(tx, g, triggers, replies)
+				f, s, err := e.processGroup(tx, g, marks, triggers, replies)
 				if err != nil {
 					return &groupError{index: i, err: err}
 				}
@@ -199,6 +226,9 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 			}
 			return putU64(tx, spaceCursor, cursorTriggers, batchEnd)
 		})
+		// The actions' writes carry markers (markWrites), committed or not
+		// by now.
+		e.endMarking(fired > 0 || sent > 0)
 		var ge *groupError
 		if errors.As(err, &ge) {
 			// Commit the groups before the failing one, then skip it: a
@@ -241,20 +271,68 @@ func (e *Engine) processPage(ctx context.Context) (int, error) {
 	return 0, nil
 }
 
+// sourceMarks returns the source markers of the events after cursor up to
+// end, by event seq. A marker is committed with its event by an engine
+// update (markWrites) and removed only by the follower with the cursor, so
+// the follower reads every marker after the cursor once and reuses that
+// set while no update that may write markers ran or ended since
+// (Engine.writesGen): the inbound traffic, which writes none, costs no
+// read.
+func (e *Engine) sourceMarks(cursor, end uint64) (map[uint64]string, error) {
+	marks := map[uint64]string{}
+	if end <= cursor {
+		return marks, nil
+	}
+	e.marksMu.Lock()
+	defer e.marksMu.Unlock()
+	k := &e.marks
+	if gen, quiet := e.writesGen(); !quiet || !k.valid || k.gen != gen || cursor < k.from {
+		// Read the count before the markers: an update ending meanwhile
+		// makes the next page read them again.
+		set := map[uint64]string{}
+		err := e.st.View(func(r *store.ReadTx) error {
+			from := id20(cursor + 1)
+			for {
+				kvs, err := r.RuleValues(spaceSource, "", from, 256)
+				if err != nil {
+					return err
+				}
+				for _, kv := range kvs {
+					set[parseID20(kv.Key)] = string(kv.Value)
+				}
+				if len(kvs) < 256 {
+					return nil
+				}
+				from = kvs[len(kvs)-1].Key + "\x00"
+			}
+		})
+		if err != nil {
+			k.valid = false
+			return nil, err
+		}
+		*k = markKnowledge{valid: true, gen: gen, from: cursor, set: set}
+	}
+	for seq, src := range k.set {
+		if seq <= cursor {
+			delete(k.set, seq) // consumed with an earlier cursor
+		} else if seq <= end {
+			marks[seq] = src
+		}
+	}
+	return marks, nil
+}
+
 // processGroup tracks status times, then (unless the update was written by
 // triggers themselves) runs the trigger cycle and the channel auto-reply
 // for one update. It returns how many triggers fired and auto-replies were
 // queued.
-func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies map[string]*AutoReply) (int, int, error) {
+func (e *Engine) processGroup(tx *store.Tx, g *group, marks map[uint64]string, triggers []*Rule, replies map[string]*AutoReply) (int, int, error) {
 	// The update's source: the engine's own writes are marked. A group
 	// counts as written by triggers only when every event of it is (two
 	// updates with the same transaction time may share a group).
 	source, fromTriggers := "", true
 	for _, ev := range g.events {
-		src, ok, err := tx.RuleValue(spaceSource, id20(ev.Seq))
-		if err != nil {
-			return 0, 0, err
-		}
+		src, ok := marks[ev.Seq]
 		if !ok {
 			fromTriggers = false
 			continue
@@ -277,6 +355,9 @@ func (e *Engine) processGroup(tx *store.Tx, g *group, triggers []*Rule, replies 
 		// Loop protection: the trigger cycle that wrote this update already
 		// ran every trigger to a fixed point.
 		return 0, 0, nil
+	}
+	if len(triggers) == 0 && len(replies) == 0 {
+		return 0, 0, nil // nothing can fire: the ticket need not be read
 	}
 	t, err := tx.Ticket(g.ticketID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -395,6 +476,30 @@ type sinceRecord struct {
 	Fields  *fieldSnap                  `json:"fields,omitempty"`
 }
 
+func decodeSince(b []byte) (any, error) {
+	rec := &sinceRecord{}
+	if err := json.Unmarshal(b, rec); err != nil {
+		return nil, fmt.Errorf("rules: decode %s: %w", spaceSince, err)
+	}
+	if rec.Since == nil {
+		rec.Since = map[ticket.Status]time.Time{}
+	}
+	return rec, nil
+}
+
+// clone returns a deep copy of the record.
+func (r *sinceRecord) clone() *sinceRecord {
+	c := &sinceRecord{Current: r.Current, Since: make(map[ticket.Status]time.Time, len(r.Since))}
+	for s, at := range r.Since {
+		c.Since[s] = at
+	}
+	if r.Fields != nil {
+		f := *r.Fields
+		c.Fields = &f
+	}
+	return c
+}
+
 // fieldSnap is the part of a ticket "changed" conditions look at.
 type fieldSnap struct {
 	Status     ticket.Status   `json:"status"`
@@ -408,34 +513,26 @@ type fieldSnap struct {
 // unknown: the ticket predates the engine). A closed ticket's record, and
 // its auto-reply marker, go: closed is final.
 func trackTicket(tx *store.Tx, g *group) (*sinceRecord, *fieldSnap, error) {
-	rec := &sinceRecord{}
-	found, err := getJSON(&tx.ReadTx, spaceSince, id20(g.ticketID), rec)
+	// The record as the writer cache keeps it decoded (shared: cloned
+	// before any change).
+	obj, found, err := tx.RuleObject(spaceSince, id20(g.ticketID), decodeSince)
 	if err != nil {
 		return nil, nil, err
 	}
-	if rec.Since == nil {
-		rec.Since = map[ticket.Status]time.Time{}
+	rec := &sinceRecord{Since: map[ticket.Status]time.Time{}}
+	if found {
+		rec = obj.(*sinceRecord).clone()
 	}
 	prev := rec.Fields
 	if g.created {
 		prev = &fieldSnap{}
 	}
 	changed := false
-	for _, ev := range g.events {
-		if ev.Type == store.EventCommentCreated {
-			continue
-		}
-		raw, ok := ev.Data.(json.RawMessage)
-		if !ok {
-			continue
-		}
-		var snap fieldSnap
-		if json.Unmarshal(raw, &snap) != nil || snap.Status == "" {
-			continue
-		}
+	for _, es := range g.snaps {
+		snap := es.snap
 		if snap.Status != rec.Current {
 			rec.Current = snap.Status
-			rec.Since[snap.Status] = ev.At
+			rec.Since[snap.Status] = es.at
 			changed = true
 		}
 		if rec.Fields == nil || *rec.Fields != snap {

@@ -253,7 +253,9 @@ func (e *Engine) Deliveries(webhookID uint64, limit int, before uint64) ([]*Deli
 }
 
 func (e *Engine) runWebhookLoop(ctx context.Context) {
-	var pruned time.Time
+	var pruned, next time.Time
+	var scanned bool
+	var scannedGen uint64
 	for ctx.Err() == nil {
 		if now := e.opts.Clock(); now.Sub(pruned) >= time.Hour {
 			pruned = now
@@ -264,15 +266,25 @@ func (e *Engine) runWebhookLoop(ctx context.Context) {
 			}
 		}
 		wake := e.st.Notify()
-		next, err := e.DeliverWebhooks(ctx)
+		// Deliveries are enqueued only by the engine's own updates
+		// (triggers and automations, counted by writesGen): a commit of
+		// anything else (every inbound message) wakes the loop but needs no
+		// scan of the queue unless a retry is due.
+		gen, quiet := e.writesGen()
 		wait := time.Minute
-		if err != nil {
-			if isStopping(ctx, err) {
-				return
+		if !quiet || !scanned || gen != scannedGen || !next.IsZero() && !e.opts.Clock().Before(next) {
+			var err error
+			next, err = e.DeliverWebhooks(ctx)
+			scanned, scannedGen = err == nil, gen
+			if err != nil {
+				if isStopping(ctx, err) {
+					return
+				}
+				e.log.Error("webhook delivery failed", "error", err)
+				wait = 5 * time.Second
 			}
-			e.log.Error("webhook delivery failed", "error", err)
-			wait = 5 * time.Second
-		} else if !next.IsZero() {
+		}
+		if scanned && !next.IsZero() {
 			wait = max(next.Sub(e.opts.Clock()), 10*time.Millisecond)
 		}
 		t := time.NewTimer(wait)

@@ -97,10 +97,18 @@ func (r *ReadTx) CommentByExternalID(instance, externalID string) (*ticket.Comme
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("message %s/%s: %w", instance, externalID, ErrNotFound)
+		// The common answer on the inbound path (every new message): an
+		// error formatted only if someone reads it.
+		return nil, &lookupError{what: "message", key: instance + "/" + externalID}
 	}
 	return r.Comment(getU64(v[8:]))
 }
+
+// lookupError is ErrNotFound for one key, formatted when read.
+type lookupError struct{ what, key string }
+
+func (e *lookupError) Error() string { return e.what + " " + e.key + ": " + ErrNotFound.Error() }
+func (e *lookupError) Unwrap() error { return ErrNotFound }
 
 // CommentByOutboundID returns the outbound reply that the provider knows by
 // externalID on an instance (for receipts and replies), or ErrNotFound.
@@ -110,7 +118,7 @@ func (r *ReadTx) CommentByOutboundID(instance, externalID string) (*ticket.Comme
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("sent message %s/%s: %w", instance, externalID, ErrNotFound)
+		return nil, &lookupError{what: "sent message", key: instance + "/" + externalID}
 	}
 	return r.Comment(getU64(v))
 }

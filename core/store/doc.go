@@ -31,6 +31,17 @@
 // Update functions run on the writer goroutine: they must be quick, do no
 // I/O besides reading through tx, and never call Update or View themselves.
 //
+// Writer cache (cache.go): inside Update, reads of the hot keys (tickets,
+// users, identities, conversations, sequences, rules records) are answered
+// from the writer's own record of them, with tickets and users already
+// decoded (RuleObject does the same for rules records). It only ever holds
+// the writes of functions that succeeded, is emptied when a commit fails,
+// and is bounded by Options.WriterCacheBytes.
+//
+// Store.EventsAfter answers followers of the log (the rules engine, the
+// API's event stream) from the newest committed events kept in memory
+// (eventring.go), and reads Badger for older positions.
+//
 // Reads: Store.View(fn(*ReadTx)) runs on a consistent snapshot, concurrently
 // with the writer. Tx embeds ReadTx, so every read method also works inside
 // Update.
@@ -43,7 +54,7 @@
 //	        CommentByOutboundID, RawPayload, User, UserByIdentity,
 //	        TokenByHash, TokenByID, Tokens, Idempotency, EventsAfter, State,
 //	        Attachment, OutboxEntry, DueOutbox, OutboxLen, LastID,
-//	        ConversationLastInbound
+//	        ConversationLastInbound, RuleValue, RuleValues, RuleObject
 //	Tx:     CreateTicket, UpdateTicket, CreateComment, UpdateComment,
 //	        IndexOutboundID, CreateUser, UpdateUser, AddIdentity, MergeUsers,
 //	        PutToken, RevokeToken, PutIdempotency, AppendEvent, SetState,

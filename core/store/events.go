@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -88,26 +91,25 @@ func encodeEvent(ev *Event) ([]byte, error) {
 			return nil, fmt.Errorf("store: encode event data: %w", err)
 		}
 	}
-	typ, err := json.Marshal(ev.Type)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, 128+len(data))
+	b := make([]byte, 0, 160+len(ev.Type)+len(data))
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, ev.Seq, 10)
 	b = append(b, `,"type":`...)
-	b = append(b, typ...)
-	for _, f := range []struct {
-		name string
-		v    uint64
-	}{{"ticket_id", ev.TicketID}, {"comment_id", ev.CommentID}, {"user_id", ev.UserID}, {"actor_id", ev.ActorID}} {
-		if f.v != 0 {
-			b = append(b, `,"`...)
-			b = append(b, f.name...)
-			b = append(b, `":`...)
-			b = strconv.AppendUint(b, f.v, 10)
+	if plainJSONString([]byte(ev.Type)) && !strings.ContainsAny(ev.Type, "<>&\u2028\u2029") {
+		// What json.Marshal writes for it (it escapes <, >, & and the
+		// two JavaScript line separators).
+		b = append(append(append(b, '"'), ev.Type...), '"')
+	} else {
+		typ, err := json.Marshal(ev.Type)
+		if err != nil {
+			return nil, err
 		}
+		b = append(b, typ...)
 	}
+	b = appendID(b, `,"ticket_id":`, ev.TicketID)
+	b = appendID(b, `,"comment_id":`, ev.CommentID)
+	b = appendID(b, `,"user_id":`, ev.UserID)
+	b = appendID(b, `,"actor_id":`, ev.ActorID)
 	b = append(b, `,"at":"`...)
 	b = ev.At.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
@@ -116,6 +118,13 @@ func encodeEvent(ev *Event) ([]byte, error) {
 		b = append(b, data...)
 	}
 	return append(b, '}'), nil
+}
+
+func appendID(b []byte, field string, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return strconv.AppendUint(append(b, field...), v, 10)
 }
 
 // EventsAfter returns up to limit events with Seq > seq, oldest first.
@@ -129,20 +138,112 @@ func (r *ReadTx) EventsAfter(seq uint64, limit int) ([]Event, error) {
 	}
 	out := make([]Event, 0, len(pairs))
 	for _, p := range pairs {
-		var raw struct {
-			Event
-			Data json.RawMessage `json:"data,omitempty"`
-		}
-		if err := json.Unmarshal(p.Value, &raw); err != nil {
-			return nil, fmt.Errorf("store: decode event: %w", err)
-		}
-		ev := raw.Event
-		if len(raw.Data) > 0 {
-			ev.Data = raw.Data
+		ev, err := decodeEvent(p.Value)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// decodeEvent reads one stored event; Data is left as raw JSON.
+func decodeEvent(b []byte) (Event, error) {
+	if ev, ok := decodeEventFast(b); ok {
+		return ev, nil
+	}
+	var raw struct {
+		Event
+		Data json.RawMessage `json:"data,omitempty"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return Event{}, fmt.Errorf("store: decode event: %w", err)
+	}
+	ev := raw.Event
+	if len(raw.Data) > 0 {
+		ev.Data = raw.Data
+	}
+	return ev, nil
+}
+
+// decodeEventFast reads an event in exactly the layout encodeEvent writes
+// (fields in order, no escapes in the type, data last), without scanning
+// the data a second time: the data was valid JSON when it was encoded.
+// Anything else reports false and goes through encoding/json.
+func decodeEventFast(b []byte) (Event, bool) {
+	var ev Event
+	rest, ok := bytes.CutPrefix(b, []byte(`{"seq":`))
+	if !ok {
+		return ev, false
+	}
+	if ev.Seq, rest, ok = cutUint(rest); !ok {
+		return ev, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"type":"`)); !ok {
+		return ev, false
+	}
+	i := bytes.IndexByte(rest, '"')
+	if i < 0 || !plainJSONString(rest[:i]) {
+		return ev, false
+	}
+	ev.Type, rest = string(rest[:i]), rest[i+1:]
+	for _, f := range []struct {
+		name string
+		dst  *uint64
+	}{{`,"ticket_id":`, &ev.TicketID}, {`,"comment_id":`, &ev.CommentID}, {`,"user_id":`, &ev.UserID}, {`,"actor_id":`, &ev.ActorID}} {
+		if r, ok := bytes.CutPrefix(rest, []byte(f.name)); ok {
+			if *f.dst, rest, ok = cutUint(r); !ok {
+				return ev, false
+			}
+		}
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"at":`)); !ok {
+		return ev, false
+	}
+	i = bytes.IndexByte(rest[min(1, len(rest)):], '"') + 2
+	if i < 2 || rest[0] != '"' {
+		return ev, false
+	}
+	if err := ev.At.UnmarshalJSON(rest[:i]); err != nil {
+		return ev, false
+	}
+	rest = rest[i:]
+	if data, ok := bytes.CutPrefix(rest, []byte(`,"data":`)); ok {
+		if len(data) < 3 || data[len(data)-1] != '}' {
+			return ev, false
+		}
+		ev.Data = json.RawMessage(data[:len(data)-1])
+		return ev, true
+	}
+	return ev, string(rest) == "}"
+}
+
+// plainJSONString reports whether b is a JSON string's content that
+// decodes to itself: valid UTF-8, no quote, no escape, no control
+// character.
+func plainJSONString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return false
+		}
+	}
+	return utf8.Valid(b)
+}
+
+// cutUint reads a decimal number at the start of b.
+func cutUint(b []byte) (uint64, []byte, bool) {
+	n := 0
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		n++
+	}
+	if n == 0 || n > 20 || (n > 1 && b[0] == '0') {
+		return 0, b, false
+	}
+	v, err := strconv.ParseUint(string(b[:n]), 10, 64)
+	if err != nil {
+		return 0, b, false
+	}
+	return v, b[n:], true
 }
 
 // EventsAfter returns up to limit committed events with Seq > seq, oldest
@@ -150,6 +251,12 @@ func (r *ReadTx) EventsAfter(seq uint64, limit int) ([]Event, error) {
 //
 //	for { ch := s.Notify(); evs, _ := s.EventsAfter(last, 100); …; <-ch }
 func (s *Store) EventsAfter(seq uint64, limit int) ([]Event, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if out, ok, err := s.events.after(seq, limit); ok || err != nil {
+		return out, err
+	}
 	var out []Event
 	err := s.View(func(r *ReadTx) error {
 		var err error

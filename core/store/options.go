@@ -32,6 +32,10 @@ type Options struct {
 	// MemTableSize, BlockCacheSize and IndexCacheSize override the
 	// low-memory defaults (16 MiB, 32 MiB, 16 MiB).
 	MemTableSize, BlockCacheSize, IndexCacheSize int64
+	// WriterCacheBytes bounds the group-commit writer's cache of hot
+	// records (tickets, users, identities, conversations, sequences, rules
+	// engine records; see cache.go), default 16 MiB; <0 disables it.
+	WriterCacheBytes int
 	// MinFreeBytes is the free space the store keeps on the data
 	// directory's disk: below it (plus what a pending compaction may write,
 	// measured at run time) every write fails with ErrInsufficientSpace
@@ -76,6 +80,9 @@ func (o *Options) defaults() {
 	}
 	if o.EventRetention == 0 {
 		o.EventRetention = 14 * 24 * time.Hour
+	}
+	if o.WriterCacheBytes == 0 {
+		o.WriterCacheBytes = 16 << 20
 	}
 	if o.MemTableSize <= 0 {
 		o.MemTableSize = 16 << 20

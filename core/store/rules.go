@@ -33,6 +33,36 @@ func (r *ReadTx) RuleValue(space, k string) ([]byte, bool, error) {
 	return r.r.get(ruleKey(space, k))
 }
 
+// RuleObject returns the value under (space, key) as decode turns it into
+// an object. Inside Update the writer cache keeps the decoded object with
+// the value (cache.go), so a record read by every update is decoded once
+// per change, not once per read. The object is shared: callers must not
+// modify it, and decode must always return the same type for a space.
+func (r *ReadTx) RuleObject(space, k string, decode func([]byte) (any, error)) (any, bool, error) {
+	key := ruleKey(space, k)
+	or, isObj := r.r.(objReader)
+	if !isObj {
+		v, ok, err := r.r.get(key)
+		if err != nil || !ok {
+			return nil, ok, err
+		}
+		obj, err := decode(v)
+		return obj, err == nil, err
+	}
+	v, obj, ok, err := or.getObj(key)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	if obj != nil {
+		return obj, true, nil
+	}
+	if obj, err = decode(v); err != nil {
+		return nil, false, err
+	}
+	or.attach(key, v, obj)
+	return obj, true, nil
+}
+
 // PutRuleValue stores value under (space, key) in the transaction.
 func (tx *Tx) PutRuleValue(space, k string, value []byte) error {
 	if err := checkRuleKey(space, k); err != nil {

@@ -67,6 +67,14 @@ type Store struct {
 	// space refuses writes while the disk is short of space (space.go).
 	space *spaceGuard
 
+	// events holds the newest committed events for followers
+	// (eventring.go).
+	events *eventRing
+
+	// cache is the writer's cache of hot records (cache.go); nil when
+	// disabled. Owned by the writer goroutine.
+	cache *writerCache
+
 	// commits counts synced commits (tests and metrics).
 	statsMu sync.Mutex
 	stats   Stats
@@ -129,6 +137,10 @@ func Open(opts Options) (*Store, error) {
 		committerDone: make(chan struct{}),
 		readers:       map[uint64]int{},
 		space:         newSpaceGuard(opts),
+	}
+	s.events = newEventRing(eventRingSize)
+	if opts.WriterCacheBytes > 0 {
+		s.cache = newWriterCache(opts.WriterCacheBytes)
 	}
 	s.viewsDone = sync.NewCond(&s.mu)
 	s.space.debtFn = s.compactionDebt // space.go
@@ -442,6 +454,9 @@ func (s *Store) runOne(u *unit, r *request) *unit {
 			}
 			u.reqs = nil
 			u.merged = newOverlay()
+			if s.cache != nil {
+				s.cache.clear() // it holds the failed functions' writes
+			}
 		}
 		s.seal(u)
 		u = s.startUnit()
@@ -456,6 +471,9 @@ func (s *Store) runOne(u *unit, r *request) *unit {
 		}
 	}
 	tx.ov.mergeInto(u.merged)
+	if s.cache != nil {
+		s.cache.absorb(tx.ov)
+	}
 	u.reqs = append(u.reqs, r)
 	u.bytes += tx.ov.bytes
 	if u.bytes >= s.opts.MaxBatchBytes || len(u.reqs) >= s.opts.MaxBatch {
@@ -521,6 +539,8 @@ func (s *Store) committer() {
 		default:
 		}
 		if err == nil {
+			// Before Notify: a woken follower finds the events.
+			s.events.committed(u.merged)
 			s.statsMu.Lock()
 			s.stats.Commits++
 			s.stats.Updates += uint64(len(u.reqs))

@@ -402,6 +402,9 @@ func TestEncodeEventMatchesJSON(t *testing.T) {
 		{Seq: 2, Type: `odd "type"`, UserID: 3, At: at, Data: map[string]uint64{"a": 1}},
 		{Seq: 3, Type: "x", At: at},
 		{Seq: 4, Type: "ticket.updated", TicketID: 7, ActorID: 12, At: at, Data: json.RawMessage(`{"id":7}`)},
+		{Seq: 5, Type: "a<b>&c\u2028d\\e\te", CommentID: 9, At: at},
+		{Seq: 6, Type: "bad \xff utf-8", At: at},
+		{Seq: 7, Type: "ünïcode ✓", At: at},
 	}
 	for _, ev := range cases {
 		got, err := encodeEvent(ev)

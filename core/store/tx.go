@@ -98,20 +98,35 @@ type overlay struct {
 	m     map[string]*ovEntry
 	order []string
 	bytes int
+	slab  []ovEntry // entries are allocated from here, a few at a time
+}
+
+// newEntry returns a zero entry owned by the overlay.
+func (o *overlay) newEntry() *ovEntry {
+	if len(o.slab) == cap(o.slab) {
+		o.slab = make([]ovEntry, 0, 16)
+	}
+	o.slab = o.slab[:len(o.slab)+1]
+	return &o.slab[len(o.slab)-1]
 }
 
 type ovEntry struct {
 	val       []byte
 	del       bool
 	expiresAt uint64
+	// obj is the decoded form of val when the writer knows it (a ticket or
+	// user stored by setJSON, see writerCache): immutable.
+	obj any
 }
 
 func (o *overlay) put(k, v []byte, expiresAt uint64, del bool) {
 	ks := string(k)
 	if e, ok := o.m[ks]; ok {
-		e.val, e.del, e.expiresAt = v, del, expiresAt
+		e.val, e.del, e.expiresAt, e.obj = v, del, expiresAt, nil
 	} else {
-		o.m[ks] = &ovEntry{val: v, del: del, expiresAt: expiresAt}
+		e := o.newEntry()
+		e.val, e.del, e.expiresAt = v, del, expiresAt
+		o.m[ks] = e
 		o.order = append(o.order, ks)
 	}
 	o.bytes += len(k) + len(v) + 16
@@ -149,7 +164,7 @@ func (r layeredReader) get(k []byte) ([]byte, bool, error) {
 	ks := string(k)
 	for _, ov := range r.layers {
 		if e, ok := ov.m[ks]; ok {
-			if e.del || (e.expiresAt != 0 && e.expiresAt <= uint64(time.Now().Unix())) {
+			if e.del || (e.expiresAt != 0 && e.expiresAt <= nowUnix()) {
 				return nil, false, nil
 			}
 			return e.val, true, nil
@@ -260,22 +275,42 @@ func (tx *Tx) SetActor(userID uint64) { tx.actor = userID }
 
 func newOverlay() *overlay { return &overlay{m: make(map[string]*ovEntry)} }
 
+// newFnOverlay is the overlay of one Update function, sized for the dozen
+// keys an inbound message writes.
+func newFnOverlay() *overlay {
+	return &overlay{m: make(map[string]*ovEntry, 16), order: make([]string, 0, 16)}
+}
+
 // newTx returns the Tx of one Update function running in unit u.
 func newTx(s *Store, u *unit) *Tx {
-	ov := newOverlay()
-	layers := make([]*overlay, 0, len(u.layers)+2)
-	layers = append(layers, ov, u.merged)
+	ov := newFnOverlay()
+	layers := make([]*overlay, 0, len(u.layers)+1)
+	layers = append(layers, u.merged)
 	layers = append(layers, u.layers...)
-	return &Tx{ReadTx: ReadTx{r: layeredReader{base: badgerReader{u.base}, layers: layers}, tickets: map[uint64]*ticket.Ticket{}}, s: s, ov: ov, now: s.now()}
+	if s.cache != nil {
+		s.cache.sync(u.epoch)
+	}
+	r := &txReader{own: ov, cache: s.cache, lower: layeredReader{base: badgerReader{u.base}, layers: layers}}
+	return &Tx{ReadTx: ReadTx{r: r, tickets: map[uint64]*ticket.Ticket{}}, s: s, ov: ov, now: s.now()}
 }
 
 // mergeInto copies o's writes into dst (o is newer).
 func (o *overlay) mergeInto(dst *overlay) {
 	for _, k := range o.order {
 		e := o.m[k]
-		dst.put([]byte(k), e.val, e.expiresAt, e.del)
+		if d, ok := dst.m[k]; ok {
+			*d = *e
+		} else {
+			c := dst.newEntry()
+			*c = *e
+			dst.m[k] = c
+			dst.order = append(dst.order, k)
+		}
+		dst.bytes += len(k) + len(e.val) + 16
 	}
 }
+
+func nowUnix() uint64 { return uint64(time.Now().Unix()) }
 
 func (tx *Tx) set(k, v []byte) { tx.ov.put(k, v, 0, false) }
 func (tx *Tx) del(k []byte)    { tx.ov.put(k, nil, 0, true) }
@@ -289,8 +324,36 @@ func (tx *Tx) setJSON(k []byte, v any) error {
 		return fmt.Errorf("store: encode %s: %w", k[:bytes.IndexByte(k, '/')+1], err)
 	}
 	tx.set(k, b)
+	if tx.s != nil && tx.s.cache.enabled() {
+		// The writer cache keeps the decoded record: the next function
+		// reading it skips the JSON decode.
+		switch o := v.(type) {
+		case *ticket.Ticket:
+			if c := faithfulTicket(o); c != nil {
+				tx.ov.m[string(k)].obj = c
+			}
+		case *ticket.User:
+			if c := faithfulUser(o); c != nil {
+				tx.ov.m[string(k)].obj = c
+			}
+		}
+	}
 	tx.lastObj, tx.lastRaw = v, b
 	return nil
+}
+
+// jsonTime is t as a JSON round trip returns it (no monotonic reading, the
+// location JSON decoding picks).
+func jsonTime(t time.Time) time.Time {
+	b, err := t.MarshalJSON()
+	if err != nil {
+		return t
+	}
+	var out time.Time
+	if out.UnmarshalJSON(b) != nil {
+		return t
+	}
+	return out
 }
 
 // Now is the time of the transaction, from the store's clock.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -15,8 +16,30 @@ var ErrIdentityTaken = errors.New("identity belongs to another user")
 // MergedInto set), or ErrNotFound.
 func (r *ReadTx) User(id uint64) (*ticket.User, error) {
 	var u ticket.User
-	ok, err := r.getJSON(userKey(id), &u)
-	if err != nil {
+	var ok bool
+	var err error
+	k := userKey(id)
+	if or, isObj := r.r.(objReader); isObj {
+		// Inside Update: the writer cache may hold the decoded user.
+		var raw []byte
+		var obj any
+		raw, obj, ok, err = or.getObj(k)
+		if err != nil {
+			return nil, err
+		}
+		if c, isUser := obj.(*ticket.User); isUser && ok {
+			return cloneUser(c), nil
+		}
+		if ok {
+			if err := json.Unmarshal(raw, &u); err != nil {
+				return nil, fmt.Errorf("store: decode \"u/\": %w", err)
+			}
+			if u.Identities == nil {
+				u.Identities = []ticket.Identity{}
+			}
+			or.attach(k, raw, cloneUser(&u))
+		}
+	} else if ok, err = r.getJSON(k, &u); err != nil {
 		return nil, err
 	}
 	if !ok {
