@@ -196,7 +196,9 @@ func (d *dispatcher) wantScan(dirty bool, now time.Time) bool {
 	if !lowOnReady && !starved {
 		return false
 	}
-	return !now.Before(d.scanAt)
+	// The scan rate limit is CPU pacing: it runs on the wall clock, not on
+	// Options.Clock (which tests may freeze or move by days).
+	return !time.Now().Before(d.scanAt)
 }
 
 // unpausedReady counts the ready entries of channels not paused.
@@ -223,10 +225,14 @@ func (d *dispatcher) wakeAfter(now time.Time, dirty bool, maxIdle time.Duration)
 			wake = q.pausedUntil
 		}
 	}
-	if (dirty || d.more) && d.scanAt.After(now) && d.scanAt.Before(wake) {
-		wake = d.scanAt
+	wait := wake.Sub(now)
+	if dirty || d.more {
+		// The scan rate limit is on the wall clock (see wantScan).
+		if untilScan := time.Until(d.scanAt); untilScan > 0 && untilScan < wait {
+			wait = untilScan
+		}
 	}
-	return min(max(wake.Sub(now), time.Millisecond), maxIdle)
+	return min(max(wait, time.Millisecond), maxIdle)
 }
 
 // dispatchable counts ready entries that could start now, up to limit.

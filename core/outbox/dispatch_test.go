@@ -350,3 +350,41 @@ func TestWorkerDefaults(t *testing.T) {
 		})
 	}
 }
+
+// TestFrozenClockStillSends: Options.Clock decides when entries are due,
+// but the scan rate limit is CPU pacing on the wall clock. With the store's
+// and the worker's clock frozen far from the wall clock (as tests and
+// simulations do), replies queued before and after the worker starts are
+// still sent. Mixing the two clocks once made the dispatcher sleep for its
+// idle minute (or never scan again) after its first scan.
+func TestFrozenClockStillSends(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+	}{
+		{"past", time.Date(2020, 3, 4, 5, 6, 7, 0, time.UTC)},
+		{"future", time.Date(2040, 3, 4, 5, 6, 7, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := func() time.Time { return tc.at }
+			e := &env{t: t, dir: t.TempDir()}
+			st, err := store.Open(store.Options{Dir: e.dir, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			e.st = st
+			tk := e.seed()
+			first := e.reply(tk, "queued before the worker starts")
+			s := &fakeSender{script: []func(int) (*sdk.SendResult, error){ok}}
+			stop := e.run(s, Options{Clock: clock})
+			defer stop()
+			e.waitStatus(first, ticket.DeliverySent)
+			second := e.reply(tk, "queued while the worker idles")
+			e.waitStatus(second, ticket.DeliverySent)
+			if n := s.count(); n != 2 {
+				t.Fatalf("%d sends, want 2", n)
+			}
+		})
+	}
+}
