@@ -102,6 +102,14 @@ func Restore(ctx context.Context, opts Options, r io.Reader) (err error) {
 	if loadErr == nil && !fr.complete() {
 		loadErr = fmt.Errorf("%w: the end marker is missing (truncated?)", ErrBadBackup)
 	}
+	if loadErr == nil {
+		// Badger recommends flattening after a load; it also spares the
+		// first `patchbay serve` the compaction backlog (compact.go). The
+		// data is complete either way, so a failure here only warns.
+		if err := s.Compact(ctx); err != nil {
+			opts.Logger.Warn("restored store not compacted; the server will compact it as it runs", "error", err)
+		}
+	}
 	if err := s.Close(); err != nil && loadErr == nil {
 		loadErr = err
 	}

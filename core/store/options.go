@@ -115,8 +115,12 @@ func (o *Options) defaults() {
 //     and do not count against the transaction size limit.
 //   - ValueLogFileSize 64 MiB (1 GiB): smaller files are rewritten by
 //     value-log GC sooner, and a GC run needs less free space (space.go).
-//   - NumCompactors 2, BaseTableSize 8 MiB, NumLevelZeroTables 3: fewer,
-//     smaller compactions on a 2-core machine.
+//   - NumCompactors 2, NumLevelZeroTables 3: fewer compactions at once on a
+//     2-core machine. BaseTableSize 2 MiB (Badger's default; 8 MiB until
+//     22 Nov 2026): a compaction builds each output table in memory, sized
+//     from the table size, so larger tables multiplied compaction buffers
+//     (a compaction backlog took the core to 1.7 GB with 8 MiB, 670 MB
+//     with 2 MiB; docs/performance.md).
 //   - DetectConflicts false: one writer goroutine owns every write, so
 //     Badger's conflict tracking is pure overhead.
 func (o Options) badgerOptions() badger.Options {
@@ -130,7 +134,7 @@ func (o Options) badgerOptions() badger.Options {
 		WithValueThreshold(4 << 10).
 		WithValueLogFileSize(vlogFileSize).
 		WithNumCompactors(2).
-		WithBaseTableSize(8 << 20).
+		WithBaseTableSize(2 << 20).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
 		WithCompression(options.Snappy).
