@@ -28,12 +28,13 @@ func TestCompactSettlesABulkLoad(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	const n = 6000
 	body := strings.Repeat("x", 300)
-	for from := 0; from < n; from += 20 {
+	n := 0
+	write := func() {
 		if err := s.Update(ctx, func(tx *Tx) error {
-			for i := from; i < from+20; i++ {
-				if err := tx.CreateTicket(&ticket.Ticket{Subject: fmt.Sprintf("%d %s", i, body), Status: ticket.StatusOpen, Channel: "c", RequesterID: uint64(i%7 + 1)}); err != nil {
+			for range 20 {
+				n++
+				if err := tx.CreateTicket(&ticket.Ticket{Subject: fmt.Sprintf("%d %s", n, body), Status: ticket.StatusOpen, Channel: "c", RequesterID: uint64(n%7 + 1)}); err != nil {
 					return err
 				}
 			}
@@ -42,22 +43,31 @@ func TestCompactSettlesABulkLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := levels(s)
-	if before[0] < 2 {
-		t.Fatalf("fixture: tables on levels %v, want a backlog on L0 before Compact", before)
+	for range 300 {
+		write()
 	}
+	// Badger compacts in the background: write on until flushed tables
+	// wait on L0 (each memtable flush lands there), so that the store is
+	// not settled before Compact runs.
+	for i := 0; levels(s)[0] == 0; i++ {
+		if i == 3000 {
+			t.Fatalf("fixture: no table on L0 after %d tickets (levels %v)", n, levels(s))
+		}
+		write()
+	}
+	before := levels(s)
 	if err := s.Compact(ctx); err != nil {
 		t.Fatal(err)
 	}
 	after := levels(s)
 	if len(after) != 1 || after[0] != 0 {
-		t.Fatalf("after Compact tables on levels %v, want one level below L0", after)
+		t.Fatalf("after Compact tables on levels %v (before: %v), want one level below L0", after, before)
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("Check after Compact: %v", err)
 	}
 	if err := s.View(func(r *ReadTx) error {
-		for _, id := range []uint64{1, n / 2, n} {
+		for _, id := range []uint64{1, uint64(n / 2), uint64(n)} {
 			if _, err := r.Ticket(id); err != nil {
 				return fmt.Errorf("ticket %d: %w", id, err)
 			}
