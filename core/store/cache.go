@@ -1,6 +1,9 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -206,6 +209,37 @@ func (r *txReader) layered() layeredReader {
 	layers = append(layers, r.own)
 	layers = append(layers, r.lower.layers...)
 	return layeredReader{base: r.lower.base, layers: layers}
+}
+
+// getRecord reads the JSON record under k into a new *T, normalised by fix.
+// Inside Update (an objReader) the writer cache may already hold the decoded
+// record: it is returned with shared set, and the caller must clone it
+// before handing it out; a record decoded here is attached to the cache (as
+// a clone). ok is false when there is no record.
+func getRecord[T any](r *ReadTx, k []byte, fix func(*T), clone func(*T) *T) (rec *T, shared, ok bool, err error) {
+	or, isObj := r.r.(objReader)
+	if !isObj {
+		var v T
+		if ok, err := r.getJSON(k, &v); err != nil || !ok {
+			return nil, false, ok, err
+		}
+		fix(&v)
+		return &v, false, true, nil
+	}
+	raw, obj, ok, err := or.getObj(k)
+	if err != nil || !ok {
+		return nil, false, ok, err
+	}
+	if c, isT := obj.(*T); isT {
+		return c, true, true, nil
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, false, false, fmt.Errorf("store: decode %q: %w", k[:bytes.IndexByte(k, '/')+1], err)
+	}
+	fix(&v)
+	or.attach(k, raw, clone(&v))
+	return &v, false, true, nil
 }
 
 // objReader is a reader that can hand out cached decoded objects.

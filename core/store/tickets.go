@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,49 +41,30 @@ func (r *ReadTx) Ticket(id uint64) (*ticket.Ticket, error) {
 	if c, ok := r.tickets[id]; ok {
 		return cloneTicket(c), nil
 	}
-	k := ticketKey(id)
-	var t ticket.Ticket
-	var ok bool
-	var err error
-	if or, isObj := r.r.(objReader); isObj {
-		// Inside Update: the writer cache may hold the decoded ticket.
-		var raw []byte
-		var obj any
-		raw, obj, ok, err = or.getObj(k)
-		if err != nil {
-			return nil, err
-		}
-		if c, isTicket := obj.(*ticket.Ticket); isTicket && ok {
-			if r.tickets != nil {
-				r.tickets[id] = c
-			}
-			return cloneTicket(c), nil
-		}
-		if ok {
-			if err := json.Unmarshal(raw, &t); err != nil {
-				return nil, fmt.Errorf("store: decode \"t/\": %w", err)
-			}
-			if t.Tags == nil {
-				t.Tags = []string{}
-			}
-			or.attach(k, raw, cloneTicket(&t))
-		}
-	} else {
-		ok, err = r.getJSON(k, &t)
-		if err != nil {
-			return nil, err
-		}
+	t, shared, ok, err := getRecord(r, ticketKey(id), fixTicket, cloneTicket)
+	if err != nil {
+		return nil, err
 	}
 	if !ok {
 		return nil, fmt.Errorf("ticket %d: %w", id, ErrNotFound)
 	}
+	if shared {
+		if r.tickets != nil {
+			r.tickets[id] = t
+		}
+		return cloneTicket(t), nil
+	}
+	if r.tickets != nil {
+		r.tickets[id] = cloneTicket(t)
+	}
+	return t, nil
+}
+
+// fixTicket gives a decoded ticket the empty tag list the API shows.
+func fixTicket(t *ticket.Ticket) {
 	if t.Tags == nil {
 		t.Tags = []string{}
 	}
-	if r.tickets != nil {
-		r.tickets[id] = cloneTicket(&t)
-	}
-	return &t, nil
 }
 
 func cloneTicket(t *ticket.Ticket) *ticket.Ticket {

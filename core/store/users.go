@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -15,40 +14,24 @@ var ErrIdentityTaken = errors.New("identity belongs to another user")
 // User returns the user with that id (merged users included, with
 // MergedInto set), or ErrNotFound.
 func (r *ReadTx) User(id uint64) (*ticket.User, error) {
-	var u ticket.User
-	var ok bool
-	var err error
-	k := userKey(id)
-	if or, isObj := r.r.(objReader); isObj {
-		// Inside Update: the writer cache may hold the decoded user.
-		var raw []byte
-		var obj any
-		raw, obj, ok, err = or.getObj(k)
-		if err != nil {
-			return nil, err
-		}
-		if c, isUser := obj.(*ticket.User); isUser && ok {
-			return cloneUser(c), nil
-		}
-		if ok {
-			if err := json.Unmarshal(raw, &u); err != nil {
-				return nil, fmt.Errorf("store: decode \"u/\": %w", err)
-			}
-			if u.Identities == nil {
-				u.Identities = []ticket.Identity{}
-			}
-			or.attach(k, raw, cloneUser(&u))
-		}
-	} else if ok, err = r.getJSON(k, &u); err != nil {
+	u, shared, ok, err := getRecord(r, userKey(id), fixUser, cloneUser)
+	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, fmt.Errorf("user %d: %w", id, ErrNotFound)
 	}
+	if shared {
+		return cloneUser(u), nil
+	}
+	return u, nil
+}
+
+// fixUser gives a decoded user the empty identity list the API shows.
+func fixUser(u *ticket.User) {
 	if u.Identities == nil {
 		u.Identities = []ticket.Identity{}
 	}
-	return &u, nil
 }
 
 // UserByIdentity returns the user owning an identity (normalised with
