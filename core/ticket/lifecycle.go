@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // ErrClosed is returned by every rule that would change a closed ticket.
@@ -329,8 +330,9 @@ func ApplyReceipt(d *Delivery, status, errText string, at time.Time) (bool, erro
 }
 
 // NormalizeIdentity returns the stored form of an identity value: email
-// addresses are trimmed and lower-cased, WhatsApp and phone ids lose a
-// leading "+", other values are trimmed.
+// addresses are trimmed and lower-cased, WhatsApp and phone ids lose their
+// leading "+" and any space around it, other values are trimmed. The
+// result normalises to itself.
 func NormalizeIdentity(typ, value string) Identity {
 	typ = strings.ToLower(strings.TrimSpace(typ))
 	value = strings.TrimSpace(value)
@@ -338,7 +340,7 @@ func NormalizeIdentity(typ, value string) Identity {
 	case "email":
 		value = strings.ToLower(value)
 	case "whatsapp", "phone", "sms":
-		value = strings.TrimPrefix(value, "+")
+		value = strings.TrimLeftFunc(value, func(r rune) bool { return r == '+' || unicode.IsSpace(r) })
 	}
 	return Identity{Type: typ, Value: value}
 }

@@ -250,10 +250,18 @@ func TestNormalizeIdentity(t *testing.T) {
 		{"email", " Ann@Example.TEST ", Identity{"email", "ann@example.test"}},
 		{"WhatsApp", "+15550001", Identity{"whatsapp", "15550001"}},
 		{"slack", "T1:U2", Identity{"slack", "T1:U2"}},
+		// Found by FuzzParseIdentity: "+ 0" became " 0", which normalised
+		// again to "0".
+		{"whatsapp", "+ 0", Identity{"whatsapp", "0"}},
+		{"phone", " ++ 1555", Identity{"phone", "1555"}},
 	}
 	for _, c := range cases {
-		if got := NormalizeIdentity(c.typ, c.value); got != c.want {
-			t.Fatalf("%v", got)
+		got := NormalizeIdentity(c.typ, c.value)
+		if got != c.want {
+			t.Fatalf("NormalizeIdentity(%q, %q) = %v, want %v", c.typ, c.value, got, c.want)
+		}
+		if again := NormalizeIdentity(got.Type, got.Value); again != got {
+			t.Fatalf("NormalizeIdentity is not stable: %v -> %v", got, again)
 		}
 	}
 }
