@@ -15,7 +15,7 @@ import (
 	"github.com/patchbayhq/patchbay/internal/e2etest"
 )
 
-// TestOnlineBackupUnderLoad (issue 9 item 6): `patchbay backup` of a
+// TestOnlineBackupUnderLoad: `patchbay backup` of a
 // running core, taken while signed webhooks keep arriving and an agent
 // keeps replying, restores with `patchbay restore` into a store that passes
 // the crash suite's checker: store.Check clean, every message acknowledged

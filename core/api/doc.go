@@ -1,4 +1,4 @@
-// Package api is Patchbay's agent HTTP API (DESIGN.md §5): tickets,
+// Package api is Patchbay's agent HTTP API (docs/api.md is its reference): tickets,
 // comments, users, channels, attachments, API tokens and the server-sent
 // event stream, plus /healthz, /metrics and the provider webhooks mounted
 // at /hooks/.

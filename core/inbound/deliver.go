@@ -313,7 +313,7 @@ func (s *Service) route(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, us
 		}
 	}
 	if msg.TicketHint != 0 {
-		// A plugin reaches only its own instance (DESIGN.md §2.7): a hint
+		// A plugin reaches only its own instance (docs/guarantees.md): a hint
 		// naming another channel's ticket is ignored, verified or not.
 		t, err := tx.Ticket(msg.TicketHint)
 		if err == nil && t.Channel == inst.Name && (msg.TicketHintVerified || t.RequesterID == user.ID) {

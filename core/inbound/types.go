@@ -25,7 +25,8 @@ type Instance struct {
 	Attachments sdk.AttachmentPolicy
 }
 
-// Attachment policy defaults (DESIGN.md §4).
+// Attachment policy defaults, used when a channel's config sets none
+// (the README's configuration example shows them).
 var DefaultAllow = []string{".pdf", ".png", ".jpeg", ".jpg", ".gif", ".txt"}
 
 // DefaultMaxBytes is the default attachment size limit (20 MiB).

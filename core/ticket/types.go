@@ -1,7 +1,7 @@
 // Package ticket holds Patchbay's domain: tickets, comments, users and their
 // identities, and the lifecycle rules that change them. It does no I/O; the
 // store persists these types and the API serialises them (the JSON names
-// are the API's, see DESIGN.md §5).
+// are the API's, see docs/api.md).
 package ticket
 
 import "time"

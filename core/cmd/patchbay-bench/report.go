@@ -100,7 +100,7 @@ func (r *Report) markdown() string {
 		b.WriteString("| tickets | store MB | build s | start-up ms | list 50 by status p50 ms | p99 ms | p99.9 ms | RSS after start MB | RSS MB | peak RSS MB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		fmt.Fprintf(&b, "| %d | %.0f | %.1f | %.0f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |\n\n", t.Tickets, t.StoreMB, t.BuildSeconds, t.StartupMs, t.ListP50ms, t.ListP99ms, t.ListP999ms, t.RSSAfterStartMB, t.RSSMB, t.PeakRSSMB)
 	}
-	b.WriteString("## Targets (issue 9)\n\n| target | measured | verdict |\n|---|---|---|\n")
+	b.WriteString("## Targets\n\n| target | measured | verdict |\n|---|---|---|\n")
 	if in := r.Inbound; in != nil {
 		fmt.Fprintf(&b, "| durable inbound ≥ 10,000 msgs/s | %.0f msgs/s | %s |\n", in.Product, verdict(in.Product >= 10000))
 		fmt.Fprintf(&b, "| ≥ 0.5× bare baseline (aim 0.7) | %.2f× | %s |\n", in.Ratio, verdict(in.Ratio >= 0.5))
