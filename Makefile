@@ -1,6 +1,7 @@
 # Patchbay — see README.md. Targets:
 #   make build   bin/patchbay and bin/plugins/patchbay-plugin-<kind> for every plugins/<kind>/
-#   make test    build, vet, gofmt check, go test ./..., every Fuzz target for $(FUZZ_SMOKE)
+#   make test    build, vet, gofmt check, staticcheck, go test ./..., every Fuzz target for $(FUZZ_SMOKE)
+#   make lint    staticcheck (pinned, run with go run; no install needed)
 #   make run     build and serve config/patchbay.hcl with a development admin token
 #   make fuzz    every Fuzz target for $(FUZZTIME)
 #   make bench   all Go benchmarks, then patchbay-bench (load generator; docs/performance.md)
@@ -15,6 +16,7 @@ FUZZTIME ?= 30s
 FUZZ_SMOKE ?= 3s
 BENCHTIME ?= 1s
 TEST_TIMEOUT ?= 8m
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CRASH_CYCLES ?= 200
 # Extra patchbay-bench flags, e.g. BENCH_FLAGS="-tickets 100000 -duration 5s".
 BENCH_FLAGS ?=
@@ -22,7 +24,7 @@ BENCH_FLAGS ?=
 # The development admin token `make run` registers (never use it in production).
 PATCHBAY_ADMIN_TOKEN ?= dev-admin-token
 
-.PHONY: all build test vet fmt-check unit fuzz-smoke fuzz bench crashtest proto run clean
+.PHONY: all build test vet fmt-check lint unit fuzz-smoke fuzz bench crashtest proto run clean
 
 all: build
 
@@ -36,7 +38,7 @@ build:
 		$(GO) build -ldflags "$(LDFLAGS)" -o "bin/plugins/patchbay-plugin-$$kind" "./$$dir" || exit 1; \
 	done
 
-test: build vet fmt-check unit fuzz-smoke
+test: build vet fmt-check lint unit fuzz-smoke
 
 vet:
 	$(GO) vet ./...
@@ -44,6 +46,9 @@ vet:
 fmt-check:
 	@unformatted=$$(find . -name '*.go' -not -path './bin/*' -not -path './.git/*' | xargs gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+
+lint:
+	$(GO) run $(STATICCHECK) ./...
 
 unit:
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...

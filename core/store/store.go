@@ -243,16 +243,6 @@ func (s *Store) View(fn func(*ReadTx) error) error {
 	return fn(&ReadTx{r: badgerReader{txn}})
 }
 
-// acquireRead registers a snapshot reader at the durable timestamp; the
-// versions it may read are kept until releaseRead.
-func (s *Store) acquireRead() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ts := s.durableTs
-	s.readers[ts]++
-	return ts
-}
-
 // acquireView registers a View: its snapshot and the running-view count.
 func (s *Store) acquireView() (uint64, error) {
 	s.mu.Lock()

@@ -161,9 +161,8 @@ type layeredReader struct {
 }
 
 func (r layeredReader) get(k []byte) ([]byte, bool, error) {
-	ks := string(k)
 	for _, ov := range r.layers {
-		if e, ok := ov.m[ks]; ok {
+		if e, ok := ov.m[string(k)]; ok {
 			if e.del || (e.expiresAt != 0 && e.expiresAt <= nowUnix()) {
 				return nil, false, nil
 			}

@@ -282,7 +282,7 @@ func parseOutbound(s string) (outboundSpec, error) {
 	case "smtps":
 		spec.Port, spec.Implicit = 465, true
 	default:
-		return outboundSpec{}, fmt.Errorf("%q: scheme must be smtp, smtps or dir:", redactURL(s))
+		return outboundSpec{}, fmt.Errorf("%q: the scheme must be smtp, smtps or dir", redactURL(s))
 	}
 	if spec.Host == "" {
 		return outboundSpec{}, fmt.Errorf("%q needs a host", redactURL(s))

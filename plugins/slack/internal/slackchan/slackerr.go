@@ -76,7 +76,7 @@ func toSendError(err error) *sdk.SendError {
 	case errors.As(err, &already):
 		return already
 	case errors.As(err, &rl):
-		return sdk.Retryable("rate_limited", errors.New("Slack rate limit (429)"), rl.RetryAfter)
+		return sdk.Retryable("rate_limited", errors.New("rate limited by Slack (429)"), rl.RetryAfter)
 	case errors.As(err, &se):
 		if retryableCode(se.Err) {
 			return sdk.Retryable(se.Err, errors.New("Slack error: "+se.Err), 0)
