@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/patchbayhq/patchbay/plugins/line/internal/fakeline"
 	"net/http"
 	"os"
 	"strings"
@@ -43,7 +44,7 @@ func binaries(t *testing.T) e2etest.Binaries {
 	return buildBins
 }
 
-func startCore(t *testing.T, line *fakeLINE) *e2etest.Core {
+func startCore(t *testing.T, line *fakeline.Server) *e2etest.Core {
 	t.Helper()
 	return e2etest.Start(t, binaries(t), e2etest.Options{
 		Channels: fmt.Sprintf(`
@@ -57,7 +58,7 @@ channel "line-support" {
     data_api_url         = %q
   }
 }
-`, testSecret, testToken, line.api.URL, line.data.URL),
+`, fakeline.Secret, fakeline.Token, line.APIURL(), line.DataURL()),
 		WaitRunning: []string{"line-support"},
 	})
 }
@@ -123,16 +124,16 @@ func comments(t *testing.T, core *e2etest.Core, id uint64) []apiComment {
 }
 
 func TestEndToEnd(t *testing.T) {
-	line := newFakeLINE(t)
+	line := fakeline.New(t)
 	core := startCore(t, line)
 
 	// The console's Verify request, then a badly signed one.
 	verify := []byte(`{"destination":"Ub9952f8a6bd1d0a1a3e2b8e3b5c6d7e8","events":[]}`)
-	if st := postHook(t, core, verify, sign(testSecret, verify)); st != 200 {
+	if st := postHook(t, core, verify, fakeline.Sign(fakeline.Secret, verify)); st != 200 {
 		t.Fatalf("verify: %d", st)
 	}
-	body := payload(messageEvent("01HE2E00000000000000000001", userSource(testUser), false, textMessage("568789577898262530", "My parcel is late")))
-	if st := postHook(t, core, body, sign("wrong-secret", body)); st != 401 {
+	body := fakeline.Payload(fakeline.MessageEvent("01HE2E00000000000000000001", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("568789577898262530", "My parcel is late")))
+	if st := postHook(t, core, body, fakeline.Sign("wrong-secret", body)); st != 401 {
 		t.Fatalf("bad signature: %d", st)
 	}
 	if n := len(tickets(t, core)); n != 0 {
@@ -140,11 +141,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// A customer's message becomes a ticket; the redelivery changes nothing.
-	if st := postHook(t, core, body, sign(testSecret, body)); st != 200 {
+	if st := postHook(t, core, body, fakeline.Sign(fakeline.Secret, body)); st != 200 {
 		t.Fatalf("message: %d; logs:\n%s", st, core.Logs())
 	}
-	redelivery := payload(messageEvent("01HE2E00000000000000000001", userSource(testUser), true, textMessage("568789577898262530", "My parcel is late")))
-	if st := postHook(t, core, redelivery, sign(testSecret, redelivery)); st != 200 {
+	redelivery := fakeline.Payload(fakeline.MessageEvent("01HE2E00000000000000000001", fakeline.UserSource(fakeline.User), true, fakeline.TextMessage("568789577898262530", "My parcel is late")))
+	if st := postHook(t, core, redelivery, fakeline.Sign(fakeline.Secret, redelivery)); st != 200 {
 		t.Fatalf("redelivery: %d", st)
 	}
 	ts := tickets(t, core)
@@ -165,16 +166,16 @@ func TestEndToEnd(t *testing.T) {
 	if st := core.JSON("GET", fmt.Sprintf("/api/v1/users/%d", ts[0].RequesterID), nil, &user); st != 200 {
 		t.Fatalf("requester: %d", st)
 	}
-	if user.Name != "Sakura Tanaka" || len(user.Identities) != 1 || user.Identities[0].Type != "line" || user.Identities[0].Value != testUser {
+	if user.Name != "Sakura Tanaka" || len(user.Identities) != 1 || user.Identities[0].Type != "line" || user.Identities[0].Value != fakeline.User {
 		t.Fatalf("requester: %+v", user)
 	}
 
 	// A PDF sent in the chat is downloaded from the data API into the
 	// ticket, through the core's attachment allowlist.
 	pdf := []byte("%PDF-1.4 e2e invoice\n")
-	line.setContent("568789577898262531", fakeContent{contentType: "application/octet-stream", body: pdf})
-	fileBody := payload(messageEvent("01HE2E00000000000000000002", userSource(testUser), false, `{"id":"568789577898262531","type":"file","fileName":"invoice.pdf","fileSize":21}`))
-	if st := postHook(t, core, fileBody, sign(testSecret, fileBody)); st != 200 {
+	line.SetContent("568789577898262531", fakeline.Content{ContentType: "application/octet-stream", Body: pdf})
+	fileBody := fakeline.Payload(fakeline.MessageEvent("01HE2E00000000000000000002", fakeline.UserSource(fakeline.User), false, `{"id":"568789577898262531","type":"file","fileName":"invoice.pdf","fileSize":21}`))
+	if st := postHook(t, core, fileBody, fakeline.Sign(fakeline.Secret, fileBody)); st != 200 {
 		t.Fatalf("file message: %d", st)
 	}
 	cs = comments(t, core, ts[0].ID)
@@ -186,9 +187,9 @@ func TestEndToEnd(t *testing.T) {
 	if st, b := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", ts[0].ID), map[string]any{"body": "It ships today.", "public": true}); st/100 != 2 {
 		t.Fatalf("reply: %d %s", st, b)
 	}
-	e2etest.Eventually(t, 60*time.Second, "the push at the fake LINE", func() bool { return len(line.pushCalls()) > 0 })
-	push := line.pushCalls()[0]
-	if _, err := uuid.Parse(push.RetryKey); err != nil || push.To != testUser || push.Texts[0] != "It ships today." {
+	e2etest.Eventually(t, 60*time.Second, "the push at the fake LINE", func() bool { return len(line.PushCalls()) > 0 })
+	push := line.PushCalls()[0]
+	if _, err := uuid.Parse(push.RetryKey); err != nil || push.To != fakeline.User || push.Texts[0] != "It ships today." {
 		t.Fatalf("push: %+v", push)
 	}
 	e2etest.Eventually(t, 60*time.Second, "delivery status sent", func() bool {
@@ -206,20 +207,18 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("channels: %d %s", st, channels)
 	}
 	for where, text := range map[string]string{"GET /api/v1/channels": string(channels), "logs": core.Logs()} {
-		if strings.Contains(text, testSecret) || strings.Contains(text, testToken) {
+		if strings.Contains(text, fakeline.Secret) || strings.Contains(text, fakeline.Token) {
 			t.Errorf("a LINE secret appears in the %s", where)
 		}
 	}
 }
 
 func TestEndToEndBlockedUser(t *testing.T) {
-	line := newFakeLINE(t)
-	line.mu.Lock()
-	line.blocked[testUser2] = true
-	line.mu.Unlock()
+	line := fakeline.New(t)
+	line.Block(fakeline.User2, true)
 	core := startCore(t, line)
-	body := payload(messageEvent("01HE2E00000000000000000B01", userSource(testUser2), false, textMessage("668789577898262530", "hello")))
-	if st := postHook(t, core, body, sign(testSecret, body)); st != 200 {
+	body := fakeline.Payload(fakeline.MessageEvent("01HE2E00000000000000000B01", fakeline.UserSource(fakeline.User2), false, fakeline.TextMessage("668789577898262530", "hello")))
+	if st := postHook(t, core, body, fakeline.Sign(fakeline.Secret, body)); st != 200 {
 		t.Fatalf("message: %d", st)
 	}
 	ts := tickets(t, core)
@@ -237,7 +236,7 @@ func TestEndToEndBlockedUser(t *testing.T) {
 		}
 		return false
 	})
-	if n := len(line.pushCalls()); n != 1 {
+	if n := len(line.PushCalls()); n != 1 {
 		t.Fatalf("%d pushes for a permanent failure, want 1", n)
 	}
 }

@@ -4,6 +4,9 @@
 // See docs/channels/line.md.
 package main
 
-import "github.com/patchbayhq/patchbay/sdk"
+import (
+	"github.com/patchbayhq/patchbay/plugins/line/internal/linechan"
+	"github.com/patchbayhq/patchbay/sdk"
+)
 
-func main() { sdk.Serve(&Channel{}) }
+func main() { sdk.Serve(linechan.New()) }

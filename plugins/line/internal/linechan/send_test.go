@@ -1,7 +1,8 @@
-package main
+package linechan
 
 import (
 	"errors"
+	"github.com/patchbayhq/patchbay/plugins/line/internal/fakeline"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,8 +20,8 @@ func reply(key, text string) *sdk.OutboundMessage {
 		IdempotencyKey:  key,
 		TicketID:        7,
 		CommentID:       42,
-		ConversationKey: testUser,
-		Recipient:       sdk.Party{ExternalID: testUser, IdentityType: "line"},
+		ConversationKey: fakeline.User,
+		Recipient:       sdk.Party{ExternalID: fakeline.User, IdentityType: "line"},
 		Text:            text,
 	}
 }
@@ -29,7 +30,7 @@ func TestSendPushWithRetryKey(t *testing.T) {
 	h := newHarness(t)
 	// First attempt: LINE fails with 500 (the push may or may not have
 	// been accepted); the retry must carry the same key.
-	h.line.script(scriptedResponse{status: 500, body: `{"message":"An error occurred in the server."}`})
+	h.line.Script(fakeline.Response{Status: 500, Body: `{"message":"An error occurred in the server."}`})
 	msg := reply("comment-42-reply", "Your parcel ships tomorrow.")
 	_, err := h.ch.Send(t.Context(), msg)
 	var se *sdk.SendError
@@ -40,7 +41,7 @@ func TestSendPushWithRetryKey(t *testing.T) {
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	calls := h.line.pushCalls()
+	calls := h.line.PushCalls()
 	if len(calls) != 2 {
 		t.Fatalf("%d pushes, want 2", len(calls))
 	}
@@ -51,7 +52,7 @@ func TestSendPushWithRetryKey(t *testing.T) {
 	if calls[1].RetryKey != calls[0].RetryKey {
 		t.Fatalf("retry key changed across attempts: %q then %q", calls[0].RetryKey, calls[1].RetryKey)
 	}
-	if calls[0].To != testUser || calls[0].Auth != "Bearer "+testToken || len(calls[0].Texts) != 1 || calls[0].Texts[0] != "Your parcel ships tomorrow." {
+	if calls[0].To != fakeline.User || calls[0].Auth != "Bearer "+fakeline.Token || len(calls[0].Texts) != 1 || calls[0].Texts[0] != "Your parcel ships tomorrow." {
 		t.Fatalf("unexpected push: %+v", calls[0])
 	}
 	if res.ExternalID != "sent-req-0002" {
@@ -81,7 +82,7 @@ func TestSendPushWithRetryKey(t *testing.T) {
 func TestSendFailures(t *testing.T) {
 	tests := []struct {
 		name          string
-		script        *scriptedResponse
+		script        *fakeline.Response
 		blocked       bool
 		msg           *sdk.OutboundMessage
 		wantRetryable bool
@@ -97,23 +98,23 @@ func TestSendFailures(t *testing.T) {
 		},
 		{
 			name:   "429 is retryable and honours Retry-After",
-			script: &scriptedResponse{status: 429, header: http.Header{"Retry-After": {"30"}}, body: `{"message":"The API rate limit has been exceeded. Try again later."}`},
+			script: &fakeline.Response{Status: 429, Header: http.Header{"Retry-After": {"30"}}, Body: `{"message":"The API rate limit has been exceeded. Try again later."}`},
 			msg:    reply("k-429", "hello"), wantRetryable: true, wantAfter: 30 * time.Second, wantCode: "rate_limited",
 			wantInMessage: "rate limit",
 		},
 		{
 			name:   "503 is retryable",
-			script: &scriptedResponse{status: 503, body: `{"message":"Service unavailable"}`},
+			script: &fakeline.Response{Status: 503, Body: `{"message":"Service unavailable"}`},
 			msg:    reply("k-503", "hello"), wantRetryable: true, wantCode: "line_unavailable",
 		},
 		{
 			name:   "401 stays queued and reports auth_failed",
-			script: &scriptedResponse{status: 401, body: `{"message":"Authentication failed. Confirm that the access token in the authorization header is valid."}`},
+			script: &fakeline.Response{Status: 401, Body: `{"message":"Authentication failed. Confirm that the access token in the authorization header is valid."}`},
 			msg:    reply("k-401", "hello"), wantRetryable: true, wantCode: "unauthorized", wantStatus: sdk.StateAuthFailed,
 		},
 		{
 			name:   "403 is permanent",
-			script: &scriptedResponse{status: 403, body: `{"message":"Access to this API is not available for your account"}`},
+			script: &fakeline.Response{Status: 403, Body: `{"message":"Access to this API is not available for your account"}`},
 			msg:    reply("k-403", "hello"), wantCode: "line_403", wantInMessage: "not available for your account",
 		},
 		{
@@ -131,12 +132,10 @@ func TestSendFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			if tc.script != nil {
-				h.line.script(*tc.script)
+				h.line.Script(*tc.script)
 			}
 			if tc.blocked {
-				h.line.mu.Lock()
-				h.line.blocked[testUser] = true
-				h.line.mu.Unlock()
+				h.line.Block(fakeline.User, true)
 			}
 			res, err := h.ch.Send(t.Context(), tc.msg)
 			var se *sdk.SendError
@@ -159,7 +158,7 @@ func TestSendFailures(t *testing.T) {
 
 func TestSendNetworkErrorIsRetryable(t *testing.T) {
 	h := newHarness(t)
-	h.line.api.Close()
+	h.line.CloseAPI()
 	_, err := h.ch.Send(t.Context(), reply("k-net", "hello"))
 	var se *sdk.SendError
 	if !errors.As(err, &se) || !se.Retryable || se.Code != "network" {
@@ -175,7 +174,7 @@ func TestSendSplitsLongText(t *testing.T) {
 	if _, err := h.ch.Send(t.Context(), reply("k-split", text)); err != nil {
 		t.Fatal(err)
 	}
-	calls := h.line.pushCalls()
+	calls := h.line.PushCalls()
 	if len(calls) != 1 || len(calls[0].Texts) != 2 {
 		t.Fatalf("want one push of 2 messages, got %+v", len(calls))
 	}
@@ -198,7 +197,7 @@ func TestSendAttachments(t *testing.T) {
 		if _, err := h.ch.Send(t.Context(), msg); err != nil {
 			t.Fatal(err)
 		}
-		text := h.line.pushCalls()[0].Texts[0]
+		text := h.line.PushCalls()[0].Texts[0]
 		if !strings.HasPrefix(text, "Here is the report.\n\n") || !strings.Contains(text, "report.pdf") || strings.Contains(text, "http") {
 			t.Fatalf("text = %q", text)
 		}
@@ -210,7 +209,7 @@ func TestSendAttachments(t *testing.T) {
 		if _, err := h.ch.Send(t.Context(), msg); err != nil {
 			t.Fatal(err)
 		}
-		text := h.line.pushCalls()[0].Texts[0]
+		text := h.line.PushCalls()[0].Texts[0]
 		i := strings.Index(text, "https://support.example.com/hooks/line-support/files/")
 		if i < 0 {
 			t.Fatalf("no link in %q", text)

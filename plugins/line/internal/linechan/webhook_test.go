@@ -1,8 +1,9 @@
-package main
+package linechan
 
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/patchbayhq/patchbay/plugins/line/internal/fakeline"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func TestWebhookVerifyRequest(t *testing.T) {
 }
 
 func TestWebhookRejectsBadInput(t *testing.T) {
-	valid := payload(messageEvent("01HEVT0000000000000000BAD1", userSource(testUser), false, textMessage("468789577898262530", "hi")))
+	valid := fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000BAD1", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("468789577898262530", "hi")))
 	tests := []struct {
 		name   string
 		method string
@@ -34,16 +35,16 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 		want   int
 	}{
 		{"missing signature", "POST", "/", valid, "", http.StatusUnauthorized},
-		{"signed with another secret", "POST", "/", valid, sign("another-secret", valid), http.StatusUnauthorized},
+		{"signed with another secret", "POST", "/", valid, fakeline.Sign("another-secret", valid), http.StatusUnauthorized},
 		{"signature not base64", "POST", "/", valid, "!!not-base64!!", http.StatusUnauthorized},
-		{"body changed after signing", "POST", "/", append(bytes.Clone(valid), ' '), sign(testSecret, valid), http.StatusUnauthorized},
-		{"oversized body", "POST", "/", bytes.Repeat([]byte("a"), maxWebhookBytes+1), sign(testSecret, bytes.Repeat([]byte("a"), maxWebhookBytes+1)), http.StatusRequestEntityTooLarge},
-		{"malformed JSON, signed", "POST", "/", []byte(`{"events":[`), sign(testSecret, []byte(`{"events":[`)), http.StatusBadRequest},
-		{"event without type, signed", "POST", "/", []byte(`{"events":[{}]}`), sign(testSecret, []byte(`{"events":[{}]}`)), http.StatusBadRequest},
-		{"bad user id, signed", "POST", "/", payload(messageEvent("01HEVT0000000000000000BAD2", userSource("../../v2/bot/info"), false, textMessage("1", "x"))),
-			sign(testSecret, payload(messageEvent("01HEVT0000000000000000BAD2", userSource("../../v2/bot/info"), false, textMessage("1", "x")))), http.StatusBadRequest},
+		{"body changed after signing", "POST", "/", append(bytes.Clone(valid), ' '), fakeline.Sign(fakeline.Secret, valid), http.StatusUnauthorized},
+		{"oversized body", "POST", "/", bytes.Repeat([]byte("a"), maxWebhookBytes+1), fakeline.Sign(fakeline.Secret, bytes.Repeat([]byte("a"), maxWebhookBytes+1)), http.StatusRequestEntityTooLarge},
+		{"malformed JSON, signed", "POST", "/", []byte(`{"events":[`), fakeline.Sign(fakeline.Secret, []byte(`{"events":[`)), http.StatusBadRequest},
+		{"event without type, signed", "POST", "/", []byte(`{"events":[{}]}`), fakeline.Sign(fakeline.Secret, []byte(`{"events":[{}]}`)), http.StatusBadRequest},
+		{"bad user id, signed", "POST", "/", fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000BAD2", fakeline.UserSource("../../v2/bot/info"), false, fakeline.TextMessage("1", "x"))),
+			fakeline.Sign(fakeline.Secret, fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000BAD2", fakeline.UserSource("../../v2/bot/info"), false, fakeline.TextMessage("1", "x")))), http.StatusBadRequest},
 		{"GET", "GET", "/", nil, "", http.StatusMethodNotAllowed},
-		{"unknown path", "POST", "/other", valid, sign(testSecret, valid), http.StatusNotFound},
+		{"unknown path", "POST", "/other", valid, fakeline.Sign(fakeline.Secret, valid), http.StatusNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,7 +63,7 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 			if n := len(h.host.Deliveries()); n != 0 {
 				t.Fatalf("%d messages delivered on bad input", n)
 			}
-			if p, c := h.line.counts(); p+c != 0 {
+			if p, c := h.line.Counts(); p+c != 0 {
 				t.Fatalf("LINE API called on bad input (profile %d, content %d)", p, c)
 			}
 			h.assertNoSecrets(t, string(resp.Body))
@@ -72,9 +73,9 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 
 func TestWebhookTextMessage(t *testing.T) {
 	h := newHarness(t)
-	msg := textMessage("468789577898262530", "My order #1234 has not arrived")
-	event := messageEvent("01HEVT00000000000000000001", userSource(testUser), false, msg)
-	resp := h.post(t, payload(event))
+	msg := fakeline.TextMessage("468789577898262530", "My order #1234 has not arrived")
+	event := fakeline.MessageEvent("01HEVT00000000000000000001", fakeline.UserSource(fakeline.User), false, msg)
+	resp := h.post(t, fakeline.Payload(event))
 	if resp.Status != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.Status, resp.Body)
 	}
@@ -85,8 +86,8 @@ func TestWebhookTextMessage(t *testing.T) {
 	m := got[0].Message
 	checks := []struct{ name, got, want string }{
 		{"ExternalID", m.ExternalID, "01HEVT00000000000000000001"},
-		{"ConversationKey", m.ConversationKey, testUser},
-		{"Author.ExternalID", m.Author.ExternalID, testUser},
+		{"ConversationKey", m.ConversationKey, fakeline.User},
+		{"Author.ExternalID", m.Author.ExternalID, fakeline.User},
 		{"Author.IdentityType", m.Author.IdentityType, "line"},
 		{"Author.Name", m.Author.Name, "Sakura Tanaka"},
 		{"Text", m.Text, "My order #1234 has not arrived"},
@@ -123,21 +124,21 @@ func mustJSON(v any) string {
 func TestWebhookProfileCachedAndOptional(t *testing.T) {
 	h := newHarness(t)
 	for i, id := range []string{"01HEVT0000000000000000PC01", "01HEVT0000000000000000PC02"} {
-		resp := h.post(t, payload(messageEvent(id, userSource(testUser), false, textMessage("10"+string(rune('0'+i)), "hello"))))
+		resp := h.post(t, fakeline.Payload(fakeline.MessageEvent(id, fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("10"+string(rune('0'+i)), "hello"))))
 		if resp.Status != 200 {
 			t.Fatalf("status %d", resp.Status)
 		}
 	}
-	if p, _ := h.line.counts(); p != 1 {
+	if p, _ := h.line.Counts(); p != 1 {
 		t.Fatalf("profile API called %d times for one user, want 1 (cached)", p)
 	}
 	// A user without a profile (not a friend) is still delivered, nameless.
-	resp := h.post(t, payload(messageEvent("01HEVT0000000000000000PC03", userSource(testUser2), false, textMessage("200", "hi"))))
+	resp := h.post(t, fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000PC03", fakeline.UserSource(fakeline.User2), false, fakeline.TextMessage("200", "hi"))))
 	if resp.Status != 200 {
 		t.Fatalf("status %d", resp.Status)
 	}
 	got := h.host.Deliveries()
-	if len(got) != 3 || got[2].Message.Author.Name != "" || got[2].Message.Author.ExternalID != testUser2 {
+	if len(got) != 3 || got[2].Message.Author.Name != "" || got[2].Message.Author.ExternalID != fakeline.User2 {
 		t.Fatalf("unexpected messages: %+v", got)
 	}
 }
@@ -150,7 +151,7 @@ func TestWebhookMessageTypes(t *testing.T) {
 	tests := []struct {
 		name      string
 		message   string
-		content   map[string]fakeContent
+		content   map[string]fakeline.Content
 		wantText  string // substring; "" means empty text
 		wantFile  string
 		wantType  string
@@ -160,7 +161,7 @@ func TestWebhookMessageTypes(t *testing.T) {
 		{
 			name:      "file",
 			message:   `{"id":"325708","type":"file","fileName":"invoice 1234.pdf","fileSize":21}`,
-			content:   map[string]fakeContent{"325708": {contentType: "application/octet-stream", body: pdf}},
+			content:   map[string]fakeline.Content{"325708": {ContentType: "application/octet-stream", Body: pdf}},
 			wantFile:  "invoice 1234.pdf",
 			wantType:  "application/pdf",
 			wantBytes: pdf,
@@ -168,7 +169,7 @@ func TestWebhookMessageTypes(t *testing.T) {
 		{
 			name:      "image from LINE",
 			message:   `{"id":"354718705033693859","type":"image","quoteToken":"q3Plxr4AgKd...","contentProvider":{"type":"line"},"imageSet":{"id":"E005D41A7288F41B65593ED38FF6E9834B046AB36A37921A56BC236F13A91855","index":1,"total":2}}`,
-			content:   map[string]fakeContent{"354718705033693859": {contentType: "image/jpeg", body: jpeg}},
+			content:   map[string]fakeline.Content{"354718705033693859": {ContentType: "image/jpeg", Body: jpeg}},
 			wantFile:  "354718705033693859.jpg",
 			wantType:  "image/jpeg",
 			wantBytes: jpeg,
@@ -177,7 +178,7 @@ func TestWebhookMessageTypes(t *testing.T) {
 		{
 			name:      "video",
 			message:   `{"id":"325708001","type":"video","quoteToken":"q","duration":60000,"contentProvider":{"type":"line"}}`,
-			content:   map[string]fakeContent{"325708001": {contentType: "video/mp4", body: mp4}},
+			content:   map[string]fakeline.Content{"325708001": {ContentType: "video/mp4", Body: mp4}},
 			wantFile:  "325708001.mp4",
 			wantType:  "video/mp4",
 			wantBytes: mp4,
@@ -185,7 +186,7 @@ func TestWebhookMessageTypes(t *testing.T) {
 		{
 			name:      "audio",
 			message:   `{"id":"325708002","type":"audio","duration":60000,"contentProvider":{"type":"line"}}`,
-			content:   map[string]fakeContent{"325708002": {contentType: "audio/x-m4a", body: m4a}},
+			content:   map[string]fakeline.Content{"325708002": {ContentType: "audio/x-m4a", Body: m4a}},
 			wantFile:  "325708002.m4a",
 			wantType:  "audio/x-m4a",
 			wantBytes: m4a,
@@ -228,9 +229,9 @@ func TestWebhookMessageTypes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			for id, c := range tc.content {
-				h.line.setContent(id, c)
+				h.line.SetContent(id, c)
 			}
-			resp := h.post(t, payload(messageEvent("01HEVT0000000000000000TY01", userSource(testUser), false, tc.message)))
+			resp := h.post(t, fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000TY01", fakeline.UserSource(fakeline.User), false, tc.message)))
 			if resp.Status != http.StatusOK {
 				t.Fatalf("status %d: %s", resp.Status, resp.Body)
 			}
@@ -270,16 +271,16 @@ func TestWebhookMessageTypes(t *testing.T) {
 
 func TestWebhookAttachmentPolicy(t *testing.T) {
 	h := newHarness(t)
-	h.line.setContent("325709", fakeContent{contentType: "application/octet-stream", body: []byte("MZ")})
+	h.line.SetContent("325709", fakeline.Content{ContentType: "application/octet-stream", Body: []byte("MZ")})
 	big := bytes.Repeat([]byte("x"), 2048)
-	h.line.setContent("325710", fakeContent{contentType: "image/png", body: big})
+	h.line.SetContent("325710", fakeline.Content{ContentType: "image/png", Body: big})
 	// .exe is not allowed: LINE's fileName tells before any download.
-	resp := h.post(t, payload(messageEvent("01HEVT0000000000000000PO01", userSource(testUser), false,
+	resp := h.post(t, fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000PO01", fakeline.UserSource(fakeline.User), false,
 		`{"id":"325709","type":"file","fileName":"setup.exe","fileSize":2}`)))
 	if resp.Status != 200 {
 		t.Fatalf("status %d", resp.Status)
 	}
-	if _, c := h.line.counts(); c != 0 {
+	if _, c := h.line.Counts(); c != 0 {
 		t.Fatalf("refused file was downloaded (%d content calls)", c)
 	}
 	d := h.host.Deliveries()[0]
@@ -289,8 +290,8 @@ func TestWebhookAttachmentPolicy(t *testing.T) {
 
 	// Over the size limit: the download stops at the limit.
 	small := newHarness(t, func(r *sdk.ConfigureRequest) { r.Attachments.MaxBytes = 1024 })
-	small.line.setContent("325710", fakeContent{contentType: "image/png", body: big})
-	resp = small.post(t, payload(messageEvent("01HEVT0000000000000000PO02", userSource(testUser), false,
+	small.line.SetContent("325710", fakeline.Content{ContentType: "image/png", Body: big})
+	resp = small.post(t, fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000PO02", fakeline.UserSource(fakeline.User), false,
 		`{"id":"325710","type":"image","quoteToken":"q","contentProvider":{"type":"line"}}`)))
 	if resp.Status != 200 {
 		t.Fatalf("status %d", resp.Status)
@@ -306,25 +307,25 @@ func TestWebhookIgnoredEvents(t *testing.T) {
 		name  string
 		event string
 	}{
-		{"group message", messageEvent("01HEVT0000000000000000IG01", groupSource, false, textMessage("1", "hello group"))},
-		{"room message", messageEvent("01HEVT0000000000000000IG02", roomSource, false, textMessage("2", "hello room"))},
-		{"standby mode", strings.Replace(messageEvent("01HEVT0000000000000000IG03", userSource(testUser), false, textMessage("3", "hi")), `"mode": "active"`, `"mode": "standby"`, 1)},
-		{"follow", `{"replyToken":"85cbe770fa8b4f45bbe077b1d4be4a36","type":"follow","mode":"active","timestamp":1705891467176,"source":{"type":"user","userId":"` + testUser + `"},"webhookEventId":"01HEVT0000000000000000IG04","deliveryContext":{"isRedelivery":false},"follow":{"isUnblocked":false}}`},
-		{"unfollow", `{"type":"unfollow","mode":"active","timestamp":1462629479859,"source":{"type":"user","userId":"` + testUser + `"},"webhookEventId":"01HEVT0000000000000000IG05","deliveryContext":{"isRedelivery":false}}`},
-		{"postback", `{"replyToken":"b60d432864f44d079f6d8efe86cf404b","type":"postback","mode":"active","source":{"userId":"` + testUser + `","type":"user"},"timestamp":1513669370317,"webhookEventId":"01HEVT0000000000000000IG06","deliveryContext":{"isRedelivery":false},"postback":{"data":"storeId=12345"}}`},
-		{"unknown event type", `{"type":"somethingNew","mode":"active","timestamp":1,"source":{"type":"user","userId":"` + testUser + `"},"webhookEventId":"01HEVT0000000000000000IG07","deliveryContext":{"isRedelivery":false}}`},
+		{"group message", fakeline.MessageEvent("01HEVT0000000000000000IG01", fakeline.GroupSource, false, fakeline.TextMessage("1", "hello group"))},
+		{"room message", fakeline.MessageEvent("01HEVT0000000000000000IG02", fakeline.RoomSource, false, fakeline.TextMessage("2", "hello room"))},
+		{"standby mode", strings.Replace(fakeline.MessageEvent("01HEVT0000000000000000IG03", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("3", "hi")), `"mode": "active"`, `"mode": "standby"`, 1)},
+		{"follow", `{"replyToken":"85cbe770fa8b4f45bbe077b1d4be4a36","type":"follow","mode":"active","timestamp":1705891467176,"source":{"type":"user","userId":"` + fakeline.User + `"},"webhookEventId":"01HEVT0000000000000000IG04","deliveryContext":{"isRedelivery":false},"follow":{"isUnblocked":false}}`},
+		{"unfollow", `{"type":"unfollow","mode":"active","timestamp":1462629479859,"source":{"type":"user","userId":"` + fakeline.User + `"},"webhookEventId":"01HEVT0000000000000000IG05","deliveryContext":{"isRedelivery":false}}`},
+		{"postback", `{"replyToken":"b60d432864f44d079f6d8efe86cf404b","type":"postback","mode":"active","source":{"userId":"` + fakeline.User + `","type":"user"},"timestamp":1513669370317,"webhookEventId":"01HEVT0000000000000000IG06","deliveryContext":{"isRedelivery":false},"postback":{"data":"storeId=12345"}}`},
+		{"unknown event type", `{"type":"somethingNew","mode":"active","timestamp":1,"source":{"type":"user","userId":"` + fakeline.User + `"},"webhookEventId":"01HEVT0000000000000000IG07","deliveryContext":{"isRedelivery":false}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			resp := h.post(t, payload(tc.event))
+			resp := h.post(t, fakeline.Payload(tc.event))
 			if resp.Status != http.StatusOK {
 				t.Fatalf("status %d: %s", resp.Status, resp.Body)
 			}
 			if n := len(h.host.Deliveries()); n != 0 {
 				t.Fatalf("%d messages delivered, want 0", n)
 			}
-			if calls := h.line.pushCalls(); len(calls) != 0 {
+			if calls := h.line.PushCalls(); len(calls) != 0 {
 				t.Fatalf("ignored event was answered: %+v", calls)
 			}
 		})
@@ -333,25 +334,25 @@ func TestWebhookIgnoredEvents(t *testing.T) {
 
 func TestWebhookMixedRequestDeliversUserMessagesInOrder(t *testing.T) {
 	h := newHarness(t)
-	resp := h.post(t, payload(
-		messageEvent("01HEVT0000000000000000MX01", userSource(testUser), false, textMessage("11", "first")),
-		messageEvent("01HEVT0000000000000000MX02", groupSource, false, textMessage("12", "group chatter")),
-		messageEvent("01HEVT0000000000000000MX03", userSource(testUser2), false, textMessage("13", "second")),
+	resp := h.post(t, fakeline.Payload(
+		fakeline.MessageEvent("01HEVT0000000000000000MX01", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("11", "first")),
+		fakeline.MessageEvent("01HEVT0000000000000000MX02", fakeline.GroupSource, false, fakeline.TextMessage("12", "group chatter")),
+		fakeline.MessageEvent("01HEVT0000000000000000MX03", fakeline.UserSource(fakeline.User2), false, fakeline.TextMessage("13", "second")),
 	))
 	if resp.Status != 200 {
 		t.Fatalf("status %d", resp.Status)
 	}
 	got := h.host.Deliveries()
-	if len(got) != 2 || got[0].Message.Text != "first" || got[1].Message.Text != "second" || got[1].Message.ConversationKey != testUser2 {
+	if len(got) != 2 || got[0].Message.Text != "first" || got[1].Message.Text != "second" || got[1].Message.ConversationKey != fakeline.User2 {
 		t.Fatalf("unexpected deliveries: %+v", got)
 	}
 }
 
 func TestWebhookRedeliveryDeduped(t *testing.T) {
 	h := newHarness(t)
-	msg := textMessage("468789577898262531", "Is anyone there?")
-	first := h.post(t, payload(messageEvent("01HEVT0000000000000000RD01", userSource(testUser), false, msg)))
-	again := h.post(t, payload(messageEvent("01HEVT0000000000000000RD01", userSource(testUser), true, msg)))
+	msg := fakeline.TextMessage("468789577898262531", "Is anyone there?")
+	first := h.post(t, fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000RD01", fakeline.UserSource(fakeline.User), false, msg)))
+	again := h.post(t, fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000RD01", fakeline.UserSource(fakeline.User), true, msg)))
 	if first.Status != 200 || again.Status != 200 {
 		t.Fatalf("statuses %d, %d", first.Status, again.Status)
 	}
@@ -371,9 +372,9 @@ func TestWebhookDurability(t *testing.T) {
 	// 200 only after every event was delivered; a failed Deliver answers
 	// 5xx so that LINE redelivers, and the redelivery is stored once.
 	h := newHarness(t)
-	body := payload(
-		messageEvent("01HEVT0000000000000000DU01", userSource(testUser), false, textMessage("21", "one")),
-		messageEvent("01HEVT0000000000000000DU02", userSource(testUser), false, textMessage("22", "two")),
+	body := fakeline.Payload(
+		fakeline.MessageEvent("01HEVT0000000000000000DU01", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("21", "one")),
+		fakeline.MessageEvent("01HEVT0000000000000000DU02", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("22", "two")),
 	)
 	// The second event fails after the first was stored: still 5xx, and
 	// the redelivery stores the second once without duplicating the first.
@@ -395,8 +396,8 @@ func TestWebhookDurability(t *testing.T) {
 
 func TestWebhookTransientContentFailure(t *testing.T) {
 	h := newHarness(t)
-	h.line.setContent("325711", fakeContent{status: 500})
-	body := payload(messageEvent("01HEVT0000000000000000CF01", userSource(testUser), false,
+	h.line.SetContent("325711", fakeline.Content{Status: 500})
+	body := fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000CF01", fakeline.UserSource(fakeline.User), false,
 		`{"id":"325711","type":"image","quoteToken":"q","contentProvider":{"type":"line"}}`))
 	if resp := h.post(t, body); resp.Status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503 so LINE redelivers", resp.Status)
@@ -404,7 +405,7 @@ func TestWebhookTransientContentFailure(t *testing.T) {
 	if n := len(h.host.Deliveries()); n != 0 {
 		t.Fatalf("%d stored without their content", n)
 	}
-	h.line.setContent("325711", fakeContent{contentType: "image/png", body: []byte("\x89PNG")})
+	h.line.SetContent("325711", fakeline.Content{ContentType: "image/png", Body: []byte("\x89PNG")})
 	if resp := h.post(t, body); resp.Status != 200 {
 		t.Fatalf("redelivery status %d", resp.Status)
 	}
@@ -423,10 +424,10 @@ func TestWebhookBeforeConfigure(t *testing.T) {
 func TestWebhookHeaderCaseInsensitive(t *testing.T) {
 	// Headers forwarded by the core may arrive with lower-case keys.
 	h := newHarness(t)
-	body := payload(messageEvent("01HEVT0000000000000000HC01", userSource(testUser), false, textMessage("31", "hi")))
+	body := fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000HC01", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("31", "hi")))
 	resp, err := h.ch.HandleWebhook(t.Context(), &sdk.WebhookRequest{
 		Method: "POST", Path: "/", Body: body,
-		Header: http.Header{"x-line-signature": {sign(testSecret, body)}},
+		Header: http.Header{"x-line-signature": {fakeline.Sign(fakeline.Secret, body)}},
 	})
 	if err != nil || resp.Status != http.StatusOK || len(h.host.Deliveries()) != 1 {
 		t.Fatalf("got %+v, %v", resp, err)

@@ -1,4 +1,7 @@
-package main
+// Package linechan is the LINE channel: customers' 1:1 chats with a LINE
+// Official Account become tickets, agents' public replies go back as push
+// messages (docs/channels/line.md).
+package linechan
 
 import (
 	"context"
@@ -28,6 +31,9 @@ const (
 	profileCacheTTL = time.Hour
 	profileCacheMax = 10000
 )
+
+// New returns an unconfigured LINE channel, for sdk.Serve.
+func New() *Channel { return &Channel{} }
 
 // Channel is the LINE channel: one LINE Official Account's Messaging API
 // channel. The zero value is ready for Describe and Configure.

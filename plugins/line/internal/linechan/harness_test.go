@@ -1,9 +1,10 @@
-package main
+package linechan
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/patchbayhq/patchbay/plugins/line/internal/fakeline"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,7 +19,7 @@ import (
 type harness struct {
 	ch   *Channel
 	host *testHost
-	line *fakeLINE
+	line *fakeline.Server
 	logs *syncBuffer
 }
 
@@ -39,19 +40,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func testConfig(line *fakeLINE) json.RawMessage {
+func testConfig(line *fakeline.Server) json.RawMessage {
 	b, _ := json.Marshal(map[string]string{
-		"channel_secret":       testSecret,
-		"channel_access_token": testToken,
-		"api_url":              line.api.URL,
-		"data_api_url":         line.data.URL,
+		"channel_secret":       fakeline.Secret,
+		"channel_access_token": fakeline.Token,
+		"api_url":              line.APIURL(),
+		"data_api_url":         line.DataURL(),
 	})
 	return b
 }
 
 func newHarness(t testing.TB, edit ...func(*sdk.ConfigureRequest)) *harness {
 	t.Helper()
-	h := &harness{ch: &Channel{}, host: newTestHost(), line: newFakeLINE(t), logs: &syncBuffer{}}
+	h := &harness{ch: &Channel{}, host: newTestHost(), line: fakeline.New(t), logs: &syncBuffer{}}
 	req := sdk.ConfigureRequest{
 		Instance:    "line-support",
 		Config:      testConfig(h.line),
@@ -72,7 +73,7 @@ func newHarness(t testing.TB, edit ...func(*sdk.ConfigureRequest)) *harness {
 // post sends a webhook signed with the channel secret.
 func (h *harness) post(t testing.TB, body []byte) *sdk.WebhookResponse {
 	t.Helper()
-	return h.postSigned(t, body, sign(testSecret, body))
+	return h.postSigned(t, body, fakeline.Sign(fakeline.Secret, body))
 }
 
 func (h *harness) postSigned(t testing.TB, body []byte, sig string) *sdk.WebhookResponse {
@@ -95,7 +96,7 @@ func (h *harness) postSigned(t testing.TB, body []byte, sig string) *sdk.Webhook
 func (h *harness) assertNoSecrets(t testing.TB, extra ...string) {
 	t.Helper()
 	for _, s := range append([]string{h.logs.String()}, extra...) {
-		if strings.Contains(s, testSecret) || strings.Contains(s, testToken) {
+		if strings.Contains(s, fakeline.Secret) || strings.Contains(s, fakeline.Token) {
 			t.Fatalf("secret leaked: %s", s)
 		}
 	}

@@ -1,8 +1,9 @@
-package main
+package linechan
 
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/patchbayhq/patchbay/plugins/line/internal/fakeline"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -18,17 +19,17 @@ import (
 
 // conformanceTarget describes the LINE plugin to the SDK's contract suite,
 // with the fake LINE API as the provider.
-func conformanceTarget(t *testing.T, line *fakeLINE) channeltest.Target {
+func conformanceTarget(t *testing.T, line *fakeline.Server) channeltest.Target {
 	pdf := []byte("%PDF-1.4 conformance invoice\n")
-	line.setContent("7100001", fakeContent{contentType: "application/octet-stream", body: pdf})
+	line.SetContent("7100001", fakeline.Content{ContentType: "application/octet-stream", Body: pdf})
 	signed := func(body []byte) *sdk.WebhookRequest {
 		return &sdk.WebhookRequest{Method: "POST", Path: "/", Body: body, Header: http.Header{
 			"Content-Type":     {"application/json; charset=utf-8"},
-			"X-Line-Signature": {sign(testSecret, body)},
+			"X-Line-Signature": {fakeline.Sign(fakeline.Secret, body)},
 		}}
 	}
-	textBody := payload(messageEvent("01HCONF0000000000000000001", userSource(testUser), false, textMessage("7100000", "Where is my order?")))
-	fileBody := payload(messageEvent("01HCONF0000000000000000002", userSource(testUser), false, `{"id":"7100001","type":"file","fileName":"invoice.pdf","fileSize":29}`))
+	textBody := fakeline.Payload(fakeline.MessageEvent("01HCONF0000000000000000001", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("7100000", "Where is my order?")))
+	fileBody := fakeline.Payload(fakeline.MessageEvent("01HCONF0000000000000000002", fakeline.UserSource(fakeline.User), false, `{"id":"7100001","type":"file","fileName":"invoice.pdf","fileSize":29}`))
 	var replies atomic.Int64
 	withConfig := func(key, value string) json.RawMessage {
 		var m map[string]any
@@ -52,7 +53,7 @@ func conformanceTarget(t *testing.T, line *fakeLINE) channeltest.Target {
 		Inbound: channeltest.WebhookReceiver(func(t testing.TB) *sdk.WebhookRequest { return signed(textBody) }),
 		CheckDelivery: func(t testing.TB, d channeltest.Delivery) {
 			m := d.Message
-			if m.ExternalID != "01HCONF0000000000000000001" || m.ConversationKey != testUser ||
+			if m.ExternalID != "01HCONF0000000000000000001" || m.ConversationKey != fakeline.User ||
 				m.Author.IdentityType != "line" || m.Author.Name != "Sakura Tanaka" || m.Text != "Where is my order?" {
 				t.Errorf("delivered %+v", m)
 			}
@@ -61,16 +62,16 @@ func conformanceTarget(t *testing.T, line *fakeLINE) channeltest.Target {
 		WantFiles:              []channeltest.File{{Filename: "invoice.pdf", ContentType: "application/pdf", Data: pdf}},
 		BadSignature: func(t testing.TB) *sdk.WebhookRequest {
 			r := signed(textBody)
-			r.Header.Set("X-Line-Signature", sign("not-the-channel-secret", textBody))
+			r.Header.Set("X-Line-Signature", fakeline.Sign("not-the-channel-secret", textBody))
 			return r
 		},
 		Reply: func(t testing.TB) *sdk.OutboundMessage {
 			return reply(fmt.Sprintf("conformance-reply-%d", replies.Add(1)), "Your order ships today.")
 		},
 		CheckSent: func(t testing.TB, msg *sdk.OutboundMessage, res *sdk.SendResult) {
-			calls := line.pushCalls()
+			calls := line.PushCalls()
 			last := calls[len(calls)-1]
-			if last.To != testUser || last.Texts[0] != msg.Text || last.RetryKey != retryKey(msg) {
+			if last.To != fakeline.User || last.Texts[0] != msg.Text || last.RetryKey != retryKey(msg) {
 				t.Errorf("push %+v for %+v", last, msg)
 			}
 			if _, err := uuid.Parse(last.RetryKey); err != nil {
@@ -80,34 +81,30 @@ func conformanceTarget(t *testing.T, line *fakeLINE) channeltest.Target {
 		CheckSentAttachment: func(t testing.TB, res *sdk.SendResult, f channeltest.File) {
 			// Without a public URL the file is named in the text (LINE
 			// cannot carry arbitrary files; see docs/channels/line.md).
-			calls := line.pushCalls()
+			calls := line.PushCalls()
 			if text := calls[len(calls)-1].Texts[0]; !strings.Contains(text, f.Filename) {
 				t.Errorf("push text %q does not name %s", text, f.Filename)
 			}
 		},
 		SendFailures: []channeltest.SendFailure{
 			{Name: "blocked_user", Code: "line_400", Arrange: func(t testing.TB) {
-				line.mu.Lock()
-				line.blocked[testUser] = true
-				line.mu.Unlock()
+				line.Block(fakeline.User, true)
 				t.Cleanup(func() {
-					line.mu.Lock()
-					delete(line.blocked, testUser)
-					line.mu.Unlock()
+					line.Block(fakeline.User, false)
 				})
 			}},
 			{Name: "rate_limited", Retryable: true, Code: "rate_limited", Arrange: func(t testing.TB) {
-				line.script(scriptedResponse{status: 429, header: http.Header{"Retry-After": {"1"}}, body: `{"message":"The API rate limit has been exceeded. Try again later."}`})
+				line.Script(fakeline.Response{Status: 429, Header: http.Header{"Retry-After": {"1"}}, Body: `{"message":"The API rate limit has been exceeded. Try again later."}`})
 			}},
 			{Name: "server_error", Retryable: true, Code: "line_unavailable", Arrange: func(t testing.TB) {
-				line.script(scriptedResponse{status: 500, body: `{"message":"An error occurred in the server."}`})
+				line.Script(fakeline.Response{Status: 500, Body: `{"message":"An error occurred in the server."}`})
 			}},
 		},
 	}
 }
 
 func TestConformance(t *testing.T) {
-	tg := conformanceTarget(t, newFakeLINE(t))
+	tg := conformanceTarget(t, fakeline.New(t))
 	tg.New = func() sdk.Channel { return &Channel{} }
 	channeltest.Run(t, tg)
 }
@@ -119,10 +116,10 @@ func TestConformanceBinary(t *testing.T) {
 		t.Skip("builds the plugin binary")
 	}
 	bin := filepath.Join(t.TempDir(), "patchbay-plugin-line")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/patchbayhq/patchbay/plugins/line").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	tg := conformanceTarget(t, newFakeLINE(t))
+	tg := conformanceTarget(t, fakeline.New(t))
 	tg.Binary = bin
 	channeltest.Run(t, tg)
 }
@@ -131,7 +128,7 @@ func TestConformanceBinary(t *testing.T) {
 // boundary with a public URL configured, then downloads the file from the
 // link the customer received, as the core forwards /hooks/<instance>/….
 func TestFileLinkThroughPlugin(t *testing.T) {
-	line := newFakeLINE(t)
+	line := fakeline.New(t)
 	p := channeltest.New(t, &Channel{})
 	p.PublicURL = "https://support.example.com/hooks/test"
 	p.MustConfigure(t, testConfig(line))
@@ -141,7 +138,7 @@ func TestFileLinkThroughPlugin(t *testing.T) {
 	if _, se := p.Send(t, msg); se != nil {
 		t.Fatalf("Send: %v", se)
 	}
-	text := line.pushCalls()[0].Texts[0]
+	text := line.PushCalls()[0].Texts[0]
 	i := strings.Index(text, p.PublicURL+"/files/")
 	if i < 0 {
 		t.Fatalf("no link in %q", text)

@@ -1,7 +1,8 @@
-package main
+package linechan
 
 import (
 	"context"
+	"github.com/patchbayhq/patchbay/plugins/line/internal/fakeline"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,14 +18,14 @@ import (
 func FuzzHandleWebhook(f *testing.F) {
 	seeds := [][]byte{
 		[]byte(`{"destination":"Ub9952f8a6bd1d0a1a3e2b8e3b5c6d7e8","events":[]}`),
-		payload(messageEvent("01HEVT0000000000000000FZ01", userSource(testUser), false, textMessage("1", "hi"))),
-		payload(messageEvent("01HEVT0000000000000000FZ02", groupSource, true, textMessage("2", "group"))),
-		payload(messageEvent("01HEVT0000000000000000FZ03", userSource(testUser), false, `{"id":"3","type":"file","fileName":"a.pdf","fileSize":3}`)),
-		payload(messageEvent("01HEVT0000000000000000FZ04", userSource(testUser), false, `{"id":"4","type":"image","contentProvider":{"type":"external","originalContentUrl":"https://x"}}`)),
-		payload(messageEvent("01HEVT0000000000000000FZ05", userSource(testUser), false, `{"type":"sticker","id":"5","stickerId":"1","packageId":"1","keywords":["a"]}`)),
-		payload(messageEvent("01HEVT0000000000000000FZ06", userSource(testUser), false, `{"id":"6","type":"location","latitude":1,"longitude":2}`)),
-		payload(`{"type":"follow","source":{"type":"user","userId":"` + testUser + `"}}`),
-		[]byte(`{"events":[{"type":"message","source":{"type":"user","userId":"` + testUser + `"},"message":null}]}`),
+		fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000FZ01", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("1", "hi"))),
+		fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000FZ02", fakeline.GroupSource, true, fakeline.TextMessage("2", "group"))),
+		fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000FZ03", fakeline.UserSource(fakeline.User), false, `{"id":"3","type":"file","fileName":"a.pdf","fileSize":3}`)),
+		fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000FZ04", fakeline.UserSource(fakeline.User), false, `{"id":"4","type":"image","contentProvider":{"type":"external","originalContentUrl":"https://x"}}`)),
+		fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000FZ05", fakeline.UserSource(fakeline.User), false, `{"type":"sticker","id":"5","stickerId":"1","packageId":"1","keywords":["a"]}`)),
+		fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000FZ06", fakeline.UserSource(fakeline.User), false, `{"id":"6","type":"location","latitude":1,"longitude":2}`)),
+		fakeline.Payload(`{"type":"follow","source":{"type":"user","userId":"` + fakeline.User + `"}}`),
+		[]byte(`{"events":[{"type":"message","source":{"type":"user","userId":"` + fakeline.User + `"},"message":null}]}`),
 		[]byte(`null`), []byte(`[]`), []byte(`{"events":[{}]}`), []byte(``),
 	}
 	for _, s := range seeds {
@@ -32,14 +33,14 @@ func FuzzHandleWebhook(f *testing.F) {
 		f.Add(s, false)
 	}
 	h := newHarness(f)
-	h.line.setContent("3", fakeContent{contentType: "application/pdf", body: []byte("pdf")})
+	h.line.SetContent("3", fakeline.Content{ContentType: "application/pdf", Body: []byte("pdf")})
 	allowed := map[int]bool{200: true, 400: true, 401: true, 413: true, 503: true}
 	f.Fuzz(func(t *testing.T, body []byte, signed bool) {
 		hdr := http.Header{}
 		if signed {
-			hdr.Set("X-Line-Signature", sign(testSecret, body))
+			hdr.Set("X-Line-Signature", fakeline.Sign(fakeline.Secret, body))
 		} else {
-			hdr.Set("X-Line-Signature", sign("not-the-secret", body))
+			hdr.Set("X-Line-Signature", fakeline.Sign("not-the-secret", body))
 		}
 		before := h.host.DeliverCalls()
 		resp, err := h.ch.HandleWebhook(context.Background(), &sdk.WebhookRequest{Method: "POST", Path: "/", Header: hdr, Body: body})
@@ -66,8 +67,8 @@ func FuzzHandleWebhook(f *testing.F) {
 // profile comes from the cache after the first call).
 func BenchmarkHandleWebhookText(b *testing.B) {
 	h := newHarness(b)
-	body := payload(messageEvent("01HEVT0000000000000000BN01", userSource(testUser), false, textMessage("1", "Hello, my order has not arrived yet.")))
-	req := &sdk.WebhookRequest{Method: "POST", Path: "/", Header: http.Header{"X-Line-Signature": {sign(testSecret, body)}}, Body: body}
+	body := fakeline.Payload(fakeline.MessageEvent("01HEVT0000000000000000BN01", fakeline.UserSource(fakeline.User), false, fakeline.TextMessage("1", "Hello, my order has not arrived yet.")))
+	req := &sdk.WebhookRequest{Method: "POST", Path: "/", Header: http.Header{"X-Line-Signature": {fakeline.Sign(fakeline.Secret, body)}}, Body: body}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
