@@ -3,30 +3,28 @@ package slackchan
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"math"
 	"sync"
 	"time"
 
 	"github.com/patchbayhq/patchbay/plugins/slack/internal/fakeslack"
 	"github.com/patchbayhq/patchbay/sdk"
+	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
 
-// fakeHost is an in-process sdk.Host: it stores deliveries with their
-// attachment bytes (read through Open as the SDK streams them), dedupes on
-// ExternalID like the core, can fail or stall Deliver, and records statuses
-// and state.
+// fakeHost is channeltest's FakeHost (the core's behaviour: dedupe on
+// ExternalID, the attachment policy, stored files, state and statuses) plus
+// what the Slack tests need on top: Deliver failing or stalling on request,
+// the deadline each Deliver's context carried, and an event log shared with
+// the fake Slack to check ordering.
 type fakeHost struct {
+	*channeltest.FakeHost
+
 	mu        sync.Mutex
-	messages  []*sdk.InboundMessage // unique messages, in order
-	files     map[string]map[string][]byte
 	calls     int
 	failNext  int
 	stall     bool
 	deadlines []time.Duration // remaining time on each Deliver's context, or noDeadline
-	statuses  []sdk.Status
-	state     map[string][]byte
 	log       *fakeslack.EventLog
 }
 
@@ -36,7 +34,7 @@ var errHostDown = errors.New("core unavailable")
 const noDeadline = time.Duration(math.MaxInt64)
 
 func newFakeHost() *fakeHost {
-	return &fakeHost{files: map[string]map[string][]byte{}, state: map[string][]byte{}}
+	return &fakeHost{FakeHost: channeltest.NewFakeHost()}
 }
 
 func (h *fakeHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.Receipt, error) {
@@ -47,7 +45,7 @@ func (h *fakeHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.R
 	} else {
 		h.deadlines = append(h.deadlines, noDeadline)
 	}
-	fail, stall := h.failNext > 0, h.stall
+	fail, stall, log := h.failNext > 0, h.stall, h.log
 	if fail {
 		h.failNext--
 	}
@@ -59,85 +57,35 @@ func (h *fakeHost) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk.R
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	files := map[string][]byte{}
-	for _, a := range msg.Attachments {
-		r, err := a.Open(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", a.Filename, err)
-		}
-		b, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", a.Filename, err)
-		}
-		files[a.Filename] = b
+	r, err := h.FakeHost.Deliver(ctx, msg)
+	if err == nil && !r.Duplicate && log != nil {
+		log.Add("deliver:" + msg.ExternalID)
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i, m := range h.messages {
-		if m.ExternalID == msg.ExternalID {
-			return &sdk.Receipt{TicketID: 1, CommentID: uint64(i + 1), Duplicate: true}, nil
-		}
-	}
-	h.messages = append(h.messages, msg)
-	h.files[msg.ExternalID] = files
-	if h.log != nil {
-		h.log.Add("deliver:" + msg.ExternalID)
-	}
-	return &sdk.Receipt{TicketID: 1, CommentID: uint64(len(h.messages))}, nil
+	return r, err
 }
 
-func (h *fakeHost) UpdateDelivery(context.Context, sdk.DeliveryUpdate) (bool, error) {
-	return false, nil
-}
-
-func (h *fakeHost) OpenAttachment(context.Context, string) (io.ReadCloser, error) {
-	return nil, errors.New("no stored attachments in the fake host")
-}
-
-func (h *fakeHost) GetState(_ context.Context, key string) ([]byte, bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	v, ok := h.state[key]
-	return v, ok, nil
-}
-
-func (h *fakeHost) SetState(_ context.Context, key string, value []byte) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.state[key] = append([]byte(nil), value...)
-	return nil
-}
-
-func (h *fakeHost) DeleteState(_ context.Context, key string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.state, key)
-	return nil
-}
-
-func (h *fakeHost) ReportStatus(_ context.Context, s sdk.Status) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.statuses = append(h.statuses, s)
-	return nil
-}
-
+// delivered returns the stored messages (one per ExternalID), in order.
+// Their Attachments are cleared: the files the host kept are in its
+// Delivery's Files.
 func (h *fakeHost) delivered() []*sdk.InboundMessage {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]*sdk.InboundMessage(nil), h.messages...)
+	var out []*sdk.InboundMessage
+	for _, d := range h.Deliveries() {
+		m := d.Message
+		out = append(out, &m)
+	}
+	return out
 }
 
+// lastStatus is the latest status the channel reported.
 func (h *fakeHost) lastStatus() sdk.Status {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.statuses) == 0 {
+	s := h.Statuses()
+	if len(s) == 0 {
 		return sdk.Status{}
 	}
-	return h.statuses[len(h.statuses)-1]
+	return s[len(s)-1]
 }
 
+// deliverCalls counts Deliver calls, failed and stalled ones included.
 func (h *fakeHost) deliverCalls() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

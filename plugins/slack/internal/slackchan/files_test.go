@@ -38,18 +38,18 @@ func TestFileShareDownloadedWithBotToken(t *testing.T) {
 	if m.Text != "screenshots attached" {
 		t.Errorf("text %q", m.Text)
 	}
-	if len(m.Attachments) != 2 {
-		t.Fatalf("attachments %d, want 2 (tombstone skipped)", len(m.Attachments))
+	d, _ := h.host.Delivery(m.ExternalID)
+	if len(d.Files) != 2 {
+		t.Fatalf("attachments %d, want 2 (tombstone skipped)", len(d.Files))
 	}
 	if got := m.Metadata["slack_files_not_downloaded"]; got != "F0GONE" {
 		t.Errorf("skipped files noted as %q, want F0GONE", got)
 	}
-	if a := m.Attachments[0]; a.Filename != "report.pdf" || a.ContentType != "application/pdf" || a.Size != int64(len(pdf)) {
-		t.Errorf("attachment 0 = %s %s %d", a.Filename, a.ContentType, a.Size)
+	if a := d.Files[0]; a.Filename != "report.pdf" || a.ContentType != "application/pdf" || !bytes.Equal(a.Data, pdf) {
+		t.Errorf("attachment 0 = %s %s %d bytes, want report.pdf application/pdf with the bytes Slack served", a.Filename, a.ContentType, len(a.Data))
 	}
-	files := h.host.files[m.ExternalID]
-	if !bytes.Equal(files["report.pdf"], pdf) || !bytes.Equal(files["screen.png"], png) {
-		t.Errorf("downloaded contents differ from the files Slack served")
+	if a := d.Files[1]; a.Filename != "screen.png" || !bytes.Equal(a.Data, png) {
+		t.Errorf("attachment 1 = %s %d bytes, want screen.png with the bytes Slack served", a.Filename, len(a.Data))
 	}
 	for _, a := range h.slack.FileAuth() {
 		if a != "Bearer "+fakeslack.BotToken {
