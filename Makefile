@@ -50,8 +50,9 @@ fmt-check:
 lint:
 	$(GO) run $(STATICCHECK) ./...
 
-unit:
-	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+# The end-to-end packages use the binaries `build` just made (internal/e2etest.BinEnv).
+unit: build
+	PATCHBAY_E2E_BIN=$(CURDIR)/bin $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 fuzz-smoke:
 	scripts/fuzz.sh $(FUZZ_SMOKE)

@@ -46,27 +46,85 @@ func ModuleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// Build compiles the core and every plugin under plugins/ into dir.
+// BinEnv names an environment variable holding a directory of binaries
+// already built from this tree, laid out as `make build` lays out bin/
+// (patchbay, plugins/patchbay-plugin-<kind>). `make test` sets it right after
+// building, so the end-to-end packages do not each link the same six
+// binaries again; Build then uses that directory instead of building.
+const BinEnv = "PATCHBAY_E2E_BIN"
+
+// Build compiles the core and every plugin under plugins/ into dir (or, with
+// BinEnv set, checks and returns the binaries there).
 func Build(dir string) (Binaries, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return Binaries{}, err
 	}
-	b := Binaries{Patchbay: filepath.Join(dir, "patchbay"), PluginDir: filepath.Join(dir, "plugins")}
-	if err := goBuild(root, b.Patchbay, "./core/cmd/patchbay"); err != nil {
+	kinds, err := pluginKinds(root)
+	if err != nil {
 		return Binaries{}, err
 	}
+	if pre := os.Getenv(BinEnv); pre != "" {
+		return prebuilt(pre, kinds)
+	}
+	b := Binaries{Patchbay: filepath.Join(dir, "patchbay"), PluginDir: filepath.Join(dir, "plugins")}
+	jobs := map[string]string{b.Patchbay: "./core/cmd/patchbay"}
+	for _, k := range kinds {
+		jobs[filepath.Join(b.PluginDir, "patchbay-plugin-"+k)] = "./plugins/" + k
+	}
+	// Two links at a time: linking is mostly single-threaded.
+	sem := make(chan struct{}, 2)
+	errs := make(chan error, len(jobs))
+	var wg sync.WaitGroup
+	for out, pkg := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs <- goBuild(root, out, pkg)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return Binaries{}, err
+		}
+	}
+	return b, nil
+}
+
+// pluginKinds lists the plugins of the tree: the directories under plugins/.
+func pluginKinds(root string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(root, "plugins"))
 	if err != nil {
-		return Binaries{}, fmt.Errorf("list plugins: %w", err)
+		return nil, fmt.Errorf("list plugins: %w", err)
 	}
+	var kinds []string
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+		if e.IsDir() {
+			kinds = append(kinds, e.Name())
 		}
-		out := filepath.Join(b.PluginDir, "patchbay-plugin-"+e.Name())
-		if err := goBuild(root, out, "./plugins/"+e.Name()); err != nil {
-			return Binaries{}, err
+	}
+	return kinds, nil
+}
+
+// prebuilt returns the binaries in dir, failing (rather than testing
+// something else) when one of the tree's binaries is missing there.
+func prebuilt(dir string, kinds []string) (Binaries, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Binaries{}, err
+	}
+	b := Binaries{Patchbay: filepath.Join(abs, "patchbay"), PluginDir: filepath.Join(abs, "plugins")}
+	want := []string{b.Patchbay}
+	for _, k := range kinds {
+		want = append(want, filepath.Join(b.PluginDir, "patchbay-plugin-"+k))
+	}
+	for _, p := range want {
+		if _, err := os.Stat(p); err != nil {
+			return Binaries{}, fmt.Errorf("%s=%s: %w (run make build, or unset %s to build here)", BinEnv, dir, err, BinEnv)
 		}
 	}
 	return b, nil
