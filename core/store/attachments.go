@@ -39,6 +39,9 @@ type AttachmentMeta struct {
 	Complete    bool      `json:"complete"`
 	Staged      bool      `json:"staged"`
 	Rejected    bool      `json:"rejected,omitempty"`
+	// Raw marks a message's raw payload kept in chunks (a large one): it
+	// belongs to its comment's raw record, not to its attachments.
+	Raw         bool      `json:"raw,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	TicketID    uint64    `json:"ticket_id,omitempty"`

@@ -161,6 +161,8 @@ func InboundFromProto(p *pb.InboundMessage) (*sdk.InboundMessage, []string) {
 		TicketHintVerified: p.GetTicketHintVerified(),
 		AutoSubmitted:      p.GetAutoSubmitted(),
 		Metadata:           meta,
+		AuthorVerified:     p.GetAuthorVerified(),
+		HeaderThreading:    p.GetHeaderThreading(),
 	}, nilIfEmpty(p.GetAttachmentIds())
 }
 
@@ -253,7 +255,7 @@ func StatusFromProto(p *pb.ReportStatusRequest) sdk.Status {
 
 // StagedHeaderFromProto converts the header of an attachment upload.
 func StagedHeaderFromProto(p *pb.AttachmentHeader) StagedHeader {
-	return StagedHeader{Filename: p.GetFilename(), ContentType: p.GetContentType(), Size: p.GetSize(), SHA256: p.GetSha256()}
+	return StagedHeader{Filename: p.GetFilename(), ContentType: p.GetContentType(), Size: p.GetSize(), SHA256: p.GetSha256(), Raw: p.GetRaw()}
 }
 
 // StagedFromProto converts the outcome of an attachment upload.

@@ -152,6 +152,8 @@ func InboundToProto(m *sdk.InboundMessage, attachmentIDs []string) *pb.InboundMe
 		TicketHintVerified: m.TicketHintVerified,
 		AutoSubmitted:      m.AutoSubmitted,
 		Metadata:           meta,
+		AuthorVerified:     m.AuthorVerified,
+		HeaderThreading:    m.HeaderThreading,
 	}
 }
 
@@ -239,7 +241,7 @@ func StatusToProto(s sdk.Status) *pb.ReportStatusRequest {
 
 // StagedHeaderToProto converts the header of an attachment upload.
 func StagedHeaderToProto(h StagedHeader) *pb.AttachmentHeader {
-	return &pb.AttachmentHeader{Filename: h.Filename, ContentType: h.ContentType, Size: h.Size, Sha256: h.SHA256}
+	return &pb.AttachmentHeader{Filename: h.Filename, ContentType: h.ContentType, Size: h.Size, Sha256: h.SHA256, Raw: h.Raw}
 }
 
 // StagedToProto converts the outcome of an attachment upload.

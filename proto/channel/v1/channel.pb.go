@@ -1599,8 +1599,16 @@ type InboundMessage struct {
 	TicketHintVerified bool                   `protobuf:"varint,13,opt,name=ticket_hint_verified,json=ticketHintVerified,proto3" json:"ticket_hint_verified,omitempty"` // the hint carries a valid signature
 	AutoSubmitted      bool                   `protobuf:"varint,14,opt,name=auto_submitted,json=autoSubmitted,proto3" json:"auto_submitted,omitempty"`                  // RFC 3834 or equivalent: never auto-answer
 	Metadata           map[string]string      `protobuf:"bytes,15,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The channel authenticated the author (a provider-signed webhook or
+	// socket; for email a trusted relay's DKIM/SPF/DMARC pass). Only a
+	// verified author may author as an agent or administrator.
+	AuthorVerified bool `protobuf:"varint,16,opt,name=author_verified,json=authorVerified,proto3" json:"author_verified,omitempty"`
+	// reply_to and conversation_key come from content the sender wrote
+	// (email headers), not from the provider: the core threads such a
+	// message publicly only for the ticket's requester or a participant.
+	HeaderThreading bool `protobuf:"varint,17,opt,name=header_threading,json=headerThreading,proto3" json:"header_threading,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *InboundMessage) Reset() {
@@ -1736,6 +1744,20 @@ func (x *InboundMessage) GetMetadata() map[string]string {
 		return x.Metadata
 	}
 	return nil
+}
+
+func (x *InboundMessage) GetAuthorVerified() bool {
+	if x != nil {
+		return x.AuthorVerified
+	}
+	return false
+}
+
+func (x *InboundMessage) GetHeaderThreading() bool {
+	if x != nil {
+		return x.HeaderThreading
+	}
+	return false
 }
 
 type DeliverRequest struct {
@@ -2024,11 +2046,14 @@ func (x *AttachmentChunk) GetData() []byte {
 }
 
 type AttachmentHeader struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filename      string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
-	ContentType   string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`    // -1 when unknown
-	Sha256        string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"` // hex, optional: checked by the core when set
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Filename    string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
+	ContentType string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Size        int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`    // -1 when unknown
+	Sha256      string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"` // hex, optional: checked by the core when set
+	// The upload is the message's raw payload (Raw too large to travel inside
+	// Deliver), not a file: the core keeps it as the comment's raw payload.
+	Raw           bool `protobuf:"varint,5,opt,name=raw,proto3" json:"raw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2089,6 +2114,13 @@ func (x *AttachmentHeader) GetSha256() string {
 		return x.Sha256
 	}
 	return ""
+}
+
+func (x *AttachmentHeader) GetRaw() bool {
+	if x != nil {
+		return x.Raw
+	}
+	return false
 }
 
 type UploadAttachmentResponse struct {
@@ -2788,7 +2820,7 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\ridentity_type\x18\x02 \x01(\tR\fidentityType\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
 	"\x05email\x18\x04 \x01(\tR\x05email\x12\x14\n" +
-	"\x05phone\x18\x05 \x01(\tR\x05phone\"\x8b\x05\n" +
+	"\x05phone\x18\x05 \x01(\tR\x05phone\"\xdf\x05\n" +
 	"\x0eInboundMessage\x12\x1f\n" +
 	"\vexternal_id\x18\x01 \x01(\tR\n" +
 	"externalId\x12)\n" +
@@ -2807,7 +2839,9 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"ticketHint\x120\n" +
 	"\x14ticket_hint_verified\x18\r \x01(\bR\x12ticketHintVerified\x12%\n" +
 	"\x0eauto_submitted\x18\x0e \x01(\bR\rautoSubmitted\x12M\n" +
-	"\bmetadata\x18\x0f \x03(\v21.patchbay.channel.v1.InboundMessage.MetadataEntryR\bmetadata\x1a;\n" +
+	"\bmetadata\x18\x0f \x03(\v21.patchbay.channel.v1.InboundMessage.MetadataEntryR\bmetadata\x12'\n" +
+	"\x0fauthor_verified\x18\x10 \x01(\bR\x0eauthorVerified\x12)\n" +
+	"\x10header_threading\x18\x11 \x01(\bR\x0fheaderThreading\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
@@ -2829,12 +2863,13 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\v2\x1f.patchbay.channel.v1.CallStatusR\x05error\"d\n" +
 	"\x0fAttachmentChunk\x12=\n" +
 	"\x06header\x18\x01 \x01(\v2%.patchbay.channel.v1.AttachmentHeaderR\x06header\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"}\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x8f\x01\n" +
 	"\x10AttachmentHeader\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\tR\x06sha256\"r\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\x10\n" +
+	"\x03raw\x18\x05 \x01(\bR\x03raw\"r\n" +
 	"\x18UploadAttachmentResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\brejected\x18\x02 \x01(\bR\brejected\x12\x16\n" +
