@@ -175,18 +175,19 @@ func TestConfigureNeedsNoState(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Configure without a store: %v", err)
 	}
-	if err := ch.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "token secret") {
+	if err := ch.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "token_secret") {
 		t.Fatalf("Start without a store and without token_secret = %v", err)
 	}
+	// The Message-ID secret is never configured: even with token_secret,
+	// Start needs the store that keeps it.
 	cfg["token_secret"] = testSecret
 	ch, err = configure(t, stateless{newFakeHost()}, cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Configure with token_secret and without a store: %v", err)
 	}
-	if err := ch.Start(t.Context()); err != nil {
-		t.Fatalf("Start with token_secret needs no state: %v", err)
+	if err := ch.Start(t.Context()); err == nil || !strings.Contains(err.Error(), stateMsgIDSecret) {
+		t.Fatalf("Start without a store = %v, want an error naming the message-id secret", err)
 	}
-	ch.Stop(t.Context())
 }
 
 func TestDescribeMarksSecrets(t *testing.T) {

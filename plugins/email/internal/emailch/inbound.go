@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/patchbayhq/patchbay/plugins/email/internal/mailparse"
-	"github.com/patchbayhq/patchbay/plugins/email/internal/plusaddr"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -52,7 +51,7 @@ func (c *Channel) receive(ctx context.Context, inst *instance, raw []byte, env e
 		log.Info("dropped mail from our own address (echo)", "message_id", m.ID, "via", env.Via)
 		return droppedEcho, nil, nil
 	}
-	msg := buildInbound(signer, m, raw, env)
+	msg := buildInbound(inst, m, raw, env)
 	ctx, cancel := context.WithTimeout(ctx, deliverTimeout)
 	defer cancel()
 	rcpt, err := host.Deliver(ctx, msg)
@@ -70,7 +69,8 @@ func (c *Channel) receive(ctx context.Context, inst *instance, raw []byte, env e
 }
 
 // buildInbound turns a parsed message into what the core stores.
-func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env envelope) *sdk.InboundMessage {
+func buildInbound(inst *instance, m *mailparse.Message, raw []byte, env envelope) *sdk.InboundMessage {
+	signer := inst.signer
 	author := m.FromAddress
 	if author == "" {
 		author = strings.ToLower(env.MailFrom)
@@ -82,6 +82,9 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 		ExternalID:      m.ID,
 		ConversationKey: m.ThreadRoot,
 		ReplyTo:         m.ReplyTo(),
+		// Threading ids are whatever the sender wrote: the core threads
+		// publicly only for the ticket's participants.
+		HeaderThreading: true,
 		Author: sdk.Party{
 			ExternalID:   author,
 			IdentityType: "email",
@@ -133,10 +136,19 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 			break
 		}
 	}
+	var legacyHint uint64
+	msg.ReplyTo, msg.ConversationKey, legacyHint = screenThreadIDs(inst.ids, msg, m.ID)
+	if msg.TicketHint == 0 && legacyHint != 0 {
+		msg.TicketHint = legacyHint
+	}
 	if msg.TicketHint == 0 {
 		if t := mailparse.SubjectTicket(m.Subject); t != 0 {
 			msg.TicketHint = t
 		}
+	}
+	if ok, method := verifiedAuthor(m.Header, m.FromAddress, inst.cfg.TrustedRelays); ok && author == m.FromAddress {
+		msg.AuthorVerified = true
+		msg.Metadata["sender_verified"] = method
 	}
 
 	for _, a := range m.Attachments {
@@ -146,4 +158,41 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 		msg.Attachments = append(msg.Attachments, att)
 	}
 	return msg
+}
+
+// screenThreadIDs sorts the threading ids of a message by what they prove.
+// A correctly signed id of ours is a capability like the signed
+// plus-address (only recipients of our mail know it): it becomes a verified
+// ticket hint and stays in ReplyTo. An id of our shape with a wrong
+// signature is dropped (a guess). A legacy id of ours (minted before ids
+// were signed, computable by anyone) is dropped from ReplyTo and returned
+// as an unsigned hint, which threads only for the ticket's requester. A
+// conversation key that is a forged or legacy id of ours is replaced by the
+// message's own id. Foreign ids stay: the core threads on them only for the
+// ticket's participants.
+func screenThreadIDs(ids *msgIDSigner, msg *sdk.InboundMessage, ownID string) (replyTo []string, conv string, legacyHint uint64) {
+	conv = msg.ConversationKey
+	if ids == nil {
+		return msg.ReplyTo, conv, 0
+	}
+	for _, id := range msg.ReplyTo {
+		switch kind, t := ids.classify(id); kind {
+		case idSigned:
+			if msg.TicketHint == 0 {
+				msg.TicketHint, msg.TicketHintVerified = t, true
+			}
+			replyTo = append(replyTo, id)
+		case idLegacy:
+			if legacyHint == 0 {
+				legacyHint = t
+			}
+		case idForged:
+		default:
+			replyTo = append(replyTo, id)
+		}
+	}
+	if kind, _ := ids.classify(conv); kind == idForged || kind == idLegacy {
+		conv = ownID
+	}
+	return replyTo, conv, legacyHint
 }
