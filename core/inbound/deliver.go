@@ -29,11 +29,11 @@ const maxParticipantScan = 1000
 type routeKind int
 
 const (
-	routeNew          routeKind = iota // no ticket: a new one
-	routeReplyTo                       // a ReplyTo id known on the instance
-	routeVerifiedHint                  // a signed TicketHint
-	routeRequesterHint                 // an unsigned TicketHint, author = requester
-	routeConversation                  // the conversation's latest ticket
+	routeNew           routeKind = iota // no ticket: a new one
+	routeReplyTo                        // a ReplyTo id known on the instance
+	routeVerifiedHint                   // a signed TicketHint
+	routeRequesterHint                  // an unsigned TicketHint, author = requester
+	routeConversation                   // the conversation's latest ticket
 )
 
 // Comment metadata of a message kept as an unverified sender's note.
@@ -368,13 +368,13 @@ func (s *Service) deliverUnverified(tx *store.Tx, inst Instance, msg *sdk.Inboun
 	if t == nil {
 		tx.SetActor(0)
 		t = &ticket.Ticket{
-			Subject:         ticket.SubjectFrom(msg.Subject, msg.Text),
-			Status:          ticket.StatusNew,
-			Channel:         inst.Name,
-			Via:             inst.Kind,
-			Brand:           inst.Brand,
-			RequesterID:     user.ID,
-			CreatedAt:       now,
+			Subject:     ticket.SubjectFrom(msg.Subject, msg.Text),
+			Status:      ticket.StatusNew,
+			Channel:     inst.Name,
+			Via:         inst.Kind,
+			Brand:       inst.Brand,
+			RequesterID: user.ID,
+			CreatedAt:   now,
 		}
 		if err := tx.CreateTicket(t); err != nil {
 			return nil, err
