@@ -142,7 +142,8 @@ func (s *Service) OpenAttachment(ctx context.Context, instance, id string) (io.R
 	return rc, nil
 }
 
-// MaxRawBytes bounds a raw payload the core keeps. It is above every
+// MaxRawBytes bounds a raw payload the core keeps (Options.MaxRawBytes may
+// lower it). It is above every
 // channel's own limit (the email channel's max_message_mb allows 1024 MiB),
 // so the raw payload of a message a channel accepted is never what makes
 // the core refuse it; a larger one is recorded as not kept and the message
@@ -159,10 +160,10 @@ func (s *Service) stageRaw(ctx context.Context, instance, contentType, sum strin
 		ctype = "application/octet-stream"
 	}
 	meta := &store.AttachmentMeta{Filename: "raw", ContentType: ctype, SHA256: strings.ToLower(sum), Instance: instance, Raw: true}
-	err := s.st.WriteAttachment(ctx, meta, r, MaxRawBytes)
+	err := s.st.WriteAttachment(ctx, meta, r, s.opts.MaxRawBytes)
 	if errors.Is(err, store.ErrAttachmentTooLarge) {
 		meta.ID = ""
-		meta.Reason = fmt.Sprintf("the raw message is over the %s the core keeps", formatSize(MaxRawBytes))
+		meta.Reason = fmt.Sprintf("the raw message is over the %s the core keeps", formatSize(s.opts.MaxRawBytes))
 		meta.Size = -1
 		if err := s.st.StageRejected(ctx, meta); err != nil {
 			return Staged{}, err

@@ -325,3 +325,49 @@ func TestLargeRawPayloadIsKeptInChunks(t *testing.T) {
 	}
 	e.check()
 }
+
+// TestRawOverLimitStoresMessageWithoutRaw: a raw payload over the core's
+// limit never makes the core refuse the message: it is stored, with its
+// attachments, and the comment's metadata says why the raw payload was not
+// kept.
+func TestRawOverLimitStoresMessageWithoutRaw(t *testing.T) {
+	e := newEnv(t)
+	e.svc = New(e.st, testInstances, Options{Clock: e.clock.Now, MaxRawBytes: 1 << 20})
+	pdf, err := e.svc.StageAttachment(context.Background(), "support", StagedHeader{Filename: "a.pdf", Size: 4}, bytes.NewReader([]byte("%PDF")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := bytes.Repeat([]byte("x"), 2<<20)
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		ids  func() []string
+	}{
+		{"streamed", nil, func() []string {
+			st, err := e.svc.StageAttachment(context.Background(), "support", StagedHeader{Raw: true, Size: -1}, bytes.NewReader(huge))
+			if err != nil || !st.Rejected {
+				t.Fatalf("staging an oversized raw payload: %+v %v", st, err)
+			}
+			return []string{pdf.ID, st.ID}
+		}},
+		{"inline", huge, func() []string { return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mailFrom("<"+tc.name+"@x>", "<"+tc.name+"@x>", "ann@cust.test")
+			m.Raw = tc.raw
+			r, err := e.svc.Deliver(context.Background(), "support", m, tc.ids())
+			if err != nil {
+				t.Fatalf("an oversized raw payload refused the message: %v", err)
+			}
+			cs := e.comments(r.TicketID)
+			c := cs[len(cs)-1]
+			if c.Metadata[reasonRawNotKept] == "" || !c.Public || tc.raw == nil && len(c.Attachments) != 1 {
+				t.Fatalf("comment %+v", c)
+			}
+			if _, _, err := e.st.OpenRaw(r.CommentID); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("OpenRaw: %v", err)
+			}
+		})
+	}
+	e.check()
+}
