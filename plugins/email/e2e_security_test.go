@@ -60,7 +60,7 @@ func legacyMsgID(instance string, ticket, comment uint64) string {
 //     reply ids (every comment id 1–63, old and signed formats), the subject
 //     token, and even the customer's real Message-ID lands nowhere public on
 //     the customer's ticket, and mail From: an agent's address does not
-//     author as that agent;
+//     author as that agent unless the configured relay verified it;
 //   - LargeMailWithAttachmentArrives: a 5 MB mail with a 4 MB PDF is
 //     accepted (250), becomes a ticket, the PDF downloads byte-exact and the
 //     raw message is retrievable byte-exact through the API.
@@ -89,6 +89,7 @@ channel "support" {
     address     = "support@acme.test"
     smtp_listen = %q
     outbound    = %q
+    trusted_relays = ["mx.acme.test"]
   }
 }
 `, smtpAddr, "smtp://"+sink.Addr),
@@ -114,8 +115,11 @@ channel "support" {
 			return false
 		})
 		// An agent exists with an email address, and the ticket has our reply.
-		if st, body := core.Do("POST", "/api/v1/tokens", map[string]any{"name": "Grace", "email": "grace@acme.test"}); st != http.StatusCreated {
-			t.Fatalf("token: %d %s", st, body)
+		var grace struct {
+			UserID uint64 `json:"user_id"`
+		}
+		if st := core.JSON("POST", "/api/v1/tokens", map[string]any{"name": "Grace", "email": "grace@acme.test"}, &grace); st != http.StatusCreated {
+			t.Fatalf("token: %d", st)
 		}
 		if st, body := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", victim.ID), map[string]any{"body": "Invoice 7 is paid.", "public": true}); st/100 != 2 {
 			t.Fatalf("reply: %d %s", st, body)
@@ -191,6 +195,22 @@ channel "support" {
 		if got := core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d", victim.ID), nil, &victim); got != http.StatusOK || victim.Status != "open" && victim.Status != "pending" {
 			t.Fatalf("victim's ticket after the attempts: %d %+v", got, victim)
 		}
+
+		// 4. The agent's own mail, verified by the trusted relay's topmost
+		// Authentication-Results header: authored by her.
+		send("grace@acme.test", "Authentication-Results: mx.acme.test; dkim=pass header.d=acme.test; dmarc=pass header.from=acme.test\n"+
+			"From: Grace <grace@acme.test>\nTo: support@acme.test\nSubject: Re: My invoice\nMessage-ID: <sec-g2@acme.test>\nReferences: <sec-ann-1@example.com>\n\nConfirmed with accounting.\n")
+		e2etest.Eventually(t, 10*time.Second, "the verified agent's comment", func() bool {
+			for _, c := range secComments(t, core, victim.ID) {
+				if strings.Contains(c.Body, "Confirmed with accounting") {
+					if !c.Public || c.AuthorID != grace.UserID || c.Metadata["sender_verified"] == "" {
+						t.Fatalf("verified agent mail stored as %+v (grace is user %d)", c, grace.UserID)
+					}
+					return true
+				}
+			}
+			return false
+		})
 	})
 
 	t.Run("LargeMailWithAttachmentArrives", func(t *testing.T) {

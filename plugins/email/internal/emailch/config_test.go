@@ -40,6 +40,8 @@ func TestConfigInvalidFields(t *testing.T) {
 		{"size type", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "max_message_mb": "big"}, []string{"max_message_mb"}},
 		{"unknown field", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "smtp_port": 25}, []string{"smtp_port"}},
 		{"short secret", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "token_secret": "short"}, []string{"token_secret"}},
+		{"trusted relay not an id", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "trusted_relays": []string{"mx.acme.test", "a b; dmarc=pass"}}, []string{"trusted_relays[1]"}},
+		{"trusted relays not a list", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "trusted_relays": "mx.acme.test"}, []string{"trusted_relays"}},
 		{"outbound scheme", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "outbound": "http://x"}, []string{"outbound"}},
 		{"outbound empty dir", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "outbound": "dir:"}, []string{"outbound"}},
 		{"outbound bad auth", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "outbound": "smtp://u:p@relay?auth=magic"}, []string{"outbound"}},
