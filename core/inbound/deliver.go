@@ -25,6 +25,12 @@ const MaxExternalIDLength = 1024
 // to find whether an unverified sender took part in its public conversation.
 const maxParticipantScan = 1000
 
+// Bounds on recorded CCs: per message, and per ticket.
+const (
+	maxCCPerMessage = 20
+	maxCCPerTicket  = 50
+)
+
 // How route found a message's ticket.
 type routeKind int
 
@@ -226,6 +232,12 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	if !trusted {
 		return s.deliverUnverified(tx, inst, msg, user, t, keep, rejected, raw, now, sentAt)
 	}
+	// The people the author copied become participants (their user
+	// records, like the author's, are the system's writes).
+	cc, err := s.ccUsers(tx, inst, msg.CC)
+	if err != nil {
+		return nil, err
+	}
 	// The author caused what follows (their user record was written
 	// before: identity changes are the system's).
 	tx.SetActor(user.ID)
@@ -242,6 +254,7 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 			LastInboundAt:   sentAt,
 			CreatedAt:       now,
 		}
+		t.CCIDs = addCC(nil, cc, user.ID)
 		if err := tx.CreateTicket(t); err != nil {
 			return nil, err
 		}
@@ -253,11 +266,13 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 		f.Channel, f.ConversationKey, f.Brand = inst.Name, msg.ConversationKey, inst.Brand
 		f.RequesterID = user.ID
 		f.LastInboundAt = sentAt
+		f.CCIDs = addCC(f.CCIDs, cc, user.ID)
 		if err := tx.CreateTicket(f); err != nil {
 			return nil, err
 		}
 		t = f
 	default:
+		t.CCIDs = addCC(t.CCIDs, cc, t.RequesterID)
 		if user.Role == ticket.RoleAgent || user.Role == ticket.RoleAdmin {
 			if _, err := ticket.ApplyAgentComment(t, user.ID, true, nil, now); err != nil {
 				return nil, err
@@ -410,11 +425,48 @@ func (s *Service) deliverUnverified(tx *store.Tx, inst Instance, msg *sdk.Inboun
 	return s.noteRejected(tx, t, c, rejected)
 }
 
+// ccUsers finds or creates the end users of the parties a message copied
+// (the first maxCCPerMessage); agents and administrators are left out.
+func (s *Service) ccUsers(tx *store.Tx, inst Instance, parties []sdk.Party) ([]uint64, error) {
+	var ids []uint64
+	for _, p := range parties[:min(len(parties), maxCCPerMessage)] {
+		if strings.TrimSpace(p.ExternalID) == "" && strings.TrimSpace(p.Email) == "" {
+			continue
+		}
+		if !utf8.ValidString(p.ExternalID+p.Email+p.IdentityType) || strings.ContainsRune(p.ExternalID+p.Email, 0) ||
+			len(p.ExternalID) > MaxExternalIDLength || len(p.Email) > MaxExternalIDLength {
+			continue
+		}
+		u, err := s.findOrCreateUser(tx, inst, p)
+		if err != nil {
+			return nil, err
+		}
+		if u.Role == ticket.RoleEndUser || u.Role == "" {
+			ids = append(ids, u.ID)
+		}
+	}
+	return ids, nil
+}
+
+// addCC returns cc with the ids of add that are new, not the requester,
+// up to maxCCPerTicket; cc itself is never modified (tickets share slices
+// with the store's cache).
+func addCC(cc, add []uint64, requester uint64) []uint64 {
+	out := cc
+	for _, id := range add {
+		if id == requester || slices.Contains(out, id) || len(out) >= maxCCPerTicket {
+			continue
+		}
+		out = append(slices.Clip(out), id)
+	}
+	return out
+}
+
 // isParticipant reports whether user may write publicly on t when the
-// message reached t by sender-written threading: the requester, or the
-// author of a public comment among its latest maxParticipantScan.
+// message reached t by sender-written threading: the requester, a recorded
+// CC, or the author of a public comment among its latest maxParticipantScan.
 func isParticipant(tx *store.Tx, t *ticket.Ticket, userID uint64) (bool, error) {
-	if t.RequesterID == userID {
+	if t.RequesterID == userID || slices.Contains(t.CCIDs, userID) {
 		return true, nil
 	}
 	ids, err := tx.CommentIDsBefore(t.ID, math.MaxUint64, maxParticipantScan)

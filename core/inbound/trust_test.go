@@ -371,3 +371,41 @@ func TestRawOverLimitStoresMessageWithoutRaw(t *testing.T) {
 	}
 	e.check()
 }
+
+// TestThreadingHonoursRecordedCC: the people a customer copies become the
+// ticket's participants (end users only), so their replies in the thread
+// are public comments; a stranger's copies are never recorded.
+func TestThreadingHonoursRecordedCC(t *testing.T) {
+	e := newEnv(t)
+	e.createAgent("grace@acme.test", ticket.RoleAgent)
+	first := mailFrom("<1@cust>", "<1@cust>", "ann@cust.test")
+	first.CC = []sdk.Party{{ExternalID: "bob@cust.test", IdentityType: "email", Email: "bob@cust.test", Name: "Bob"},
+		{ExternalID: "grace@acme.test", IdentityType: "email", Email: "grace@acme.test"},
+		{ExternalID: "ann@cust.test", IdentityType: "email", Email: "ann@cust.test"}}
+	a := e.deliver("support", first)
+	tk := e.ticket(a.TicketID)
+	if len(tk.CCIDs) != 1 || e.user(tk.CCIDs[0]).Email != "bob@cust.test" {
+		t.Fatalf("cc_ids %v", tk.CCIDs)
+	}
+	// A stranger copying mallory2 onto the thread records nobody.
+	m := mailFrom("<m1@evil>", "<1@cust>", "mallory@evil.test", "<1@cust>")
+	m.CC = []sdk.Party{{ExternalID: "mallory2@evil.test", IdentityType: "email", Email: "mallory2@evil.test"}}
+	e.deliver("support", m)
+	if got := e.ticket(a.TicketID).CCIDs; len(got) != 1 {
+		t.Fatalf("a stranger's copy was recorded: %v", got)
+	}
+	// Bob (copied) and Cy (copied by Bob, a participant) write publicly.
+	b := mailFrom("<b1@cust>", "<1@cust>", "bob@cust.test", "<1@cust>")
+	b.CC = []sdk.Party{{ExternalID: "cy@cust.test", IdentityType: "email", Email: "cy@cust.test"}}
+	for _, m := range []*sdk.InboundMessage{b, mailFrom("<c1@cust>", "<1@cust>", "cy@cust.test", "<b1@cust>")} {
+		r := e.deliver("support", m)
+		cs := e.comments(r.TicketID)
+		if c := cs[len(cs)-1]; r.TicketID != a.TicketID || !c.Public || c.AuthorID == 0 {
+			t.Fatalf("%s: comment %+v on %d", m.ExternalID, c, r.TicketID)
+		}
+	}
+	if got := e.ticket(a.TicketID).CCIDs; len(got) != 2 {
+		t.Fatalf("cc_ids after bob copied cy: %v", got)
+	}
+	e.check()
+}

@@ -86,7 +86,8 @@ func TestConversionsRoundTrip(t *testing.T) {
 				Author:  sdk.Party{ExternalID: "ada@x.test", IdentityType: "email", Name: "Ada", Email: "ada@x.test", Phone: "+1"},
 				Subject: "VPN", Text: "down", HTML: "<p>down</p>", SentAt: at, Raw: []byte("raw"), RawContentType: "message/rfc822",
 				TicketHint: 42, TicketHintVerified: true, AutoSubmitted: true, Metadata: map[string]string{"k": "v"},
-				AuthorVerified: true, HeaderThreading: true}
+				AuthorVerified: true, HeaderThreading: true,
+				CC: []sdk.Party{{ExternalID: "bob@x.test", IdentityType: "email", Email: "bob@x.test"}, {ExternalID: "cy@x.test", Name: "Cy"}}}
 			got, ids := wire.InboundFromProto(viaWire(t, wire.InboundToProto(m, []string{"s1", "s2"})))
 			return []any{got, ids}, []any{m, []string{"s1", "s2"}}
 		}},

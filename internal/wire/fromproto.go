@@ -163,6 +163,7 @@ func InboundFromProto(p *pb.InboundMessage) (*sdk.InboundMessage, []string) {
 		Metadata:           meta,
 		AuthorVerified:     p.GetAuthorVerified(),
 		HeaderThreading:    p.GetHeaderThreading(),
+		CC:                 partiesFromProto(p.GetCc()),
 	}, nilIfEmpty(p.GetAttachmentIds())
 }
 
@@ -282,4 +283,15 @@ func nilIfEmpty[S ~[]E, E any](s S) S {
 		return nil
 	}
 	return s
+}
+
+func partiesFromProto(ps []*pb.Party) []sdk.Party {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]sdk.Party, len(ps))
+	for i, p := range ps {
+		out[i] = PartyFromProto(p)
+	}
+	return out
 }

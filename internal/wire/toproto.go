@@ -154,7 +154,19 @@ func InboundToProto(m *sdk.InboundMessage, attachmentIDs []string) *pb.InboundMe
 		Metadata:           meta,
 		AuthorVerified:     m.AuthorVerified,
 		HeaderThreading:    m.HeaderThreading,
+		Cc:                 partiesToProto(m.CC),
 	}
+}
+
+func partiesToProto(ps []sdk.Party) []*pb.Party {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]*pb.Party, len(ps))
+	for i, p := range ps {
+		out[i] = PartyToProto(p)
+	}
+	return out
 }
 
 // ReceiptToProto converts the core's answer to Deliver. Rejected files do

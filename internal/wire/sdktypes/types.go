@@ -278,6 +278,13 @@ type InboundMessage struct {
 	// message is added as an internal note marked as from an unverified
 	// sender.
 	HeaderThreading bool
+	// CC lists the people the author copied (email To and Cc addresses
+	// other than the channel's own). When the message speaks publicly on
+	// its ticket (it opens it, or comes from the requester or a
+	// participant), the core records them as the ticket's participants
+	// (end users, created when new), so their own replies in the thread are
+	// public comments too. Agents and administrators are never recorded.
+	CC []Party
 }
 
 // Attachment is a file travelling with a message. Open is called when the

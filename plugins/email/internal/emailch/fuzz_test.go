@@ -30,6 +30,11 @@ func FuzzInbound(f *testing.F) {
 		if msg.Author.ExternalID != strings.ToLower(msg.Author.ExternalID) {
 			t.Fatalf("author id not lower-cased: %q", msg.Author.ExternalID)
 		}
+		for _, c := range msg.CC {
+			if ours, _ := signer.Match(c.ExternalID); ours || c.ExternalID == msg.Author.ExternalID || !utf8.ValidString(c.Name) || c.ExternalID != strings.ToLower(c.ExternalID) {
+				t.Fatalf("copied party %+v", c)
+			}
+		}
 		for _, s := range []string{msg.Subject, msg.Text, msg.HTML, msg.Author.Name} {
 			if !utf8.ValidString(s) {
 				t.Fatalf("invalid UTF-8 %q", s)

@@ -6,10 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"net/textproto"
 	"strings"
 	"time"
 
 	"github.com/patchbayhq/patchbay/plugins/email/internal/mailparse"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/plusaddr"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -128,6 +133,10 @@ func buildInbound(inst *instance, m *mailparse.Message, raw []byte, env envelope
 		msg.Metadata["auto_submitted"] = reason
 	}
 
+	// Everyone else the author wrote to (To, Cc): the core records them
+	// as the ticket's participants when the message may speak publicly.
+	msg.CC = copied(signer, m.Header, author)
+
 	// Threading hints: a signed plus-address in an envelope recipient (or,
 	// over IMAP, in the recipient headers) wins over a subject token.
 	for _, r := range append(append([]string(nil), env.Rcpts...), m.Recipients...) {
@@ -195,4 +204,32 @@ func screenThreadIDs(ids *msgIDSigner, msg *sdk.InboundMessage, ownID string) (r
 		conv = ownID
 	}
 	return replyTo, conv, legacyHint
+}
+
+// copied returns the people a mail's To and Cc headers name besides the
+// author and our own addresses (a header that does not parse names nobody).
+func copied(signer *plusaddr.Signer, h textproto.MIMEHeader, author string) []sdk.Party {
+	var out []sdk.Party
+	seen := map[string]bool{author: true}
+	// Display names in a charset Go does not decode keep their raw form.
+	parser := &mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: func(_ string, input io.Reader) (io.Reader, error) {
+		return input, nil
+	}}}
+	for _, field := range []string{"To", "Cc"} {
+		for _, v := range h.Values(field) {
+			list, err := parser.ParseList(v)
+			if err != nil {
+				continue
+			}
+			for _, a := range list {
+				addr := strings.ToLower(strings.TrimSpace(a.Address))
+				if ours, _ := signer.Match(addr); ours || seen[addr] || !strings.Contains(addr, "@") {
+					continue
+				}
+				seen[addr] = true
+				out = append(out, sdk.Party{ExternalID: addr, IdentityType: "email", Name: strings.ToValidUTF8(a.Name, "\uFFFD"), Email: addr})
+			}
+		}
+	}
+	return out
 }

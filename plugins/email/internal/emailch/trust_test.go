@@ -174,3 +174,25 @@ func TestTrustedRelayVerifiesSender(t *testing.T) {
 		}
 	}
 }
+
+// TestCopiedRecipientsReachTheCore: the To and Cc addresses of a mail,
+// other than the author and our own (plus-)addresses, are sent as
+// InboundMessage.CC, lower-cased, once each, with their display names.
+func TestCopiedRecipientsReachTheCore(t *testing.T) {
+	host := newFakeHost()
+	ch := startChannel(t, host, baseConfig())
+	mail := buildMail([]string{"From: Ann <ann@cust.test>", "To: support@acme.test, Bob <Bob@Cust.test>",
+		"Cc: =?utf-8?q?C=C3=A9line?= <celine@cust.test>, ann@cust.test, " + testSigner(t).Address(3) + ", bob@cust.test",
+		"Subject: s", "Message-ID: <cc@cust.test>"}, "hi")
+	if err := sendSMTP(t, addrOf(ch), "ann@cust.test", []string{"support@acme.test"}, mail); err != nil {
+		t.Fatal(err)
+	}
+	m := host.delivered()[0]
+	var got []string
+	for _, p := range m.CC {
+		got = append(got, p.Name+"<"+p.ExternalID+">")
+	}
+	if strings.Join(got, " ") != "Bob<bob@cust.test> Céline<celine@cust.test>" {
+		t.Fatalf("CC %q", got)
+	}
+}
