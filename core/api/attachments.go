@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -55,6 +56,57 @@ func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request) error {
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent; the client sees a short body.
 		s.log.Warn("streaming an attachment failed", "attachment_id", id, "error", err)
+	}
+	return nil
+}
+
+// getCommentRaw streams the raw provider payload kept for an inbound
+// comment (an email's source, a webhook event): inline or in chunks, never
+// whole in memory.
+func (s *Server) getCommentRaw(w http.ResponseWriter, r *http.Request) error {
+	ticketID, err := parseID(r, "id", "ticket")
+	if err != nil {
+		return err
+	}
+	commentID, err := parseID(r, "comment_id", "comment")
+	if err != nil {
+		return err
+	}
+	err = s.view(func(tx *store.ReadTx) error {
+		c, err := tx.Comment(commentID)
+		if errors.Is(err, store.ErrNotFound) || err == nil && c.TicketID != ticketID {
+			return notFound("comment %d not found on ticket %d", commentID, ticketID)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	info, rc, err := s.store.OpenRaw(commentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("comment %d has no raw payload", commentID)
+	}
+	if err != nil {
+		return storeError(err)
+	}
+	defer rc.Close()
+	ct := "application/octet-stream"
+	if mt, params, err := mime.ParseMediaType(info.ContentType); err == nil {
+		ct = mime.FormatMediaType(mt, params)
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fmt.Sprintf("comment-%d-raw", commentID)}))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	h.Set("Cache-Control", "private, max-age=3600")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Warn("streaming a raw payload failed", "comment_id", commentID, "error", err)
 	}
 	return nil
 }

@@ -162,6 +162,7 @@ func (s *Server) routes() {
 	s.route("PATCH /api/v1/tickets/{id}", agentOnly, s.patchTicket)
 	s.route("GET /api/v1/tickets/{id}/comments", agentOnly, s.listComments)
 	s.route("POST /api/v1/tickets/{id}/comments", agentOnly, s.createComment)
+	s.route("GET /api/v1/tickets/{id}/comments/{comment_id}/raw", agentOnly, s.getCommentRaw)
 
 	s.route("GET /api/v1/users", agentOnly, s.listUsers)
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)

@@ -251,6 +251,12 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, err
 		}
+		if req.Role != ticket.RoleEndUser && (principal == nil || principal.Role != ticket.RoleAdmin) {
+			// The first comment is authored by the requester: an agent
+			// token must not write in another agent's or an
+			// administrator's name.
+			return nil, invalidField("requester.email", "belongs to an agent or administrator: only an administrator can open a ticket with one as the requester")
+		}
 		t := &ticket.Ticket{
 			Subject:     ticket.SubjectFrom(in.Subject, in.Comment.Body),
 			Status:      ticket.StatusNew,

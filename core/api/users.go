@@ -190,6 +190,11 @@ func (s *Server) mergeUser(w http.ResponseWriter, r *http.Request) error {
 		if dst.MergedInto != 0 {
 			return nil, invalidField("into", "user %d was merged into user %d; merge into that user", into, dst.MergedInto)
 		}
+		if p := principalFrom(r.Context()); dst.Role != ticket.RoleEndUser && (p == nil || p.Role != ticket.RoleAdmin) {
+			// Merging moves identities: an agent token must not hand a
+			// customer's addresses (and tickets) to an agent account.
+			return nil, invalidField("into", "user %d is an agent or administrator: only an administrator can merge into one", into)
+		}
 		actor, err := s.actorID(tx, principalFrom(r.Context()))
 		if err != nil {
 			return nil, err

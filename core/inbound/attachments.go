@@ -65,6 +65,9 @@ func (s *Service) StageAttachment(ctx context.Context, instance string, h Staged
 	if err != nil {
 		return Staged{}, err
 	}
+	if h.Raw {
+		return s.stageRaw(ctx, instance, h.ContentType, h.SHA256, r)
+	}
 	pol := inst.policy()
 	name := cleanFilename(h.Filename)
 	ctype := strings.TrimSpace(h.ContentType)
@@ -137,4 +140,39 @@ func (s *Service) OpenAttachment(ctx context.Context, instance, id string) (io.R
 		return nil, fmt.Errorf("attachment %s: %w: %w", id, sdk.ErrNotFound, store.ErrNotFound)
 	}
 	return rc, nil
+}
+
+// MaxRawBytes bounds a raw payload the core keeps (Options.MaxRawBytes may
+// lower it). It is above every
+// channel's own limit (the email channel's max_message_mb allows 1024 MiB),
+// so the raw payload of a message a channel accepted is never what makes
+// the core refuse it; a larger one is recorded as not kept and the message
+// is stored without it.
+const MaxRawBytes int64 = 2 << 30
+
+// stageRaw stores a message's raw payload in chunks, outside the
+// attachment policy (a raw payload is not a file the customer sent): up to
+// MaxRawBytes, beyond which it is recorded as rejected with the reason (the
+// message is then stored without it, see Deliver).
+func (s *Service) stageRaw(ctx context.Context, instance, contentType, sum string, r io.Reader) (Staged, error) {
+	ctype := strings.TrimSpace(contentType)
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	meta := &store.AttachmentMeta{Filename: "raw", ContentType: ctype, SHA256: strings.ToLower(sum), Instance: instance, Raw: true}
+	err := s.st.WriteAttachment(ctx, meta, r, s.opts.MaxRawBytes)
+	if errors.Is(err, store.ErrAttachmentTooLarge) {
+		meta.ID = ""
+		meta.Reason = fmt.Sprintf("the raw message is over the %s the core keeps", formatSize(s.opts.MaxRawBytes))
+		meta.Size = -1
+		if err := s.st.StageRejected(ctx, meta); err != nil {
+			return Staged{}, err
+		}
+		s.log.Info("raw payload not kept", "instance", instance, "reason", meta.Reason)
+		return Staged{ID: meta.ID, Rejected: true, Reason: meta.Reason, Size: -1}, nil
+	}
+	if err != nil {
+		return Staged{}, fmt.Errorf("inbound: stage the raw payload: %w", err)
+	}
+	return Staged{ID: meta.ID, Size: meta.Size}, nil
 }

@@ -1,9 +1,14 @@
 package inbound
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,10 +18,34 @@ import (
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-// Limits on inbound content.
+// MaxExternalIDLength bounds a provider message id.
+const MaxExternalIDLength = 1024
+
+// maxParticipantScan bounds how many of a ticket's latest comments are read
+// to find whether an unverified sender took part in its public conversation.
+const maxParticipantScan = 1000
+
+// Bounds on recorded CCs: per message, and per ticket.
 const (
-	MaxExternalIDLength = 1024
-	MaxRawPayload       = 1 << 20
+	maxCCPerMessage = 20
+	maxCCPerTicket  = 50
+)
+
+// How route found a message's ticket.
+type routeKind int
+
+const (
+	routeNew           routeKind = iota // no ticket: a new one
+	routeReplyTo                        // a ReplyTo id known on the instance
+	routeVerifiedHint                   // a signed TicketHint
+	routeRequesterHint                  // an unsigned TicketHint, author = requester
+	routeConversation                   // the conversation's latest ticket
+)
+
+// Comment metadata of a message kept as an unverified sender's note.
+const (
+	reasonUnverifiedSender = "unverified_sender"
+	reasonRawNotKept       = "raw_not_kept"
 )
 
 // Deliver commits one inbound message with a synced write, then answers:
@@ -38,6 +67,27 @@ const (
 //  5. claim the staged attachments; a rejected file becomes an internal
 //     note naming it and the reason.
 //
+// Who may write what (the trust rules, docs/channels/email.md):
+//
+//   - an author who resolves to an agent or administrator writes as them
+//     only when the channel verified the author (msg.AuthorVerified);
+//   - a message threaded by content the sender wrote (msg.HeaderThreading:
+//     email In-Reply-To, References, thread root) becomes a public comment
+//     on an existing ticket only when its author is that ticket's
+//     requester or a participant (an earlier public comment of theirs on
+//     it), or a signed TicketHint names that ticket;
+//
+// anything else that routed to an existing ticket is added to it as an
+// internal note from an unverified sender (no author, the sender's address
+// and user id in its metadata, the ticket's status untouched), and
+// anything that would open a ticket for an unverified agent opens it with
+// such a note. A message for a closed ticket from a sender who may not
+// write on it opens a new ticket of their own instead of a follow-up.
+//
+// A raw payload over store.MaxInlineRaw is kept in chunks like an
+// attachment (the SDK streams one; an inline one is staged here), so the
+// raw payload never makes the core refuse a message the channel accepted.
+//
 // All of it happens in one store.Update, so concurrent deliveries of one
 // conversation or of one message are serialised by the group-commit writer:
 // one ticket, one comment.
@@ -50,6 +100,20 @@ func (s *Service) Deliver(ctx context.Context, instance string, msg *sdk.Inbound
 	if err := validateMessage(msg); err != nil {
 		s.metrics.delivered(instance, start, false, err)
 		return nil, err
+	}
+	if len(msg.Raw) > store.MaxInlineRaw {
+		// A plugin that sent a large raw payload inline (the SDK streams
+		// one): keep it in chunks, a few MiB per commit, outside the
+		// delivery's own commit.
+		st, err := s.stageRaw(ctx, instance, msg.RawContentType, "", bytes.NewReader(msg.Raw))
+		if err != nil {
+			s.metrics.delivered(instance, start, false, err)
+			return nil, err
+		}
+		m := *msg
+		m.Raw = nil
+		msg = &m
+		attachmentIDs = append(slices.Clip(attachmentIDs), st.ID)
 	}
 	var rec *sdk.Receipt
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
@@ -81,8 +145,6 @@ func validateMessage(msg *sdk.InboundMessage) error {
 		return fmt.Errorf("%w: no author id or email", ErrInvalidMessage)
 	case strings.ContainsRune(msg.ConversationKey, 0) || strings.ContainsRune(msg.ExternalID, 0):
 		return fmt.Errorf("%w: NUL byte in an id", ErrInvalidMessage)
-	case len(msg.Raw) > MaxRawPayload:
-		return fmt.Errorf("%w: raw payload over %d bytes", ErrInvalidMessage, MaxRawPayload)
 	}
 	ids := append([]string{msg.ExternalID, msg.ConversationKey, msg.Author.ExternalID, msg.Author.Email, msg.Author.IdentityType}, msg.ReplyTo...)
 	for _, id := range ids {
@@ -100,15 +162,24 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	// Staged attachments: all must exist (complete, this instance).
+	// Staged attachments: all must exist (complete, this instance). One
+	// of them may be the message's raw payload.
 	var keep []string
 	var rejected []*store.AttachmentMeta
+	var raw *store.AttachmentMeta
 	for _, id := range attachmentIDs {
 		m, err := tx.Attachment(id)
 		if errors.Is(err, store.ErrNotFound) || err == nil && (!m.Staged || !m.Complete || m.Instance != inst.Name) {
 			return nil, fmt.Errorf("%w: %s", ErrUnknownAttachment, id)
 		} else if err != nil {
 			return nil, err
+		}
+		if m.Raw {
+			if raw != nil || len(msg.Raw) > 0 {
+				return nil, fmt.Errorf("%w: more than one raw payload", ErrInvalidMessage)
+			}
+			raw = m
+			continue
 		}
 		if m.Rejected {
 			rejected = append(rejected, m)
@@ -126,14 +197,50 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	if err != nil {
 		return nil, err
 	}
-	// The author caused what follows (their user record was written
-	// before: identity changes are the system's).
-	tx.SetActor(user.ID)
-	// 3. Route.
-	t, latest, err := s.route(tx, inst, msg, user)
+	// 3. Route, then decide whether the author may write on the ticket.
+	t, latest, how, err := s.route(tx, inst, msg, user)
 	if err != nil {
 		return nil, err
 	}
+	privileged := user.Role == ticket.RoleAgent || user.Role == ticket.RoleAdmin
+	trusted := true
+	switch {
+	case privileged && !msg.AuthorVerified:
+		// From is not authentication: a message naming an agent's
+		// address writes as that agent only when the channel verified it.
+		trusted = false
+	case t != nil && msg.HeaderThreading && (how == routeReplyTo || how == routeConversation) &&
+		!privileged && !(msg.TicketHintVerified && msg.TicketHint == t.ID):
+		if trusted, err = isParticipant(tx, t, user.ID); err != nil {
+			return nil, err
+		}
+	}
+	convKey := msg.ConversationKey
+	if !trusted && t != nil && t.Status == ticket.StatusClosed {
+		// No follow-up of someone else's closed ticket: the sender's
+		// own new ticket (their message is public there unless they
+		// claimed an agent's address).
+		t, latest = nil, false
+		trusted = !privileged || msg.AuthorVerified
+	}
+	if !trusted || (t == nil && how != routeNew) {
+		// A ticket opened for a sender who threaded onto someone else's
+		// conversation does not take that conversation over: later
+		// messages of it still reach the original ticket.
+		convKey = ""
+	}
+	if !trusted {
+		return s.deliverUnverified(tx, inst, msg, user, t, keep, rejected, raw, now, sentAt)
+	}
+	// The people the author copied become participants (their user
+	// records, like the author's, are the system's writes).
+	cc, err := s.ccUsers(tx, inst, msg.CC)
+	if err != nil {
+		return nil, err
+	}
+	// The author caused what follows (their user record was written
+	// before: identity changes are the system's).
+	tx.SetActor(user.ID)
 	switch {
 	case t == nil:
 		t = &ticket.Ticket{
@@ -143,10 +250,11 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 			Via:             inst.Kind,
 			Brand:           inst.Brand,
 			RequesterID:     user.ID,
-			ConversationKey: msg.ConversationKey,
+			ConversationKey: convKey,
 			LastInboundAt:   sentAt,
 			CreatedAt:       now,
 		}
+		t.CCIDs = addCC(nil, cc, user.ID)
 		if err := tx.CreateTicket(t); err != nil {
 			return nil, err
 		}
@@ -158,11 +266,13 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 		f.Channel, f.ConversationKey, f.Brand = inst.Name, msg.ConversationKey, inst.Brand
 		f.RequesterID = user.ID
 		f.LastInboundAt = sentAt
+		f.CCIDs = addCC(f.CCIDs, cc, user.ID)
 		if err := tx.CreateTicket(f); err != nil {
 			return nil, err
 		}
 		t = f
 	default:
+		t.CCIDs = addCC(t.CCIDs, cc, t.RequesterID)
 		if user.Role == ticket.RoleAgent || user.Role == ticket.RoleAdmin {
 			if _, err := ticket.ApplyAgentComment(t, user.ID, true, nil, now); err != nil {
 				return nil, err
@@ -203,9 +313,42 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 		AutoSubmitted: msg.AutoSubmitted,
 		Metadata:      msg.Metadata,
 	}
-	if err := tx.CreateComment(c, store.CommentOptions{Instance: inst.Name, Raw: msg.Raw, Attachments: keep}); err != nil {
+	if err := s.createInbound(tx, inst, msg, c, keep, raw); err != nil {
 		return nil, err
 	}
+	return s.noteRejected(tx, t, c, rejected)
+}
+
+// createInbound stores an inbound message's comment with its attachments
+// and raw payload (inline, staged in chunks, or not kept with the reason in
+// the comment's metadata).
+func (s *Service) createInbound(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, c *ticket.Comment, keep []string, raw *store.AttachmentMeta) error {
+	opts := store.CommentOptions{Instance: inst.Name, Raw: msg.Raw, RawContentType: msg.RawContentType, Attachments: keep}
+	if raw != nil {
+		if raw.Rejected {
+			c.Metadata = maps.Clone(c.Metadata)
+			if c.Metadata == nil {
+				c.Metadata = map[string]string{}
+			}
+			c.Metadata[reasonRawNotKept] = raw.Reason
+		} else {
+			opts.RawAttachment = raw.ID
+		}
+	}
+	if err := tx.CreateComment(c, opts); err != nil {
+		return err
+	}
+	if raw != nil && raw.Rejected {
+		if _, err := tx.ClaimStaged(raw.ID, c.TicketID, c.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noteRejected claims the rejected files of comment c and names them in
+// one internal note, and returns the receipt.
+func (s *Service) noteRejected(tx *store.Tx, t *ticket.Ticket, c *ticket.Comment, rejected []*store.AttachmentMeta) (*sdk.Receipt, error) {
 	rec := &sdk.Receipt{TicketID: t.ID, CommentID: c.ID}
 	// 5. Rejected files: one internal note naming them.
 	if len(rejected) > 0 {
@@ -230,10 +373,123 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	return rec, nil
 }
 
+// deliverUnverified stores a message whose author may not write on ticket
+// t as they claim (see Deliver): an internal note on t marked as from an
+// unverified sender, or, when t is nil, a new ticket for the author whose
+// first comment is such a note. The note has no author and changes
+// nothing of the ticket's state; its metadata names the sender.
+func (s *Service) deliverUnverified(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, user *ticket.User, t *ticket.Ticket,
+	keep []string, rejected []*store.AttachmentMeta, raw *store.AttachmentMeta, now, sentAt time.Time) (*sdk.Receipt, error) {
+	if t == nil {
+		tx.SetActor(0)
+		t = &ticket.Ticket{
+			Subject:     ticket.SubjectFrom(msg.Subject, msg.Text),
+			Status:      ticket.StatusNew,
+			Channel:     inst.Name,
+			Via:         inst.Kind,
+			Brand:       inst.Brand,
+			RequesterID: user.ID,
+			CreatedAt:   now,
+		}
+		if err := tx.CreateTicket(t); err != nil {
+			return nil, err
+		}
+	}
+	meta := maps.Clone(msg.Metadata)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta["reason"] = reasonUnverifiedSender
+	meta["sender_user_id"] = strconv.FormatUint(user.ID, 10)
+	sender := msg.Author.Email
+	if sender == "" {
+		sender = msg.Author.ExternalID
+	}
+	meta["sender"] = sender
+	c := &ticket.Comment{
+		TicketID:      t.ID,
+		Body:          msg.Text,
+		HTMLBody:      msg.HTML,
+		Public:        false,
+		Via:           inst.Kind,
+		ExternalID:    msg.ExternalID,
+		CreatedAt:     sentAt,
+		AutoSubmitted: msg.AutoSubmitted,
+		Metadata:      meta,
+	}
+	if err := s.createInbound(tx, inst, msg, c, keep, raw); err != nil {
+		return nil, err
+	}
+	s.log.Info("inbound message kept as an internal note: unverified sender", "instance", inst.Name,
+		"ticket", t.ID, "comment", c.ID, "sender_user_id", user.ID)
+	return s.noteRejected(tx, t, c, rejected)
+}
+
+// ccUsers finds or creates the end users of the parties a message copied
+// (the first maxCCPerMessage); agents and administrators are left out.
+func (s *Service) ccUsers(tx *store.Tx, inst Instance, parties []sdk.Party) ([]uint64, error) {
+	var ids []uint64
+	for _, p := range parties[:min(len(parties), maxCCPerMessage)] {
+		if strings.TrimSpace(p.ExternalID) == "" && strings.TrimSpace(p.Email) == "" {
+			continue
+		}
+		if !utf8.ValidString(p.ExternalID+p.Email+p.IdentityType) || strings.ContainsRune(p.ExternalID+p.Email, 0) ||
+			len(p.ExternalID) > MaxExternalIDLength || len(p.Email) > MaxExternalIDLength {
+			continue
+		}
+		u, err := s.findOrCreateUser(tx, inst, p)
+		if err != nil {
+			return nil, err
+		}
+		if u.Role == ticket.RoleEndUser || u.Role == "" {
+			ids = append(ids, u.ID)
+		}
+	}
+	return ids, nil
+}
+
+// addCC returns cc with the ids of add that are new, not the requester,
+// up to maxCCPerTicket; cc itself is never modified (tickets share slices
+// with the store's cache).
+func addCC(cc, add []uint64, requester uint64) []uint64 {
+	out := cc
+	for _, id := range add {
+		if id == requester || slices.Contains(out, id) || len(out) >= maxCCPerTicket {
+			continue
+		}
+		out = append(slices.Clip(out), id)
+	}
+	return out
+}
+
+// isParticipant reports whether user may write publicly on t when the
+// message reached t by sender-written threading: the requester, a recorded
+// CC, or the author of a public comment among its latest maxParticipantScan.
+func isParticipant(tx *store.Tx, t *ticket.Ticket, userID uint64) (bool, error) {
+	if t.RequesterID == userID || slices.Contains(t.CCIDs, userID) {
+		return true, nil
+	}
+	ids, err := tx.CommentIDsBefore(t.ID, math.MaxUint64, maxParticipantScan)
+	if err != nil {
+		return false, err
+	}
+	for _, id := range ids {
+		c, err := tx.Comment(id)
+		if err != nil {
+			return false, err
+		}
+		if c.Public && c.AuthorID == userID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // findOrCreateUser finds the author by (type, id); failing that links a
-// profile email that is an existing user's email identity (adding the new
-// identity to that user); failing that creates an end user with the
-// identity (and the email identity when it is free).
+// profile email that is an existing end user's email identity (adding the
+// new identity to that user; never an agent's or administrator's, whose
+// accounts a provider profile must not reach); failing that creates an end
+// user with the identity (and the email identity when it is free).
 func (s *Service) findOrCreateUser(tx *store.Tx, inst Instance, p sdk.Party) (*ticket.User, error) {
 	typ := p.IdentityType
 	if typ == "" {
@@ -252,20 +508,25 @@ func (s *Service) findOrCreateUser(tx *store.Tx, inst Instance, p sdk.Party) (*t
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	emailFree := true
 	if email.Value != "" && email != idn {
 		u, err := tx.UserByIdentity("email", email.Value)
 		if err == nil {
 			if u, err = s.resolveMerged(tx, u); err != nil {
 				return nil, err
 			}
-			return tx.AddIdentity(u.ID, idn)
-		}
-		if !errors.Is(err, store.ErrNotFound) {
+			if u.Role == ticket.RoleEndUser || u.Role == "" {
+				return tx.AddIdentity(u.ID, idn)
+			}
+			// A profile email equal to an agent's: a new end user,
+			// without that email.
+			emailFree = false
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
 	}
 	u = &ticket.User{Name: strings.TrimSpace(p.Name), Phone: p.Phone, Role: ticket.RoleEndUser, Identities: []ticket.Identity{idn}}
-	if email.Value != "" {
+	if email.Value != "" && emailFree {
 		u.Email = email.Value
 		if email != idn {
 			u.Identities = append(u.Identities, email)
@@ -299,38 +560,43 @@ func (s *Service) resolveMerged(tx *store.Tx, u *ticket.User) (*ticket.User, err
 // route finds the ticket a message belongs to; nil means a new ticket.
 // latest reports that it is the latest ticket of the message's own
 // conversation (found through the conversation index).
-func (s *Service) route(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, user *ticket.User) (t *ticket.Ticket, latest bool, err error) {
+func (s *Service) route(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, user *ticket.User) (t *ticket.Ticket, latest bool, how routeKind, err error) {
 	for _, id := range msg.ReplyTo {
 		if id == "" || strings.ContainsRune(id, 0) {
 			continue
 		}
 		t, err := tx.TicketByMessageID(inst.Name, id)
 		if err == nil {
-			return t, false, nil
+			return t, false, routeReplyTo, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return nil, false, err
+			return nil, false, routeNew, err
 		}
 	}
 	if msg.TicketHint != 0 {
-		// A plugin reaches only its own instance (docs/guarantees.md): a hint
-		// naming another channel's ticket is ignored, verified or not.
+		// A plugin reaches only its own instance: a hint naming another
+		// channel's ticket is ignored, verified or not.
 		t, err := tx.Ticket(msg.TicketHint)
-		if err == nil && t.Channel == inst.Name && (msg.TicketHintVerified || t.RequesterID == user.ID) {
-			return t, false, nil
+		if err == nil && t.Channel == inst.Name {
+			switch {
+			case msg.TicketHintVerified:
+				return t, false, routeVerifiedHint, nil
+			case t.RequesterID == user.ID:
+				return t, false, routeRequesterHint, nil
+			}
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, false, err
+			return nil, false, routeNew, err
 		}
 	}
 	if msg.ConversationKey != "" {
 		t, err := tx.TicketByConversation(inst.Name, msg.ConversationKey)
 		if err == nil {
-			return t, true, nil
+			return t, true, routeConversation, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return nil, false, err
+			return nil, false, routeNew, err
 		}
 	}
-	return nil, false, nil
+	return nil, false, routeNew, nil
 }

@@ -45,6 +45,10 @@ type Options struct {
 	SweepInterval time.Duration
 	// Registerer receives the inbound metrics; nil: not registered.
 	Registerer prometheus.Registerer
+	// MaxRawBytes bounds a raw payload the core keeps (default and
+	// ceiling MaxRawBytes); a larger one is dropped with the reason in the
+	// comment's metadata and the message is stored without it.
+	MaxRawBytes int64
 }
 
 // Service is the inbound side of the core: pluginhost.Backend.
@@ -71,6 +75,9 @@ func New(st *store.Store, instances []Instance, opts Options) *Service {
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
+	}
+	if opts.MaxRawBytes <= 0 || opts.MaxRawBytes > MaxRawBytes {
+		opts.MaxRawBytes = MaxRawBytes
 	}
 	s := &Service{st: st, log: opts.Logger, opts: opts, metrics: newMetrics(opts.Registerer)}
 	s.SetInstances(instances)

@@ -348,6 +348,11 @@ func threadIDs(r *store.ReadTx, ticketID, before uint64) ([]string, error) {
 		if err != nil {
 			return "", err
 		}
+		if !c.Public {
+			// An internal note (an unverified sender's message kept
+			// for agents) is not part of the customer's thread.
+			return "", nil
+		}
 		if c.ExternalID != "" {
 			return c.ExternalID, nil
 		}
@@ -372,6 +377,9 @@ func threadIDs(r *store.ReadTx, ticketID, before uint64) ([]string, error) {
 		x := c.ExternalID
 		if x == "" && c.Delivery != nil {
 			x = c.Delivery.ExternalID
+		}
+		if !c.Public {
+			x = ""
 		}
 		if x != "" {
 			first, firstID = x, c.ID

@@ -369,6 +369,38 @@ func TestThreadIDsOfLongConversation(t *testing.T) {
 	}
 }
 
+// TestThreadIDsLeaveOutInternalNotes: the message ids of internal notes
+// (an unverified sender's mail kept for agents) never reach the customer in
+// the reply's threading headers.
+func TestThreadIDsLeaveOutInternalNotes(t *testing.T) {
+	e := newEnv(t)
+	tk := e.seed() // comment 1: wamid.in1
+	e.st.Update(context.Background(), func(tx *store.Tx) error {
+		for _, c := range []*ticket.Comment{
+			{TicketID: tk.ID, Public: false, ExternalID: "stranger-1", Metadata: map[string]string{"reason": "unverified_sender"}},
+			{TicketID: tk.ID, Public: true, ExternalID: "in-2"},
+			{TicketID: tk.ID, Public: false, ExternalID: "stranger-2"},
+		} {
+			if err := tx.CreateComment(c, store.CommentOptions{Instance: "wa"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	reply := e.reply(tk, "answer")
+	var ids []string
+	if err := e.st.View(func(r *store.ReadTx) error {
+		var err error
+		ids, err = threadIDs(r, tk.ID, reply)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[wamid.in1 in-2]" {
+		t.Fatalf("thread ids %v", ids)
+	}
+}
+
 // A reply whose channel plugin is down waits for the channel: those
 // attempts do not count toward MaxAttempts (an outage never fails a reply),
 // and ChannelUp sends it at once instead of after its backoff.

@@ -29,20 +29,23 @@ const chunksPerUpdate = 16
 
 // AttachmentMeta describes a stored (or staged, or rejected) file.
 type AttachmentMeta struct {
-	ID          string    `json:"id"`
-	Filename    string    `json:"filename"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	SHA256      string    `json:"sha256,omitempty"`
-	Instance    string    `json:"instance,omitempty"`
-	Chunks      uint32    `json:"chunks"`
-	Complete    bool      `json:"complete"`
-	Staged      bool      `json:"staged"`
-	Rejected    bool      `json:"rejected,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	TicketID    uint64    `json:"ticket_id,omitempty"`
-	CommentID   uint64    `json:"comment_id,omitempty"`
+	ID          string `json:"id"`
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256,omitempty"`
+	Instance    string `json:"instance,omitempty"`
+	Chunks      uint32 `json:"chunks"`
+	Complete    bool   `json:"complete"`
+	Staged      bool   `json:"staged"`
+	Rejected    bool   `json:"rejected,omitempty"`
+	// Raw marks a message's raw payload kept in chunks (a large one): it
+	// belongs to its comment's raw record, not to its attachments.
+	Raw       bool      `json:"raw,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	TicketID  uint64    `json:"ticket_id,omitempty"`
+	CommentID uint64    `json:"comment_id,omitempty"`
 }
 
 // Attachment returns an attachment's metadata, or ErrNotFound.

@@ -20,7 +20,7 @@ const maxViolations = 50
 // listed under its ticket and its dedupe entry (if any) points back at it;
 // identities point at users that list them; sequences are ahead of every
 // id; every pending reply has an outbox entry (and the reverse) with its
-// due-index entry. It returns nil or an error listing the violations. It reads the whole
+// due-index entry; every raw payload record names its comment's bytes. It returns nil or an error listing the violations. It reads the whole
 // store (use it in tests, the crash suite and `patchbay check`).
 func (s *Store) Check(ctx context.Context) error {
 	var problems []error
@@ -141,6 +141,36 @@ func (s *Store) Check(ctx context.Context) error {
 		}
 		for k := range listed {
 			bad("ticket comment entry %x without comment", k)
+		}
+		// Raw payloads: each record belongs to a comment and names its
+		// bytes (inline, or a claimed chunked attachment of that comment).
+		raws, err := all(pRawInfo, false)
+		if err != nil {
+			return err
+		}
+		for _, p := range raws {
+			id := getU64(p.Key[len(pRawInfo):])
+			var info RawInfo
+			if err := json.Unmarshal(p.Value, &info); err != nil {
+				bad("raw payload record of comment %d: %v", id, err)
+				continue
+			}
+			if _, ok, _ := r.r.get(commentKey(id)); !ok {
+				bad("raw payload record of missing comment %d", id)
+			}
+			if info.AttachmentID == "" {
+				if _, ok, _ := r.r.get(rawKey(id)); !ok {
+					bad("raw payload of comment %d missing", id)
+				}
+				continue
+			}
+			m, err := r.Attachment(info.AttachmentID)
+			switch {
+			case err != nil:
+				bad("raw payload of comment %d: %v", id, err)
+			case !m.Raw || !m.Complete || m.Staged || m.CommentID != id || m.Size != info.Size:
+				bad("raw payload of comment %d: attachment %s is not its claimed, complete raw payload", id, m.ID)
+			}
 		}
 		// Outbox: entries and their due index agree; a pending reply is
 		// queued; a queued reply is pending.

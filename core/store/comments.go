@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -136,9 +139,82 @@ func (r *ReadTx) TicketByMessageID(instance, externalID string) (*ticket.Ticket,
 	return r.Ticket(c.TicketID)
 }
 
-// RawPayload returns the raw provider payload kept for an inbound comment.
+// RawPayload returns the raw provider payload kept inline for an inbound
+// comment (a small one); a large one is kept in chunks, see OpenRaw.
 func (r *ReadTx) RawPayload(commentID uint64) ([]byte, bool, error) {
 	return r.r.get(rawKey(commentID))
+}
+
+// MaxInlineRaw is the largest raw payload kept in one value (raw/<comment>).
+// A larger one is kept like an attachment, in ChunkSize chunks written a few
+// MiB per commit (Store.WriteAttachment with AttachmentMeta.Raw), and
+// CommentOptions.RawAttachment names it.
+const MaxInlineRaw = 256 << 10
+
+// RawInfo describes the raw provider payload kept for an inbound comment.
+type RawInfo struct {
+	ContentType string `json:"content_type,omitempty"`
+	Size        int64  `json:"size"`
+	// AttachmentID names the chunked blob holding a large payload; empty
+	// when the payload is inline.
+	AttachmentID string `json:"attachment_id,omitempty"`
+}
+
+// RawInfo returns what is known of a comment's raw payload, or ErrNotFound
+// when none was kept. Payloads stored before RawInfo records existed have
+// no content type.
+func (r *ReadTx) RawInfo(commentID uint64) (*RawInfo, error) {
+	var info RawInfo
+	ok, err := r.getJSON(rawInfoKey(commentID), &info)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return &info, nil
+	}
+	v, ok, err := r.r.get(rawKey(commentID))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("raw payload of comment %d: %w", commentID, ErrNotFound)
+	}
+	return &RawInfo{Size: int64(len(v))}, nil
+}
+
+// OpenRaw streams a comment's raw payload (one chunk in memory at a time
+// for a large one), or returns ErrNotFound.
+func (s *Store) OpenRaw(commentID uint64) (*RawInfo, io.ReadCloser, error) {
+	var info *RawInfo
+	var inline []byte
+	err := s.View(func(r *ReadTx) error {
+		var err error
+		if info, err = r.RawInfo(commentID); err != nil {
+			return err
+		}
+		if info.AttachmentID == "" {
+			v, ok, err := r.r.get(rawKey(commentID))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("raw payload of comment %d: %w", commentID, ErrNotFound)
+			}
+			inline = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if info.AttachmentID == "" {
+		return info, io.NopCloser(bytes.NewReader(inline)), nil
+	}
+	_, rc, err := s.OpenAttachment(info.AttachmentID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return info, rc, nil
 }
 
 // CommentOptions are the extras of CreateComment.
@@ -146,8 +222,16 @@ type CommentOptions struct {
 	// Instance is the channel instance an inbound message came from; with
 	// the comment's ExternalID it feeds the dedupe index.
 	Instance string
-	// Raw is the raw provider payload, stored under its own key.
+	// Raw is the raw provider payload, stored under its own key; at most
+	// MaxInlineRaw bytes (a larger one is an error: stage it with
+	// Store.WriteAttachment and name it in RawAttachment).
 	Raw []byte
+	// RawContentType is the media type of the raw payload.
+	RawContentType string
+	// RawAttachment is a staged attachment (AttachmentMeta.Raw) holding a
+	// large raw payload, claimed for this comment as its raw payload (not
+	// one of its attachments).
+	RawAttachment string
 	// Attachments are staged attachment ids (Store.WriteAttachment) to
 	// claim for this comment; each is appended to the comment's
 	// Attachments. A rejected, incomplete or unknown id is an error wrapping
@@ -195,13 +279,36 @@ func (tx *Tx) CreateComment(c *ticket.Comment, opts CommentOptions) error {
 	if c.Attachments == nil {
 		c.Attachments = []ticket.Attachment{}
 	}
+	if len(opts.Raw) > MaxInlineRaw {
+		return fmt.Errorf("store: raw payload of %d bytes is over the inline limit of %d: stage it", len(opts.Raw), MaxInlineRaw)
+	}
+	if len(opts.Raw) > 0 && opts.RawAttachment != "" {
+		return errors.New("store: a comment has one raw payload, inline or staged")
+	}
+	var rawInfo *RawInfo
+	switch {
+	case opts.RawAttachment != "":
+		m, err := tx.Attachment(opts.RawAttachment)
+		if err != nil {
+			return err
+		}
+		if !m.Raw || m.Rejected {
+			return fmt.Errorf("staged raw payload %s: %w", opts.RawAttachment, ErrNotFound)
+		}
+		if m, err = tx.ClaimStaged(opts.RawAttachment, c.TicketID, id); err != nil {
+			return err
+		}
+		rawInfo = &RawInfo{ContentType: opts.RawContentType, Size: m.Size, AttachmentID: m.ID}
+	case len(opts.Raw) > 0:
+		rawInfo = &RawInfo{ContentType: opts.RawContentType, Size: int64(len(opts.Raw))}
+	}
 	for _, aid := range opts.Attachments {
 		m, err := tx.Attachment(aid)
 		if err != nil {
 			return err
 		}
-		if m.Rejected {
-			return fmt.Errorf("attachment %s was rejected: %w", aid, ErrNotFound)
+		if m.Rejected || m.Raw {
+			return fmt.Errorf("attachment %s was rejected or is a raw payload: %w", aid, ErrNotFound)
 		}
 		if m, err = tx.ClaimStaged(aid, c.TicketID, id); err != nil {
 			return err
@@ -217,6 +324,11 @@ func (tx *Tx) CreateComment(c *ticket.Comment, opts CommentOptions) error {
 	}
 	if len(opts.Raw) > 0 {
 		tx.set(rawKey(id), opts.Raw)
+	}
+	if rawInfo != nil {
+		if err := tx.setJSON(rawInfoKey(id), rawInfo); err != nil {
+			return err
+		}
 	}
 	return tx.AppendEvent(&Event{Type: EventCommentCreated, TicketID: c.TicketID, CommentID: id, Data: c})
 }

@@ -82,7 +82,9 @@
 //	t/<id>                         ticket JSON
 //	c/<id>                         comment JSON
 //	tc/<ticket><comment>           comments of a ticket, oldest first
-//	raw/<comment>                  raw provider payload of an inbound comment
+//	raw/<comment>                  raw provider payload of an inbound comment (small ones)
+//	rwi/<comment>                  raw payload info: content type, size, and the attachment
+//	                               (am/ ac/ chunks) holding a large one
 //	u/<id>                         user JSON
 //	idn/<type>0<value>             identity -> user id
 //	xa/<inv id>                    every ticket, newest first

@@ -15,7 +15,8 @@ const (
 	pTicket     = "t/"   // t/<id> -> ticket JSON
 	pComment    = "c/"   // c/<id> -> comment JSON
 	pTicketCmts = "tc/"  // tc/<ticket><comment> -> ""
-	pRaw        = "raw/" // raw/<comment> -> raw provider payload
+	pRaw        = "raw/" // raw/<comment> -> raw provider payload (up to MaxInlineRaw bytes)
+	pRawInfo    = "rwi/" // rwi/<comment> -> RawInfo JSON (content type, size, blob attachment id)
 	pUser       = "u/"   // u/<id> -> user JSON
 	pIdentity   = "idn/" // idn/<type>0<value> -> u64 user id
 	pIxAll      = "xa/"  // xa/<inv id> -> ""
@@ -82,6 +83,7 @@ func ticketKey(id uint64) []byte  { return key(pTicket, u64(id)) }
 func commentKey(id uint64) []byte { return key(pComment, u64(id)) }
 func userKey(id uint64) []byte    { return key(pUser, u64(id)) }
 func rawKey(id uint64) []byte     { return key(pRaw, u64(id)) }
+func rawInfoKey(id uint64) []byte { return key(pRawInfo, u64(id)) }
 func ticketCommentKey(t, c uint64) []byte {
 	return key(pTicketCmts, u64(t), u64(c))
 }

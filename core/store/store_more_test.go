@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,6 +353,48 @@ func TestCheckFindsViolations(t *testing.T) {
 	})
 	err := s.Check(context.Background())
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("missing index entry")) || !bytes.Contains([]byte(err.Error()), []byte("stale index entry")) {
+		t.Fatalf("check: %v", err)
+	}
+}
+
+// TestCheckFindsBrokenRawPayload: Check reports a raw payload record whose
+// chunked attachment is gone, and accepts the intact inline and chunked ones.
+func TestCheckFindsBrokenRawPayload(t *testing.T) {
+	s := openTest(t)
+	big := bytes.Repeat([]byte("r"), MaxInlineRaw+1)
+	meta := &AttachmentMeta{Filename: "raw", ContentType: "message/rfc822", Instance: "mail", Raw: true}
+	if err := s.WriteAttachment(context.Background(), meta, bytes.NewReader(big), 0); err != nil {
+		t.Fatal(err)
+	}
+	var chunked uint64
+	mustUpdate(t, s, func(tx *Tx) error {
+		tk := &ticket.Ticket{Status: ticket.StatusNew, Channel: "mail"}
+		if err := tx.CreateTicket(tk); err != nil {
+			return err
+		}
+		if err := tx.CreateComment(&ticket.Comment{TicketID: tk.ID, Public: true, ExternalID: "small"}, CommentOptions{Instance: "mail", Raw: []byte("hi"), RawContentType: "text/plain"}); err != nil {
+			return err
+		}
+		c := &ticket.Comment{TicketID: tk.ID, Public: true, ExternalID: "big"}
+		if err := tx.CreateComment(c, CommentOptions{Instance: "mail", RawAttachment: meta.ID, RawContentType: "message/rfc822"}); err != nil {
+			return err
+		}
+		chunked = c.ID
+		return nil
+	})
+	if err := s.Check(context.Background()); err != nil {
+		t.Fatalf("intact store: %v", err)
+	}
+	if _, rc, err := s.OpenRaw(chunked); err != nil {
+		t.Fatal(err)
+	} else if got, _ := io.ReadAll(rc); !bytes.Equal(got, big) {
+		t.Fatalf("raw read back %d bytes", len(got))
+	}
+	mustUpdate(t, s, func(tx *Tx) error {
+		tx.del(attMetaKey(meta.ID))
+		return nil
+	})
+	if err := s.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "raw payload of comment") {
 		t.Fatalf("check: %v", err)
 	}
 }

@@ -70,6 +70,9 @@ func fixTicket(t *ticket.Ticket) {
 func cloneTicket(t *ticket.Ticket) *ticket.Ticket {
 	c := *t
 	c.Tags = append(make([]string, 0, len(t.Tags)), t.Tags...)
+	if t.CCIDs != nil {
+		c.CCIDs = append([]uint64(nil), t.CCIDs...)
+	}
 	return &c
 }
 

@@ -279,6 +279,7 @@ func NewFollowUp(closed *Ticket, at time.Time) *Ticket {
 		Tags:            tags,
 		FollowUpOf:      closed.ID,
 		ConversationKey: closed.ConversationKey,
+		CCIDs:           append([]uint64(nil), closed.CCIDs...),
 		CreatedAt:       at,
 		UpdatedAt:       at,
 	}

@@ -62,6 +62,10 @@ type Ticket struct {
 	ConversationKey string `json:"conversation_key,omitempty"`
 	// LastInboundAt is when the requester last wrote on the channel.
 	LastInboundAt time.Time `json:"last_inbound_at,omitzero"`
+	// CCIDs are the end users the requester (or another participant)
+	// copied on the conversation: participants whose own messages threaded
+	// by the sender's headers are public comments (see core/inbound).
+	CCIDs []uint64 `json:"cc_ids,omitempty"`
 }
 
 // Comment is one message on a ticket: an inbound message, a public reply or

@@ -19,6 +19,12 @@ type StagedHeader struct {
 	// Size is -1 when unknown. When known, the reader fails on a stream
 	// that is longer or shorter.
 	Size int64
+	// Raw marks the upload of a message's raw payload (sent as a stream
+	// when it is too large to travel inside Deliver). The core keeps it as
+	// the raw payload of the comment whose Deliver names its id, outside
+	// the attachment policy; Filename is empty and ContentType is the
+	// message's RawContentType.
+	Raw bool
 }
 
 // Staged is the outcome of staging one attachment.

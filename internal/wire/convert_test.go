@@ -85,7 +85,9 @@ func TestConversionsRoundTrip(t *testing.T) {
 			m := &sdk.InboundMessage{ExternalID: "<id@x>", ConversationKey: "<root@x>", ReplyTo: []string{"<a@x>", "<b@x>"},
 				Author:  sdk.Party{ExternalID: "ada@x.test", IdentityType: "email", Name: "Ada", Email: "ada@x.test", Phone: "+1"},
 				Subject: "VPN", Text: "down", HTML: "<p>down</p>", SentAt: at, Raw: []byte("raw"), RawContentType: "message/rfc822",
-				TicketHint: 42, TicketHintVerified: true, AutoSubmitted: true, Metadata: map[string]string{"k": "v"}}
+				TicketHint: 42, TicketHintVerified: true, AutoSubmitted: true, Metadata: map[string]string{"k": "v"},
+				AuthorVerified: true, HeaderThreading: true,
+				CC: []sdk.Party{{ExternalID: "bob@x.test", IdentityType: "email", Email: "bob@x.test"}, {ExternalID: "cy@x.test", Name: "Cy"}}}
 			got, ids := wire.InboundFromProto(viaWire(t, wire.InboundToProto(m, []string{"s1", "s2"})))
 			return []any{got, ids}, []any{m, []string{"s1", "s2"}}
 		}},
@@ -136,7 +138,7 @@ func TestConversionsRoundTrip(t *testing.T) {
 			return wire.StatusFromProto(viaWire(t, wire.StatusToProto(s))), s
 		}},
 		{"staged header", func(t *testing.T) (any, any) {
-			h := wire.StagedHeader{Filename: "a.pdf", ContentType: "application/pdf", SHA256: strings.Repeat("ab", 32), Size: -1}
+			h := wire.StagedHeader{Filename: "a.pdf", ContentType: "application/pdf", SHA256: strings.Repeat("ab", 32), Size: -1, Raw: true}
 			return wire.StagedHeaderFromProto(viaWire(t, wire.StagedHeaderToProto(h))), h
 		}},
 		{"staged", func(t *testing.T) (any, any) {

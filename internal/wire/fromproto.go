@@ -161,6 +161,9 @@ func InboundFromProto(p *pb.InboundMessage) (*sdk.InboundMessage, []string) {
 		TicketHintVerified: p.GetTicketHintVerified(),
 		AutoSubmitted:      p.GetAutoSubmitted(),
 		Metadata:           meta,
+		AuthorVerified:     p.GetAuthorVerified(),
+		HeaderThreading:    p.GetHeaderThreading(),
+		CC:                 partiesFromProto(p.GetCc()),
 	}, nilIfEmpty(p.GetAttachmentIds())
 }
 
@@ -253,7 +256,7 @@ func StatusFromProto(p *pb.ReportStatusRequest) sdk.Status {
 
 // StagedHeaderFromProto converts the header of an attachment upload.
 func StagedHeaderFromProto(p *pb.AttachmentHeader) StagedHeader {
-	return StagedHeader{Filename: p.GetFilename(), ContentType: p.GetContentType(), Size: p.GetSize(), SHA256: p.GetSha256()}
+	return StagedHeader{Filename: p.GetFilename(), ContentType: p.GetContentType(), Size: p.GetSize(), SHA256: p.GetSha256(), Raw: p.GetRaw()}
 }
 
 // StagedFromProto converts the outcome of an attachment upload.
@@ -280,4 +283,15 @@ func nilIfEmpty[S ~[]E, E any](s S) S {
 		return nil
 	}
 	return s
+}
+
+func partiesFromProto(ps []*pb.Party) []sdk.Party {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]sdk.Party, len(ps))
+	for i, p := range ps {
+		out[i] = PartyFromProto(p)
+	}
+	return out
 }

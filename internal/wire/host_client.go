@@ -67,7 +67,22 @@ func (h *hostClient) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk
 			ids = append(ids, st.ID)
 		}
 	}
-	res, err := h.deliver.call(ctx, &pb.DeliverRequest{Message: InboundToProto(msg, ids)})
+	pm := InboundToProto(msg, ids)
+	if len(msg.Raw) > InlineRawBytes {
+		// A large raw payload streams like an attachment (so no Deliver
+		// frame carries megabytes, and none nears the gRPC message limit);
+		// the core keeps it as the comment's raw payload.
+		raw := sdk.BytesAttachment("", msg.RawContentType, msg.Raw)
+		st, err := h.uploadAs(ctx, raw, true)
+		if err != nil {
+			return nil, fmt.Errorf("deliver: raw payload: %w", err)
+		}
+		pm.Raw = nil
+		if st.ID != "" {
+			pm.AttachmentIds = append(pm.AttachmentIds, st.ID)
+		}
+	}
+	res, err := h.deliver.call(ctx, &pb.DeliverRequest{Message: pm})
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +96,11 @@ func (h *hostClient) Deliver(ctx context.Context, msg *sdk.InboundMessage) (*sdk
 
 // upload streams one attachment in ChunkSize chunks.
 func (h *hostClient) upload(ctx context.Context, a sdk.Attachment) (Staged, error) {
+	return h.uploadAs(ctx, a, false)
+}
+
+// uploadAs streams one attachment, or with raw the message's raw payload.
+func (h *hostClient) uploadAs(ctx context.Context, a sdk.Attachment, raw bool) (Staged, error) {
 	if a.Open == nil {
 		return Staged{}, errors.New("attachment has no Open function")
 	}
@@ -101,7 +121,7 @@ func (h *hostClient) upload(ctx context.Context, a sdk.Attachment) (Staged, erro
 	if size < 0 {
 		size = -1
 	}
-	header := StagedHeaderToProto(StagedHeader{Filename: a.Filename, ContentType: a.ContentType, SHA256: a.SHA256, Size: size})
+	header := StagedHeaderToProto(StagedHeader{Filename: a.Filename, ContentType: a.ContentType, SHA256: a.SHA256, Size: size, Raw: raw})
 	err = sendChunks(rc, header, stream.Send)
 	if err != nil && !errors.Is(err, io.EOF) {
 		// io.EOF from Send means the core answered early (a rejection);

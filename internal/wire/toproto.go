@@ -152,7 +152,21 @@ func InboundToProto(m *sdk.InboundMessage, attachmentIDs []string) *pb.InboundMe
 		TicketHintVerified: m.TicketHintVerified,
 		AutoSubmitted:      m.AutoSubmitted,
 		Metadata:           meta,
+		AuthorVerified:     m.AuthorVerified,
+		HeaderThreading:    m.HeaderThreading,
+		Cc:                 partiesToProto(m.CC),
 	}
+}
+
+func partiesToProto(ps []sdk.Party) []*pb.Party {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]*pb.Party, len(ps))
+	for i, p := range ps {
+		out[i] = PartyToProto(p)
+	}
+	return out
 }
 
 // ReceiptToProto converts the core's answer to Deliver. Rejected files do
@@ -239,7 +253,7 @@ func StatusToProto(s sdk.Status) *pb.ReportStatusRequest {
 
 // StagedHeaderToProto converts the header of an attachment upload.
 func StagedHeaderToProto(h StagedHeader) *pb.AttachmentHeader {
-	return &pb.AttachmentHeader{Filename: h.Filename, ContentType: h.ContentType, Size: h.Size, Sha256: h.SHA256}
+	return &pb.AttachmentHeader{Filename: h.Filename, ContentType: h.ContentType, Size: h.Size, Sha256: h.SHA256, Raw: h.Raw}
 }
 
 // StagedToProto converts the outcome of an attachment upload.

@@ -51,6 +51,12 @@ const WindowBytes = 1 << 20
 // ChunkSize is the size of one attachment chunk on the wire.
 const ChunkSize = 64 << 10
 
+// InlineRawBytes is the largest raw payload that travels inside a Deliver
+// call. A larger InboundMessage.Raw is streamed to the core first, like an
+// attachment (StagedHeader.Raw), so its size is bounded by the channel's own
+// limits and never by MaxMessageBytes.
+const InlineRawBytes = 256 << 10
+
 // Handshake is the go-plugin handshake shared by the SDK and the host. It is
 // a value: treat it as a constant.
 var Handshake = plugin.HandshakeConfig{

@@ -602,3 +602,38 @@ func TestLargeAttachmentIsChunked(t *testing.T) {
 		t.Errorf("%d messages in, %d out; want at least %d each way", st.in, st.out, chunks)
 	}
 }
+
+// TestLargeRawStreamsOutsideDeliver closes the class "a raw payload is
+// bounded by one RPC message": a Raw over InlineRawBytes (here 80 MiB, over
+// the 64 MiB gRPC message limit) streams to the core as a raw upload
+// (StagedHeader.Raw, the message's content type) whose id joins the staged
+// ids, and the Deliver call carries no raw bytes; a small Raw stays inline.
+func TestLargeRawStreamsOutsideDeliver(t *testing.T) {
+	big := make([]byte, wire.MaxMessageBytes+16<<20)
+	_, _ = rand.Read(big[:1<<20])
+	b := newMemBackend()
+	ch := &probeChannel{}
+	configured(t, ch, b)
+	ctx := testCtx(t)
+	if _, err := ch.Host().Deliver(ctx, &sdk.InboundMessage{ExternalID: "big", ConversationKey: "c", Raw: big, RawContentType: "message/rfc822",
+		Attachments: []sdk.Attachment{sdk.BytesAttachment("a.pdf", "application/pdf", []byte("%PDF"))}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.delivered) != 1 || len(b.delivered[0].Raw) != 0 || len(b.ids[0]) != 2 {
+		t.Fatalf("delivered %d messages, raw inline %d bytes, ids %q", len(b.delivered), len(b.delivered[0].Raw), b.ids[0])
+	}
+	rawID := b.ids[0][1]
+	if h := b.headers[rawID]; !h.Raw || h.ContentType != "message/rfc822" || b.headers[b.ids[0][0]].Raw {
+		t.Fatalf("headers %+v", b.headers)
+	}
+	if !bytes.Equal(b.staged[rawID], big) {
+		t.Fatalf("raw upload %d bytes, want %d", len(b.staged[rawID]), len(big))
+	}
+	small := []byte(`{"small":true}`)
+	if _, err := ch.Host().Deliver(ctx, &sdk.InboundMessage{ExternalID: "small", ConversationKey: "c", Raw: small}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.delivered[1].Raw, small) || len(b.ids[1]) != 0 {
+		t.Fatalf("small raw: %q, ids %q", b.delivered[1].Raw, b.ids[1])
+	}
+}

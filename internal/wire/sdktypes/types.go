@@ -243,7 +243,10 @@ type InboundMessage struct {
 	HTML    string
 	// SentAt is the provider's own timestamp.
 	SentAt time.Time
-	// Raw is the raw provider payload, kept for audit.
+	// Raw is the raw provider payload, kept for audit and retrievable
+	// through the API. Any size the channel accepts is kept: the SDK streams
+	// a large one to the core like an attachment and the core stores it in
+	// chunks.
 	Raw            []byte
 	RawContentType string
 	Attachments    []Attachment
@@ -258,6 +261,30 @@ type InboundMessage struct {
 	AutoSubmitted bool
 	// Metadata is free-form provider data shown with the comment.
 	Metadata map[string]string
+	// AuthorVerified says the channel authenticated Author: the provider
+	// signed the webhook or socket event that named them (Slack, WhatsApp,
+	// LINE), or, for email, a trusted relay reported a DKIM, SPF or DMARC
+	// pass aligned with the From domain. The core lets only a verified
+	// author write as an agent or administrator; an unverified message
+	// whose author is one becomes an internal note marked as from an
+	// unverified sender.
+	AuthorVerified bool
+	// HeaderThreading says ReplyTo and ConversationKey come from content
+	// the sender wrote (email Message-ID, In-Reply-To, References), not from
+	// the provider. The core then threads the message into an existing
+	// ticket as a public comment only when its author is the ticket's
+	// requester or a participant (someone with an earlier public comment on
+	// it), or when TicketHintVerified names that ticket; anyone else's
+	// message is added as an internal note marked as from an unverified
+	// sender.
+	HeaderThreading bool
+	// CC lists the people the author copied (email To and Cc addresses
+	// other than the channel's own). When the message speaks publicly on
+	// its ticket (it opens it, or comes from the requester or a
+	// participant), the core records them as the ticket's participants
+	// (end users, created when new), so their own replies in the thread are
+	// public comments too. Agents and administrators are never recorded.
+	CC []Party
 }
 
 // Attachment is a file travelling with a message. Open is called when the

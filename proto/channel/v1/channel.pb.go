@@ -1599,8 +1599,20 @@ type InboundMessage struct {
 	TicketHintVerified bool                   `protobuf:"varint,13,opt,name=ticket_hint_verified,json=ticketHintVerified,proto3" json:"ticket_hint_verified,omitempty"` // the hint carries a valid signature
 	AutoSubmitted      bool                   `protobuf:"varint,14,opt,name=auto_submitted,json=autoSubmitted,proto3" json:"auto_submitted,omitempty"`                  // RFC 3834 or equivalent: never auto-answer
 	Metadata           map[string]string      `protobuf:"bytes,15,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The channel authenticated the author (a provider-signed webhook or
+	// socket; for email a trusted relay's DKIM/SPF/DMARC pass). Only a
+	// verified author may author as an agent or administrator.
+	AuthorVerified bool `protobuf:"varint,16,opt,name=author_verified,json=authorVerified,proto3" json:"author_verified,omitempty"`
+	// reply_to and conversation_key come from content the sender wrote
+	// (email headers), not from the provider: the core threads such a
+	// message publicly only for the ticket's requester or a participant.
+	HeaderThreading bool `protobuf:"varint,17,opt,name=header_threading,json=headerThreading,proto3" json:"header_threading,omitempty"`
+	// People the author copied (email To/Cc besides the channel's own
+	// addresses): recorded as participants of the ticket when the message
+	// speaks publicly on it.
+	Cc            []*Party `protobuf:"bytes,18,rep,name=cc,proto3" json:"cc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InboundMessage) Reset() {
@@ -1734,6 +1746,27 @@ func (x *InboundMessage) GetAutoSubmitted() bool {
 func (x *InboundMessage) GetMetadata() map[string]string {
 	if x != nil {
 		return x.Metadata
+	}
+	return nil
+}
+
+func (x *InboundMessage) GetAuthorVerified() bool {
+	if x != nil {
+		return x.AuthorVerified
+	}
+	return false
+}
+
+func (x *InboundMessage) GetHeaderThreading() bool {
+	if x != nil {
+		return x.HeaderThreading
+	}
+	return false
+}
+
+func (x *InboundMessage) GetCc() []*Party {
+	if x != nil {
+		return x.Cc
 	}
 	return nil
 }
@@ -2024,11 +2057,14 @@ func (x *AttachmentChunk) GetData() []byte {
 }
 
 type AttachmentHeader struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filename      string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
-	ContentType   string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`    // -1 when unknown
-	Sha256        string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"` // hex, optional: checked by the core when set
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Filename    string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
+	ContentType string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Size        int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`    // -1 when unknown
+	Sha256      string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"` // hex, optional: checked by the core when set
+	// The upload is the message's raw payload (Raw too large to travel inside
+	// Deliver), not a file: the core keeps it as the comment's raw payload.
+	Raw           bool `protobuf:"varint,5,opt,name=raw,proto3" json:"raw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2089,6 +2125,13 @@ func (x *AttachmentHeader) GetSha256() string {
 		return x.Sha256
 	}
 	return ""
+}
+
+func (x *AttachmentHeader) GetRaw() bool {
+	if x != nil {
+		return x.Raw
+	}
+	return false
 }
 
 type UploadAttachmentResponse struct {
@@ -2788,7 +2831,7 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\ridentity_type\x18\x02 \x01(\tR\fidentityType\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
 	"\x05email\x18\x04 \x01(\tR\x05email\x12\x14\n" +
-	"\x05phone\x18\x05 \x01(\tR\x05phone\"\x8b\x05\n" +
+	"\x05phone\x18\x05 \x01(\tR\x05phone\"\x8b\x06\n" +
 	"\x0eInboundMessage\x12\x1f\n" +
 	"\vexternal_id\x18\x01 \x01(\tR\n" +
 	"externalId\x12)\n" +
@@ -2807,7 +2850,10 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"ticketHint\x120\n" +
 	"\x14ticket_hint_verified\x18\r \x01(\bR\x12ticketHintVerified\x12%\n" +
 	"\x0eauto_submitted\x18\x0e \x01(\bR\rautoSubmitted\x12M\n" +
-	"\bmetadata\x18\x0f \x03(\v21.patchbay.channel.v1.InboundMessage.MetadataEntryR\bmetadata\x1a;\n" +
+	"\bmetadata\x18\x0f \x03(\v21.patchbay.channel.v1.InboundMessage.MetadataEntryR\bmetadata\x12'\n" +
+	"\x0fauthor_verified\x18\x10 \x01(\bR\x0eauthorVerified\x12)\n" +
+	"\x10header_threading\x18\x11 \x01(\bR\x0fheaderThreading\x12*\n" +
+	"\x02cc\x18\x12 \x03(\v2\x1a.patchbay.channel.v1.PartyR\x02cc\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
@@ -2829,12 +2875,13 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\v2\x1f.patchbay.channel.v1.CallStatusR\x05error\"d\n" +
 	"\x0fAttachmentChunk\x12=\n" +
 	"\x06header\x18\x01 \x01(\v2%.patchbay.channel.v1.AttachmentHeaderR\x06header\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"}\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x8f\x01\n" +
 	"\x10AttachmentHeader\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\tR\x06sha256\"r\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\x10\n" +
+	"\x03raw\x18\x05 \x01(\bR\x03raw\"r\n" +
 	"\x18UploadAttachmentResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\brejected\x18\x02 \x01(\bR\brejected\x12\x16\n" +
@@ -2971,49 +3018,50 @@ var file_channel_v1_channel_proto_depIdxs = []int32{
 	24, // 19: patchbay.channel.v1.InboundMessage.author:type_name -> patchbay.channel.v1.Party
 	46, // 20: patchbay.channel.v1.InboundMessage.sent_at:type_name -> google.protobuf.Timestamp
 	44, // 21: patchbay.channel.v1.InboundMessage.metadata:type_name -> patchbay.channel.v1.InboundMessage.MetadataEntry
-	25, // 22: patchbay.channel.v1.DeliverRequest.message:type_name -> patchbay.channel.v1.InboundMessage
-	26, // 23: patchbay.channel.v1.DeliverCall.request:type_name -> patchbay.channel.v1.DeliverRequest
-	27, // 24: patchbay.channel.v1.DeliverResult.response:type_name -> patchbay.channel.v1.DeliverResponse
-	16, // 25: patchbay.channel.v1.DeliverResult.error:type_name -> patchbay.channel.v1.CallStatus
-	31, // 26: patchbay.channel.v1.AttachmentChunk.header:type_name -> patchbay.channel.v1.AttachmentHeader
-	46, // 27: patchbay.channel.v1.UpdateDeliveryRequest.at:type_name -> google.protobuf.Timestamp
-	0,  // 28: patchbay.channel.v1.Channel.Describe:input_type -> patchbay.channel.v1.DescribeRequest
-	5,  // 29: patchbay.channel.v1.Channel.Configure:input_type -> patchbay.channel.v1.ConfigureRequest
-	9,  // 30: patchbay.channel.v1.Channel.Start:input_type -> patchbay.channel.v1.StartRequest
-	11, // 31: patchbay.channel.v1.Channel.Stop:input_type -> patchbay.channel.v1.StopRequest
-	14, // 32: patchbay.channel.v1.Channel.HandleWebhook:input_type -> patchbay.channel.v1.WebhookRequest
-	17, // 33: patchbay.channel.v1.Channel.Webhooks:input_type -> patchbay.channel.v1.WebhookCall
-	19, // 34: patchbay.channel.v1.Channel.Send:input_type -> patchbay.channel.v1.SendRequest
-	26, // 35: patchbay.channel.v1.Host.Deliver:input_type -> patchbay.channel.v1.DeliverRequest
-	28, // 36: patchbay.channel.v1.Host.Deliveries:input_type -> patchbay.channel.v1.DeliverCall
-	30, // 37: patchbay.channel.v1.Host.UploadAttachment:input_type -> patchbay.channel.v1.AttachmentChunk
-	33, // 38: patchbay.channel.v1.Host.ReadAttachment:input_type -> patchbay.channel.v1.ReadAttachmentRequest
-	34, // 39: patchbay.channel.v1.Host.UpdateDelivery:input_type -> patchbay.channel.v1.UpdateDeliveryRequest
-	36, // 40: patchbay.channel.v1.Host.GetState:input_type -> patchbay.channel.v1.GetStateRequest
-	38, // 41: patchbay.channel.v1.Host.SetState:input_type -> patchbay.channel.v1.SetStateRequest
-	40, // 42: patchbay.channel.v1.Host.DeleteState:input_type -> patchbay.channel.v1.DeleteStateRequest
-	42, // 43: patchbay.channel.v1.Host.ReportStatus:input_type -> patchbay.channel.v1.ReportStatusRequest
-	1,  // 44: patchbay.channel.v1.Channel.Describe:output_type -> patchbay.channel.v1.DescribeResponse
-	7,  // 45: patchbay.channel.v1.Channel.Configure:output_type -> patchbay.channel.v1.ConfigureResponse
-	10, // 46: patchbay.channel.v1.Channel.Start:output_type -> patchbay.channel.v1.StartResponse
-	12, // 47: patchbay.channel.v1.Channel.Stop:output_type -> patchbay.channel.v1.StopResponse
-	15, // 48: patchbay.channel.v1.Channel.HandleWebhook:output_type -> patchbay.channel.v1.WebhookResponse
-	18, // 49: patchbay.channel.v1.Channel.Webhooks:output_type -> patchbay.channel.v1.WebhookResult
-	22, // 50: patchbay.channel.v1.Channel.Send:output_type -> patchbay.channel.v1.SendResponse
-	27, // 51: patchbay.channel.v1.Host.Deliver:output_type -> patchbay.channel.v1.DeliverResponse
-	29, // 52: patchbay.channel.v1.Host.Deliveries:output_type -> patchbay.channel.v1.DeliverResult
-	32, // 53: patchbay.channel.v1.Host.UploadAttachment:output_type -> patchbay.channel.v1.UploadAttachmentResponse
-	30, // 54: patchbay.channel.v1.Host.ReadAttachment:output_type -> patchbay.channel.v1.AttachmentChunk
-	35, // 55: patchbay.channel.v1.Host.UpdateDelivery:output_type -> patchbay.channel.v1.UpdateDeliveryResponse
-	37, // 56: patchbay.channel.v1.Host.GetState:output_type -> patchbay.channel.v1.GetStateResponse
-	39, // 57: patchbay.channel.v1.Host.SetState:output_type -> patchbay.channel.v1.SetStateResponse
-	41, // 58: patchbay.channel.v1.Host.DeleteState:output_type -> patchbay.channel.v1.DeleteStateResponse
-	43, // 59: patchbay.channel.v1.Host.ReportStatus:output_type -> patchbay.channel.v1.ReportStatusResponse
-	44, // [44:60] is the sub-list for method output_type
-	28, // [28:44] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	24, // 22: patchbay.channel.v1.InboundMessage.cc:type_name -> patchbay.channel.v1.Party
+	25, // 23: patchbay.channel.v1.DeliverRequest.message:type_name -> patchbay.channel.v1.InboundMessage
+	26, // 24: patchbay.channel.v1.DeliverCall.request:type_name -> patchbay.channel.v1.DeliverRequest
+	27, // 25: patchbay.channel.v1.DeliverResult.response:type_name -> patchbay.channel.v1.DeliverResponse
+	16, // 26: patchbay.channel.v1.DeliverResult.error:type_name -> patchbay.channel.v1.CallStatus
+	31, // 27: patchbay.channel.v1.AttachmentChunk.header:type_name -> patchbay.channel.v1.AttachmentHeader
+	46, // 28: patchbay.channel.v1.UpdateDeliveryRequest.at:type_name -> google.protobuf.Timestamp
+	0,  // 29: patchbay.channel.v1.Channel.Describe:input_type -> patchbay.channel.v1.DescribeRequest
+	5,  // 30: patchbay.channel.v1.Channel.Configure:input_type -> patchbay.channel.v1.ConfigureRequest
+	9,  // 31: patchbay.channel.v1.Channel.Start:input_type -> patchbay.channel.v1.StartRequest
+	11, // 32: patchbay.channel.v1.Channel.Stop:input_type -> patchbay.channel.v1.StopRequest
+	14, // 33: patchbay.channel.v1.Channel.HandleWebhook:input_type -> patchbay.channel.v1.WebhookRequest
+	17, // 34: patchbay.channel.v1.Channel.Webhooks:input_type -> patchbay.channel.v1.WebhookCall
+	19, // 35: patchbay.channel.v1.Channel.Send:input_type -> patchbay.channel.v1.SendRequest
+	26, // 36: patchbay.channel.v1.Host.Deliver:input_type -> patchbay.channel.v1.DeliverRequest
+	28, // 37: patchbay.channel.v1.Host.Deliveries:input_type -> patchbay.channel.v1.DeliverCall
+	30, // 38: patchbay.channel.v1.Host.UploadAttachment:input_type -> patchbay.channel.v1.AttachmentChunk
+	33, // 39: patchbay.channel.v1.Host.ReadAttachment:input_type -> patchbay.channel.v1.ReadAttachmentRequest
+	34, // 40: patchbay.channel.v1.Host.UpdateDelivery:input_type -> patchbay.channel.v1.UpdateDeliveryRequest
+	36, // 41: patchbay.channel.v1.Host.GetState:input_type -> patchbay.channel.v1.GetStateRequest
+	38, // 42: patchbay.channel.v1.Host.SetState:input_type -> patchbay.channel.v1.SetStateRequest
+	40, // 43: patchbay.channel.v1.Host.DeleteState:input_type -> patchbay.channel.v1.DeleteStateRequest
+	42, // 44: patchbay.channel.v1.Host.ReportStatus:input_type -> patchbay.channel.v1.ReportStatusRequest
+	1,  // 45: patchbay.channel.v1.Channel.Describe:output_type -> patchbay.channel.v1.DescribeResponse
+	7,  // 46: patchbay.channel.v1.Channel.Configure:output_type -> patchbay.channel.v1.ConfigureResponse
+	10, // 47: patchbay.channel.v1.Channel.Start:output_type -> patchbay.channel.v1.StartResponse
+	12, // 48: patchbay.channel.v1.Channel.Stop:output_type -> patchbay.channel.v1.StopResponse
+	15, // 49: patchbay.channel.v1.Channel.HandleWebhook:output_type -> patchbay.channel.v1.WebhookResponse
+	18, // 50: patchbay.channel.v1.Channel.Webhooks:output_type -> patchbay.channel.v1.WebhookResult
+	22, // 51: patchbay.channel.v1.Channel.Send:output_type -> patchbay.channel.v1.SendResponse
+	27, // 52: patchbay.channel.v1.Host.Deliver:output_type -> patchbay.channel.v1.DeliverResponse
+	29, // 53: patchbay.channel.v1.Host.Deliveries:output_type -> patchbay.channel.v1.DeliverResult
+	32, // 54: patchbay.channel.v1.Host.UploadAttachment:output_type -> patchbay.channel.v1.UploadAttachmentResponse
+	30, // 55: patchbay.channel.v1.Host.ReadAttachment:output_type -> patchbay.channel.v1.AttachmentChunk
+	35, // 56: patchbay.channel.v1.Host.UpdateDelivery:output_type -> patchbay.channel.v1.UpdateDeliveryResponse
+	37, // 57: patchbay.channel.v1.Host.GetState:output_type -> patchbay.channel.v1.GetStateResponse
+	39, // 58: patchbay.channel.v1.Host.SetState:output_type -> patchbay.channel.v1.SetStateResponse
+	41, // 59: patchbay.channel.v1.Host.DeleteState:output_type -> patchbay.channel.v1.DeleteStateResponse
+	43, // 60: patchbay.channel.v1.Host.ReportStatus:output_type -> patchbay.channel.v1.ReportStatusResponse
+	45, // [45:61] is the sub-list for method output_type
+	29, // [29:45] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_channel_v1_channel_proto_init() }

@@ -56,7 +56,7 @@ func BenchmarkCompose(b *testing.B) {
 	}
 	out := reply(42)
 	for b.Loop() {
-		m, err := compose(b.Context(), ch.current().cfg, ch.current().signer, "bench", out)
+		m, err := compose(b.Context(), ch.current().cfg, ch.current().signer, newMsgIDSigner(ch.current().cfg.Domain, []byte("bench-message-id-secret")), out)
 		if err != nil {
 			b.Fatal(err)
 		}

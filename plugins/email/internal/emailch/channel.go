@@ -23,6 +23,12 @@ import (
 // stateTokenSecret is the Host state key of the generated token secret.
 const stateTokenSecret = "token_secret"
 
+// stateMsgIDSecret is the Host state key of the secret signing our
+// Message-IDs. It is generated on first start and never configured, so it
+// is in no configuration file; it lives in the core's store (and its
+// backups) with the channel's other state.
+const stateMsgIDSecret = "message_id_secret"
+
 // Channel is the email channel. The zero value is not usable; use New.
 type Channel struct {
 	mu   sync.Mutex
@@ -42,6 +48,8 @@ type instance struct {
 	log    hclog.Logger
 	name   string
 	signer *plusaddr.Signer
+	// ids mints and checks our Message-IDs; set with signer at Start.
+	ids    *msgIDSigner
 	sender transport
 	// imapTLS, when set, replaces the IMAP client's TLS settings (tests
 	// trust their own certificate with it); nil in production.
@@ -104,23 +112,23 @@ func (c *Channel) Configure(ctx context.Context, req sdk.ConfigureRequest) error
 	return nil
 }
 
-// loadOrCreateSecret returns the instance's generated token secret, creating
-// and storing it on first use.
-func loadOrCreateSecret(ctx context.Context, host sdk.Host) ([]byte, error) {
-	v, found, err := host.GetState(ctx, stateTokenSecret)
+// loadOrCreateSecret returns the instance's generated secret kept under
+// state key, creating and storing it on first use.
+func loadOrCreateSecret(ctx context.Context, host sdk.Host, key string) ([]byte, error) {
+	v, found, err := host.GetState(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("email: reading the token secret from state: %w", err)
+		return nil, fmt.Errorf("email: reading the %s from state: %w", key, err)
 	}
 	if found && len(v) >= minTokenSecretLen {
 		return v, nil
 	}
 	buf := make([]byte, 32)
 	if _, err := rand.Read(buf); err != nil {
-		return nil, fmt.Errorf("email: generating a token secret: %w", err)
+		return nil, fmt.Errorf("email: generating the %s: %w", key, err)
 	}
 	secret := []byte(hex.EncodeToString(buf))
-	if err := host.SetState(ctx, stateTokenSecret, secret); err != nil {
-		return nil, fmt.Errorf("email: storing the token secret: %w", err)
+	if err := host.SetState(ctx, key, secret); err != nil {
+		return nil, fmt.Errorf("email: storing the %s: %w", key, err)
 	}
 	return secret, nil
 }
@@ -223,19 +231,24 @@ func (c *Channel) withSigner(ctx context.Context) (*instance, error) {
 }
 
 func (c *Channel) withSignerLocked(ctx context.Context) (*instance, error) {
-	if c.inst.signer != nil {
+	if c.inst.signer != nil && c.inst.ids != nil {
 		return c.inst, nil
 	}
-	secret, err := loadOrCreateSecret(ctx, c.inst.host)
+	inst := *c.inst
+	if inst.signer == nil {
+		secret, err := loadOrCreateSecret(ctx, inst.host, stateTokenSecret)
+		if err != nil {
+			return nil, err
+		}
+		if inst.signer, err = plusaddr.New(inst.cfg.Address, secret); err != nil {
+			return nil, fmt.Errorf("email: %w", err)
+		}
+	}
+	idSecret, err := loadOrCreateSecret(ctx, inst.host, stateMsgIDSecret)
 	if err != nil {
 		return nil, err
 	}
-	signer, err := plusaddr.New(c.inst.cfg.Address, secret)
-	if err != nil {
-		return nil, fmt.Errorf("email: %w", err)
-	}
-	inst := *c.inst
-	inst.signer = signer
+	inst.ids = newMsgIDSigner(inst.cfg.Domain, idSecret)
 	c.inst = &inst
 	return c.inst, nil
 }

@@ -2,9 +2,6 @@ package emailch
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/mail"
@@ -33,7 +30,7 @@ type composed struct {
 
 // compose builds the outbound mail for one public reply. Errors are
 // *sdk.SendError values (a reply that cannot be built is not retried).
-func compose(ctx context.Context, cfg *config, signer *plusaddr.Signer, instance string, out *sdk.OutboundMessage) (*composed, error) {
+func compose(ctx context.Context, cfg *config, signer *plusaddr.Signer, ids *msgIDSigner, out *sdk.OutboundMessage) (*composed, error) {
 	rcpt := recipientAddress(out.Recipient)
 	if a, err := mail.ParseAddress(rcpt); err != nil || a.Address != rcpt || !strings.Contains(rcpt, "@") {
 		return nil, sdk.Permanent("invalid_recipient", fmt.Errorf("recipient %q is not an email address", rcpt))
@@ -78,7 +75,9 @@ func compose(ctx context.Context, cfg *config, signer *plusaddr.Signer, instance
 	m.Subject(outboundSubject(out.Subject, out.TicketID, len(out.ThreadExternalIDs) > 0))
 	m.SetUserAgent("Patchbay email channel " + Version)
 
-	msgID := messageID(cfg.Domain, instance, out)
+	// Signed with the instance's secret: nobody else can make an id that
+	// threads into this ticket (see trust.go).
+	msgID := ids.mint(out.TicketID, out.IdempotencyKey)
 	m.SetMessageIDWithValue(msgID)
 	m.SetDate()
 	if len(refs) > 0 {
@@ -168,22 +167,6 @@ func outboundSubject(subject string, ticket uint64, reply bool) string {
 		s = "Re: " + s
 	}
 	return strings.TrimSpace(s)
-}
-
-// messageID returns our Message-ID for a reply: derived from the
-// idempotency key, so every attempt of one reply carries the same id (a
-// receiver that got an earlier attempt can dedupe it) and the id recorded
-// for threading never changes.
-func messageID(domain, instance string, out *sdk.OutboundMessage) string {
-	var sum []byte
-	if out.IdempotencyKey != "" {
-		h := sha256.Sum256([]byte("patchbay-email\x00" + instance + "\x00" + out.IdempotencyKey))
-		sum = h[:12]
-	} else {
-		sum = make([]byte, 12)
-		_, _ = rand.Read(sum)
-	}
-	return "pb." + strconv.FormatUint(out.TicketID, 10) + "." + hex.EncodeToString(sum) + "@" + domain
 }
 
 func contains(list []string, v string) bool {

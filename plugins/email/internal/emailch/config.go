@@ -35,6 +35,9 @@ type rawConfig struct {
 	IMAP         json.RawMessage `json:"imap"`
 	Outbound     string          `json:"outbound"`
 	TokenSecret  string          `json:"token_secret"`
+	// TrustedRelays are authserv-ids whose Authentication-Results header
+	// (the topmost one) the channel believes.
+	TrustedRelays []string `json:"trusted_relays"`
 }
 
 type rawIMAP struct {
@@ -56,6 +59,9 @@ type config struct {
 	IMAP        *imapConfig
 	Outbound    outboundSpec
 	TokenSecret string
+	// TrustedRelays are the lower-cased authserv-ids of the relays whose
+	// Authentication-Results header verifies a sender (verifiedAuthor).
+	TrustedRelays []string
 }
 
 type listenSpec struct {
@@ -165,6 +171,15 @@ func parseConfig(req sdk.ConfigureRequest) (*config, error) {
 			bad("outbound", "%v", err)
 		}
 		cfg.Outbound = spec
+	}
+
+	for i, r := range raw.TrustedRelays {
+		r = strings.ToLower(strings.TrimSpace(r))
+		if r == "" || strings.ContainsAny(r, " \t;()\"") {
+			bad(fmt.Sprintf("trusted_relays[%d]", i), "must be a relay's authserv-id (a host name such as mx.example.com)")
+			continue
+		}
+		cfg.TrustedRelays = append(cfg.TrustedRelays, r)
 	}
 
 	if raw.TokenSecret != "" && len(raw.TokenSecret) < minTokenSecretLen {

@@ -40,6 +40,8 @@ func TestConfigInvalidFields(t *testing.T) {
 		{"size type", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "max_message_mb": "big"}, []string{"max_message_mb"}},
 		{"unknown field", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "smtp_port": 25}, []string{"smtp_port"}},
 		{"short secret", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "token_secret": "short"}, []string{"token_secret"}},
+		{"trusted relay not an id", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "trusted_relays": []string{"mx.acme.test", "a b; dmarc=pass"}}, []string{"trusted_relays[1]"}},
+		{"trusted relays not a list", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "trusted_relays": "mx.acme.test"}, []string{"trusted_relays"}},
 		{"outbound scheme", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "outbound": "http://x"}, []string{"outbound"}},
 		{"outbound empty dir", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "outbound": "dir:"}, []string{"outbound"}},
 		{"outbound bad auth", map[string]any{"address": "support@acme.test", "smtp_listen": ":2525", "outbound": "smtp://u:p@relay?auth=magic"}, []string{"outbound"}},
@@ -175,18 +177,19 @@ func TestConfigureNeedsNoState(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Configure without a store: %v", err)
 	}
-	if err := ch.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "token secret") {
+	if err := ch.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "token_secret") {
 		t.Fatalf("Start without a store and without token_secret = %v", err)
 	}
+	// The Message-ID secret is never configured: even with token_secret,
+	// Start needs the store that keeps it.
 	cfg["token_secret"] = testSecret
 	ch, err = configure(t, stateless{newFakeHost()}, cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Configure with token_secret and without a store: %v", err)
 	}
-	if err := ch.Start(t.Context()); err != nil {
-		t.Fatalf("Start with token_secret needs no state: %v", err)
+	if err := ch.Start(t.Context()); err == nil || !strings.Contains(err.Error(), stateMsgIDSecret) {
+		t.Fatalf("Start without a store = %v, want an error naming the message-id secret", err)
 	}
-	ch.Stop(t.Context())
 }
 
 func TestDescribeMarksSecrets(t *testing.T) {

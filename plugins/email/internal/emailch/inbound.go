@@ -6,6 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -52,7 +56,7 @@ func (c *Channel) receive(ctx context.Context, inst *instance, raw []byte, env e
 		log.Info("dropped mail from our own address (echo)", "message_id", m.ID, "via", env.Via)
 		return droppedEcho, nil, nil
 	}
-	msg := buildInbound(signer, m, raw, env)
+	msg := buildInbound(inst, m, raw, env)
 	ctx, cancel := context.WithTimeout(ctx, deliverTimeout)
 	defer cancel()
 	rcpt, err := host.Deliver(ctx, msg)
@@ -70,7 +74,8 @@ func (c *Channel) receive(ctx context.Context, inst *instance, raw []byte, env e
 }
 
 // buildInbound turns a parsed message into what the core stores.
-func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env envelope) *sdk.InboundMessage {
+func buildInbound(inst *instance, m *mailparse.Message, raw []byte, env envelope) *sdk.InboundMessage {
+	signer := inst.signer
 	author := m.FromAddress
 	if author == "" {
 		author = strings.ToLower(env.MailFrom)
@@ -82,6 +87,9 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 		ExternalID:      m.ID,
 		ConversationKey: m.ThreadRoot,
 		ReplyTo:         m.ReplyTo(),
+		// Threading ids are whatever the sender wrote: the core threads
+		// publicly only for the ticket's participants.
+		HeaderThreading: true,
 		Author: sdk.Party{
 			ExternalID:   author,
 			IdentityType: "email",
@@ -125,6 +133,10 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 		msg.Metadata["auto_submitted"] = reason
 	}
 
+	// Everyone else the author wrote to (To, Cc): the core records them
+	// as the ticket's participants when the message may speak publicly.
+	msg.CC = copied(signer, m.Header, author)
+
 	// Threading hints: a signed plus-address in an envelope recipient (or,
 	// over IMAP, in the recipient headers) wins over a subject token.
 	for _, r := range append(append([]string(nil), env.Rcpts...), m.Recipients...) {
@@ -133,10 +145,19 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 			break
 		}
 	}
+	var legacyHint uint64
+	msg.ReplyTo, msg.ConversationKey, legacyHint = screenThreadIDs(inst.ids, msg, m.ID)
+	if msg.TicketHint == 0 && legacyHint != 0 {
+		msg.TicketHint = legacyHint
+	}
 	if msg.TicketHint == 0 {
 		if t := mailparse.SubjectTicket(m.Subject); t != 0 {
 			msg.TicketHint = t
 		}
+	}
+	if ok, method := verifiedAuthor(m.Header, m.FromAddress, inst.cfg.TrustedRelays); ok && author == m.FromAddress {
+		msg.AuthorVerified = true
+		msg.Metadata["sender_verified"] = method
 	}
 
 	for _, a := range m.Attachments {
@@ -146,4 +167,69 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 		msg.Attachments = append(msg.Attachments, att)
 	}
 	return msg
+}
+
+// screenThreadIDs sorts the threading ids of a message by what they prove.
+// A correctly signed id of ours is a capability like the signed
+// plus-address (only recipients of our mail know it): it becomes a verified
+// ticket hint and stays in ReplyTo. An id of our shape with a wrong
+// signature is dropped (a guess). A legacy id of ours (minted before ids
+// were signed, computable by anyone) is dropped from ReplyTo and returned
+// as an unsigned hint, which threads only for the ticket's requester. A
+// conversation key that is a forged or legacy id of ours is replaced by the
+// message's own id. Foreign ids stay: the core threads on them only for the
+// ticket's participants.
+func screenThreadIDs(ids *msgIDSigner, msg *sdk.InboundMessage, ownID string) (replyTo []string, conv string, legacyHint uint64) {
+	conv = msg.ConversationKey
+	if ids == nil {
+		return msg.ReplyTo, conv, 0
+	}
+	for _, id := range msg.ReplyTo {
+		switch kind, t := ids.classify(id); kind {
+		case idSigned:
+			if msg.TicketHint == 0 {
+				msg.TicketHint, msg.TicketHintVerified = t, true
+			}
+			replyTo = append(replyTo, id)
+		case idLegacy:
+			if legacyHint == 0 {
+				legacyHint = t
+			}
+		case idForged:
+		default:
+			replyTo = append(replyTo, id)
+		}
+	}
+	if kind, _ := ids.classify(conv); kind == idForged || kind == idLegacy {
+		conv = ownID
+	}
+	return replyTo, conv, legacyHint
+}
+
+// copied returns the people a mail's To and Cc headers name besides the
+// author and our own addresses (a header that does not parse names nobody).
+func copied(signer *plusaddr.Signer, h textproto.MIMEHeader, author string) []sdk.Party {
+	var out []sdk.Party
+	seen := map[string]bool{author: true}
+	// Display names in a charset Go does not decode keep their raw form.
+	parser := &mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: func(_ string, input io.Reader) (io.Reader, error) {
+		return input, nil
+	}}}
+	for _, field := range []string{"To", "Cc"} {
+		for _, v := range h.Values(field) {
+			list, err := parser.ParseList(v)
+			if err != nil {
+				continue
+			}
+			for _, a := range list {
+				addr := strings.ToLower(strings.TrimSpace(a.Address))
+				if ours, _ := signer.Match(addr); ours || seen[addr] || !strings.Contains(addr, "@") {
+					continue
+				}
+				seen[addr] = true
+				out = append(out, sdk.Party{ExternalID: addr, IdentityType: "email", Name: strings.ToValidUTF8(a.Name, "\uFFFD"), Email: addr})
+			}
+		}
+	}
+	return out
 }

@@ -37,6 +37,7 @@ func manifest() sdk.Manifest {
 			{Name: "imap.poll_interval", Type: "duration", Description: "Time between polls.", Default: DefaultIMAPPollInterval.String()},
 			{Name: "outbound", Type: "string", Secret: true, Description: "Where replies go: smtp://user:pass@host:587 (STARTTLS when offered), smtps://user:pass@host:465 (implicit TLS) or dir:PATH (.eml files). Without it, replies fail permanently."},
 			{Name: "token_secret", Type: "string", Secret: true, Description: "HMAC key (16+ characters) signing the ticket plus-addresses set as Reply-To. Default: a random key generated on first start and kept in the channel's state."},
+			{Name: "trusted_relays", Type: "list", Description: "Authserv-ids (RFC 8601) of the relays whose Authentication-Results header is believed: a DKIM, SPF or DMARC pass for the From domain in the topmost such header verifies the sender, which an agent's address needs to write as that agent. Set it only when mail reaches the channel through those relays alone."},
 		},
 	}
 }

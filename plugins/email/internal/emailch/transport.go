@@ -48,7 +48,7 @@ func (c *Channel) Send(ctx context.Context, out *sdk.OutboundMessage) (*sdk.Send
 		return nil, sdk.Retryable("not_ready", err, 0)
 	}
 	host, sender, log := inst.host, inst.sender, inst.log
-	msg, err := compose(ctx, inst.cfg, inst.signer, inst.name, out)
+	msg, err := compose(ctx, inst.cfg, inst.signer, inst.ids, out)
 	if err != nil {
 		return nil, err
 	}

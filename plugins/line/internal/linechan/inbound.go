@@ -38,6 +38,8 @@ func (rt *runtime) inbound(ctx context.Context, m userMessage) (*sdk.InboundMess
 		},
 		Raw:            []byte(m.raw),
 		RawContentType: "application/json",
+		// The provider signed the event that names the author.
+		AuthorVerified: true,
 		Metadata: map[string]string{
 			"line_message_id":   id,
 			"line_message_type": ev.Message.GetType(),

@@ -72,6 +72,8 @@ func (c *Channel) inbound(ctx context.Context, pe parsedEvent, raw []byte) *sdk.
 		SentAt:         parseTS(m.TimeStamp),
 		Raw:            raw,
 		RawContentType: "application/json",
+		// The provider signed the event that names the author.
+		AuthorVerified: true,
 		Metadata: map[string]string{
 			"slack_team":    team,
 			"slack_channel": m.Channel,

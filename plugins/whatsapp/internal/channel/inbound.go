@@ -183,8 +183,10 @@ func buildInbound(v *webhook.Value, i int, m *webhook.Message, r webhook.Rendere
 		SentAt:          sentAt,
 		Raw:             append([]byte(nil), v.Messages[i]...),
 		RawContentType:  "application/json",
-		AutoSubmitted:   m.Type == "system",
-		Metadata:        meta,
+		// The provider signed the event that names the author.
+		AuthorVerified: true,
+		AutoSubmitted:  m.Type == "system",
+		Metadata:       meta,
 	}
 	if r.ReplyTo != "" {
 		in.ReplyTo = []string{r.ReplyTo}

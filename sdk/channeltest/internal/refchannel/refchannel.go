@@ -185,6 +185,8 @@ func (c *Channel) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*
 		SentAt:          time.Unix(ev.TS, 0).UTC(),
 		Raw:             req.Body,
 		RawContentType:  "application/json",
+		// The webhook signature was checked: the author is the provider's.
+		AuthorVerified: true,
 	}
 	for _, f := range ev.Files {
 		id := f.ID
