@@ -49,6 +49,13 @@ func e2eBinaries(t *testing.T) e2etest.Binaries {
 		t.Fatal(err)
 	}
 	statModuleSources(root)
+	if os.Getenv(e2etest.BinEnv) != "" {
+		bins, err := e2etest.Build("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bins
+	}
 	dir := t.TempDir()
 	bins := e2etest.Binaries{Patchbay: filepath.Join(dir, "patchbay"), PluginDir: filepath.Join(dir, "plugins")}
 	for _, b := range []struct{ pkg, out string }{

@@ -95,6 +95,24 @@ func Build(dir string) (Binaries, error) {
 	return b, nil
 }
 
+// PluginBinary returns the binary of plugin kind: the one in BinEnv's
+// directory when that is set, otherwise one built into dir.
+func PluginBinary(dir, kind string) (string, error) {
+	if pre := os.Getenv(BinEnv); pre != "" {
+		b, err := prebuilt(pre, []string{kind})
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(b.PluginDir, "patchbay-plugin-"+kind), nil
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "patchbay-plugin-"+kind)
+	return out, goBuild(root, out, "./plugins/"+kind)
+}
+
 // pluginKinds lists the plugins of the tree: the directories under plugins/.
 func pluginKinds(root string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(root, "plugins"))

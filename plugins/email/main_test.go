@@ -1,9 +1,9 @@
 package main
 
 import (
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/patchbayhq/patchbay/internal/e2etest"
 
 	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
 	"github.com/patchbayhq/patchbay/sdk/channeltest"
@@ -15,10 +15,9 @@ func TestBinaryConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin binary")
 	}
-	bin := filepath.Join(t.TempDir(), "patchbay-plugin-email")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	bin, err := e2etest.PluginBinary(t.TempDir(), "email")
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	channeltest.Run(t, emailtest.Target(t, nil, bin))
 }

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/internal/e2etest"
 
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/channel"
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/fakegraph"
@@ -151,10 +152,9 @@ func TestConformanceBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin binary")
 	}
-	bin := filepath.Join(t.TempDir(), "patchbay-plugin-whatsapp")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := e2etest.PluginBinary(t.TempDir(), "whatsapp")
+	if err != nil {
+		t.Fatal(err)
 	}
 	tg := target(t)
 	tg.Binary = bin

@@ -3,13 +3,13 @@ package linechan
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/patchbayhq/patchbay/plugins/line/internal/fakeline"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/patchbayhq/patchbay/internal/e2etest"
+	"github.com/patchbayhq/patchbay/plugins/line/internal/fakeline"
 
 	"github.com/google/uuid"
 
@@ -115,9 +115,9 @@ func TestConformanceBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin binary")
 	}
-	bin := filepath.Join(t.TempDir(), "patchbay-plugin-line")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/patchbayhq/patchbay/plugins/line").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := e2etest.PluginBinary(t.TempDir(), "line")
+	if err != nil {
+		t.Fatal(err)
 	}
 	tg := conformanceTarget(t, fakeline.New(t))
 	tg.Binary = bin
