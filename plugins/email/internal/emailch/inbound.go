@@ -91,7 +91,10 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 		Subject:        m.Subject,
 		Text:           m.Text,
 		HTML:           m.HTML,
-		SentAt:         m.Date,
+		// The time we received it: the sender's Date header is not to be
+		// trusted for ordering or time-based rules (clocks are wrong,
+		// old mail is resent, dates are forged); it is kept as metadata.
+		SentAt:         time.Now().UTC(),
 		Raw:            raw,
 		RawContentType: "message/rfc822",
 		Metadata:       map[string]string{"via": env.Via},
@@ -99,8 +102,8 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 	if author == unknownSender {
 		msg.Author.Email = ""
 	}
-	if msg.SentAt.IsZero() {
-		msg.SentAt = time.Now().UTC()
+	if !m.Date.IsZero() {
+		msg.Metadata["date"] = m.Date.UTC().Format(time.RFC3339)
 	}
 	if m.MessageID != "" {
 		msg.Metadata["message_id"] = m.MessageID
@@ -119,6 +122,9 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 	}
 	if len(m.Errors) > 0 {
 		msg.Metadata["parse_errors"] = strings.Join(m.Errors, "; ")
+	}
+	if m.Truncated {
+		msg.Metadata["parts_dropped"] = "true"
 	}
 	if auto, reason := mailparse.DetectAuto(m.Header, env.NullSender); auto {
 		msg.AutoSubmitted = true

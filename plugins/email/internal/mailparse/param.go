@@ -9,7 +9,7 @@ import (
 // headerParam returns the value of parameter name (e.g. "filename") of a
 // structured header value such as Content-Disposition, decoded to UTF-8.
 // It reads what mail programs write, not only what the RFCs allow:
-//   - RFC 2231 extended values in any charset (filename*=iso-8859-1''r%E9sum%E9.pdf)
+//   - RFC 2231 extended values in any charset (filename*=iso-8859-1”r%E9sum%E9.pdf)
 //     and continuations (filename*0*=…; filename*1*=…);
 //   - RFC 2047 encoded words inside a quoted value (Outlook, Gmail);
 //   - raw 8-bit bytes in a quoted value;

@@ -1,8 +1,8 @@
 package mailparse
 
 import (
-	"fmt"
 	"encoding/base64"
+	"fmt"
 	"strings"
 )
 
