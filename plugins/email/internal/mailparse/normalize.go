@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-
-	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
 // MaxDepth is the deepest multipart nesting that is read. A message nested
@@ -126,10 +124,7 @@ func normalize(raw []byte, b budget) normalized {
 				ctype, ctIndex = unfold(value), k
 			}
 		}
-		mtype, params, _, err := mediatype.Parse(ctype)
-		if err != nil {
-			mtype, params = lenientMediaType(ctype)
-		}
+		mtype, params, _, _ := parseMediaType(ctype)
 		var open []byte
 		if strings.HasPrefix(mtype, "multipart/") {
 			bnd := params["boundary"]

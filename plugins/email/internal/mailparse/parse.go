@@ -122,13 +122,20 @@ func newParser() *enmime.Parser {
 // rejects is read by lenientMediaType (an invalid type becomes "", which
 // means text/plain).
 func parseMediaType(ctype string) (string, map[string]string, []string, error) {
+	ctype = typeCommaRE.ReplaceAllString(ctype, "$1;")
 	mtype, params, invalid, err := mediatype.Parse(ctype)
-	if err == nil {
+	// mediatype.Parse turns a type it cannot read into
+	// application/octet-stream: that would make text a file.
+	if err == nil && (mtype != "application/octet-stream" || strings.HasPrefix(strings.ToLower(strings.TrimSpace(ctype)), "application/octet-stream")) {
 		return mtype, params, invalid, nil
 	}
 	mtype, params = lenientMediaType(ctype)
 	return mtype, params, []string{"content-type"}, nil
 }
+
+// typeCommaRE matches a media type followed by a comma where the
+// parameters' semicolon belongs ("multipart/mixed, boundary=x").
+var typeCommaRE = regexp.MustCompile(`^(\s*[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+)\s*,`)
 
 // body is the readable content collected from a part and its children.
 type body struct {
@@ -139,7 +146,8 @@ type body struct {
 // segment is one piece of body text.
 type segment struct {
 	text      string
-	forwarded bool // a forwarded message, shown whole (never stripped)
+	forwarded bool // a forwarded message or a summary, shown whole (never stripped)
+	extra     bool // a summary of a file (an invitation), kept from every alternative
 }
 
 // walker collects the body and files of one message.
@@ -279,6 +287,16 @@ func (w *walker) alternative(p *enmime.Part, out *body) {
 	if text != nil {
 		out.segs = append(out.segs, text.segs...)
 	}
+	for _, sb := range subs {
+		if sb == text {
+			continue
+		}
+		for _, s := range sb.segs {
+			if s.extra {
+				out.segs = append(out.segs, s)
+			}
+		}
+	}
 	if html != nil {
 		out.html = append(out.html, html.html...)
 	}
@@ -292,8 +310,8 @@ func (w *walker) leaf(p *enmime.Part, out *body) {
 	ct := strings.ToLower(p.ContentType)
 	disp := strings.ToLower(p.Disposition)
 	if disp == "" && cdHeader != "" {
-		disp, _ = lenientMediaType(cdHeader + "/x")
-		disp = strings.TrimSuffix(disp, "/x")
+		head, _, _ := strings.Cut(cdHeader, ";")
+		disp = strings.ToLower(strings.TrimSpace(head))
 	}
 	fname := headerParam(cdHeader, "filename")
 	if fname == "" {
@@ -379,7 +397,7 @@ func (w *walker) leaf(p *enmime.Part, out *body) {
 	case ct == "text/calendar" || ct == "application/ics":
 		s, _ := decodeText(data, charsetName, false)
 		if sum := calendarSummary(s); sum != "" {
-			out.segs = append(out.segs, segment{text: sum, forwarded: true})
+			out.segs = append(out.segs, segment{text: sum, forwarded: true, extra: true})
 		}
 		if fname == "" {
 			fname = "invite.ics"

@@ -1,0 +1,211 @@
+package mailparse
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jhillyerd/enmime/v2"
+)
+
+// TestWildMail reads the fixtures in testdata/wild, one per way real mail
+// breaks a naive reader, and checks what an agent would see.
+func TestWildMail(t *testing.T) {
+	cases := []struct {
+		file       string
+		subject    string   // "" = not checked
+		text       []string // in the display text
+		notText    []string // never in the display text
+		full       []string // in the full text
+		files      []string // attachment names, in order
+		wantErrors bool     // parse errors recorded
+	}{
+		// Text after an inline image is the author's; the signature of
+		// the last part is cut, and no "--" marker is invented.
+		{file: "1-apple-text-image-text.eml", text: []string{"here is the screenshot:", "The error appears when I click Save"},
+			notText: []string{"Ann Example", "--"}, full: []string{"-- \nAnn Example"}, files: []string{"shot.png"}},
+		// "text", "text/plain @ charset=", "multipart/mixed, boundary=",
+		// a part with no header: all text; a file without Content-Type
+		// keeps its name.
+		{file: "2-broken-content-types.eml", text: []string{"Bare text type: the VPN drops", "Second part says Grüße.", "please call me back"},
+			files: []string{"report.pdf"}, wantErrors: true},
+		{file: "3a-no-blank-line.eml", subject: "No separator", text: []string{"has no blank line after it.\nThe invoice 1234 is wrong."}, wantErrors: true},
+		{file: "3b-boundary-never-appears.eml", text: []string{"The laptop does not boot since the update."},
+			notText: []string{"real-boundary", "<html>", "Content-Type"}, wantErrors: true},
+		{file: "3c-bad-part-header.eml", text: []string{"my order 9876 never arrived."}, files: []string{"data.bin"}, wantErrors: true},
+		// Charset only in <meta http-equiv>: decoded once.
+		{file: "4a-html-meta-charset.eml", text: []string{"プリンターが動きません。"}},
+		// Undeclared windows-1252 text.
+		{file: "4b-plain-undeclared-cp1252.eml", text: []string{"Bonjour, le café coûte 3 € – c’est « cher »."}, notText: []string{"\uFFFD"}, wantErrors: true},
+		// RFC 2231 names in ISO-8859-1 and in an alias of US-ASCII.
+		{file: "4c-rfc2231-filenames.eml", text: []string{"My CV is attached."}, files: []string{"résumé.pdf", "notes.txt"}},
+		{file: "4d-raw-8bit-header.eml", subject: "Réservation annulée", text: []string{"Body text."}},
+		{file: "4e-unknown-8bit-word.eml", subject: "Réunion de lundi", text: []string{"ok"}},
+		// A forwarded message is shown inline with its headers; its file
+		// and the message itself are kept.
+		{file: "5-forwarded.eml", text: []string{"FYI, see the message below.", "---------- Forwarded message ----------",
+			"From: Bob Billing <bob@vendor.test>", "Subject: Invoice 2024-17", "Date: Fri, 01 Mar 2024 09:00:00 +0100",
+			"The invoice total is 420 EUR, due in 30 days."}, files: []string{"invoice.pdf", "Invoice 2024-17.eml"}},
+		{file: "7a-extra-base64.eml", text: []string{"The scanner on floor 3 is jammed."}, wantErrors: true},
+		{file: "7b-not-base64.eml", text: []string{"This text was never base64 encoded, sorry!"}, wantErrors: true},
+		{file: "7c-calendar.eml", text: []string{"You are invited to the quarterly review.", "Calendar invitation: Quarterly review",
+			"When: Tue, 10 Mar 2026 14:00 UTC – Tue, 10 Mar 2026 15:00 UTC", "Where: Room 4, 2nd floor"}, files: []string{"invite.ics"}},
+		{file: "7d-tnef.eml", text: []string{"See the attached file."}, files: []string{"winmail.dat"}, wantErrors: true},
+		{file: "7e-empty-text-parts.eml", text: []string{"Only this part has text."}, notText: []string{"--"}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("testdata", "wild", c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := Parse(raw)
+			if c.subject != "" && m.Subject != c.subject {
+				t.Errorf("subject = %q, want %q", m.Subject, c.subject)
+			}
+			for _, s := range c.text {
+				if !strings.Contains(m.Text, s) {
+					t.Errorf("text lacks %q:\n%s", s, m.Text)
+				}
+			}
+			for _, s := range c.notText {
+				if strings.Contains(m.Text, s) {
+					t.Errorf("text has %q:\n%s", s, m.Text)
+				}
+			}
+			for _, s := range c.full {
+				if !strings.Contains(m.FullText, s) {
+					t.Errorf("full text lacks %q:\n%s", s, m.FullText)
+				}
+			}
+			var names []string
+			for _, a := range m.Attachments {
+				names = append(names, a.Filename)
+			}
+			if fmt.Sprint(names) != fmt.Sprint(c.files) {
+				t.Errorf("files = %q, want %q", names, c.files)
+			}
+			if c.wantErrors != (len(m.Errors) > 0) {
+				t.Errorf("errors = %q, want errors: %v", m.Errors, c.wantErrors)
+			}
+		})
+	}
+}
+
+// The file without Content-Type keeps its name and gets its type from it;
+// the forwarded invoice's bytes are decoded.
+func TestWildAttachmentContent(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "wild", "2-broken-content-types.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Parse(raw)
+	if len(m.Attachments) != 1 || m.Attachments[0].ContentType != "application/pdf" || string(m.Attachments[0].Data) != "%PDF-1.4 fake" {
+		t.Fatalf("attachments = %+v", m.Attachments)
+	}
+}
+
+// nested builds a message with depth nested multiparts, the innermost
+// holding a text part.
+func nested(depth int) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: a@example.com\r\nSubject: deep\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n")
+	b.WriteString("--b0\r\nContent-Type: text/plain\r\n\r\nTop text survives.\r\n")
+	for i := 1; i < depth; i++ {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i-1, i)
+	}
+	fmt.Fprintf(&b, "--b%d\r\nContent-Type: text/plain\r\n\r\ndeepest\r\n", depth-1)
+	for i := depth - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	return b.Bytes()
+}
+
+// treeDepth returns the deepest nesting of p's tree, iteratively.
+func treeDepth(root *enmime.Part) (depth, parts int) {
+	type item struct {
+		p *enmime.Part
+		d int
+	}
+	stack := []item{{root, 1}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		parts++
+		depth = max(depth, it.d)
+		for c := it.p.FirstChild; c != nil; c = c.NextSibling {
+			stack = append(stack, item{c, it.d + 1})
+		}
+	}
+	return depth, parts
+}
+
+// TestMIMEBombDepth: a 6,000-level nested multipart is cut at MaxDepth
+// before the MIME parser sees it (whose cost grows with depth × size), and
+// the mail still becomes a ticket with its text and a note.
+func TestMIMEBombDepth(t *testing.T) {
+	raw := nested(6000)
+	n := normalize(raw, budget{depth: MaxDepth, parts: MaxParts})
+	root, err := newParser().ReadParts(bytes.NewReader(n.raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := treeDepth(root); d > MaxDepth+1 {
+		t.Fatalf("the parser nests %d levels (limit %d)", d, MaxDepth)
+	}
+	if !n.truncated {
+		t.Error("not marked truncated")
+	}
+	m := Parse(raw)
+	if !m.Truncated || !strings.Contains(m.Text, "Top text survives.") || !strings.Contains(m.Text, "nests more than 32 levels") {
+		t.Errorf("truncated %v text %q", m.Truncated, m.Text)
+	}
+	if len(m.Errors) == 0 {
+		t.Error("no parse error recorded")
+	}
+	// Below the limit nothing is dropped.
+	m = Parse(nested(MaxDepth))
+	if m.Truncated || !strings.Contains(m.Text, "deepest") {
+		t.Errorf("depth %d: truncated %v text %q errors %q", MaxDepth, m.Truncated, m.Text, m.Errors)
+	}
+}
+
+// TestMIMEBombParts: a message with thousands of parts keeps MaxParts.
+func TestMIMEBombParts(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n")
+	b.WriteString("--p\r\nContent-Type: text/plain\r\n\r\nFirst part text.\r\n")
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&b, "--p\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"f%d.bin\"\r\n\r\nx\r\n", i)
+	}
+	b.WriteString("--p--\r\n")
+	n := normalize(b.Bytes(), budget{depth: MaxDepth, parts: MaxParts})
+	root, err := newParser().ReadParts(bytes.NewReader(n.raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The root, MaxParts parts and the empty part that stands for the rest.
+	if _, parts := treeDepth(root); parts > MaxParts+2 {
+		t.Fatalf("the parser read %d parts (limit %d)", parts, MaxParts)
+	}
+	m := Parse(b.Bytes())
+	if !m.Truncated || len(m.Attachments) > MaxParts || !strings.Contains(m.Text, "First part text.") || !strings.Contains(m.Text, "more than 500 parts") {
+		t.Errorf("truncated %v, %d files, text %q", m.Truncated, len(m.Attachments), m.Text)
+	}
+}
+
+// Forwarded messages nested in each other are shown down to
+// maxForwardLevel and share the part budget.
+func TestForwardNesting(t *testing.T) {
+	msg := "From: z@example.com\r\nSubject: level 0\r\nContent-Type: text/plain\r\n\r\ninnermost words\r\n"
+	for i := 1; i <= 50; i++ {
+		msg = fmt.Sprintf("From: a%d@example.com\r\nSubject: level %d\r\nContent-Type: multipart/mixed; boundary=\"f%d\"\r\n\r\n--f%d\r\nContent-Type: text/plain\r\n\r\nlevel %d text\r\n--f%d\r\nContent-Type: message/rfc822\r\n\r\n%s\r\n--f%d--\r\n", i, i, i, i, i, i, msg, i)
+	}
+	m := Parse([]byte(msg))
+	if !strings.Contains(m.Text, "level 50 text") || !strings.Contains(m.Text, "level 47 text") || strings.Contains(m.Text, "level 46 text") {
+		t.Errorf("text %q", m.Text)
+	}
+}
