@@ -88,9 +88,9 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 			Name:         m.FromName,
 			Email:        author,
 		},
-		Subject:        m.Subject,
-		Text:           m.Text,
-		HTML:           m.HTML,
+		Subject: m.Subject,
+		Text:    m.Text,
+		HTML:    m.HTML,
 		// The time we received it: the sender's Date header is not to be
 		// trusted for ordering or time-based rules (clocks are wrong,
 		// old mail is resent, dates are forged); it is kept as metadata.
