@@ -457,3 +457,39 @@ func TestSendHeaderEncoding(t *testing.T) {
 		}
 	}
 }
+
+// A recipient with a non-ASCII local part (RFC 6531) is sent with
+// SMTPUTF8 through a relay that offers it, and fails permanently with a
+// clear reason through one that does not.
+func TestSendSMTPUTF8(t *testing.T) {
+	out := reply(42)
+	out.Recipient = sdk.Party{ExternalID: "jörg@example.de", IdentityType: "email", Name: "Jörg"}
+
+	utf8Sink := emailtest.StartSMTPUTF8Sink(t)
+	ch := startChannel(t, newFakeHost(), sinkConfig(utf8Sink))
+	if _, err := ch.Send(t.Context(), out); err != nil {
+		t.Fatalf("send through an SMTPUTF8 relay: %v", err)
+	}
+	got := utf8Sink.Received()
+	if len(got) != 1 || !got[0].UTF8 || len(got[0].Rcpts) != 1 || got[0].Rcpts[0] != "jörg@example.de" {
+		t.Fatalf("received %+v", got)
+	}
+
+	plain := emailtest.StartSink(t)
+	ch = startChannel(t, newFakeHost(), sinkConfig(plain))
+	_, err := ch.Send(t.Context(), out)
+	var se *sdk.SendError
+	if !errors.As(err, &se) || se.Code != "smtputf8_unsupported" || se.Retryable || !strings.Contains(se.Error(), "SMTPUTF8") {
+		t.Fatalf("send through a relay without SMTPUTF8: %v", err)
+	}
+	if len(plain.Received()) != 0 {
+		t.Error("the relay received the mail")
+	}
+
+	// ASCII recipients do not need it.
+	ascii := reply(42)
+	ascii.IdempotencyKey = "ascii"
+	if _, err := ch.Send(t.Context(), ascii); err != nil {
+		t.Fatalf("ASCII recipient: %v", err)
+	}
+}
