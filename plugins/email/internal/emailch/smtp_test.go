@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -557,5 +558,35 @@ func TestStopWaitsForInFlightDelivery(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", addr); err == nil {
 		t.Fatal("the listener still accepts connections after Stop")
+	}
+}
+
+// The comment's time is when the mail reached us, whatever its Date header
+// says (a resent 2001 mail, a forged 2039 date, none, garbage); the header
+// date stays readable in the metadata.
+func TestSMTPDateIsReceivedTime(t *testing.T) {
+	host := newFakeHost()
+	ch := startChannel(t, host, baseConfig())
+	cases := []struct{ date, meta string }{
+		{"Date: Tue, 02 Jan 2001 10:00:00 +0000", "2001-01-02T10:00:00Z"},
+		{"Date: Sun, 02 Jan 2039 10:00:00 +0000", "2039-01-02T10:00:00Z"},
+		{"Date: not a date", ""},
+		{"X-No-Date: 1", ""},
+	}
+	for i, c := range cases {
+		before := time.Now()
+		raw := buildMail([]string{"From: ann@example.com", "To: support@acme.test", "Subject: dates",
+			fmt.Sprintf("Message-ID: <date.%d@example.com>", i), c.date}, "When did this arrive?\n")
+		if err := sendSMTP(t, addrOf(ch), "ann@example.com", []string{"support@acme.test"}, raw); err != nil {
+			t.Fatal(err)
+		}
+		msgs := host.delivered()
+		m := msgs[len(msgs)-1]
+		if m.SentAt.Before(before.Add(-time.Second)) || m.SentAt.After(time.Now().Add(time.Second)) {
+			t.Errorf("%q: SentAt %v is not the time of receipt", c.date, m.SentAt)
+		}
+		if m.Metadata["date"] != c.meta {
+			t.Errorf("%q: metadata date %q, want %q", c.date, m.Metadata["date"], c.meta)
+		}
 	}
 }
