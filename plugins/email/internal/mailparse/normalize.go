@@ -117,13 +117,22 @@ func normalize(raw []byte, b budget) normalized {
 			i++
 		}
 	done:
+		// The first Content-Type counts, as for the MIME parser; others
+		// are dropped so that no reader can pick a different one.
 		var ctype string
 		ctIndex := -1
-		for k, f := range fields {
+		kept := fields[:0]
+		for _, f := range fields {
 			if name, value, ok := bytes.Cut(f, []byte(":")); ok && strings.EqualFold(strings.TrimSpace(string(name)), "Content-Type") {
-				ctype, ctIndex = unfold(value), k
+				if ctIndex >= 0 {
+					n.notes = appendNew(n.notes, where+": more than one Content-Type; the first was used")
+					continue
+				}
+				ctype, ctIndex = unfold(value), len(kept)
 			}
+			kept = append(kept, f)
 		}
+		fields = kept
 		mtype, params, _, _ := parseMediaType(ctype)
 		var open []byte
 		if strings.HasPrefix(mtype, "multipart/") {
@@ -189,8 +198,21 @@ func normalize(raw []byte, b budget) normalized {
 			i++
 			continue
 		}
-		// A boundary of an open multipart: everything nested below it ends.
+		// A boundary of an open multipart: everything nested below it
+		// ends, and is closed first so that the output nests properly
+		// (the MIME parser's time grows exponentially with multiparts
+		// left open).
 		skipping = false
+		if len(stack) > level+1 {
+			n.notes = appendNew(n.notes, "a multipart was not closed by its final boundary")
+			if b := out.Bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
+				out.WriteString("\r\n")
+			}
+			for k := len(stack) - 1; k > level; k-- {
+				out.Write(stack[k].boundary)
+				out.WriteString("--\r\n")
+			}
+		}
 		stack = stack[:level+1]
 		out.Write(l)
 		if !bytes.HasSuffix(l, []byte("\n")) {
@@ -229,7 +251,16 @@ func normalize(raw []byte, b budget) normalized {
 		}
 	}
 	if len(stack) > 0 {
-		n.notes = append(n.notes, "a multipart was not closed by its final boundary")
+		// Close what the sender left open: the MIME parser's time grows
+		// exponentially with unclosed nested multiparts.
+		n.notes = appendNew(n.notes, "a multipart was not closed by its final boundary")
+		if b := out.Bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
+			out.WriteString("\r\n")
+		}
+		for k := len(stack) - 1; k >= 0; k-- {
+			out.Write(stack[k].boundary)
+			out.WriteString("--\r\n")
+		}
 	}
 	n.raw = out.Bytes()
 	n.parts = parts
@@ -275,8 +306,15 @@ func boundaryToken(t []byte) string {
 		return ""
 	}
 	tok := bytes.TrimRight(t[2:], " \t")
-	if len(tok) == 0 || bytes.ContainsAny(tok, " \t") && !bytes.HasSuffix(tok, []byte("--")) {
+	if len(tok) == 0 {
 		return ""
+	}
+	// RFC 2046 bchars, without the space: a token that can be written
+	// back as a quoted boundary parameter.
+	for _, c := range tok {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("'()+_,-./:=?", c) >= 0) {
+			return ""
+		}
 	}
 	return string(tok)
 }
@@ -350,10 +388,16 @@ func isHeaderField(t []byte) bool {
 	return true
 }
 
+// unfold joins a folded header value as the MIME parser does: each line
+// trimmed, continuation lines joined with one space.
 func unfold(v []byte) string {
-	s := strings.ReplaceAll(string(v), "\r\n", "")
-	s = strings.ReplaceAll(s, "\n", "")
-	return strings.TrimSpace(s)
+	var parts []string
+	for _, l := range strings.Split(string(v), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // lenientMediaType reads a Content-Type that mediatype.Parse rejects

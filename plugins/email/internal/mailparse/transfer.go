@@ -133,10 +133,11 @@ func decodeBase64(b []byte) ([]byte, bool) {
 		bad = true
 	}
 	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
-	n, err := base64.RawStdEncoding.DecodeString(string(clean))
+	n, err := base64.RawStdEncoding.Decode(out, clean)
 	if err != nil {
-		return out[:0], true
+		// Cannot happen with the alphabet filtered above; keep what was
+		// decoded.
+		bad = true
 	}
-	copy(out, n)
-	return out[:len(n)], bad
+	return out[:n], bad
 }

@@ -209,3 +209,56 @@ func TestForwardNesting(t *testing.T) {
 		t.Errorf("text %q", m.Text)
 	}
 }
+
+// The structure pass and the MIME parser read the same Content-Type (the
+// first): a second, harmless one cannot hide a nesting bomb.
+func TestMIMEBombDuplicateContentType(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\nContent-Type: text/plain\r\n\r\n")
+	for i := 1; i < 3000; i++ {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\nContent-Type: text/plain\r\n\r\n", i-1, i)
+	}
+	n := normalize(b.Bytes(), budget{depth: MaxDepth, parts: MaxParts})
+	root, err := newParser().ReadParts(bytes.NewReader(n.raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := treeDepth(root); d > MaxDepth+1 {
+		t.Fatalf("the parser nests %d levels (limit %d)", d, MaxDepth)
+	}
+}
+
+// BenchmarkParseMIMEBomb measures a 6,000-level nested message (about
+// 400 KB), which took the unbounded parser minutes.
+func BenchmarkParseMIMEBomb(b *testing.B) {
+	raw := nested(6000)
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		Parse(raw)
+	}
+}
+
+// Multiparts left open, by the end of the message or by an outer
+// boundary, are closed before the MIME parser reads them (its time grows
+// exponentially with open nested multiparts).
+func TestMIMEBombUnclosed(t *testing.T) {
+	for _, closeOuter := range []bool{false, true} {
+		var b bytes.Buffer
+		b.WriteString("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n")
+		for i := 1; i < MaxDepth; i++ {
+			fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i-1, i)
+		}
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: text/plain\r\n\r\ninner text\r\n", MaxDepth-1)
+		if closeOuter {
+			b.WriteString("--b0--\r\n")
+		}
+		n := normalize(b.Bytes(), budget{depth: MaxDepth, parts: MaxParts})
+		if got := bytes.Count(n.raw, []byte("--\r\n")); got != MaxDepth {
+			t.Fatalf("closeOuter=%v: %d terminators, want %d:\n%s", closeOuter, got, MaxDepth, n.raw)
+		}
+		m := Parse(b.Bytes())
+		if !strings.Contains(m.Text, "inner text") || len(m.Errors) == 0 {
+			t.Errorf("closeOuter=%v: text %q errors %q", closeOuter, m.Text, m.Errors)
+		}
+	}
+}
