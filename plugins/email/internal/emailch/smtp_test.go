@@ -590,3 +590,37 @@ func TestSMTPDateIsReceivedTime(t *testing.T) {
 		}
 	}
 }
+
+// A MIME bomb (6,000 nested multiparts) over a real SMTP exchange is
+// accepted: the ticket gets its text and a note, the comment's metadata
+// says parts were dropped, and the raw message is kept whole.
+func TestSMTPMIMEBomb(t *testing.T) {
+	host := newFakeHost()
+	ch := startChannel(t, host, baseConfig())
+	var b bytes.Buffer
+	b.WriteString("From: ann@example.com\r\nTo: support@acme.test\r\nSubject: deep\r\nMessage-ID: <bomb@example.com>\r\n")
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n--b0\r\nContent-Type: text/plain\r\n\r\nPlease read me.\r\n")
+	for i := 1; i < 6000; i++ {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i-1, i)
+	}
+	for i := 5999; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	if err := sendSMTP(t, addrOf(ch), "ann@example.com", []string{"support@acme.test"}, b.Bytes()); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	msgs := host.delivered()
+	if len(msgs) != 1 {
+		t.Fatalf("delivered %d", len(msgs))
+	}
+	m := msgs[0]
+	if !strings.Contains(m.Text, "Please read me.") || !strings.Contains(m.Text, "Parts of this message were not read") {
+		t.Errorf("text %q", m.Text)
+	}
+	if m.Metadata["parts_dropped"] != "true" || !strings.Contains(m.Metadata["parse_errors"], "nests more than 32") {
+		t.Errorf("metadata %v", m.Metadata)
+	}
+	if !bytes.Equal(m.Raw, b.Bytes()) {
+		t.Error("raw message not kept whole")
+	}
+}
