@@ -308,6 +308,11 @@ func (w *walker) leaf(p *enmime.Part, out *body) {
 	ctHeader := hdr.Get("Content-Type")
 	cdHeader := hdr.Get("Content-Disposition")
 	ct := strings.ToLower(p.ContentType)
+	if ct == "" && strings.TrimSpace(ctHeader) == "" && p.Parent != nil && strings.EqualFold(p.Parent.ContentType, "multipart/digest") {
+		// RFC 2046 5.1.5: in a digest, a part without Content-Type is a
+		// message.
+		ct = "message/rfc822"
+	}
 	disp := strings.ToLower(p.Disposition)
 	if disp == "" && cdHeader != "" {
 		head, _, _ := strings.Cut(cdHeader, ";")

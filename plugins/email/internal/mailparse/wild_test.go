@@ -49,6 +49,10 @@ func TestWildMail(t *testing.T) {
 		{file: "5-forwarded.eml", text: []string{"FYI, see the message below.", "---------- Forwarded message ----------",
 			"From: Bob Billing <bob@vendor.test>", "Subject: Invoice 2024-17", "Date: Fri, 01 Mar 2024 09:00:00 +0100",
 			"The invoice total is 420 EUR, due in 30 days."}, files: []string{"invoice.pdf", "Invoice 2024-17.eml"}},
+		// A digest's parts are messages even without Content-Type.
+		{file: "5b-digest.eml", text: []string{"Today's topics", "From: Carl <carl@example.com>", "Subject: Printer",
+			"The printer on floor 2 prints blank pages.", "From: Dora <dora@example.com>", "VPN drops every 10 minutes here too."},
+			files: []string{"Printer.eml", "VPN.eml"}},
 		{file: "7a-extra-base64.eml", text: []string{"The scanner on floor 3 is jammed."}, wantErrors: true},
 		{file: "7b-not-base64.eml", text: []string{"This text was never base64 encoded, sorry!"}, wantErrors: true},
 		{file: "7c-calendar.eml", text: []string{"You are invited to the quarterly review.", "Calendar invitation: Quarterly review",
