@@ -34,12 +34,12 @@ var (
 	base64RunRE     = regexp.MustCompile(`(?m)^[A-Za-z0-9+/]{60,}={0,2}$`)
 )
 
-// TestCorpusEnmimeTestdata delivers every whole message of the MIME
-// parser's own test suite (Apple Mail, Gmail, Outlook, broken MIME,
-// charsets…) through the channel's inbound path and checks what an agent
-// sees: the text the sender wrote is in the comment body, no MIME syntax
-// (boundaries, part headers, base64, HTML tags) is, and a message that
-// needed repair says so in parse_errors.
+// TestCorpusEnmimeTestdata delivers every message of the MIME parser's
+// own test suite (Apple Mail, Gmail, Outlook, broken MIME, charsets…, and
+// what its builder writes) through the channel's inbound path and checks
+// what an agent sees: the text the sender wrote is in the comment body, no
+// MIME syntax (boundaries, part headers, base64, HTML tags) nor binary
+// is, and a message that needed repair says so in parse_errors.
 func TestCorpusEnmimeTestdata(t *testing.T) {
 	dir := enmimeTestdata(t)
 	// The visible text of each message (a phrase of it), "" for a message
@@ -132,6 +132,30 @@ func TestCorpusEnmimeTestdata(t *testing.T) {
 		"parts/similar-boundary.raw":                        "Section one\n\nA text section",
 		"parts/textplain.raw":                               "Test of text/plain section",
 		"parts/unquoted-ctype-param-special.raw":            "",
+		// What enmime's own builder writes.
+		"encode/build-qp-addr-headers.golden":                    "",
+		"encode/nocontent-with-children.golden":                  "Plain text part",
+		"encode/parser-raw-content-html-option-false.raw.golden": "My first paragraph éà.",
+		"encode/parser-raw-content-html-option-true.raw.golden":  "My first paragraph éà.",
+		"encode/parser-raw-content-text-option-false.raw.golden": "添付ファイル名テスト",
+		"encode/parser-raw-content-text-option-true.raw.golden":  "添付ファイル名テスト",
+		"encode/part-bin-content.golden":                         "",
+		"encode/part-bin-header.golden":                          "This is a test of a plain text part.\n\nAnother line.",
+		"encode/part-content-only-qp.golden":                     "☆ No header, only content.",
+		"encode/part-content-only.golden":                        "No header, only content.",
+		"encode/part-default-headers.golden":                     "",
+		"encode/part-empty.golden":                               "",
+		"encode/part-file-mod-date.golden":                       "¡Hola, señor! Welcome to MIME",
+		"encode/part-header-only-default-encoding.golden":        "",
+		"encode/part-header-only.golden":                         "",
+		"encode/part-message-rfc822.golden":                      "",
+		"encode/part-plain.golden":                               "This is a test of a plain text part.",
+		"encode/part-quotable-content.golden":                    "Hello=",
+		"encode/part-quoted-content.golden":                      "¡Hola, señor! Welcome to MIME",
+		"encode/part-quoted-headers.golden":                      "",
+		"encode/part-quoted-printable-headers.golden":            "",
+		"encode/part-with-children.golden":                       "Plain text part",
+		"encode/utf8-to.raw.golden":                              "This is a test mailing",
 	}
 	// Messages that needed repair: parse_errors must say so.
 	repaired := map[string]bool{
@@ -147,7 +171,9 @@ func TestCorpusEnmimeTestdata(t *testing.T) {
 		"parts/html-with-boundary.raw": true,
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*", "*.raw"))
-	if err != nil || len(files) < 80 {
+	goldens, _ := filepath.Glob(filepath.Join(dir, "encode", "*.golden"))
+	files = append(files, goldens...)
+	if err != nil || len(files) < 100 {
 		t.Fatalf("enmime testdata: %d messages in %s (%v)", len(files), dir, err)
 	}
 	signer := testSigner(t)
@@ -181,6 +207,9 @@ func TestCorpusEnmimeTestdata(t *testing.T) {
 			}
 			if tag := htmlTagRE.FindString(msg.Text); tag != "" {
 				t.Errorf("HTML tag %q shows in the body:\n%s", tag, msg.Text)
+			}
+			if i := strings.IndexFunc(msg.Text, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f }); i >= 0 {
+				t.Errorf("control character %q in the body (binary shown as text)", msg.Text[i])
 			}
 			if b := base64RunRE.FindString(msg.Text); b != "" {
 				t.Errorf("base64 shows in the body: %q", b)

@@ -408,7 +408,7 @@ func (w *walker) leaf(p *enmime.Part, out *body) {
 			fname = "invite.ics"
 		}
 	case ct == "application/ms-tnef" || strings.EqualFold(fname, "winmail.dat"):
-		m.Errors = append(m.Errors, "winmail.dat (Outlook TNEF) is kept as a file; its content is not decoded")
+		m.Errors = append(m.Errors, "winmail.dat (Outlook TNEF) is kept as a file; its content is not decoded (no TNEF decoder is available)")
 	}
 	m.Attachments = append(m.Attachments, Attachment{
 		Filename:    fname,
@@ -422,7 +422,7 @@ func (w *walker) leaf(p *enmime.Part, out *body) {
 // its From, Date, Subject and To, then its text; its files are added to
 // the message's.
 func (w *walker) forward(data []byte) (segment, bool) {
-	if w.level >= maxForwardLevel || *w.parts <= 0 {
+	if w.level >= maxForwardLevel || *w.parts <= 0 || isBinary(data) {
 		return segment{}, false
 	}
 	inner := parse(data, w.depth, w.parts, w.level+1)
