@@ -151,6 +151,13 @@ func normalize(raw []byte, b budget) normalized {
 					bnd = ""
 				}
 			}
+			if bnd != "" && isDelimiterOf([]byte("--"+bnd), stack) {
+				// A boundary of an enclosing multipart (RFC 2046 forbids
+				// it): its lines belong to the enclosing one.
+				n.notes = append(n.notes, fmt.Sprintf("%s: boundary %q is an enclosing multipart's; the part was read as text", where, bnd))
+				fields[ctIndex] = []byte("Content-Type: text/plain\r\n")
+				bnd = ""
+			}
 			if bnd != "" {
 				if !mayNest {
 					n.truncated = true

@@ -232,6 +232,21 @@ func (m *Message) fromParts(root *enmime.Part, depth int, parts *int, level int)
 	m.HTML = strings.Join(b.html, "\n")
 }
 
+// maxErrors is how many distinct errors a message keeps; a broken
+// message repeats the same few, and parse_errors must stay readable.
+const maxErrors = 20
+
+// capErrors removes duplicates and keeps the first maxErrors errors, with
+// a count of the rest.
+func capErrors(errs []string) []string {
+	out := appendNew(nil, errs...)
+	if len(out) > maxErrors {
+		more := len(out) - maxErrors
+		out = append(out[:maxErrors:maxErrors], fmt.Sprintf("… and %d more", more))
+	}
+	return out
+}
+
 // truncationReason names the limit a truncated message hit.
 func truncationReason(errs []string) string {
 	var out []string
@@ -576,6 +591,7 @@ func (m *Message) finish(raw []byte) {
 	if m.Header == nil {
 		m.Header = textproto.MIMEHeader{}
 	}
+	m.Errors = capErrors(m.Errors)
 	for _, key := range []string{"Delivered-To", "X-Original-To"} {
 		for _, v := range m.Header.Values(key) {
 			if a, err := mail.ParseAddress(v); err == nil {

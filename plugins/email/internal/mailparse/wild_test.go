@@ -266,3 +266,22 @@ func TestMIMEBombUnclosed(t *testing.T) {
 		}
 	}
 }
+
+// A nested multipart that reuses its parent's boundary is read as text
+// (its lines are the parent's), and a message broken in hundreds of ways
+// keeps a readable list of errors.
+func TestBoundaryReuseAndErrorCap(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=\"X\"\r\n\r\n")
+	for i := 0; i < 300; i++ {
+		fmt.Fprintf(&b, "--X\r\nContent-Type: multipart/mixed; boundary=\"X\"\r\nno blank line %d\r\n", i)
+	}
+	b.WriteString("--X\r\nContent-Type: text/plain\r\n\r\nthe actual question\r\n--X--\r\n")
+	m := Parse(b.Bytes())
+	if !strings.Contains(m.Text, "the actual question") || !strings.Contains(m.Text, "no blank line 299") {
+		t.Errorf("text %q", m.Text)
+	}
+	if len(m.Errors) != maxErrors+1 || !strings.HasPrefix(m.Errors[maxErrors], "… and ") {
+		t.Errorf("%d errors: %q", len(m.Errors), m.Errors)
+	}
+}
