@@ -78,6 +78,10 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 	if author == "" {
 		author = unknownSender
 	}
+	// The message's time is when we received it: the sender's Date header
+	// is not to be trusted for ordering or time-based rules (clocks are
+	// wrong, old mail is resent, dates are forged); it is kept as metadata.
+	receivedAt := time.Now().UTC()
 	msg := &sdk.InboundMessage{
 		ExternalID:      m.ID,
 		ConversationKey: m.ThreadRoot,
@@ -88,13 +92,10 @@ func buildInbound(signer *plusaddr.Signer, m *mailparse.Message, raw []byte, env
 			Name:         m.FromName,
 			Email:        author,
 		},
-		Subject: m.Subject,
-		Text:    m.Text,
-		HTML:    m.HTML,
-		// The time we received it: the sender's Date header is not to be
-		// trusted for ordering or time-based rules (clocks are wrong,
-		// old mail is resent, dates are forged); it is kept as metadata.
-		SentAt:         time.Now().UTC(),
+		Subject:        m.Subject,
+		Text:           m.Text,
+		HTML:           m.HTML,
+		SentAt:         receivedAt,
 		Raw:            raw,
 		RawContentType: "message/rfc822",
 		Metadata:       map[string]string{"via": env.Via},
