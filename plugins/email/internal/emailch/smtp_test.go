@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -573,10 +574,18 @@ func TestSMTPDateIsReceivedTime(t *testing.T) {
 		{"Date: not a date", ""},
 		{"X-No-Date: 1", ""},
 	}
+	fixture, err := os.ReadFile(filepath.Join("..", "mailparse", "testdata", "wild", "6-future-date.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, struct{ date, meta string }{"fixture", "2039-01-02T10:00:00Z"})
 	for i, c := range cases {
 		before := time.Now()
 		raw := buildMail([]string{"From: ann@example.com", "To: support@acme.test", "Subject: dates",
 			fmt.Sprintf("Message-ID: <date.%d@example.com>", i), c.date}, "When did this arrive?\n")
+		if c.date == "fixture" {
+			raw = fixture
+		}
 		if err := sendSMTP(t, addrOf(ch), "ann@example.com", []string{"support@acme.test"}, raw); err != nil {
 			t.Fatal(err)
 		}

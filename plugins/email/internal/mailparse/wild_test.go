@@ -17,6 +17,7 @@ func TestWildMail(t *testing.T) {
 	cases := []struct {
 		file       string
 		subject    string   // "" = not checked
+		fromName   string   // "" = not checked
 		text       []string // in the display text
 		notText    []string // never in the display text
 		full       []string // in the full text
@@ -42,8 +43,8 @@ func TestWildMail(t *testing.T) {
 		{file: "4b-plain-undeclared-cp1252.eml", text: []string{"Bonjour, le café coûte 3 € – c’est « cher »."}, notText: []string{"\uFFFD"}, wantErrors: true},
 		// RFC 2231 names in ISO-8859-1 and in an alias of US-ASCII.
 		{file: "4c-rfc2231-filenames.eml", text: []string{"My CV is attached."}, files: []string{"résumé.pdf", "notes.txt"}},
-		{file: "4d-raw-8bit-header.eml", subject: "Réservation annulée", text: []string{"Body text."}},
-		{file: "4e-unknown-8bit-word.eml", subject: "Réunion de lundi", text: []string{"ok"}},
+		{file: "4d-raw-8bit-header.eml", subject: "Réservation annulée", fromName: "Jürgen Müller", text: []string{"Body text."}},
+		{file: "4e-unknown-8bit-word.eml", subject: "Réunion de lundi", fromName: "François", text: []string{"ok"}},
 		// A forwarded message is shown inline with its headers; its file
 		// and the message itself are kept.
 		{file: "5-forwarded.eml", text: []string{"FYI, see the message below.", "---------- Forwarded message ----------",
@@ -69,6 +70,9 @@ func TestWildMail(t *testing.T) {
 			m := Parse(raw)
 			if c.subject != "" && m.Subject != c.subject {
 				t.Errorf("subject = %q, want %q", m.Subject, c.subject)
+			}
+			if c.fromName != "" && m.FromName != c.fromName {
+				t.Errorf("from name = %q, want %q", m.FromName, c.fromName)
 			}
 			for _, s := range c.text {
 				if !strings.Contains(m.Text, s) {
