@@ -173,7 +173,9 @@ func decodeHeader(v string) string {
 		return v
 	}
 	if d, err := headerDecoder().DecodeHeader(v); err == nil {
-		return d
+		// Words the standard library decodes itself (utf-8, us-ascii)
+		// are not checked: an invalid byte becomes U+FFFD.
+		return strings.ToValidUTF8(d, "\uFFFD")
 	}
 	return v
 }

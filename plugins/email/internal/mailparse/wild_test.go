@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/jhillyerd/enmime/v2"
 )
@@ -287,5 +288,18 @@ func TestBoundaryReuseAndErrorCap(t *testing.T) {
 	}
 	if len(m.Errors) != maxErrors+1 || !strings.HasPrefix(m.Errors[maxErrors], "… and ") {
 		t.Errorf("%d errors: %q", len(m.Errors), m.Errors)
+	}
+}
+
+// Encoded words whose bytes are not valid in their charset still give
+// valid UTF-8 (the file name and subject are stored and shown as text).
+func TestHeaderInvalidBytes(t *testing.T) {
+	for _, v := range []string{"=?utf-8?q?caf=E9?=", "=?us-ascii?q?=FF=FE?=", "attachment; filename=\"=?utf-8?b?/w==?=\""} {
+		if s := decodeHeader(v); !utf8.ValidString(s) {
+			t.Errorf("decodeHeader(%q) = %q", v, s)
+		}
+		if s := headerParam(v, "filename"); !utf8.ValidString(s) {
+			t.Errorf("headerParam(%q) = %q", v, s)
+		}
 	}
 }
