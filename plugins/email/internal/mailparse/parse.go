@@ -74,6 +74,11 @@ type Attachment struct {
 	Inline      bool
 }
 
+// maxInlineTextFile is the largest named text file shown in the body
+// when it is sent inline (a short note.txt, as mail programs show it); a
+// larger one (a log) is only kept as a file.
+const maxInlineTextFile = 16 << 10
+
 // maxForwardLevel is how many levels of forwarded messages
 // (message/rfc822 inside message/rfc822…) are shown inline; deeper ones
 // are kept only as .eml files.
@@ -388,7 +393,8 @@ func (w *walker) leaf(p *enmime.Part, out *body) {
 	}
 
 	switch {
-	case (ct == "text/plain" || ct == "text/html" || ct == "text/enriched" || ct == "text/richtext") && disp != "attachment":
+	case (ct == "text/plain" || ct == "text/html" || ct == "text/enriched" || ct == "text/richtext") && disp != "attachment" &&
+		(fname == "" || len(data) <= maxInlineTextFile):
 		s, note := decodeText(data, charsetName, ct == "text/html")
 		if note != "" {
 			m.Errors = append(m.Errors, note)

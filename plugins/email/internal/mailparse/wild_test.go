@@ -303,3 +303,23 @@ func TestHeaderInvalidBytes(t *testing.T) {
 		}
 	}
 }
+
+// A short named text file sent inline is shown in the body (as mail
+// programs show it) and kept as a file; a long one (a log) is only a file.
+func TestInlineTextFile(t *testing.T) {
+	for _, c := range []struct {
+		size   int
+		inBody bool
+	}{{100, true}, {maxInlineTextFile + 1, false}} {
+		content := strings.Repeat("log line\n", c.size/9+1)[:c.size]
+		raw := crlf("From: a@example.com\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nSee the log.\n--b\n" +
+			"Content-Type: text/plain; name=\"server.log\"\nContent-Disposition: inline; filename=\"server.log\"\n\n" + content + "\n--b--\n")
+		m := Parse(raw)
+		if strings.Contains(m.Text, "log line") != c.inBody || !strings.Contains(m.Text, "See the log.") {
+			t.Errorf("%d bytes: in body %v, want %v", c.size, strings.Contains(m.Text, "log line"), c.inBody)
+		}
+		if len(m.Attachments) != 1 || m.Attachments[0].Filename != "server.log" {
+			t.Errorf("%d bytes: files %+v", c.size, m.Attachments)
+		}
+	}
+}
