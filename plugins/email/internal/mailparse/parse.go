@@ -204,6 +204,7 @@ func (m *Message) fromParts(root *enmime.Part, depth int, parts *int, level int)
 		return false
 	})
 
+	b.segs = dedupeSegments(b.segs)
 	var own, display, full []string
 	for _, s := range b.segs {
 		if !s.forwarded {
@@ -248,6 +249,23 @@ func capErrors(errs []string) []string {
 	if len(out) > maxErrors {
 		more := len(out) - maxErrors
 		out = append(out[:maxErrors:maxErrors], fmt.Sprintf("… and %d more", more))
+	}
+	return out
+}
+
+// dedupeSegments drops a segment that repeats the one before it (a plain
+// and an HTML version of one text sent side by side in multipart/mixed
+// instead of multipart/alternative).
+func dedupeSegments(segs []segment) []segment {
+	out := segs[:0]
+	prev := ""
+	for _, s := range segs {
+		key := strings.Join(strings.Fields(strings.ReplaceAll(s.text, "*", "")), " ")
+		if len(out) > 0 && key == prev {
+			continue
+		}
+		out = append(out, s)
+		prev = key
 	}
 	return out
 }

@@ -323,3 +323,13 @@ func TestInlineTextFile(t *testing.T) {
 		}
 	}
 }
+
+// A plain and an HTML version of one text sent side by side in
+// multipart/mixed (instead of alternative) are shown once.
+func TestMixedPlainAndHTMLShownOnce(t *testing.T) {
+	m := Parse(crlf("From: a@example.com\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nThe scanner is offline.\n" +
+		"--b\nContent-Type: text/html\n\n<p>The <b>scanner</b> is offline.</p>\n--b--\n"))
+	if m.Text != "The scanner is offline." || !strings.Contains(m.HTML, "<b>scanner</b>") {
+		t.Errorf("text %q html %q", m.Text, m.HTML)
+	}
+}
