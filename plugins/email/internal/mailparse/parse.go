@@ -291,6 +291,9 @@ func (w *walker) walk(p *enmime.Part, out *body) {
 			w.alternative(p, out)
 			return
 		}
+		if ct == "multipart/encrypted" {
+			w.m.Errors = append(w.m.Errors, "the message is encrypted (PGP/MIME): its content is kept as files and cannot be shown")
+		}
 		for c := p.FirstChild; c != nil; c = c.NextSibling {
 			w.walk(c, out)
 		}
@@ -445,6 +448,10 @@ func (w *walker) leaf(p *enmime.Part, out *body) {
 		}
 		if fname == "" {
 			fname = "invite.ics"
+		}
+	case ct == "application/pkcs7-mime" || ct == "application/x-pkcs7-mime":
+		if sm := strings.ToLower(headerParam(ctHeader, "smime-type")); sm == "" || sm == "enveloped-data" || sm == "authenveloped-data" {
+			m.Errors = append(m.Errors, "the message is encrypted (S/MIME): its content is kept as a file and cannot be shown")
 		}
 	case ct == "application/ms-tnef" || strings.EqualFold(fname, "winmail.dat"):
 		m.Errors = append(m.Errors, "winmail.dat (Outlook TNEF) is kept as a file; its content is not decoded (no TNEF decoder is available)")

@@ -333,3 +333,18 @@ func TestMixedPlainAndHTMLShownOnce(t *testing.T) {
 		t.Errorf("text %q html %q", m.Text, m.HTML)
 	}
 }
+
+// An encrypted message has no readable text: parse_errors says why the
+// body is empty, and the encrypted content is kept.
+func TestEncryptedMessageSaysWhy(t *testing.T) {
+	for _, raw := range [][]byte{
+		crlf("From: a@example.com\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"e\"\n\n" +
+			"--e\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n--e\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\n\n-----BEGIN PGP MESSAGE-----\nhQEMA\n-----END PGP MESSAGE-----\n--e--\n"),
+		crlf("From: a@example.com\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\nContent-Transfer-Encoding: base64\n\nMIAGCSqGSIb3DQEHA6CAMIACAQAx\n"),
+	} {
+		m := Parse(raw)
+		if len(m.Attachments) == 0 || len(m.Errors) == 0 || !strings.Contains(strings.Join(m.Errors, ";"), "encrypted") {
+			t.Errorf("files %d errors %q", len(m.Attachments), m.Errors)
+		}
+	}
+}
