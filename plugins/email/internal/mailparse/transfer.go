@@ -19,6 +19,12 @@ func decodeTransfer(b []byte, cte string, text bool) ([]byte, string) {
 			return b, "text labelled base64 is not base64; shown as it is"
 		}
 		out, bad := decodeBase64(b)
+		if text && bad && isBinary(out) && !isBinary(b) {
+			// "Thanks" is made of base64 letters too, but not of whole
+			// base64 quanta: text that is not well-formed base64 and
+			// decodes to binary was never encoded.
+			return b, "text labelled base64 is not base64; shown as it is"
+		}
 		if bad {
 			return out, "malformed base64 (decoded what was readable)"
 		}
@@ -113,6 +119,7 @@ func looksBase64(b []byte) bool {
 func decodeBase64(b []byte) ([]byte, bool) {
 	clean := make([]byte, 0, len(b))
 	bad := false
+	pad := 0
 	for _, c := range b {
 		switch {
 		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/':
@@ -123,14 +130,19 @@ func decodeBase64(b []byte) ([]byte, bool) {
 		case c == '_':
 			clean = append(clean, '/')
 			bad = true
-		case c == '=' || c == '\r' || c == '\n' || c == ' ' || c == '\t':
+		case c == '=':
+			pad++
+		case c == '\r' || c == '\n' || c == ' ' || c == '\t':
 		default:
 			bad = true
 		}
 	}
-	if r := len(clean) % 4; r == 1 {
+	switch r := len(clean) % 4; {
+	case r == 1:
 		clean = clean[:len(clean)-1] // a lone sixth of a byte
 		bad = true
+	case r != 0 && pad == 0:
+		bad = true // the last quantum lacks its padding
 	}
 	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
 	n, err := base64.RawStdEncoding.Decode(out, clean)

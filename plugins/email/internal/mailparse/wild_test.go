@@ -348,3 +348,17 @@ func TestEncryptedMessageSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// Text labelled base64 that happens to use only base64 letters is still
+// recognised as text when its decoding is binary.
+func TestTextLabelledBase64WithoutSpaces(t *testing.T) {
+	m := Parse(crlf("From: a@example.com\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nThanks\n"))
+	if m.Text != "Thanks" || len(m.Errors) == 0 {
+		t.Errorf("text %q errors %q", m.Text, m.Errors)
+	}
+	// Real base64 text is decoded.
+	m = Parse(crlf("From: a@example.com\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nVGhhbmtz\n"))
+	if m.Text != "Thanks" || len(m.Errors) != 0 {
+		t.Errorf("text %q errors %q", m.Text, m.Errors)
+	}
+}
