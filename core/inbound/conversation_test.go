@@ -16,6 +16,9 @@ import (
 // for the customer's messages.
 func TestDeliverRecordsConversationInbound(t *testing.T) {
 	e := newEnv(t)
+	// Every message below was sent before "now" (a SentAt in the future
+	// counts as the time of receipt).
+	e.clock.Add(12 * time.Hour)
 	base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	e.update(func(tx *store.Tx) error {
 		return tx.CreateUser(&ticket.User{Name: "Agent", Role: ticket.RoleAgent, Identities: []ticket.Identity{{Type: "whatsapp", Value: "15559999"}}})

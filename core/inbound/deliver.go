@@ -155,6 +155,11 @@ func validateMessage(msg *sdk.InboundMessage) error {
 	return nil
 }
 
+// maxClockSkew is how far in the future a message's SentAt may be (the
+// provider's clock running ahead of ours) before it is replaced by the time
+// of receipt.
+const maxClockSkew = 5 * time.Minute
+
 func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, attachmentIDs []string) (*sdk.Receipt, error) {
 	// 1. Dedupe.
 	if c, err := tx.CommentByExternalID(inst.Name, msg.ExternalID); err == nil {
@@ -189,7 +194,10 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	}
 	now := tx.Now()
 	sentAt := msg.SentAt
-	if sentAt.IsZero() {
+	// A time in the future is a wrong clock or a forged header: the
+	// message counts as received now, so that ordering, reply windows and
+	// time-based rules cannot be pushed ahead.
+	if sentAt.IsZero() || sentAt.After(now.Add(maxClockSkew)) {
 		sentAt = now
 	}
 	// 2. Identity.

@@ -489,3 +489,28 @@ func TestDeliverEventsNameTheAuthor(t *testing.T) {
 		t.Fatalf("%d ticket/comment events, want 2", found)
 	}
 }
+
+// A SentAt in the future (a sender's wrong clock, a forged Date header)
+// is recorded as the time of receipt: it cannot put a comment or the
+// ticket's last inbound time ahead. A small skew is kept.
+func TestDeliverFutureSentAtIsReceiptTime(t *testing.T) {
+	e := newEnv(t)
+	now := e.clock.Now()
+	for i, c := range []struct {
+		sent, want time.Time
+	}{
+		{time.Date(2039, 1, 2, 10, 0, 0, 0, time.UTC), now},
+		{now.Add(2 * time.Minute), now.Add(2 * time.Minute)},
+		{now.Add(-time.Hour), now.Add(-time.Hour)},
+	} {
+		m := msg(fmt.Sprint("future-", i), fmt.Sprint("conv-", i), fmt.Sprint("u", i), "hello")
+		m.SentAt = c.sent
+		r := e.deliver("it-help", m)
+		tk := e.ticket(r.TicketID)
+		cs := e.comments(r.TicketID)
+		if !tk.LastInboundAt.Equal(c.want) || len(cs) != 1 || !cs[0].CreatedAt.Equal(c.want) {
+			t.Errorf("SentAt %v: last inbound %v, comment %v; want %v", c.sent, tk.LastInboundAt, cs[0].CreatedAt, c.want)
+		}
+	}
+	e.check()
+}

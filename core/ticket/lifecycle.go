@@ -346,9 +346,14 @@ func NormalizeIdentity(typ, value string) Identity {
 	return Identity{Type: typ, Value: value}
 }
 
+// MaxSubjectChars is the longest ticket subject, in characters (not
+// bytes: a Japanese subject keeps as many characters as an English one).
+const MaxSubjectChars = 150
+
 // SubjectFrom returns a ticket subject: the message subject when it has
-// one, else the first non-empty line of the text, shortened to 150 bytes
-// at a rune boundary; "(no subject)" when both are empty.
+// one, else the first non-empty line of the text, shortened to
+// MaxSubjectChars characters (with "…"); "(no subject)" when both are
+// empty.
 func SubjectFrom(subject, text string) string {
 	s := strings.TrimSpace(subject)
 	if s == "" {
@@ -362,15 +367,8 @@ func SubjectFrom(subject, text string) string {
 	if s == "" {
 		return "(no subject)"
 	}
-	const max = 150
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8RuneStart(s[cut]) {
-			cut--
-		}
-		s = strings.TrimSpace(s[:cut]) + "…"
+	if r := []rune(s); len(r) > MaxSubjectChars {
+		s = strings.TrimSpace(string(r[:MaxSubjectChars])) + "…"
 	}
 	return s
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -233,7 +233,11 @@ func TestSubjectFrom(t *testing.T) {
 		{"Hello", "body", "Hello"},
 		{"", "\n\n  first line \nsecond", "first line"},
 		{"", "", "(no subject)"},
-		{"", strings.Repeat("é", 100), strings.Repeat("é", 75) + "…"},
+		// The limit counts characters, not bytes.
+		{"", strings.Repeat("é", 100), strings.Repeat("é", 100)},
+		{"", strings.Repeat("é", 200), strings.Repeat("é", MaxSubjectChars) + "…"},
+		{strings.Repeat("印刷", 60), "", strings.Repeat("印刷", 60)},
+		{strings.Repeat("印", 151), "", strings.Repeat("印", MaxSubjectChars) + "…"},
 	}
 	for _, c := range cases {
 		if got := SubjectFrom(c.subject, c.text); got != c.want {

@@ -241,7 +241,10 @@ type InboundMessage struct {
 	Subject string
 	Text    string
 	HTML    string
-	// SentAt is the provider's own timestamp.
+	// SentAt is the provider's own timestamp: when the provider received
+	// the message, not a time its sender wrote (email uses the time of
+	// receipt, not the Date header). Zero, or more than 5 minutes in the
+	// future, means the time the core receives it.
 	SentAt time.Time
 	// Raw is the raw provider payload, kept for audit and retrievable
 	// through the API. Any size the channel accepts is kept: the SDK streams

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mime"
 	"net/mail"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/inbucket/html2text"
 	gomail "github.com/wneessen/go-mail"
@@ -72,7 +74,7 @@ func compose(ctx context.Context, cfg *config, signer *plusaddr.Signer, ids *msg
 	}
 	// A reply to anything the customer wrote is "Re:", even when their
 	// message had no usable Message-ID to reference.
-	m.Subject(outboundSubject(out.Subject, out.TicketID, len(out.ThreadExternalIDs) > 0))
+	m.SetGenHeaderPreformatted(gomail.HeaderSubject, foldSubject(outboundSubject(out.Subject, out.TicketID, len(out.ThreadExternalIDs) > 0)))
 	m.SetUserAgent("Patchbay email channel " + Version)
 
 	// Signed with the instance's secret: nobody else can make an id that
@@ -148,7 +150,96 @@ func attach(ctx context.Context, m *gomail.Msg, a sdk.Attachment, limit int64) e
 	if err := m.AttachReader(name, strings.NewReader(string(data)), gomail.WithFileContentType(gomail.ContentType(ct))); err != nil {
 		return sdk.Permanent("attachment_invalid", fmt.Errorf("attaching %q: %w", a.Filename, err))
 	}
+	// The file name as a MIME parameter: RFC 2231 (filename*=utf-8''…)
+	// when it is not ASCII, never an RFC 2047 encoded word inside a
+	// quoted string (RFC 2047 §5 forbids it; go-mail writes one).
+	files := m.GetAttachments()
+	f := files[len(files)-1]
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt = "application/octet-stream"
+	}
+	if v := mime.FormatMediaType(mt, map[string]string{"name": name}); v != "" {
+		f.Header.Set("Content-Type", v)
+	}
+	if v := mime.FormatMediaType("attachment", map[string]string{"filename": name}); v != "" {
+		f.Header.Set("Content-Disposition", v)
+	}
 	return nil
+}
+
+// maxHeaderLine is the longest header line written (RFC 5322 2.1.1
+// recommends 78 characters).
+const maxHeaderLine = 78
+
+// foldSubject returns the value of a Subject header: ASCII text as it is,
+// anything else as RFC 2047 encoded words, folded between words so that
+// every line stays within maxHeaderLine and the first one starts right
+// after "Subject: " (go-mail's own folding moved a long encoded subject
+// to a continuation line).
+func foldSubject(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x7f || s[i] < 0x20 {
+			ascii = false
+			break
+		}
+	}
+	var words []string
+	if ascii {
+		words = strings.Fields(s)
+	} else {
+		// Encode piece by piece: 42 bytes make a 68-character encoded
+		// word (RFC 2047 allows 75) that fits on the first line after
+		// "Subject: ", and folding happens between them.
+		for _, w := range splitUTF8(s, 42) {
+			words = append(words, mime.BEncoding.Encode("utf-8", w))
+		}
+	}
+	var b strings.Builder
+	line := len("Subject: ")
+	for i, w := range words {
+		if i > 0 {
+			if line+1+len(w) > maxHeaderLine {
+				b.WriteString("\r\n ")
+				line = 1
+			} else {
+				b.WriteByte(' ')
+				line++
+			}
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
+}
+
+// splitUTF8 cuts s into pieces of at most n bytes, at rune boundaries.
+// Adjacent encoded words are joined without the space between them when
+// decoded (RFC 2047 6.2), so the pieces together are s.
+func splitUTF8(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		if cut == 0 {
+			cut = n
+		}
+		// Prefer to cut after a space: decoders that wrongly keep the
+		// folding white space between encoded words then still show
+		// whole words.
+		if sp := strings.LastIndexByte(s[:cut], ' '); sp >= n/2 {
+			cut = sp + 1
+		}
+		out = append(out, s[:cut])
+		s = s[cut:]
+	}
+	if len(s) > 0 {
+		out = append(out, s)
+	}
+	return out
 }
 
 // outboundSubject is "Re: <subject> [#42]" for a reply in a thread,

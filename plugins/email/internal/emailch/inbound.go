@@ -83,6 +83,10 @@ func buildInbound(inst *instance, m *mailparse.Message, raw []byte, env envelope
 	if author == "" {
 		author = unknownSender
 	}
+	// The message's time is when we received it: the sender's Date header
+	// is not to be trusted for ordering or time-based rules (clocks are
+	// wrong, old mail is resent, dates are forged); it is kept as metadata.
+	receivedAt := time.Now().UTC()
 	msg := &sdk.InboundMessage{
 		ExternalID:      m.ID,
 		ConversationKey: m.ThreadRoot,
@@ -99,7 +103,7 @@ func buildInbound(inst *instance, m *mailparse.Message, raw []byte, env envelope
 		Subject:        m.Subject,
 		Text:           m.Text,
 		HTML:           m.HTML,
-		SentAt:         m.Date,
+		SentAt:         receivedAt,
 		Raw:            raw,
 		RawContentType: "message/rfc822",
 		Metadata:       map[string]string{"via": env.Via},
@@ -107,8 +111,8 @@ func buildInbound(inst *instance, m *mailparse.Message, raw []byte, env envelope
 	if author == unknownSender {
 		msg.Author.Email = ""
 	}
-	if msg.SentAt.IsZero() {
-		msg.SentAt = time.Now().UTC()
+	if !m.Date.IsZero() {
+		msg.Metadata["date"] = m.Date.UTC().Format(time.RFC3339)
 	}
 	if m.MessageID != "" {
 		msg.Metadata["message_id"] = m.MessageID
@@ -127,6 +131,9 @@ func buildInbound(inst *instance, m *mailparse.Message, raw []byte, env envelope
 	}
 	if len(m.Errors) > 0 {
 		msg.Metadata["parse_errors"] = strings.Join(m.Errors, "; ")
+	}
+	if m.Truncated {
+		msg.Metadata["parts_dropped"] = "true"
 	}
 	if auto, reason := mailparse.DetectAuto(m.Header, env.NullSender); auto {
 		msg.AutoSubmitted = true

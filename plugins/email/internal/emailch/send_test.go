@@ -3,6 +3,7 @@ package emailch
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -398,5 +399,97 @@ func TestSendTLS(t *testing.T) {
 				t.Fatalf("received %d mails, TLS %v; want TLS %v", len(got), len(got) > 0 && got[0].TLS, c.wantTLS)
 			}
 		})
+	}
+}
+
+// Outbound headers are well formed whatever the text: a non-ASCII Subject
+// starts on the Subject line and is folded into encoded words of at most
+// 75 characters on lines of at most 78; a non-ASCII file name is an RFC
+// 2231 parameter, never an encoded word inside quotes (RFC 2047 §5).
+func TestSendHeaderEncoding(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	cfg := baseConfig()
+	cfg["outbound"] = "dir:" + dir
+	ch := startChannel(t, newFakeHost(), cfg)
+	cases := []struct{ subject, file string }{
+		{"プリンターが動かない件について、至急ご確認をお願いいたします。東京本社三階の複合機です", "請求書 2024年3月.pdf"},
+		{"Réservation annulée pour la salle de réunion du deuxième étage, merci de confirmer rapidement", "résumé.pdf"},
+		{strings.Repeat("long ascii subject words ", 8), "plain.txt"},
+	}
+	for i, c := range cases {
+		out := reply(42)
+		out.IdempotencyKey = fmt.Sprint("hdr-", i)
+		out.Subject = c.subject
+		out.Attachments = []sdk.Attachment{sdk.BytesAttachment(c.file, "application/pdf", []byte("%PDF-1.4"))}
+		res, err := ch.Send(t.Context(), out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, strings.SplitN(res.ExternalID, "@", 2)[0]+"*.eml"))
+		if len(files) != 1 {
+			t.Fatalf("files %q", files)
+		}
+		data, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		if strings.Contains(text, "Subject: \r\n") || strings.Contains(text, "Subject:\r\n") {
+			t.Errorf("%d: Subject starts on a continuation line", i)
+		}
+		head, _, _ := strings.Cut(text, "\r\n\r\n")
+		for _, l := range strings.Split(head, "\r\n") {
+			if len(l) > 78 {
+				t.Errorf("%d: header line of %d characters: %q", i, len(l), l)
+			}
+		}
+		if strings.Contains(text, `"=?`) {
+			t.Errorf("%d: an encoded word inside a quoted string", i)
+		}
+		// Decoded as RFC 2047 6.2 says: the white space between encoded
+		// words is dropped.
+		m := mailparse.Parse(data)
+		if want := "Re: " + strings.TrimSpace(c.subject) + " [#42]"; m.Subject != want {
+			t.Errorf("%d: subject %q, want %q", i, m.Subject, want)
+		}
+		if len(m.Attachments) != 1 || m.Attachments[0].Filename != c.file {
+			t.Errorf("%d: attachments %+v, want %q", i, m.Attachments, c.file)
+		}
+	}
+}
+
+// A recipient with a non-ASCII local part (RFC 6531) is sent with
+// SMTPUTF8 through a relay that offers it, and fails permanently with a
+// clear reason through one that does not.
+func TestSendSMTPUTF8(t *testing.T) {
+	out := reply(42)
+	out.Recipient = sdk.Party{ExternalID: "jörg@example.de", IdentityType: "email", Name: "Jörg"}
+
+	utf8Sink := emailtest.StartSMTPUTF8Sink(t)
+	ch := startChannel(t, newFakeHost(), sinkConfig(utf8Sink))
+	if _, err := ch.Send(t.Context(), out); err != nil {
+		t.Fatalf("send through an SMTPUTF8 relay: %v", err)
+	}
+	got := utf8Sink.Received()
+	if len(got) != 1 || !got[0].UTF8 || len(got[0].Rcpts) != 1 || got[0].Rcpts[0] != "jörg@example.de" {
+		t.Fatalf("received %+v", got)
+	}
+
+	plain := emailtest.StartSink(t)
+	ch = startChannel(t, newFakeHost(), sinkConfig(plain))
+	_, err := ch.Send(t.Context(), out)
+	var se *sdk.SendError
+	if !errors.As(err, &se) || se.Code != "smtputf8_unsupported" || se.Retryable || !strings.Contains(se.Error(), "SMTPUTF8") {
+		t.Fatalf("send through a relay without SMTPUTF8: %v", err)
+	}
+	if len(plain.Received()) != 0 {
+		t.Error("the relay received the mail")
+	}
+
+	// ASCII recipients do not need it.
+	ascii := reply(42)
+	ascii.IdempotencyKey = "ascii"
+	if _, err := ch.Send(t.Context(), ascii); err != nil {
+		t.Fatalf("ASCII recipient: %v", err)
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"golang.org/x/text/encoding/charmap"
@@ -54,8 +57,12 @@ func TestSMTPNewTicket(t *testing.T) {
 	if !bytes.Equal(m.Raw, raw) || m.RawContentType != "message/rfc822" {
 		t.Errorf("raw not kept verbatim")
 	}
-	if m.SentAt.Year() != 2006 || m.TicketHint != 0 || m.AutoSubmitted {
+	// SentAt is when we received it; the header's 2006 date is metadata.
+	if time.Since(m.SentAt) > time.Minute || m.SentAt.After(time.Now()) || m.TicketHint != 0 || m.AutoSubmitted {
 		t.Errorf("sent %v hint %d auto %v", m.SentAt, m.TicketHint, m.AutoSubmitted)
+	}
+	if !strings.HasPrefix(m.Metadata["date"], "2006-") {
+		t.Errorf("header date not kept: %q", m.Metadata["date"])
 	}
 	if m.Metadata["via"] != "smtp" || m.Metadata["envelope_from"] != "ann@example.com" {
 		t.Errorf("metadata = %v", m.Metadata)
@@ -552,5 +559,77 @@ func TestStopWaitsForInFlightDelivery(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", addr); err == nil {
 		t.Fatal("the listener still accepts connections after Stop")
+	}
+}
+
+// The comment's time is when the mail reached us, whatever its Date header
+// says (a resent 2001 mail, a forged 2039 date, none, garbage); the header
+// date stays readable in the metadata.
+func TestSMTPDateIsReceivedTime(t *testing.T) {
+	host := newFakeHost()
+	ch := startChannel(t, host, baseConfig())
+	cases := []struct{ date, meta string }{
+		{"Date: Tue, 02 Jan 2001 10:00:00 +0000", "2001-01-02T10:00:00Z"},
+		{"Date: Sun, 02 Jan 2039 10:00:00 +0000", "2039-01-02T10:00:00Z"},
+		{"Date: not a date", ""},
+		{"X-No-Date: 1", ""},
+	}
+	fixture, err := os.ReadFile(filepath.Join("..", "mailparse", "testdata", "wild", "6-future-date.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, struct{ date, meta string }{"fixture", "2039-01-02T10:00:00Z"})
+	for i, c := range cases {
+		before := time.Now()
+		raw := buildMail([]string{"From: ann@example.com", "To: support@acme.test", "Subject: dates",
+			fmt.Sprintf("Message-ID: <date.%d@example.com>", i), c.date}, "When did this arrive?\n")
+		if c.date == "fixture" {
+			raw = fixture
+		}
+		if err := sendSMTP(t, addrOf(ch), "ann@example.com", []string{"support@acme.test"}, raw); err != nil {
+			t.Fatal(err)
+		}
+		msgs := host.delivered()
+		m := msgs[len(msgs)-1]
+		if m.SentAt.Before(before.Add(-time.Second)) || m.SentAt.After(time.Now().Add(time.Second)) {
+			t.Errorf("%q: SentAt %v is not the time of receipt", c.date, m.SentAt)
+		}
+		if m.Metadata["date"] != c.meta {
+			t.Errorf("%q: metadata date %q, want %q", c.date, m.Metadata["date"], c.meta)
+		}
+	}
+}
+
+// A MIME bomb (6,000 nested multiparts) over a real SMTP exchange is
+// accepted: the ticket gets its text and a note, the comment's metadata
+// says parts were dropped, and the raw message is kept whole.
+func TestSMTPMIMEBomb(t *testing.T) {
+	host := newFakeHost()
+	ch := startChannel(t, host, baseConfig())
+	var b bytes.Buffer
+	b.WriteString("From: ann@example.com\r\nTo: support@acme.test\r\nSubject: deep\r\nMessage-ID: <bomb@example.com>\r\n")
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n--b0\r\nContent-Type: text/plain\r\n\r\nPlease read me.\r\n")
+	for i := 1; i < 6000; i++ {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i-1, i)
+	}
+	for i := 5999; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	if err := sendSMTP(t, addrOf(ch), "ann@example.com", []string{"support@acme.test"}, b.Bytes()); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	msgs := host.delivered()
+	if len(msgs) != 1 {
+		t.Fatalf("delivered %d", len(msgs))
+	}
+	m := msgs[0]
+	if !strings.Contains(m.Text, "Please read me.") || !strings.Contains(m.Text, "Parts of this message were not read") {
+		t.Errorf("text %q", m.Text)
+	}
+	if m.Metadata["parts_dropped"] != "true" || !strings.Contains(m.Metadata["parse_errors"], "nests more than 32") {
+		t.Errorf("metadata %v", m.Metadata)
+	}
+	if !bytes.Equal(m.Raw, b.Bytes()) {
+		t.Error("raw message not kept whole")
 	}
 }

@@ -149,10 +149,34 @@ func (t smtpTransport) send(ctx context.Context, c *composed) error {
 	if err != nil {
 		return sdk.Permanent("invalid_outbound", err)
 	}
-	if err := client.DialAndSendWithContext(ctx, c.msg); err != nil {
-		return classifySMTPError(err)
+	conn, err := client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return classifySMTPError(fmt.Errorf("dial failed: %w", err))
+	}
+	defer func() { _ = client.CloseWithSMTPClient(conn) }()
+	// An internationalized address (a non-ASCII local part, RFC 6531) can
+	// only be sent through a relay that offers SMTPUTF8; go-mail then asks
+	// for it in MAIL FROM. Without it the relay would refuse or mangle
+	// the address: fail clearly instead.
+	if needsSMTPUTF8(c.rcpt) || needsSMTPUTF8(c.from) {
+		if ok, _ := conn.Extension("SMTPUTF8"); !ok {
+			return sdk.Permanent("smtputf8_unsupported", fmt.Errorf("the address %q is not ASCII and the relay does not offer SMTPUTF8", c.rcpt))
+		}
+	}
+	if err := client.SendWithSMTPClient(conn, c.msg); err != nil {
+		return classifySMTPError(fmt.Errorf("send failed: %w", err))
 	}
 	return nil
+}
+
+// needsSMTPUTF8 reports whether an address has non-ASCII characters.
+func needsSMTPUTF8(addr string) bool {
+	for i := 0; i < len(addr); i++ {
+		if addr[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 var replyCodeRE = regexp.MustCompile(`\b([2-5][0-9][0-9])[ -]`)

@@ -21,6 +21,7 @@ type SinkMail struct {
 	Data  []byte
 	User  string // authenticated user, if any
 	TLS   bool   // the mail came over TLS (STARTTLS or implicit)
+	UTF8  bool   // MAIL FROM carried the SMTPUTF8 parameter (RFC 6531)
 }
 
 // Sink is a local SMTP server (go-smtp on 127.0.0.1) standing in for the
@@ -44,10 +45,22 @@ func StartSink(t testing.TB) *Sink {
 	return StartTLSSink(t, nil, false)
 }
 
+// StartSMTPUTF8Sink starts a plain-text sink that advertises SMTPUTF8
+// (RFC 6531), as a relay accepting internationalized addresses does.
+func StartSMTPUTF8Sink(t testing.TB) *Sink {
+	t.Helper()
+	return startSink(t, nil, false, true)
+}
+
 // StartTLSSink starts a sink offering STARTTLS with cfg, or, when implicit
 // is true, speaking TLS from the first byte (smtps). A nil cfg is a
 // plain-text sink.
 func StartTLSSink(t testing.TB, cfg *tls.Config, implicit bool) *Sink {
+	t.Helper()
+	return startSink(t, cfg, implicit, false)
+}
+
+func startSink(t testing.TB, cfg *tls.Config, implicit, utf8 bool) *Sink {
 	t.Helper()
 	k := &Sink{}
 	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
@@ -55,6 +68,7 @@ func StartTLSSink(t testing.TB, cfg *tls.Config, implicit bool) *Sink {
 	}))
 	s.Domain = "sink.test"
 	s.AllowInsecureAuth = true
+	s.EnableSMTPUTF8 = utf8
 	s.ErrorLog = nopLogger{}
 	var ln net.Listener
 	var err error
@@ -132,7 +146,7 @@ func (s *sinkSession) Auth(string) (sasl.Server, error) {
 func (s *sinkSession) Reset()        { s.cur = SinkMail{} }
 func (s *sinkSession) Logout() error { return nil }
 
-func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+func (s *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	s.sink.mu.Lock()
 	needAuth := s.sink.user != ""
 	s.sink.mu.Unlock()
@@ -140,7 +154,7 @@ func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
 		return smtp.ErrAuthRequired
 	}
 	_, overTLS := s.conn.TLSConnectionState()
-	s.cur = SinkMail{From: from, User: s.auth, TLS: overTLS}
+	s.cur = SinkMail{From: from, User: s.auth, TLS: overTLS, UTF8: opts != nil && opts.UTF8}
 	return nil
 }
 

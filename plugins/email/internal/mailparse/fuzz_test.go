@@ -1,6 +1,10 @@
 package mailparse
 
 import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -21,6 +25,12 @@ var fuzzSeeds = []string{
 func FuzzParse(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
+	}
+	wild, _ := filepath.Glob(filepath.Join("testdata", "wild", "*.eml"))
+	for _, w := range wild {
+		if b, err := os.ReadFile(w); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m := Parse(raw)
@@ -74,6 +84,74 @@ func FuzzSubject(f *testing.F) {
 		c := CleanSubject(s)
 		if SubjectTicket(c) != 0 && utf8.ValidString(s) {
 			t.Fatalf("CleanSubject(%q) = %q still has a ticket token", s, c)
+		}
+	})
+}
+
+// FuzzNormalize checks the structure pass on any input: the MIME parser
+// never sees more than MaxDepth levels or MaxParts parts of its output.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add(nested(40))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\r\n\r\n--b\r\nx\r\n--b--\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		n := normalize(raw, budget{depth: 3, parts: 5})
+		root, err := newParser().ReadParts(bytes.NewReader(n.raw))
+		if err != nil || root == nil {
+			return
+		}
+		if d, p := treeDepth(root); d > 3+1 || p > 5+2+d {
+			t.Fatalf("depth %d parts %d from %q", d, p, n.raw)
+		}
+	})
+}
+
+// FuzzHeaderParam checks parameter decoding: no panic, valid UTF-8.
+func FuzzHeaderParam(f *testing.F) {
+	f.Add(`attachment; filename*=iso-8859-1''r%E9sum%E9.pdf`, "filename")
+	f.Add(`attachment; filename*0*=utf-8''a%C3; filename*1*=%A9.txt; filename="x"`, "filename")
+	f.Add(`text/plain; name="=?utf-8?q?caf=C3=A9?="`, "name")
+	f.Fuzz(func(t *testing.T, v, name string) {
+		if s := headerParam(v, name); !utf8.ValidString(s) {
+			t.Fatalf("invalid UTF-8 %q", s)
+		}
+	})
+}
+
+// FuzzDecodeTransfer checks the lenient decoders: no panic, and valid
+// base64 and quoted-printable decode to what was encoded.
+func FuzzDecodeTransfer(f *testing.F) {
+	f.Add([]byte("aGVsbG8=\r\n"), "base64")
+	f.Add([]byte("caf=C3=A9 =\r\nsoft =ZZ"), "quoted-printable")
+	f.Fuzz(func(t *testing.T, b []byte, cte string) {
+		_, _ = decodeTransfer(b, cte, true)
+		enc := base64.StdEncoding.EncodeToString(b)
+		if out, bad := decodeBase64([]byte(enc)); bad || !bytes.Equal(out, b) {
+			t.Fatalf("base64 round trip of %q: %q bad=%v", b, out, bad)
+		}
+	})
+}
+
+// FuzzCalendarSummary checks the invitation summary: no panic, valid
+// UTF-8 for valid input.
+func FuzzCalendarSummary(f *testing.F) {
+	f.Add("BEGIN:VEVENT\r\nSUMMARY:x\r\nDTSTART;TZID=Europe/Paris:20260101T100000\r\nEND:VEVENT\r\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		if out := calendarSummary(s); utf8.ValidString(s) && !utf8.ValidString(out) {
+			t.Fatalf("invalid UTF-8 %q", out)
+		}
+	})
+}
+
+// FuzzDecodeText checks charset decoding: always valid UTF-8.
+func FuzzDecodeText(f *testing.F) {
+	f.Add([]byte("caf\xe9"), "", false)
+	f.Add([]byte("<meta charset=shift_jis>\x83v"), "", true)
+	f.Fuzz(func(t *testing.T, b []byte, cs string, html bool) {
+		if s, _ := decodeText(b, cs, html); !utf8.ValidString(s) {
+			t.Fatalf("invalid UTF-8 %q", s)
 		}
 	})
 }

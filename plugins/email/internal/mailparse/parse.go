@@ -11,15 +11,18 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"net/mail"
 	"net/textproto"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/inbucket/html2text"
 	"github.com/jhillyerd/enmime/v2"
-	"golang.org/x/text/encoding/htmlindex"
+	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
 // Message is one parsed mail.
@@ -54,9 +57,13 @@ type Message struct {
 	Attachments []Attachment
 	// Header is the top-level header as received (values not decoded).
 	Header textproto.MIMEHeader
-	// Errors lists what was wrong with the message (malformed MIME,
-	// undecodable charset…); the message is still usable.
+	// Errors lists what was wrong with the message and how it was read
+	// (malformed MIME, a guessed charset, dropped parts…); the message is
+	// still usable.
 	Errors []string
+	// Truncated reports that parts were dropped because the message
+	// nests deeper than MaxDepth or has more than MaxParts parts.
+	Truncated bool
 }
 
 // Attachment is one file of a message, decoded.
@@ -67,71 +74,518 @@ type Attachment struct {
 	Inline      bool
 }
 
+// maxInlineTextFile is the largest named text file shown in the body
+// when it is sent inline (a short note.txt, as mail programs show it); a
+// larger one (a log) is only kept as a file.
+const maxInlineTextFile = 16 << 10
+
+// maxForwardLevel is how many levels of forwarded messages
+// (message/rfc822 inside message/rfc822…) are shown inline; deeper ones
+// are kept only as .eml files.
+const maxForwardLevel = 3
+
 // Parse parses a raw message. It never fails.
 func Parse(raw []byte) *Message {
+	left := MaxParts
+	return parse(raw, MaxDepth, &left, 0)
+}
+
+// parse reads one message; depth is the multipart nesting it may use,
+// parts the number of parts left for it and the messages forwarded in it.
+func parse(raw []byte, depth int, parts *int, level int) *Message {
 	m := &Message{}
-	env, err := enmime.NewParser().ReadEnvelope(bytes.NewReader(raw))
-	if err != nil || env == nil || env.Root == nil {
+	norm := normalize(raw, budget{depth: depth, parts: *parts})
+	*parts -= norm.parts
+	m.Errors = append(m.Errors, norm.notes...)
+	m.Truncated = norm.truncated
+	root, err := newParser().ReadParts(bytes.NewReader(norm.raw))
+	if err != nil || root == nil {
 		m.Errors = append(m.Errors, fmt.Sprintf("malformed MIME: %v", err))
-		m.fallback(raw)
+		m.fallback(norm.raw)
 	} else {
-		m.fromEnvelope(env)
+		m.fromParts(root, depth, parts, level)
 	}
 	m.finish(raw)
 	return m
 }
 
-func (m *Message) fromEnvelope(env *enmime.Envelope) {
-	m.Header = env.Root.Header
-	m.Subject = env.GetHeader("Subject")
-	m.FullText = env.Text
-	m.HTML = env.HTML
-	for _, e := range env.Errors {
-		if e != nil && e.Severe {
-			m.Errors = append(m.Errors, e.Error())
+// newParser returns the MIME parser: it only splits the message into
+// parts (transfer encodings and charsets are decoded here, leniently),
+// skips a part it cannot read instead of failing the message, and reads
+// a multipart without boundary as one part.
+func newParser() *enmime.Parser {
+	return enmime.NewParser(
+		enmime.SkipMalformedParts(true),
+		enmime.RawContent(true),
+		enmime.MultipartWOBoundaryAsSinglePart(true),
+		enmime.MaxStoredPartErrors(50),
+		enmime.SetCustomParseMediaType(parseMediaType),
+	)
+}
+
+// parseMediaType never fails: a Content-Type the tolerant parser still
+// rejects is read by lenientMediaType (an invalid type becomes "", which
+// means text/plain).
+func parseMediaType(ctype string) (string, map[string]string, []string, error) {
+	ctype = typeCommaRE.ReplaceAllString(ctype, "$1;")
+	mtype, params, invalid, err := mediatype.Parse(ctype)
+	// mediatype.Parse turns a type it cannot read into
+	// application/octet-stream: that would make text a file.
+	if err == nil && (mtype != "application/octet-stream" || strings.HasPrefix(strings.ToLower(strings.TrimSpace(ctype)), "application/octet-stream")) {
+		return mtype, params, invalid, nil
+	}
+	mtype, params = lenientMediaType(ctype)
+	return mtype, params, []string{"content-type"}, nil
+}
+
+// typeCommaRE matches a media type followed by a comma where the
+// parameters' semicolon belongs ("multipart/mixed, boundary=x").
+var typeCommaRE = regexp.MustCompile(`^(\s*[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+)\s*,`)
+
+// body is the readable content collected from a part and its children.
+type body struct {
+	segs []segment // text in reading order
+	html []string  // HTML bodies
+}
+
+// segment is one piece of body text.
+type segment struct {
+	text      string
+	forwarded bool // a forwarded message or a summary, shown whole (never stripped)
+	extra     bool // a summary of a file (an invitation), kept from every alternative
+}
+
+// walker collects the body and files of one message.
+type walker struct {
+	m     *Message
+	depth int
+	parts *int
+	level int
+}
+
+func (m *Message) fromParts(root *enmime.Part, depth int, parts *int, level int) {
+	m.Header = root.Header
+	m.Subject = decodeHeader(m.Header.Get("Subject"))
+	dec := headerDecoder()
+	if from := raw8bit(m.Header.Get("From")); from != "" {
+		if a, err := (&mail.AddressParser{WordDecoder: dec}).Parse(from); err == nil {
+			m.FromName, m.FromAddress = a.Name, strings.ToLower(a.Address)
+		} else if list, err := (&mail.AddressParser{WordDecoder: dec}).ParseList(from); err == nil && len(list) > 0 {
+			m.FromName, m.FromAddress = list[0].Name, strings.ToLower(list[0].Address)
+		} else {
+			m.FromName, m.FromAddress = salvageAddress(decodeHeader(from))
 		}
 	}
-	if addrs, err := env.AddressList("From"); err == nil && len(addrs) > 0 {
-		m.FromName, m.FromAddress = addrs[0].Name, strings.ToLower(addrs[0].Address)
-	} else if from := env.GetHeader("From"); from != "" {
-		m.FromName, m.FromAddress = salvageAddress(from)
-	}
 	for _, key := range []string{"To", "Cc"} {
-		if addrs, err := env.AddressList(key); err == nil {
-			for _, a := range addrs {
-				m.addRecipient(a.Address)
+		for _, v := range m.Header.Values(key) {
+			if addrs, err := (&mail.AddressParser{WordDecoder: dec}).ParseList(raw8bit(v)); err == nil {
+				for _, a := range addrs {
+					m.addRecipient(a.Address)
+				}
 			}
 		}
 	}
-	seen := map[*enmime.Part]bool{}
-	add := func(p *enmime.Part, inline bool) {
-		if p == nil || seen[p] || strings.HasPrefix(p.ContentType, "multipart/") {
+	w := &walker{m: m, depth: depth, parts: parts, level: level}
+	var b body
+	w.walk(root, &b)
+	_ = root.DepthMatchAll(func(p *enmime.Part) bool {
+		for _, e := range p.Errors {
+			if e == nil {
+				continue
+			}
+			switch e.Name {
+			case enmime.ErrorMissingContentType, enmime.ErrorPlainTextFromHTML, enmime.ErrorCharsetDeclaration, enmime.ErrorCharsetConversion:
+				continue
+			}
+			if e.Severe || e.Name == enmime.ErrorMalformedHeader || e.Name == enmime.ErrorMissingBoundary {
+				m.Errors = appendNew(m.Errors, e.Error())
+			}
+		}
+		return false
+	})
+
+	b.segs = dedupeSegments(b.segs)
+	var own, display, full []string
+	for _, s := range b.segs {
+		if !s.forwarded {
+			own = append(own, s.text)
+		}
+	}
+	lastOwn := len(own) - 1
+	k := 0
+	for _, s := range b.segs {
+		full = append(full, s.text)
+		if s.forwarded {
+			display = append(display, s.text)
+			continue
+		}
+		// Quoted history and the signature are cut from the last text
+		// part only: text after an inline image is still the author's.
+		if k == lastOwn {
+			display = append(display, StripQuoted(s.text))
+		} else {
+			display = append(display, s.text)
+		}
+		k++
+	}
+	if m.Truncated {
+		note := "[Parts of this message were not read: " + truncationReason(m.Errors) + " The original message is kept.]"
+		display = append(display, note)
+		full = append(full, note)
+	}
+	m.FullText = strings.Join(full, "\n\n")
+	m.Text = strings.Join(display, "\n\n")
+	m.HTML = strings.Join(b.html, "\n")
+}
+
+// maxErrors is how many distinct errors a message keeps; a broken
+// message repeats the same few, and parse_errors must stay readable.
+const maxErrors = 20
+
+// capErrors removes duplicates and keeps the first maxErrors errors, with
+// a count of the rest.
+func capErrors(errs []string) []string {
+	out := appendNew(nil, errs...)
+	if len(out) > maxErrors {
+		more := len(out) - maxErrors
+		out = append(out[:maxErrors:maxErrors], fmt.Sprintf("… and %d more", more))
+	}
+	return out
+}
+
+// dedupeSegments drops a segment that repeats the one before it (a plain
+// and an HTML version of one text sent side by side in multipart/mixed
+// instead of multipart/alternative).
+func dedupeSegments(segs []segment) []segment {
+	out := segs[:0]
+	prev := ""
+	for _, s := range segs {
+		key := strings.Join(strings.Fields(strings.ReplaceAll(s.text, "*", "")), " ")
+		if len(out) > 0 && key == prev {
+			continue
+		}
+		out = append(out, s)
+		prev = key
+	}
+	return out
+}
+
+// truncationReason names the limit a truncated message hit.
+func truncationReason(errs []string) string {
+	var out []string
+	for _, e := range errs {
+		switch {
+		case strings.Contains(e, "multipart levels"):
+			out = appendNew(out, fmt.Sprintf("it nests more than %d levels deep.", MaxDepth))
+		case strings.Contains(e, "parts; the rest"):
+			out = appendNew(out, fmt.Sprintf("it has more than %d parts.", MaxParts))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func (w *walker) walk(p *enmime.Part, out *body) {
+	ct := strings.ToLower(p.ContentType)
+	if strings.HasPrefix(ct, "multipart/") && p.FirstChild != nil {
+		if ct == "multipart/alternative" {
+			w.alternative(p, out)
 			return
 		}
-		seen[p] = true
-		if inline && p.FileName == "" && strings.HasPrefix(p.ContentType, "text/") {
-			return // an inline text part of the body, not a file
+		if ct == "multipart/encrypted" {
+			w.m.Errors = append(w.m.Errors, "the message is encrypted (PGP/MIME): its content is kept as files and cannot be shown")
 		}
-		m.Attachments = append(m.Attachments, Attachment{
-			Filename:    p.FileName,
-			ContentType: p.ContentType,
-			Data:        p.Content,
-			Inline:      inline,
-		})
+		for c := p.FirstChild; c != nil; c = c.NextSibling {
+			w.walk(c, out)
+		}
+		return
 	}
-	for _, p := range env.Attachments {
-		add(p, false)
+	w.leaf(p, out)
+}
+
+// alternative keeps the richest text version the message offers as plain
+// text (text/plain, else the HTML converted) and the HTML version; files
+// in any version (an invitation's text/calendar, the images of the HTML)
+// are kept.
+func (w *walker) alternative(p *enmime.Part, out *body) {
+	var subs []*body
+	for c := p.FirstChild; c != nil; c = c.NextSibling {
+		sb := &body{}
+		w.walk(c, sb)
+		subs = append(subs, sb)
 	}
-	for _, p := range env.Inlines {
-		add(p, true)
+	var text, html *body
+	for _, sb := range subs {
+		if text == nil && len(sb.segs) > 0 && len(sb.html) == 0 {
+			text = sb
+		}
+		if html == nil && len(sb.html) > 0 {
+			html = sb
+		}
 	}
-	for _, p := range env.OtherParts {
-		add(p, true)
+	if text == nil {
+		text = html
+	}
+	if text != nil {
+		out.segs = append(out.segs, text.segs...)
+	}
+	for _, sb := range subs {
+		if sb == text {
+			continue
+		}
+		for _, s := range sb.segs {
+			if s.extra {
+				out.segs = append(out.segs, s)
+			}
+		}
+	}
+	if html != nil {
+		out.html = append(out.html, html.html...)
 	}
 }
 
-// fallback reads what it can of a message enmime could not parse: the
-// header when there is one, and the body as text.
+func (w *walker) leaf(p *enmime.Part, out *body) {
+	m := w.m
+	hdr := p.Header
+	ctHeader := hdr.Get("Content-Type")
+	cdHeader := hdr.Get("Content-Disposition")
+	ct := strings.ToLower(p.ContentType)
+	if ct == "" && strings.TrimSpace(ctHeader) == "" && p.Parent != nil && strings.EqualFold(p.Parent.ContentType, "multipart/digest") {
+		// RFC 2046 5.1.5: in a digest, a part without Content-Type is a
+		// message.
+		ct = "message/rfc822"
+	}
+	disp := strings.ToLower(p.Disposition)
+	if disp == "" && cdHeader != "" {
+		head, _, _ := strings.Cut(cdHeader, ";")
+		disp = strings.ToLower(strings.TrimSpace(head))
+	}
+	fname := headerParam(cdHeader, "filename")
+	if fname == "" {
+		fname = headerParam(ctHeader, "name")
+	}
+	if fname == "" {
+		fname = p.FileName
+	}
+	if ct == "text" {
+		ct = "text/plain"
+	}
+	if strings.HasPrefix(ct, "multipart/") {
+		// A multipart without (usable) boundary: its body is text.
+		m.Errors = append(m.Errors, "multipart without boundary read as text")
+		ct = ""
+		ctHeader = ""
+	}
+	if t, sub, ok := strings.Cut(ct, "/"); ct != "" && (!ok || !isToken(t) || !isToken(sub)) {
+		ct = ""
+	}
+	if ct == "" {
+		// RFC 2045 §5.2: no (or an invalid) Content-Type is
+		// text/plain; a named file keeps its name and gets the type its
+		// extension says.
+		if strings.TrimSpace(ctHeader) != "" {
+			m.Errors = append(m.Errors, fmt.Sprintf("invalid Content-Type %q read as text/plain", truncate(ctHeader, 80)))
+		}
+		ct = "text/plain"
+		if fname != "" && disp == "attachment" {
+			ct = typeByName(fname)
+		}
+	}
+	sniffed := false
+	if ct == "text/plain" && (strings.TrimSpace(ctHeader) == "" || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ctHeader)), "text/plain")) {
+		sniffed = true
+	}
+	charsetName := headerParam(ctHeader, "charset")
+	if charsetName == "" {
+		charsetName = p.Charset
+	}
+	cte := hdr.Get("Content-Transfer-Encoding")
+	isText := strings.HasPrefix(ct, "text/")
+	data, note := decodeTransfer(p.Content, cte, isText)
+	if note != "" {
+		m.Errors = append(m.Errors, note)
+	}
+	if sniffed && (strings.HasPrefix(http.DetectContentType(data), "text/html") || len(htmlTagRE.FindAllIndex(data, 3)) >= 3) {
+		ct = "text/html" // an untyped part that is HTML
+	}
+	if isText && fname != "" && isBinary(data) {
+		// A file labelled text that is not (an image named .txt): a file,
+		// never body text.
+		disp = "attachment"
+	}
+
+	switch {
+	case (ct == "text/plain" || ct == "text/html" || ct == "text/enriched" || ct == "text/richtext") && disp != "attachment" &&
+		(fname == "" || len(data) <= maxInlineTextFile):
+		s, note := decodeText(data, charsetName, ct == "text/html")
+		if note != "" {
+			m.Errors = append(m.Errors, note)
+		}
+		s = strings.ReplaceAll(s, "\r\n", "\n")
+		if sniffed {
+			s = dropMIMELines(s)
+		}
+		if ct == "text/html" {
+			out.html = append(out.html, s)
+			s = htmlToText(s)
+		}
+		if strings.TrimSpace(s) != "" {
+			out.segs = append(out.segs, segment{text: strings.TrimSpace(s)})
+		}
+		if fname == "" {
+			return
+		}
+	case ct == "message/rfc822" || ct == "message/global":
+		if seg, ok := w.forward(data); ok {
+			out.segs = append(out.segs, seg)
+		}
+		if fname == "" {
+			fname = forwardName(data)
+		}
+	case ct == "text/calendar" || ct == "application/ics":
+		s, _ := decodeText(data, charsetName, false)
+		if sum := calendarSummary(s); sum != "" {
+			out.segs = append(out.segs, segment{text: sum, forwarded: true, extra: true})
+		}
+		if fname == "" {
+			fname = "invite.ics"
+		}
+	case ct == "application/pkcs7-mime" || ct == "application/x-pkcs7-mime":
+		if sm := strings.ToLower(headerParam(ctHeader, "smime-type")); sm == "" || sm == "enveloped-data" || sm == "authenveloped-data" {
+			m.Errors = append(m.Errors, "the message is encrypted (S/MIME): its content is kept as a file and cannot be shown")
+		}
+	case ct == "application/ms-tnef" || strings.EqualFold(fname, "winmail.dat"):
+		m.Errors = append(m.Errors, "winmail.dat (Outlook TNEF) is kept as a file; its content is not decoded (no TNEF decoder is available)")
+	}
+	m.Attachments = append(m.Attachments, Attachment{
+		Filename:    fname,
+		ContentType: ct,
+		Data:        data,
+		Inline:      disp != "attachment",
+	})
+}
+
+// forward renders a forwarded message (message/rfc822) for the comment:
+// its From, Date, Subject and To, then its text; its files are added to
+// the message's.
+func (w *walker) forward(data []byte) (segment, bool) {
+	if w.level >= maxForwardLevel || *w.parts <= 0 || isBinary(data) {
+		return segment{}, false
+	}
+	inner := parse(data, w.depth, w.parts, w.level+1)
+	var b strings.Builder
+	b.WriteString("---------- Forwarded message ----------\n")
+	if inner.FromAddress != "" || inner.FromName != "" {
+		from := inner.FromAddress
+		if inner.FromName != "" {
+			from = inner.FromName + " <" + inner.FromAddress + ">"
+		}
+		b.WriteString("From: " + from + "\n")
+	}
+	if d := inner.Header.Get("Date"); d != "" {
+		b.WriteString("Date: " + raw8bit(strings.TrimSpace(d)) + "\n")
+	}
+	if inner.Subject != "" {
+		b.WriteString("Subject: " + inner.Subject + "\n")
+	}
+	if to := inner.Header.Get("To"); to != "" {
+		b.WriteString("To: " + decodeHeader(strings.TrimSpace(to)) + "\n")
+	}
+	if inner.FullText != "" {
+		b.WriteString("\n" + inner.FullText)
+	}
+	w.m.Errors = append(w.m.Errors, prefixAll("forwarded message: ", inner.Errors)...)
+	w.m.Truncated = w.m.Truncated || inner.Truncated
+	w.m.Attachments = append(w.m.Attachments, inner.Attachments...)
+	return segment{text: strings.TrimSpace(b.String()), forwarded: true}, true
+}
+
+// forwardName names a forwarded message's file after its subject.
+func forwardName(data []byte) string {
+	head, _ := splitHeaderBody(data)
+	for _, l := range strings.Split(string(head), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Subject") {
+			if s := strings.TrimSpace(decodeHeader(strings.TrimSpace(v))); s != "" {
+				return truncate(s, 100) + ".eml"
+			}
+		}
+	}
+	return "forwarded-message.eml"
+}
+
+func prefixAll(p string, list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = p + s
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// isBinary reports whether data is not text: it has a NUL byte, or more
+// than one control character in twenty.
+func isBinary(data []byte) bool {
+	ctl := 0
+	for _, c := range data {
+		switch {
+		case c == 0:
+			return true
+		case c < 0x20 && c != '\t' && c != '\r' && c != '\n' && c != '\f' && c != 0x1b:
+			ctl++
+		}
+	}
+	return ctl*20 > len(data)
+}
+
+// htmlTagRE matches the tags that give away HTML in an untyped part.
+var htmlTagRE = regexp.MustCompile(`(?i)<(br|p|div|html|body|font|table|tr|td|span|/p|/div|/html|/body|/font|/span)(\s[^>]*)?/?>`)
+
+// mimeLineRE matches a MIME header field or a boundary line.
+var mimeLineRE = regexp.MustCompile(`(?i)^(content-(type|transfer-encoding|disposition|id|description)\s*:|mime-version\s*:)`)
+
+// dropMIMELines removes MIME header fields from the text of a part whose
+// own header was broken (they are what is left of that header).
+func dropMIMELines(s string) string {
+	lines := strings.Split(s, "\n")
+	kept := lines[:0]
+	for _, l := range lines {
+		if !mimeLineRE.MatchString(strings.TrimSpace(l)) {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "\n")
+}
+
+// typeByName returns the media type of a file name's extension,
+// application/octet-stream when unknown.
+func typeByName(name string) string {
+	if t := mime.TypeByExtension(strings.ToLower(path.Ext(name))); t != "" {
+		if mt, _, err := mime.ParseMediaType(t); err == nil {
+			return mt
+		}
+	}
+	return "application/octet-stream"
+}
+
+// htmlToText converts an HTML body to plain text.
+func htmlToText(h string) string {
+	t, err := html2text.FromString(h)
+	if err != nil {
+		return ""
+	}
+	return t
+}
+
+// fallback reads what it can of a message the MIME parser could not
+// split: the header when there is one, and the body as text.
 func (m *Message) fallback(raw []byte) {
 	head, body := splitHeaderBody(raw)
 	m.Header = textproto.MIMEHeader{}
@@ -143,35 +597,32 @@ func (m *Message) fallback(raw []byte) {
 			body = raw
 		}
 	}
-	dec := &mime.WordDecoder{CharsetReader: charsetReader}
-	decode := func(s string) string {
-		if d, err := dec.DecodeHeader(s); err == nil {
-			return d
-		}
-		return s
-	}
-	m.Subject = decode(m.Header.Get("Subject"))
-	if from := m.Header.Get("From"); from != "" {
+	m.Subject = decodeHeader(m.Header.Get("Subject"))
+	dec := headerDecoder()
+	if from := raw8bit(m.Header.Get("From")); from != "" {
 		if a, err := (&mail.AddressParser{WordDecoder: dec}).Parse(from); err == nil {
 			m.FromName, m.FromAddress = a.Name, strings.ToLower(a.Address)
 		} else {
-			m.FromName, m.FromAddress = salvageAddress(decode(from))
+			m.FromName, m.FromAddress = salvageAddress(decodeHeader(from))
 		}
 	}
 	for _, key := range []string{"To", "Cc"} {
-		if addrs, err := (&mail.AddressParser{WordDecoder: dec}).ParseList(m.Header.Get(key)); err == nil {
+		if addrs, err := (&mail.AddressParser{WordDecoder: dec}).ParseList(raw8bit(m.Header.Get(key))); err == nil {
 			for _, a := range addrs {
 				m.addRecipient(a.Address)
 			}
 		}
 	}
-	m.FullText = string(body)
+	text, _ := decodeText(body, "", false)
+	m.FullText = text
+	m.Text = StripQuoted(text)
 }
 
 func (m *Message) finish(raw []byte) {
 	if m.Header == nil {
 		m.Header = textproto.MIMEHeader{}
 	}
+	m.Errors = capErrors(m.Errors)
 	for _, key := range []string{"Delivered-To", "X-Original-To"} {
 		for _, v := range m.Header.Values(key) {
 			if a, err := mail.ParseAddress(v); err == nil {
@@ -210,8 +661,11 @@ func (m *Message) finish(raw []byte) {
 	m.Subject = cleanText(strings.TrimSpace(strings.Join(strings.Fields(m.Subject), " ")))
 	m.FromName = cleanText(strings.TrimSpace(m.FromName))
 	m.FullText = cleanText(strings.TrimSpace(strings.ReplaceAll(m.FullText, "\r\n", "\n")))
+	m.Text = cleanText(strings.TrimSpace(strings.ReplaceAll(m.Text, "\r\n", "\n")))
+	if m.Text == "" {
+		m.Text = m.FullText
+	}
 	m.HTML = cleanText(m.HTML)
-	m.Text = StripQuoted(m.FullText)
 	for i := range m.Attachments {
 		m.Attachments[i].Filename = safeFilename(m.Attachments[i].Filename, m.Attachments[i].ContentType, i+1)
 	}
@@ -268,14 +722,6 @@ func salvageAddress(v string) (name, addr string) {
 		}
 	}
 	return name, ""
-}
-
-func charsetReader(charset string, input io.Reader) (io.Reader, error) {
-	enc, err := htmlindex.Get(charset)
-	if err != nil {
-		return nil, err
-	}
-	return enc.NewDecoder().Reader(input), nil
 }
 
 // cleanText makes s valid UTF-8 and removes NUL bytes.

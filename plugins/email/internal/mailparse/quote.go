@@ -36,7 +36,7 @@ func StripQuoted(text string) string {
 	for i := 0; i < len(lines); i++ {
 		line := strings.TrimSpace(lines[i])
 		switch {
-		case lines[i] == "-- " || line == "--":
+		case strings.TrimRight(lines[i], "\r") == "-- ":
 			cut = i
 		case originalRE.MatchString(line):
 			cut = i
