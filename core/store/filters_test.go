@@ -176,7 +176,10 @@ func TestListTicketsByUpdatedStable(t *testing.T) {
 		t.Fatalf("updated since, id order: %v", got)
 	}
 	var n int
-	s.View(func(r *ReadTx) error { n, err = r.CountTickets(TicketFilter{UpdatedSince: since, Via: "api"}); return err })
+	s.View(func(r *ReadTx) error {
+		n, err = r.CountTickets(TicketFilter{UpdatedSince: since, Via: "api"})
+		return err
+	})
 	if err != nil || n != 4 {
 		t.Fatalf("count since: %d %v", n, err)
 	}
