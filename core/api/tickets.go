@@ -21,9 +21,11 @@ type ticketList struct {
 	NextCursor *string          `json:"next_cursor"`
 }
 
-// ticketFilterParams are the query parameters of the ticket list and
+// ticketFilterParams returns the query parameters of the ticket list and
 // count routes.
-var ticketFilterParams = []string{"status", "channel", "requester_id", "assignee_id", "tag", "priority", "group", "via", "updated_since"}
+func ticketFilterParams() []string {
+	return []string{"status", "channel", "requester_id", "assignee_id", "tag", "priority", "group", "via", "updated_since"}
+}
 
 // Ticket list orders (the sort query parameter).
 const (
@@ -87,7 +89,7 @@ func parseTicketFilter(q url.Values) (store.TicketFilter, string, error) {
 }
 
 func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, append(ticketFilterParams, "sort", "limit", "cursor")...)
+	q, err := query(r, append(ticketFilterParams(), "sort", "limit", "cursor")...)
 	if err != nil {
 		return err
 	}
@@ -162,7 +164,7 @@ type ticketCount struct {
 }
 
 func (s *Server) countTickets(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, ticketFilterParams...)
+	q, err := query(r, ticketFilterParams()...)
 	if err != nil {
 		return err
 	}
