@@ -144,13 +144,19 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
 	if out.Tickets == nil {
 		out.Tickets = []*ticket.Ticket{}
 	}
-	if more != "" && len(list) > 0 {
-		last := list[len(list)-1]
+	if more != "" {
+		// The store's cursor says where the next page starts (after the
+		// last ticket listed, or after the last one examined when a page
+		// of updated_since by id stopped short).
+		at, after, _, err := store.CursorPosition(more)
+		if err != nil {
+			return storeError(err)
+		}
 		var next string
 		if f.ByUpdated {
-			next = encodeCursor2(scope, uint64(last.UpdatedAt.UnixNano()), last.ID)
+			next = encodeCursor2(scope, at, after)
 		} else {
-			next = encodeCursor(scope, last.ID)
+			next = encodeCursor(scope, after)
 		}
 		out.NextCursor = &next
 	}

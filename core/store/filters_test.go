@@ -330,3 +330,44 @@ func TestNULValuesAreNotIndexed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An id listing filtered by updated_since stops a page after MaxSinceScan
+// misses with a cursor, so a page never reads the whole store; paging on
+// finds every match.
+func TestUpdatedSinceScanIsBounded(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	s, err := Open(Options{Dir: t.TempDir(), Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	total := MaxSinceScan + 100
+	for start := 0; start < total; start += 1000 {
+		mustUpdate(t, s, func(tx *Tx) error {
+			for i := start; i < min(start+1000, total); i++ {
+				tk := &ticket.Ticket{Status: ticket.StatusNew, Via: "api"}
+				if i == 0 || i == total-1 {
+					tk.UpdatedAt = now.Add(time.Hour) // the two recent ones: the oldest and the newest id
+				}
+				if err := tx.CreateTicket(tk); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	f := TicketFilter{UpdatedSince: now.Add(time.Minute), Limit: 10}
+	var page []*ticket.Ticket
+	var next string
+	s.View(func(r *ReadTx) error { page, next, err = r.ListTickets(f); return err })
+	if err != nil || len(page) != 1 || page[0].ID != uint64(total) || next == "" {
+		t.Fatalf("first page: %v %q %v", ids(page), next, err)
+	}
+	// Ticket total-k is the k-th miss: the cursor is after the last one read.
+	if _, after, byUpdated, err := CursorPosition(next); err != nil || byUpdated || after != uint64(total-MaxSinceScan) {
+		t.Fatalf("cursor after %d (%v %v), want after the %d-th miss", after, byUpdated, err, MaxSinceScan)
+	}
+	if got := listAll(t, s, f); !slices.Equal(got, []uint64{uint64(total), 1}) {
+		t.Fatalf("all pages: %v", got)
+	}
+}

@@ -288,6 +288,9 @@ type TicketFilter struct {
 const (
 	DefaultLimit = 25
 	MaxLimit     = 100
+	// MaxSinceScan bounds the tickets one page of a listing by id reads
+	// and skips for TicketFilter.UpdatedSince.
+	MaxSinceScan = 5000
 )
 
 // EncodeCursor returns the opaque cursor that resumes a newest-first listing
@@ -301,6 +304,18 @@ func EncodeCursor(lastID uint64) string {
 // that id.
 func EncodeUpdatedCursor(at time.Time, lastID uint64) string {
 	return base64.RawURLEncoding.EncodeToString(append(append([]byte("u1"), u64(uint64(at.UnixNano()))...), u64(lastID)...))
+}
+
+// CursorPosition returns where a cursor of ListTickets resumes: after the
+// ticket id, and for a listing by update time (byUpdated) after its
+// update time at (unix ns).
+func CursorPosition(c string) (at, id uint64, byUpdated bool, err error) {
+	if k, err := decodeUpdatedCursor(c); err == nil {
+		rest := k[len(pIxUpdated):]
+		return getU64(rest), getU64(rest[8:]), true, nil
+	}
+	id, err = decodeCursor(c)
+	return 0, id, false, err
 }
 
 func decodeCursor(c string) (uint64, error) {
@@ -457,7 +472,9 @@ func (sc *ticketScan) run(r *ReadTx, fn func(id uint64, updatedNs uint64) (bool,
 
 // ListTickets returns tickets matching every filter, newest first by id
 // (or by update time, oldest change first, with ByUpdated), and the
-// cursor of the next page ("" when this is the last page). It reads one
+// cursor of the next page ("" when this is the last page; a page may be
+// short, even empty, with a cursor when UpdatedSince skipped
+// MaxSinceScan tickets of an id listing). It reads one
 // index (the most selective filter given) and checks the other filters
 // by point lookups of their index entries, so no ticket outside the
 // result is decoded (except to check UpdatedSince when listing by id).
@@ -478,12 +495,21 @@ func (r *ReadTx) ListTickets(f TicketFilter) ([]*ticket.Ticket, string, error) {
 	}
 	out := make([]*ticket.Ticket, 0, limit)
 	var next string
+	skipped := 0
 	err = sc.run(r, func(id, _ uint64) (bool, error) {
 		t, err := r.Ticket(id)
 		if err != nil {
 			return false, err
 		}
 		if sc.since != 0 && uint64(t.UpdatedAt.UnixNano()) < sc.since {
+			// Listing by id, updated_since is checked ticket by ticket:
+			// a page stops after MaxSinceScan misses, possibly short or
+			// empty, with a cursor to go on from (sort by update time
+			// reads the update-time index instead).
+			if skipped++; skipped >= MaxSinceScan {
+				next = EncodeCursor(id)
+				return false, nil
+			}
 			return true, nil
 		}
 		if len(out) == limit {
