@@ -58,6 +58,9 @@ func checkContract(req *http.Request, status int, header http.Header, body []byt
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
 			return fmt.Errorf("%s %s answered %d but the document has no such operation (%v)", req.Method, req.URL.Path, status, err)
 		}
+		if status == http.StatusMethodNotAllowed && header.Get("Allow") == "" {
+			return fmt.Errorf("%s %s: 405 without Allow (components.responses.E405)", req.Method, req.URL.Path)
+		}
 		var v any
 		if err := json.Unmarshal(body, &v); err != nil {
 			return fmt.Errorf("%s %s: %d answer is not JSON: %v", req.Method, req.URL.Path, status, err)
