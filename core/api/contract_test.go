@@ -108,6 +108,7 @@ func TestContractCheckRejectsDrift(t *testing.T) {
 		{"error shape wrong", get("/api/v1/tickets/1"), 404, `{"message":"nope"}`},
 		{"unknown path, not an error", get("/api/v1/nothing"), 404, `{"ok":true}`},
 		{"unknown path, success", get("/api/v1/nothing"), 200, `{}`},
+		{"405 without Allow", func() *http.Request { r := get("/api/v1/tickets"); r.Method = "PUT"; return r }(), 405, `{"error":{"code":"method_not_allowed","message":"m"}}`},
 	}
 	for _, tc := range cases {
 		if err := checkContract(tc.req, tc.status, js, []byte(tc.body)); err == nil {
