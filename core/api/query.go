@@ -38,11 +38,3 @@ func checkQuery(q url.Values, allowed ...string) error {
 	}
 	return nil
 }
-
-// noNUL reports a query value containing a NUL byte, which no name can hold.
-func noNUL(field, v string) error {
-	if strings.IndexByte(v, 0) >= 0 {
-		return invalidField(field, "must not contain NUL bytes")
-	}
-	return nil
-}
