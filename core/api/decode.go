@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // decodeJSON decodes body strictly into v (a pointer to a struct): exactly
@@ -19,6 +22,12 @@ import (
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return malformed("request body is empty; send a JSON object")
+	}
+	// encoding/json would replace invalid UTF-8 with U+FFFD and store a
+	// text the client never sent: refuse it instead.
+	if !utf8.Valid(body) {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidField,
+			Message: fmt.Sprintf("request body is not valid UTF-8 (first invalid byte at offset %d); JSON text must be UTF-8", firstInvalidUTF8(body))}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -35,6 +44,12 @@ func decodeJSON(body []byte, v any) error {
 	}
 	if err := checkDuplicates(body); err != nil {
 		return err
+	}
+	if off := loneSurrogate(body); off >= 0 {
+		// "\ud800" alone is not a character: encoding/json would store
+		// U+FFFD instead, a text the client never sent.
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidField,
+			Message: fmt.Sprintf("request body has an unpaired UTF-16 surrogate escape at byte %d; JSON text must encode valid Unicode", off)}
 	}
 	if err := checkValue(obj, reflect.TypeOf(v).Elem(), ""); err != nil {
 		return err
@@ -67,6 +82,57 @@ func jsonSyntaxError(err error) *Error {
 
 func cleanJSONError(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// firstInvalidUTF8 returns the offset of the first byte of b that does not
+// start a valid UTF-8 sequence (len(b) when there is none).
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// loneSurrogate returns the offset of the first \u escape in body (valid
+// JSON) that is half of a UTF-16 surrogate pair without its other half,
+// or -1.
+func loneSurrogate(body []byte) int {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' || i+1 >= len(body) {
+			continue
+		}
+		if body[i+1] != 'u' {
+			i++ // an escaped character: skip it (it may be a backslash)
+			continue
+		}
+		r, ok := hex4(i)
+		switch {
+		case !ok:
+			return i
+		case r >= 0xd800 && r < 0xdc00:
+			lo, ok := hex4(i + 6)
+			if !ok || lo < 0xdc00 || lo > 0xdfff {
+				return i
+			}
+			i += 11
+		case r >= 0xdc00 && r <= 0xdfff:
+			return i
+		default:
+			i += 5
+		}
+	}
+	return -1
 }
 
 // elemTyper is implemented by optional[T]: a field that distinguishes

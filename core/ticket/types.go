@@ -66,6 +66,12 @@ type Ticket struct {
 	// copied on the conversation: participants whose own messages threaded
 	// by the sender's headers are public comments (see core/inbound).
 	CCIDs []uint64 `json:"cc_ids,omitempty"`
+	// Version changes with every stored change of the ticket (its fields,
+	// and every comment added to it). The store sets it; the API serves it
+	// as the ticket's strong ETag and checks If-Match against it. It is a
+	// decimal counter sent as a JSON string: clients compare it, never
+	// compute with it.
+	Version uint64 `json:"version,string"`
 }
 
 // Comment is one message on a ticket: an inbound message, a public reply or
