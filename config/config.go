@@ -33,7 +33,7 @@ const (
 	DefaultMaxWebhookInFlight = 128
 	DefaultMaxStreamsPerToken = 8
 	DefaultStreamWriteTimeout = 10 * time.Second
-	DefaultMaxFailedAuth      = 10
+	DefaultMaxFailedAuth      = 20
 )
 
 // DefaultAttachmentAllow is the attachment allowlist used when a channel

@@ -34,7 +34,7 @@ func TestParseDefaults(t *testing.T) {
 	}
 	want := HTTP{Listen: DefaultListen, MaxWebhookBytes: 1 << 20, MaxBodyBytes: 1 << 20,
 		BodyReadTimeout: 30 * time.Second, UploadReadTimeout: 10 * time.Minute, MaxWebhookInFlight: 128,
-		MaxStreamsPerToken: 8, StreamWriteTimeout: 10 * time.Second, MaxFailedAuth: 10}
+		MaxStreamsPerToken: 8, StreamWriteTimeout: 10 * time.Second, MaxFailedAuth: 20}
 	if !reflect.DeepEqual(cfg.HTTP, want) || cfg.OutgoingWebhooks.AllowNetworks != nil {
 		t.Errorf("http = %+v", cfg.HTTP)
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -29,6 +30,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type reqInfo struct {
 	principal *Principal
 	err       *Error
+	live      *liveRequest // the registered request, for an authenticated route
 }
 
 type reqInfoKey struct{}
@@ -44,22 +46,48 @@ func (s *Server) route(pattern string, acc access, h handlerFunc) {
 	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := reqInfoFrom(r.Context())
-		if acc != public {
-			p, err := s.authenticate(r)
-			if err == nil && acc == adminOnly && p.Role != ticket.RoleAdmin {
-				err = forbidden("this call needs an admin token")
+		fail := func(err error) {
+			ae := writeError(w, err)
+			if ri != nil {
+				ri.err = ae
 			}
+		}
+		if acc != public {
+			if wait := s.authLimit.blocked(r); wait > 0 {
+				fail(authRateLimited(w, wait))
+				return
+			}
+			p, err := s.authenticate(r)
 			if err != nil {
-				ae := writeError(w, err)
-				if ri != nil {
-					ri.err = ae
+				var ae *Error
+				if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && r.Header.Get("Authorization") != "" {
+					// A token was presented and is wrong: a guess.
+					s.authLimit.fail(r)
 				}
+				fail(err)
+				return
+			}
+			if acc == adminOnly && p.Role != ticket.RoleAdmin {
+				fail(forbidden("this call needs an admin token"))
 				return
 			}
 			if ri != nil {
 				ri.principal = p
 			}
-			r = r.WithContext(withPrincipal(r.Context(), p))
+			// Registered while it runs: revoking the token ends it, and the
+			// token's event streams are counted.
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			lr := &liveRequest{tokenID: p.TokenID, stream: pattern == eventsRoute, cancel: cancel, rc: http.NewResponseController(w)}
+			if err := s.live.add(lr); err != nil {
+				fail(err)
+				return
+			}
+			defer s.live.remove(lr)
+			if ri != nil {
+				ri.live = lr
+			}
+			r = r.WithContext(withPrincipal(ctx, p))
 		}
 		if err := h(w, r); err != nil {
 			ae := writeError(w, err)
@@ -113,10 +141,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	ri := &reqInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
+	upload := r.Method == http.MethodPost && r.URL.Path == "/api/v1/attachments"
+	bodyDeadline := s.bodyTimeout
+	if upload {
+		bodyDeadline = s.uploadTimeout
+	}
+	// Every body, webhook or API call, must arrive within its deadline.
+	withBodyDeadline(w, r, bodyDeadline)
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/hooks/") || r.Body == nil:
 		// Webhooks have their own limit in the plugin host.
-	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/attachments":
+	case upload:
 		// Uploads stream into the store; the store enforces the limit too.
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload+1)
 	default:

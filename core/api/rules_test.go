@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -16,7 +17,12 @@ import (
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
 
-func withRules(o *Options) { o.Rules = rules.New(o.Store, rules.Options{}) }
+func withRules(o *Options) {
+	o.Rules = rules.New(o.Store, rules.Options{WebhookNetworks: loopbackReceivers})
+}
+
+// loopbackReceivers lets webhooks reach the tests' httptest receivers.
+var loopbackReceivers = rules.NetworkPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
 
 func TestRulesCRUD(t *testing.T) {
 	e := newEnv(t, withRules)
@@ -426,7 +432,7 @@ func TestRulesUpdateBadInput(t *testing.T) {
 func TestWebhookDeliveryLogAPI(t *testing.T) {
 	var eng *rules.Engine
 	e := newEnv(t, func(o *Options) {
-		o.Rules = rules.New(o.Store, rules.Options{WebhookBaseBackoff: time.Millisecond, WebhookMaxBackoff: time.Millisecond})
+		o.Rules = rules.New(o.Store, rules.Options{WebhookBaseBackoff: time.Millisecond, WebhookMaxBackoff: time.Millisecond, WebhookNetworks: loopbackReceivers})
 		eng = o.Rules
 	})
 	ctx := context.Background()

@@ -11,6 +11,9 @@ type metrics struct {
 	restarts *prometheus.CounterVec
 	up       *prometheus.GaugeVec
 	launches *prometheus.CounterVec
+	// webhookBusy counts webhooks refused because the channel had
+	// http.max_webhook_in_flight requests in progress.
+	webhookBusy *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,9 +30,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "patchbay_plugin_launch_failures_total",
 			Help: "Failed plugin launches (not found, checksum, handshake, configure), per channel.",
 		}, []string{"channel"}),
+		webhookBusy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "patchbay_webhooks_busy_total",
+			Help: "Webhooks answered 503 because the channel had http.max_webhook_in_flight requests in progress, per channel.",
+		}, []string{"channel"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.restarts, m.up, m.launches} {
+		for _, c := range []prometheus.Collector{m.restarts, m.up, m.launches, m.webhookBusy} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("pluginhost: register metrics: %w", err)
 			}

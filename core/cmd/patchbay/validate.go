@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/patchbayhq/patchbay/config"
+	"github.com/patchbayhq/patchbay/core/logscrub"
 	"github.com/patchbayhq/patchbay/core/pluginhost"
 	"github.com/patchbayhq/patchbay/sdk"
 )
@@ -21,7 +22,8 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	logger, err := lf.logger(stderr)
+	scrub := logscrub.New()
+	logger, err := lf.logger(stderr, scrub)
 	if err != nil {
 		return err
 	}
@@ -29,6 +31,9 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		fmt.Fprintf(stdout, "%v\n", err)
 		return errFailed
+	}
+	for _, ch := range cfg.Channels {
+		scrub.Set("channel:"+ch.Name, ch.SecretValues())
 	}
 	fmt.Fprintf(stdout, "%s: configuration ok, %d channel(s)\n", cfg.Path, len(cfg.Channels))
 	failed := 0
