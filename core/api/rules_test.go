@@ -98,6 +98,11 @@ func TestRulesBadInput(t *testing.T) {
 		{"/api/v1/views", map[string]any{"title": "v", "conditions": "status is new"}, CodeInvalidField, "conditions"},
 		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "gopher://x"}, CodeInvalidField, "url"},
 		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "https://x.test", "secret": "short"}, CodeInvalidField, "secret"},
+		// Server-side request forgery: internal literal addresses (outside
+		// the allowed loopback networks of this test) are 422.
+		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "http://169.254.169.254/latest/meta-data/"}, CodeInvalidField, "url"},
+		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "http://10.0.0.1/"}, CodeInvalidField, "url"},
+		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "http://[fd00::1]/"}, CodeInvalidField, "url"},
 	}
 	for _, c := range cases {
 		r := e.req("POST", c.path, e.admin, c.body)
