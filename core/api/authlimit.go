@@ -18,7 +18,9 @@ import (
 const CodeAuthRateLimited = "auth_rate_limited"
 
 // authLimiterPrune is how many addresses the limiter tracks before it
-// drops those whose budget has refilled.
+// drops those whose budget has refilled (an address is forgotten at most a
+// minute after its last failure, so the map holds about a minute's worth
+// of failing addresses).
 const authLimiterPrune = 4096
 
 // authLimiter limits failed authentications per client address: each
@@ -36,8 +38,9 @@ type authLimiter struct {
 	trusted []netip.Prefix
 	now     func() time.Time
 
-	mu    sync.Mutex
-	addrs map[netip.Prefix]*rate.Limiter
+	mu        sync.Mutex
+	addrs     map[netip.Prefix]*rate.Limiter
+	lastPrune time.Time
 }
 
 func newAuthLimiter(perMinute int, trusted []netip.Prefix) *authLimiter {
@@ -130,8 +133,11 @@ func (a *authLimiter) fail(r *http.Request) {
 	defer a.mu.Unlock()
 	lim := a.addrs[key]
 	if lim == nil {
-		if len(a.addrs) >= authLimiterPrune {
+		// At most once a second: many addresses failing at once must not
+		// make every failure scan the whole map.
+		if len(a.addrs) >= authLimiterPrune && now.Sub(a.lastPrune) >= time.Second {
 			a.pruneLocked(now)
+			a.lastPrune = now
 		}
 		lim = rate.NewLimiter(a.limit, a.burst)
 		a.addrs[key] = lim

@@ -342,3 +342,22 @@ func FuzzClientKey(f *testing.F) {
 		}
 	})
 }
+
+// The limiter forgets addresses whose budget refilled, so failing
+// addresses do not accumulate without bound.
+func TestFailedAuthLimiterForgetsRefilledAddresses(t *testing.T) {
+	a := newAuthLimiter(2, nil)
+	now := time.Now()
+	a.now = func() time.Time { return now }
+	for i := range authLimiterPrune {
+		a.fail(&http.Request{RemoteAddr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String() + ":1"})
+	}
+	if len(a.addrs) != authLimiterPrune {
+		t.Fatalf("%d addresses tracked", len(a.addrs))
+	}
+	now = now.Add(2 * time.Minute)
+	a.fail(&http.Request{RemoteAddr: "192.0.2.1:1"})
+	if len(a.addrs) != 1 {
+		t.Fatalf("%d addresses tracked after their budgets refilled, want 1", len(a.addrs))
+	}
+}
