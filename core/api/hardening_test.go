@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -207,18 +208,7 @@ func testTokenID(t *testing.T, e *env, tok string) string {
 // buffers and never reads it, so the server's writes soon block.
 func stalledStream(t *testing.T, srvURL, token string) net.Conn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		_ = c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
-		return serr
-	}}
-	conn, err := d.Dial("tcp", strings.TrimPrefix(srvURL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", token)
-	return conn
+	return stalledRequest(t, srvURL, "GET /api/v1/events", token)
 }
 
 // smallSendBuffers makes the server's connections' send buffers tiny, so
@@ -360,4 +350,65 @@ func TestFailedAuthLimiterForgetsRefilledAddresses(t *testing.T) {
 	if len(a.addrs) != 1 {
 		t.Fatalf("%d addresses tracked after their budgets refilled, want 1", len(a.addrs))
 	}
+}
+
+// Revoked token, other long answers: a download in progress with a token
+// that is revoked stops (the client gets a short body), instead of
+// streaming on to its end.
+func TestRevokedTokenEndsDownload(t *testing.T) {
+	e := newEnv(t)
+	ts := smallSendBuffers(t, e.srv)
+	tok, _ := e.agentToken("Grace", "grace@example.test")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16) // 4 MiB
+	var att struct {
+		ID string `json:"id"`
+	}
+	if r := e.upload(e.admin, "?filename=big.pdf", "application/pdf", data); r.status != 201 {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	} else {
+		r.decode(t, &att)
+	}
+	tk := e.createTicket(e.admin, "with a big file", "c@example.test")
+	e.must(201, "POST", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), e.admin, map[string]any{"body": "file", "public": false, "attachment_ids": []string{att.ID}})
+	conn := stalledRequest(t, ts.URL, "GET /api/v1/attachments/"+att.ID, tok)
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("download: %v %v", err, res)
+	}
+	id := testTokenID(t, e, tok)
+	waitUntil(t, "the download to be registered", func() bool {
+		e.srv.live.mu.Lock()
+		defer e.srv.live.mu.Unlock()
+		return len(e.srv.live.byToken[id]) == 1
+	})
+	e.must(204, "DELETE", "/api/v1/tokens/"+id, e.admin, nil)
+	waitUntil(t, "the download to end", func() bool {
+		e.srv.live.mu.Lock()
+		defer e.srv.live.mu.Unlock()
+		return len(e.srv.live.byToken[id]) == 0
+	})
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err := io.Copy(io.Discard, res.Body)
+	if err == nil || n >= int64(len(data)) {
+		t.Fatalf("the revoked token's download went on: %d of %d bytes, %v", n, len(data), err)
+	}
+}
+
+// stalledRequest sends a GET over a connection with a tiny receive buffer
+// and returns the connection unread.
+func stalledRequest(t *testing.T, srvURL, requestLine, token string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		_ = c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+		return serr
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(srvURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", requestLine, token)
+	return conn
 }
