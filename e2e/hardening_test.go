@@ -197,3 +197,62 @@ func serveOn(t *testing.T, addr string, h http.Handler) string {
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
 }
+
+// Secrets in the core's log, with a real provider plugin: a fake Graph API
+// that refuses the WhatsApp access token and quotes it back in its error
+// (as the real one does: "Cannot parse access token: EAA…") makes the
+// plugin log the error and report it as its status. At trace level, the
+// core's whole log and GET /api/v1/channels show neither the token nor the
+// admin token.
+func TestE2ELogScrubsSecretEchoedByProvider(t *testing.T) {
+	const token = "EAAecho-e2e-token-5d6e7f8a9b"
+	var calls atomic.Int64
+	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		msg, _ := json.Marshal("Invalid OAuth access token - Cannot parse access token: " + got)
+		fmt.Fprintf(w, `{"error":{"message":%s,"type":"OAuthException","code":190,"fbtrace_id":"Aecho"}}`, msg)
+	}))
+	defer graph.Close()
+	core := e2etest.Start(t, traceBinaries(t, binaries(t)), e2etest.Options{
+		Channels: fmt.Sprintf(`
+channel "wa" {
+  plugin = "whatsapp"
+  config {
+    phone_number_id = "106540352242922"
+    access_token    = env("E2E_ECHO_TOKEN")
+    app_secret      = "wa-app-secret-echo-e2e"
+    verify_token    = "wa-verify-echo-e2e"
+    api_url         = %q
+  }
+}
+`, graph.URL),
+		Env: []string{"E2E_ECHO_TOKEN=" + token},
+	})
+	e2etest.Eventually(t, 60*time.Second, "the plugin's refused credentials check in the log", func() bool {
+		logs := core.Logs()
+		return strings.Contains(logs, "plugin reported status") && strings.Contains(logs, "credentials check failed")
+	})
+	if calls.Load() == 0 {
+		t.Fatal("the plugin never called the fake Graph API")
+	}
+	_, channels := core.Do("GET", "/api/v1/channels", nil)
+	if !strings.Contains(string(channels), "Cannot parse access token") {
+		t.Errorf("the channel's status does not carry the provider's answer: %s", channels)
+	}
+	core.Stop()
+	logs := core.Logs()
+	for what, out := range map[string]string{"core log": logs, "GET /api/v1/channels": string(channels)} {
+		for name, secret := range map[string]string{"access token": token, "admin token": e2etest.AdminToken} {
+			if i := strings.Index(out, secret); i >= 0 {
+				lo, hi := max(0, i-200), min(len(out), i+len(secret)+50)
+				t.Errorf("%s shows the %s: …%s…", what, name, out[lo:hi])
+			}
+		}
+	}
+	if !strings.Contains(logs, "Cannot parse access token: (redacted)") {
+		t.Errorf("the echo is not in the log, redacted: the scan would be vacuous\n%s", logs)
+	}
+}
