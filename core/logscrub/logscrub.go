@@ -130,3 +130,29 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Error returns err with secrets removed from its message (nil for nil).
+// The result still unwraps to err for errors.Is and errors.As. Use it on
+// errors printed outside the logger, e.g. a command's final error.
+func (s *Scrubber) Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if red := s.Scrub(msg); red != msg {
+		return &scrubbedError{msg: red, err: err}
+	}
+	return err
+}
+
+// scrubbedError is an error whose message had secrets removed.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+// Error returns the scrubbed message.
+func (e *scrubbedError) Error() string { return e.msg }
+
+// Unwrap returns the original error.
+func (e *scrubbedError) Unwrap() error { return e.err }

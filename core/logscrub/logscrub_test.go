@@ -2,6 +2,8 @@ package logscrub
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -55,5 +57,23 @@ func BenchmarkScrubberWrite(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = w.Write(line)
+	}
+}
+
+// An error printed outside the logger (a command's final error) is
+// scrubbed the same way and still matches errors.Is.
+func TestScrubberErrorKeepsSecretsOut(t *testing.T) {
+	s := New()
+	s.Set("a", []string{"xoxb-plain-secret-123"})
+	base := errors.New("base")
+	err := s.Error(fmt.Errorf("start plugin: provider rejected xoxb-plain-secret-123: %w", base))
+	if strings.Contains(err.Error(), "xoxb-plain-secret-123") || !strings.Contains(err.Error(), Replacement) || !errors.Is(err, base) {
+		t.Fatalf("scrubbed error %q (is base: %v)", err, errors.Is(err, base))
+	}
+	if plain := errors.New("nothing secret"); s.Error(plain) != plain {
+		t.Fatal("an error without secrets was wrapped")
+	}
+	if s.Error(nil) != nil {
+		t.Fatal("nil error")
 	}
 }

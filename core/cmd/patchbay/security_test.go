@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -171,6 +172,14 @@ func TestCoreNotDumpable(t *testing.T) {
 		}
 		return strings.Contains(logs.String(), "listening")
 	})
+	// The core still reads its own /proc files: the process metrics work.
+	m := regexp.MustCompile(`listening: addr=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no address in %s", logs.String())
+	}
+	if code, _, body := get(t, "http://"+m[1]+"/metrics"); code != 200 || !strings.Contains(body, "process_open_fds") || !strings.Contains(body, "process_resident_memory_bytes") {
+		t.Errorf("/metrics of the non-dumpable core: %d\n%.2000s", code, body)
+	}
 	environ := fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid)
 	if root {
 		st, err := os.Stat(environ)

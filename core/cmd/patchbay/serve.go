@@ -41,7 +41,7 @@ func checkAdminToken(tok string, dev bool) error {
 	return errWeakAdminToken
 }
 
-func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) (err error) {
 	fs := newFlagSet("serve", "-config FILE", stderr)
 	cfgPath := fs.String("config", "config/patchbay.hcl", "configuration file")
 	pprofAddr := fs.String("pprof", "", "serve Go runtime profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 (off when empty)")
@@ -62,6 +62,8 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	scrub := logscrub.New()
 	scrub.Set("admin", []string{adminToken})
+	// The error run prints at the end bypasses the logger: scrub it too.
+	defer func() { err = scrub.Error(err) }()
 	logger, err := lf.logger(stderr, scrub)
 	if err != nil {
 		return err
