@@ -63,7 +63,11 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 	// bodies in memory, and the provider retries the rest.
 	select {
 	case in.inflight <- struct{}{}:
-		defer func() { <-in.inflight }()
+		in.inflightGauge.Inc()
+		defer func() {
+			in.inflightGauge.Dec()
+			<-in.inflight
+		}()
 	default:
 		m.metrics.webhookBusy.WithLabelValues(name).Inc()
 		w.Header().Set("Retry-After", "1")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -42,6 +43,8 @@ type instance struct {
 	// inflight holds one slot per webhook request being read or handled
 	// (http.max_webhook_in_flight).
 	inflight chan struct{}
+	// inflightGauge shows len(inflight) as patchbay_webhooks_in_flight.
+	inflightGauge prometheus.Gauge
 
 	// kick asks the watcher for an immediate check (a call failed with
 	// Unavailable).

@@ -110,6 +110,7 @@ func New(cfg *config.Config, backend Backend, logger hclog.Logger, opts ...Optio
 			state:     StateStopped,
 			kick:      make(chan struct{}, 1),
 		}
+		m.instances[ch.Name].inflightGauge = met.webhookInFlight.WithLabelValues(ch.Name)
 		m.names = append(m.names, ch.Name)
 		if m.secretSink != nil {
 			m.secretSink(ch.Name, ch.SecretValues())

@@ -14,6 +14,9 @@ type metrics struct {
 	// webhookBusy counts webhooks refused because the channel had
 	// http.max_webhook_in_flight requests in progress.
 	webhookBusy *prometheus.CounterVec
+	// webhookInFlight is how many webhook requests each channel has in
+	// progress (at most http.max_webhook_in_flight).
+	webhookInFlight *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,9 +37,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "patchbay_webhooks_busy_total",
 			Help: "Webhooks answered 503 because the channel had http.max_webhook_in_flight requests in progress, per channel.",
 		}, []string{"channel"}),
+		webhookInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "patchbay_webhooks_in_flight",
+			Help: "Webhook requests being read or handled, per channel (at most http.max_webhook_in_flight).",
+		}, []string{"channel"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.restarts, m.up, m.launches, m.webhookBusy} {
+		for _, c := range []prometheus.Collector{m.restarts, m.up, m.launches, m.webhookBusy, m.webhookInFlight} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("pluginhost: register metrics: %w", err)
 			}

@@ -211,16 +211,16 @@ func rawRequest(t *testing.T, base, path string, n int, first string) (net.Conn,
 	return conn, bufio.NewReader(conn)
 }
 
-// Slow webhook bodies through the real binary: a provider webhook whose
-// body stalls is answered 408 once http.body_read_timeout passes, and at
-// most http.max_webhook_in_flight requests of a channel are in progress
-// at once (more are 503 with Retry-After at once, and held no memory);
-// slots free again when the slow ones are cut.
+// Slow webhook bodies through the real binary: at most
+// http.max_webhook_in_flight requests of a channel are in progress at once
+// (one more is 503 with Retry-After at once, before its body is read); a
+// provider webhook whose body stalls is answered 408 once
+// http.body_read_timeout passes; a slot frees when its request ends.
 func TestSlowWebhookBodiesBounded(t *testing.T) {
 	cfg := writeConfig(t, `
 http {
   listen                = "127.0.0.1:0"
-  body_read_timeout     = "4s"
+  body_read_timeout     = "10s"
   max_webhook_in_flight = 2
 }
 channel "alpha" {
@@ -230,37 +230,59 @@ channel "alpha" {
 `)
 	_, logs, base, _ := startServe(t, cfg)
 	waitFor(t, "the plugin to run", func() bool { return strings.Contains(logs.String(), "plugin running") })
-	_, slow1 := rawRequest(t, base, "/hooks/alpha/deliver", 1000, `{"id":"m1",`)
-	_, slow2 := rawRequest(t, base, "/hooks/alpha/deliver", 1000, `{"id":"m2",`)
-	// Both slow requests hold their slots: a third is refused at once.
-	waitFor(t, "the in-flight cap to refuse a third webhook", func() bool {
-		resp, err := http.Post(base+"/hooks/alpha/deliver", "application/json", strings.NewReader(`{"id":"m3","conversation":"c","text":"x"}`))
+	client := &http.Client{Timeout: 10 * time.Second}
+	post := func(id string) (int, string, http.Header) {
+		resp, err := client.Post(base+"/hooks/alpha/deliver", "application/json", strings.NewReader(`{"id":"`+id+`","conversation":"c","text":"x"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(b), "too_many_webhooks") && resp.Header.Get("Retry-After") != ""
+		return resp.StatusCode, string(b), resp.Header
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", logs.String())
+		}
 	})
-	for i, rd := range []*bufio.Reader{slow1, slow2} {
-		res, err := http.ReadResponse(rd, nil)
-		if err != nil {
-			t.Fatalf("slow body %d: no answer: %v", i+1, err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "body_timeout") {
-			t.Fatalf("slow body %d: %d %s, want 408", i+1, res.StatusCode, b)
-		}
+	// Two senders that stall their bodies hold both slots.
+	conn1, _ := rawRequest(t, base, "/hooks/alpha/deliver", 1000, `{"id":"m1",`)
+	waitFor(t, "the first slow webhook in progress", func() bool { return inFlight(t, base) == 1 })
+	_, slow2 := rawRequest(t, base, "/hooks/alpha/deliver", 1000, `{"id":"m2",`)
+	waitFor(t, "the second slow webhook in progress", func() bool { return inFlight(t, base) == 2 })
+	// A third is refused at once.
+	code, body, hdr := post("m3")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "too_many_webhooks") || hdr.Get("Retry-After") == "" {
+		t.Fatalf("webhook over the in-flight cap: %d %s %v", code, body, hdr)
 	}
-	// The slots are free again.
-	resp, err := http.Post(base+"/hooks/alpha/deliver", "application/json", strings.NewReader(`{"id":"m4","conversation":"c","text":"x"}`))
+	// The first slow sender goes away: its slot frees.
+	conn1.Close()
+	n := 0
+	waitFor(t, "a slot to free", func() bool {
+		n++
+		code, _, _ := post(fmt.Sprintf("m4-%d", n))
+		return code == http.StatusOK
+	})
+	// The second is cut at the body read deadline.
+	res, err := http.ReadResponse(slow2, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("stalled body: no answer: %v", err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("webhook after the slow ones: %d %s", resp.StatusCode, b)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "body_timeout") || !res.Close {
+		t.Fatalf("stalled body: %d %s (close %v), want 408 closing the connection", res.StatusCode, b, res.Close)
 	}
+}
+
+// inFlight reads patchbay_webhooks_in_flight{channel="alpha"} from /metrics.
+func inFlight(t *testing.T, base string) int {
+	t.Helper()
+	_, _, body := get(t, base+"/metrics")
+	m := regexp.MustCompile(`(?m)^patchbay_webhooks_in_flight\{channel="alpha"\} (\d+)$`).FindStringSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
