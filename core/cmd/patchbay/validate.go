@@ -32,12 +32,10 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "%v\n", err)
 		return errFailed
 	}
-	for _, ch := range cfg.Channels {
-		scrub.Set("channel:"+ch.Name, ch.SecretValues())
-	}
 	fmt.Fprintf(stdout, "%s: configuration ok, %d channel(s)\n", cfg.Path, len(cfg.Channels))
 	failed := 0
-	for _, c := range pluginhost.Validate(ctx, cfg, logger) {
+	sink := pluginhost.WithSecretSink(func(channel string, secrets []string) { scrub.Set("channel:"+channel, secrets) })
+	for _, c := range pluginhost.Validate(ctx, cfg, logger, sink) {
 		// A plugin may echo a value it rejects: keep the channel's secrets
 		// (env() values, URL passwords, fields the manifest marks secret)
 		// out of the report.
