@@ -286,3 +286,66 @@ func inFlight(t *testing.T, base string) int {
 	n, _ := strconv.Atoi(m[1])
 	return n
 }
+
+// metricValue reads one unlabelled metric from /metrics (-1 when absent).
+func metricValue(t *testing.T, base, name string) float64 {
+	t.Helper()
+	_, _, body := get(t, base+"/metrics")
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+// Stalled stream at shutdown, through the real binary: an event-stream
+// client that stopped reading, while megabytes of events wait for it,
+// does not hold SIGTERM for the 30 s drain: streams are ended first, with
+// an immediate write deadline. (The stream write timeout is set to an hour
+// here, so only the shutdown path can end the stream.)
+func TestShutdownNotHeldByStalledStream(t *testing.T) {
+	const admin = "stall-admin-token-0123456789abcdef"
+	cfg := writeConfig(t, `
+http {
+  listen               = "127.0.0.1:0"
+  stream_write_timeout = "1h"
+}`)
+	cmd, _, base, exited := startServe(t, cfg, "PATCHBAY_ADMIN_TOKEN="+admin)
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		_ = c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+		return serr
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", admin)
+	waitFor(t, "the stream to open", func() bool { return metricValue(t, base, "patchbay_http_event_streams") == 1 })
+
+	// Far more events than any socket buffer holds: the stream's write blocks.
+	code, b := apiCall(t, "POST", base+"/api/v1/tickets", admin, map[string]any{"subject": "flood",
+		"comment": map[string]any{"body": "first"}, "requester": map[string]any{"name": "Ada", "email": "ada@customer.test"}})
+	var tk struct{ ID uint64 }
+	if err := json.Unmarshal(b, &tk); code != 201 || err != nil {
+		t.Fatalf("ticket: %d %s", code, b)
+	}
+	big := strings.Repeat("x", 800<<10)
+	for range 12 {
+		if code, b := apiCall(t, "POST", fmt.Sprintf("%s/api/v1/tickets/%d/comments", base, tk.ID), admin, map[string]any{"body": big, "public": false}); code != 201 {
+			t.Fatalf("comment: %d %.200s", code, b)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	select {
+	case <-exited:
+		t.Logf("exited %v after SIGTERM", time.Since(start))
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve is still running 20 s after SIGTERM: the stalled stream holds the shutdown")
+	}
+}
