@@ -22,6 +22,8 @@ CRASH_CYCLES ?= 200
 BENCH_FLAGS ?=
 
 # The development admin token `make run` registers (never use it in production).
+# It is shorter than the 32 characters `patchbay serve` demands, so `make run`
+# passes -dev, which accepts it.
 PATCHBAY_ADMIN_TOKEN ?= dev-admin-token
 
 .PHONY: all build test vet fmt-check lint unit fuzz-smoke fuzz bench crashtest proto run clean
@@ -73,7 +75,7 @@ proto:
 run: build
 	@mkdir -p data
 	@echo "Patchbay: serving $(CONFIG); development admin token: PATCHBAY_ADMIN_TOKEN=$(PATCHBAY_ADMIN_TOKEN)"
-	PATCHBAY_ADMIN_TOKEN='$(PATCHBAY_ADMIN_TOKEN)' bin/patchbay serve -config $(CONFIG)
+	PATCHBAY_ADMIN_TOKEN='$(PATCHBAY_ADMIN_TOKEN)' bin/patchbay serve -dev -config $(CONFIG)
 
 clean:
 	rm -rf bin

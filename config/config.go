@@ -10,6 +10,7 @@ package config
 
 import (
 	"encoding/json"
+	"net/netip"
 	"time"
 
 	"github.com/patchbayhq/patchbay/sdk"
@@ -32,6 +33,13 @@ const (
 	// DefaultRateLimitBurst is how many requests a token may send at once
 	// above the sustained rate.
 	DefaultRateLimitBurst = 600
+
+	DefaultBodyReadTimeout    = 30 * time.Second
+	DefaultUploadReadTimeout  = 10 * time.Minute
+	DefaultMaxWebhookInFlight = 128
+	DefaultMaxStreamsPerToken = 8
+	DefaultStreamWriteTimeout = 10 * time.Second
+	DefaultMaxFailedAuth      = 20
 )
 
 // DefaultAttachmentAllow is the attachment allowlist used when a channel
@@ -52,6 +60,8 @@ type Config struct {
 	Outbox    Outbox
 	// RateLimit limits the API requests of each token.
 	RateLimit RateLimit
+	// OutgoingWebhooks configures the rules engine's webhook calls.
+	OutgoingWebhooks OutgoingWebhooks
 	// Channels are in file order; names are unique.
 	Channels []Channel
 }
@@ -67,6 +77,38 @@ type HTTP struct {
 	MaxWebhookBytes int64
 	// MaxBodyBytes caps an API request body (413 beyond it).
 	MaxBodyBytes int64
+	// BodyReadTimeout is how long a client has to send a whole request
+	// body, API call or provider webhook, once its headers arrived (408
+	// beyond it, and the connection is closed).
+	BodyReadTimeout time.Duration
+	// UploadReadTimeout replaces BodyReadTimeout for file uploads (POST
+	// /api/v1/attachments), which are larger.
+	UploadReadTimeout time.Duration
+	// MaxWebhookInFlight caps the webhook requests of one channel being
+	// read or handled at once; more answer 503 with Retry-After.
+	MaxWebhookInFlight int
+	// MaxStreamsPerToken caps the event streams one token keeps open; one
+	// more answers 429.
+	MaxStreamsPerToken int
+	// StreamWriteTimeout ends an event stream whose client has not taken
+	// a write within this time (a stalled reader).
+	StreamWriteTimeout time.Duration
+	// MaxFailedAuth is how many failed authentications one client address
+	// may make per minute; beyond it the address's authenticated requests
+	// answer 429 with Retry-After until the budget refills.
+	MaxFailedAuth int
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For names the client address (for the failed-auth
+	// limit); empty: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+}
+
+// OutgoingWebhooks configures where the rules engine's webhooks may call.
+type OutgoingWebhooks struct {
+	// AllowNetworks are networks a webhook may reach although they are
+	// loopback, private, link-local, unique-local or unspecified (refused
+	// by default: server-side request forgery).
+	AllowNetworks []netip.Prefix
 }
 
 // RateLimit configures the per-token API request limit (a token bucket per

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -161,7 +162,7 @@ func (l *loader) errorf(rng hcl.Range, summary, format string, args ...any) {
 var rootSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "data_dir"}, {Name: "plugin_dir"}},
 	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "http"}, {Type: "tickets"}, {Type: "outbox"}, {Type: "rate_limit"},
+		{Type: "http"}, {Type: "tickets"}, {Type: "outbox"}, {Type: "rate_limit"}, {Type: "outgoing_webhooks"},
 		{Type: "channel", LabelNames: []string{"name"}},
 	},
 }
@@ -179,6 +180,13 @@ func (l *loader) root(body hcl.Body) *Config {
 			Listen:          DefaultListen,
 			MaxWebhookBytes: DefaultMaxWebhookBytes,
 			MaxBodyBytes:    DefaultMaxBodyBytes,
+
+			BodyReadTimeout:    DefaultBodyReadTimeout,
+			UploadReadTimeout:  DefaultUploadReadTimeout,
+			MaxWebhookInFlight: DefaultMaxWebhookInFlight,
+			MaxStreamsPerToken: DefaultMaxStreamsPerToken,
+			StreamWriteTimeout: DefaultStreamWriteTimeout,
+			MaxFailedAuth:      DefaultMaxFailedAuth,
 		},
 		Tickets:   Tickets{AutoCloseAfter: DefaultAutoCloseAfter},
 		Outbox:    Outbox{MaxAttempts: DefaultMaxAttempts, MaxBackoff: DefaultMaxBackoff},
@@ -209,6 +217,8 @@ func (l *loader) root(body hcl.Body) *Config {
 			l.outbox(blk.Body, &cfg.Outbox)
 		case "rate_limit":
 			l.rateLimit(blk.Body, &cfg.RateLimit)
+		case "outgoing_webhooks":
+			l.outgoingWebhooks(blk.Body, &cfg.OutgoingWebhooks)
 		case "channel":
 			name := blk.Labels[0]
 			rng := blk.LabelRanges[0]
@@ -244,6 +254,9 @@ func (l *loader) path(p string) string {
 
 var httpSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "listen"}, {Name: "public_url"}, {Name: "max_webhook_bytes"}, {Name: "max_body_bytes"},
+	{Name: "body_read_timeout"}, {Name: "upload_read_timeout"}, {Name: "max_webhook_in_flight"},
+	{Name: "max_streams_per_token"}, {Name: "stream_write_timeout"}, {Name: "max_failed_auth"},
+	{Name: "trusted_proxies"},
 }}
 
 func (l *loader) http(body hcl.Body, h *HTTP) {
@@ -262,6 +275,75 @@ func (l *loader) http(body hcl.Body, h *HTTP) {
 	}
 	l.positive(content.Attributes["max_webhook_bytes"], "http.max_webhook_bytes", &h.MaxWebhookBytes, 1<<30)
 	l.positive(content.Attributes["max_body_bytes"], "http.max_body_bytes", &h.MaxBodyBytes, 1<<30)
+	l.duration(content.Attributes["body_read_timeout"], "http.body_read_timeout", &h.BodyReadTimeout)
+	l.duration(content.Attributes["upload_read_timeout"], "http.upload_read_timeout", &h.UploadReadTimeout)
+	l.duration(content.Attributes["stream_write_timeout"], "http.stream_write_timeout", &h.StreamWriteTimeout)
+	var n int64
+	if l.positive(content.Attributes["max_webhook_in_flight"], "http.max_webhook_in_flight", &n, 100000) {
+		h.MaxWebhookInFlight = int(n)
+	}
+	if l.positive(content.Attributes["max_streams_per_token"], "http.max_streams_per_token", &n, 10000) {
+		h.MaxStreamsPerToken = int(n)
+	}
+	if l.positive(content.Attributes["max_failed_auth"], "http.max_failed_auth", &n, 100000) {
+		h.MaxFailedAuth = int(n)
+	}
+	if ps, ok := l.prefixes(content.Attributes["trusted_proxies"], "http.trusted_proxies"); ok {
+		h.TrustedProxies = ps
+	}
+}
+
+var outgoingWebhooksSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "allow_networks"}}}
+
+func (l *loader) outgoingWebhooks(body hcl.Body, o *OutgoingWebhooks) {
+	content, diags := body.Content(outgoingWebhooksSchema)
+	l.diags = append(l.diags, diags...)
+	if content == nil {
+		return
+	}
+	if ps, ok := l.prefixes(content.Attributes["allow_networks"], "outgoing_webhooks.allow_networks"); ok {
+		o.AllowNetworks = ps
+	}
+}
+
+// prefixes reads a list of networks in CIDR notation ("10.0.0.0/8",
+// "::1/128"); a bare address means that address alone.
+func (l *loader) prefixes(a *hcl.Attribute, field string) ([]netip.Prefix, bool) {
+	if a == nil {
+		return nil, false
+	}
+	v, ok := l.value(a, field)
+	if !ok {
+		return nil, false
+	}
+	if v.IsNull() || !(v.Type().IsListType() || v.Type().IsTupleType() || v.Type().IsSetType()) {
+		l.errorf(a.Expr.Range(), "Invalid "+lastField(field), "%s must be a list of networks such as [\"127.0.0.1/32\", \"10.0.0.0/8\"]", field)
+		return nil, false
+	}
+	out := []netip.Prefix{}
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.IsNull() || e.Type() != cty.String {
+			l.errorf(a.Expr.Range(), "Invalid "+lastField(field), "%s must contain only strings", field)
+			return nil, false
+		}
+		s := strings.TrimSpace(e.AsString())
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				l.errorf(a.Expr.Range(), "Invalid "+lastField(field), "%s: %q is not a network in CIDR notation such as \"10.0.0.0/8\" or an IP address", field, s)
+				return nil, false
+			}
+			addr = addr.Unmap()
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, true
 }
 
 var rateLimitSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "requests_per_minute"}, {Name: "burst"}}}

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,8 +32,10 @@ func TestParseDefaults(t *testing.T) {
 	if cfg.DataDir != "/base/data" || cfg.PluginDir != "/base/bin/plugins" {
 		t.Errorf("dirs = %q %q", cfg.DataDir, cfg.PluginDir)
 	}
-	want := HTTP{Listen: DefaultListen, MaxWebhookBytes: 1 << 20, MaxBodyBytes: 1 << 20}
-	if cfg.HTTP != want {
+	want := HTTP{Listen: DefaultListen, MaxWebhookBytes: 1 << 20, MaxBodyBytes: 1 << 20,
+		BodyReadTimeout: 30 * time.Second, UploadReadTimeout: 10 * time.Minute, MaxWebhookInFlight: 128,
+		MaxStreamsPerToken: 8, StreamWriteTimeout: 10 * time.Second, MaxFailedAuth: 20}
+	if !reflect.DeepEqual(cfg.HTTP, want) || cfg.OutgoingWebhooks.AllowNetworks != nil {
 		t.Errorf("http = %+v", cfg.HTTP)
 	}
 	if cfg.Tickets.AutoCloseAfter != 96*time.Hour || cfg.Outbox.MaxAttempts != 20 || cfg.Outbox.MaxBackoff != 10*time.Minute {
@@ -56,7 +59,15 @@ http {
   public_url        = "https://help.acme.test/"
   max_webhook_bytes = 2048
   max_body_bytes    = 4096
+  body_read_timeout     = "5s"
+  upload_read_timeout   = "2m"
+  max_webhook_in_flight = 16
+  max_streams_per_token = 3
+  stream_write_timeout  = "4s"
+  max_failed_auth       = 7
+  trusted_proxies       = ["10.0.0.0/8", "192.168.1.7", "::ffff:172.16.0.0/108"]
 }
+outgoing_webhooks { allow_networks = ["127.0.0.1/32", "fd00::/8"] }
 tickets { auto_close_after = "48h" }
 outbox {
   max_attempts = 5
@@ -100,8 +111,15 @@ channel "it-help" {
 	if cfg.DataDir != "/var/lib/patchbay" || cfg.PluginDir != "/base/plugins" {
 		t.Errorf("dirs = %q %q", cfg.DataDir, cfg.PluginDir)
 	}
-	if (cfg.HTTP != HTTP{Listen: ":9000", PublicURL: "https://help.acme.test", MaxWebhookBytes: 2048, MaxBodyBytes: 4096}) {
+	wantHTTP := HTTP{Listen: ":9000", PublicURL: "https://help.acme.test", MaxWebhookBytes: 2048, MaxBodyBytes: 4096,
+		BodyReadTimeout: 5 * time.Second, UploadReadTimeout: 2 * time.Minute, MaxWebhookInFlight: 16,
+		MaxStreamsPerToken: 3, StreamWriteTimeout: 4 * time.Second, MaxFailedAuth: 7,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("172.16.0.0/12")}}
+	if !reflect.DeepEqual(cfg.HTTP, wantHTTP) {
 		t.Errorf("http = %+v", cfg.HTTP)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("fd00::/8")}; !reflect.DeepEqual(cfg.OutgoingWebhooks.AllowNetworks, want) {
+		t.Errorf("outgoing_webhooks.allow_networks = %v, want %v", cfg.OutgoingWebhooks.AllowNetworks, want)
 	}
 	if cfg.Tickets.AutoCloseAfter != 48*time.Hour || cfg.Outbox != (Outbox{MaxAttempts: 5, MaxBackoff: time.Minute, Workers: 64, ChannelWorkers: 16}) {
 		t.Errorf("tickets/outbox = %+v %+v", cfg.Tickets, cfg.Outbox)
@@ -202,6 +220,13 @@ sha256 = "abc"
 		{"fractional bytes", `http { max_webhook_bytes = 1.5 }`, nil, []string{"http.max_webhook_bytes", "whole number"}},
 		{"string bytes", `http { max_body_bytes = "1MB" }`, nil, []string{"http.max_body_bytes", "must be a number"}},
 		{"bad public url", `http { public_url = "help.acme.test" }`, nil, []string{"http.public_url"}},
+		{"bad body read timeout", `http { body_read_timeout = "0s" }`, nil, []string{"http.body_read_timeout", "positive duration"}},
+		{"zero streams per token", `http { max_streams_per_token = 0 }`, nil, []string{"http.max_streams_per_token", "between 1 and"}},
+		{"zero in-flight webhooks", `http { max_webhook_in_flight = 0 }`, nil, []string{"http.max_webhook_in_flight", "between 1 and"}},
+		{"bad trusted proxy", `http { trusted_proxies = ["10.0.0.0/33"] }`, nil, []string{"http.trusted_proxies", "CIDR"}},
+		{"trusted proxies not a list", `http { trusted_proxies = "10.0.0.0/8" }`, nil, []string{"http.trusted_proxies", "must be a list"}},
+		{"bad allowed network", "outgoing_webhooks {\n allow_networks = [\"localhost\"]\n}", nil, []string{"test.hcl:2", "outgoing_webhooks.allow_networks", `"localhost"`}},
+		{"unknown outgoing_webhooks field", "outgoing_webhooks {\n allow = []\n}", nil, []string{"test.hcl:2", `"allow"`}},
 		{"bad extension", `channel "a" {
 plugin = "x"
 attachments { allow = ["pdf"] }

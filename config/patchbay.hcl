@@ -12,7 +12,20 @@ http {
   # public_url      = "https://help.acme.test"  # where /hooks/<channel> is reachable from outside
   # max_webhook_bytes = 1048576                  # 413 beyond this (default 1 MiB)
   # max_body_bytes    = 1048576                  # API request bodies (default 1 MiB)
+  # body_read_timeout     = "30s"  # a request body (API or webhook) must arrive within this, else 408
+  # upload_read_timeout   = "10m"  # the same for POST /api/v1/attachments
+  # max_webhook_in_flight = 128    # webhook requests of one channel in progress at once; more get 503
+  # max_streams_per_token = 8      # open event streams per token; one more gets 429
+  # stream_write_timeout  = "10s"  # an event-stream client that takes no write this long is dropped
+  # max_failed_auth       = 20     # wrong tokens per client address per minute, then 429 with Retry-After
+  # trusted_proxies       = ["10.0.0.0/8"]  # reverse proxies whose X-Forwarded-For names the client
 }
+
+# Outgoing webhooks (docs/rules.md) never call loopback, private, link-local or
+# unique-local addresses unless their network is allowed here.
+# outgoing_webhooks {
+#   allow_networks = ["10.20.0.0/16"]
+# }
 
 tickets {
   auto_close_after = "96h" # the standard automation closes solved tickets after this long;

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -116,8 +117,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		presenceCh = ch
 	}
 	rc := http.NewResponseController(w)
-	// The server's WriteTimeout would cut the stream: lift it.
-	_ = rc.SetWriteDeadline(time.Time{})
+	// Every write gets its own deadline: a client that stops reading (a
+	// stalled stream) is dropped after StreamWriteTimeout instead of
+	// holding a goroutine, a buffer and, at shutdown, the drain.
+	send := func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.streamWrite))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -128,15 +137,22 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
-	if _, err := fmt.Fprint(w, "retry: 2000\n: connected\n\n"); err != nil {
-		return nil
-	}
-	if err := rc.Flush(); err != nil {
+	if !send([]byte("retry: 2000\n: connected\n\n")) {
 		return nil
 	}
 	heartbeat := time.NewTicker(s.heartbeat)
 	defer heartbeat.Stop()
 	ctx := r.Context()
+	// Revoking the token ends the stream at once (liveRequests); checking
+	// the token every second as well covers a revocation that raced with
+	// the stream's start.
+	var recheck <-chan time.Time
+	p := principalFrom(ctx)
+	if p != nil && p.TokenID != adminTokenID {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		recheck = t.C
+	}
 	var buf []byte
 	for {
 		evs, wake, err := s.hub.next(after, eventBatch)
@@ -159,13 +175,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 				}
 				buf = fmt.Appendf(buf, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
 			}
-			if len(buf) > 0 {
-				if _, err := w.Write(buf); err != nil {
-					return nil
-				}
-				if err := rc.Flush(); err != nil {
-					return nil
-				}
+			if len(buf) > 0 && !send(buf) {
+				return nil
 			}
 			continue // read on until there is nothing new
 		}
@@ -179,10 +190,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			}
 		case <-heartbeat.C:
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+			if !send([]byte(": heartbeat\n\n")) {
 				return nil
 			}
-			if err := rc.Flush(); err != nil {
+		case <-recheck:
+			if !s.tokenStillValid(p) {
 				return nil
 			}
 		case <-ctx.Done():
@@ -227,4 +239,27 @@ func (s *Server) checkRetained(field string, after uint64) error {
 			Message: fmt.Sprintf("events up to %d are past the log's retention; reload what you need through the API and reconnect without Last-Event-ID", trimmed)}
 	}
 	return nil
+}
+
+// tokenStillValid reports whether p's stored token is still valid (not
+// revoked, not removed). A store error keeps the stream: the next check
+// decides.
+func (s *Server) tokenStillValid(p *Principal) bool {
+	id, err := strconv.ParseUint(p.TokenID, 10, 64)
+	if err != nil {
+		return true
+	}
+	var t *store.Token
+	err = s.store.View(func(tx *store.ReadTx) error {
+		var err error
+		t, err = tx.TokenByID(id)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false
+	case err != nil:
+		return true
+	}
+	return !t.Revoked()
 }

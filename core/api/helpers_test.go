@@ -45,6 +45,9 @@ func newEnv(t *testing.T, mod ...func(*Options)) *env {
 		Gatherer:     reg,
 		MaxBodyBytes: 64 << 10,
 		Heartbeat:    time.Hour,
+		// The authorisation tests present wrong tokens by design, many
+		// from one address; the failed-auth limit has its own tests.
+		MaxFailedAuth: 1 << 20,
 	}
 	for _, m := range mod {
 		m(&opts)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -29,6 +30,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type reqInfo struct {
 	principal *Principal
 	err       *Error
+	live      *liveRequest // the registered request, for an authenticated route
 }
 
 type reqInfoKey struct{}
@@ -54,9 +56,28 @@ func (s *Server) route(pattern string, acc access, h handlerFunc) {
 	params, checkParams := s.queryParams[pattern]
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := reqInfoFrom(r.Context())
+		fail := func(err error) {
+			ae := writeError(w, err)
+			if ri != nil {
+				ri.err = ae
+			}
+		}
 		if acc != public {
+			if wait := s.authLimit.blocked(r); wait > 0 {
+				fail(authRateLimited(w, wait))
+				return
+			}
 			p, err := s.authenticate(r)
-			if err == nil && acc == adminOnly && p.Role != ticket.RoleAdmin {
+			if err != nil {
+				var ae *Error
+				if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && r.Header.Get("Authorization") != "" {
+					// A token was presented and is wrong: a guess.
+					s.authLimit.fail(r)
+				}
+				fail(err)
+				return
+			}
+			if acc == adminOnly && p.Role != ticket.RoleAdmin {
 				err = forbidden("this call needs an admin token")
 			}
 			if err == nil && s.limiter != nil {
@@ -66,27 +87,36 @@ func (s *Server) route(pattern string, acc access, h handlerFunc) {
 				_, err = query(r, params...)
 			}
 			if err != nil {
-				ae := writeError(w, err)
-				if ri != nil {
-					ri.err = ae
-				}
+				fail(err)
 				return
 			}
 			if ri != nil {
 				ri.principal = p
 			}
-			r = r.WithContext(withPrincipal(r.Context(), p))
+			// Registered while it runs: revoking the token ends it, and the
+			// token's event streams are counted.
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			lr := &liveRequest{tokenID: p.TokenID, stream: pattern == eventsRoute, cancel: cancel, rc: http.NewResponseController(w)}
+			if err := s.live.add(lr); err != nil {
+				// Too many streams: one closes when its client goes away.
+				w.Header().Set("Retry-After", "5")
+				fail(err)
+				return
+			}
+			defer s.live.remove(lr)
+			if ri != nil {
+				ri.live = lr
+			}
+			r = r.WithContext(withPrincipal(ctx, p))
 		} else if checkParams {
 			if _, err := query(r, params...); err != nil {
-				ri.setErr(writeError(w, err))
+				fail(err)
 				return
 			}
 		}
 		if err := h(w, r); err != nil {
-			ae := writeError(w, err)
-			if ri != nil {
-				ri.err = ae
-			}
+			fail(err)
 		}
 	}))
 }
@@ -134,10 +164,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	ri := &reqInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
+	upload := r.Method == http.MethodPost && r.URL.Path == "/api/v1/attachments"
+	bodyDeadline := s.bodyTimeout
+	if upload {
+		bodyDeadline = s.uploadTimeout
+	}
+	// Every body, webhook or API call, must arrive within its deadline.
+	withBodyDeadline(w, r, bodyDeadline)
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/hooks/") || r.Body == nil:
 		// Webhooks have their own limit in the plugin host.
-	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/attachments":
+	case upload:
 		// Uploads stream into the store; the store enforces the limit too.
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload+1)
 	default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -16,7 +17,12 @@ import (
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
 
-func withRules(o *Options) { o.Rules = rules.New(o.Store, rules.Options{}) }
+func withRules(o *Options) {
+	o.Rules = rules.New(o.Store, rules.Options{WebhookNetworks: loopbackReceivers})
+}
+
+// loopbackReceivers lets webhooks reach the tests' httptest receivers.
+var loopbackReceivers = rules.NetworkPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
 
 func TestRulesCRUD(t *testing.T) {
 	e := newEnv(t, withRules)
@@ -92,6 +98,11 @@ func TestRulesBadInput(t *testing.T) {
 		{"/api/v1/views", map[string]any{"title": "v", "conditions": "status is new"}, CodeInvalidField, "conditions"},
 		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "gopher://x"}, CodeInvalidField, "url"},
 		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "https://x.test", "secret": "short"}, CodeInvalidField, "secret"},
+		// Server-side request forgery: internal literal addresses (outside
+		// the allowed loopback networks of this test) are 422.
+		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "http://169.254.169.254/latest/meta-data/"}, CodeInvalidField, "url"},
+		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "http://10.0.0.1/"}, CodeInvalidField, "url"},
+		{"/api/v1/webhooks", map[string]any{"name": "w", "url": "http://[fd00::1]/"}, CodeInvalidField, "url"},
 	}
 	for _, c := range cases {
 		r := e.req("POST", c.path, e.admin, c.body)
@@ -426,7 +437,7 @@ func TestRulesUpdateBadInput(t *testing.T) {
 func TestWebhookDeliveryLogAPI(t *testing.T) {
 	var eng *rules.Engine
 	e := newEnv(t, func(o *Options) {
-		o.Rules = rules.New(o.Store, rules.Options{WebhookBaseBackoff: time.Millisecond, WebhookMaxBackoff: time.Millisecond})
+		o.Rules = rules.New(o.Store, rules.Options{WebhookBaseBackoff: time.Millisecond, WebhookMaxBackoff: time.Millisecond, WebhookNetworks: loopbackReceivers})
 		eng = o.Rules
 	})
 	ctx := context.Background()

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +69,37 @@ type Options struct {
 	// automations, macros, views, webhooks and auto_replies; nil answers
 	// 503 there.
 	Rules *rules.Engine
+
+	// BodyReadTimeout is how long a client has to send a request body,
+	// API call or webhook, once the headers arrived (default 30s); a body
+	// still arriving then answers 408 and the connection is closed.
+	BodyReadTimeout time.Duration
+	// UploadReadTimeout replaces BodyReadTimeout for POST
+	// /api/v1/attachments (default 10m).
+	UploadReadTimeout time.Duration
+	// MaxStreamsPerToken caps the event streams one token keeps open
+	// (default 8); one more answers 429.
+	MaxStreamsPerToken int
+	// StreamWriteTimeout ends an event stream whose client does not take a
+	// write within it (default 10s).
+	StreamWriteTimeout time.Duration
+	// MaxFailedAuth is the failed authentications one client address may
+	// make per minute (default 10); beyond it, its authenticated requests
+	// answer 429 with Retry-After.
+	MaxFailedAuth int
+	// TrustedProxies are reverse proxies whose X-Forwarded-For gives the
+	// client address for the failed-auth limit; empty: the TCP peer.
+	TrustedProxies []netip.Prefix
 }
+
+// Defaults of the request-hardening options.
+const (
+	DefaultBodyReadTimeout    = 30 * time.Second
+	DefaultUploadReadTimeout  = 10 * time.Minute
+	DefaultMaxStreamsPerToken = 8
+	DefaultStreamWriteTimeout = 10 * time.Second
+	DefaultMaxFailedAuth      = 20
+)
 
 // Server is the agent HTTP API. It is an http.Handler.
 type Server struct {
@@ -83,6 +115,12 @@ type Server struct {
 	idemTTL   time.Duration
 	metrics   *metrics
 	gatherer  prometheus.Gatherer
+
+	bodyTimeout   time.Duration
+	uploadTimeout time.Duration
+	streamWrite   time.Duration
+	live          *liveRequests
+	authLimit     *authLimiter
 
 	mux      *http.ServeMux
 	patterns []string
@@ -151,6 +189,11 @@ func New(opts Options) (*Server, error) {
 	if s.gatherer == nil {
 		s.gatherer = prometheus.NewRegistry()
 	}
+	s.bodyTimeout = cmp.Or(opts.BodyReadTimeout, DefaultBodyReadTimeout)
+	s.uploadTimeout = cmp.Or(opts.UploadReadTimeout, DefaultUploadReadTimeout)
+	s.streamWrite = cmp.Or(opts.StreamWriteTimeout, DefaultStreamWriteTimeout)
+	s.live = newLiveRequests(cmp.Or(opts.MaxStreamsPerToken, DefaultMaxStreamsPerToken))
+	s.authLimit = newAuthLimiter(cmp.Or(opts.MaxFailedAuth, DefaultMaxFailedAuth), opts.TrustedProxies)
 	s.hub = newHub(s.store, s.log, s.done)
 	s.limiter = newRateLimiter(opts.RateLimit, s.now)
 	if opts.PresenceTTL <= 0 {
@@ -216,9 +259,14 @@ func (s *Server) routes() {
 
 // Close ends open event streams (call it when the HTTP server shuts down,
 // e.g. with http.Server.RegisterOnShutdown, since a stream never becomes
-// idle). Other requests are not affected.
+// idle): each stream's pending write is given an immediate deadline, so a
+// stalled client does not hold the shutdown. Other requests are not
+// affected.
 func (s *Server) Close() {
-	s.closeOnce.Do(func() { close(s.done) })
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.live.endStreams()
+	})
 }
 
 // Patterns returns the registered route patterns (for docs and tests).

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,6 +191,15 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return storeError(err)
+	}
+	// The token's requests in progress end now: its event streams and any
+	// long answer (a backup, a download) stop delivering at once.
+	var self *liveRequest
+	if ri := reqInfoFrom(r.Context()); ri != nil {
+		self = ri.live
+	}
+	if n := s.live.revoke(strconv.FormatUint(id, 10), self); n > 0 {
+		s.log.Info("revoked token's open requests ended", "token_id", id, "requests", n)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

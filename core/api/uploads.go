@@ -82,6 +82,8 @@ func (s *Server) uploadAttachment(w http.ResponseWriter, r *http.Request) error 
 		switch {
 		case errors.Is(err, store.ErrAttachmentTooLarge), errors.As(err, &mbe):
 			return tooLarge(s.maxUpload)
+		case errors.Is(err, ErrBodyTimeout):
+			return bodyTimeout()
 		}
 		return storeError(err)
 	}

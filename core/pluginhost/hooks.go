@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,14 +58,35 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the request body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
 		return
 	}
+	// At most http.max_webhook_in_flight requests of this channel are read
+	// or handled at once: slow or flooding senders hold at most that many
+	// bodies in memory, and the provider retries the rest.
+	select {
+	case in.inflight <- struct{}{}:
+		in.inflightGauge.Inc()
+		defer func() {
+			in.inflightGauge.Dec()
+			<-in.inflight
+		}()
+	default:
+		m.metrics.webhookBusy.WithLabelValues(name).Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "too_many_webhooks", "channel "+strconv.Quote(name)+" has too many webhook requests in progress; retry later")
+		return
+	}
 	body, err := readBody(w, r, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the request body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
-			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The body read deadline (http.body_read_timeout) passed.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, "body_timeout", "the request body did not arrive within the server's body read deadline")
+		default:
+			writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body")
 		}
-		writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body")
 		return
 	}
 	s, next, err := in.current()
@@ -133,18 +156,33 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(resp.Body)
 }
 
-// readBody reads the request body, at most limit bytes. A body of known
-// length (at most limit: checked before) is read into a buffer of exactly
-// that size, without io.ReadAll's growing copies.
+// readChunk is the most readBody allocates ahead of the bytes that
+// arrived.
+const readChunk = 32 << 10
+
+// readBody reads the request body, at most limit bytes, in chunks: the
+// buffer grows with the bytes that actually arrived, never to the
+// announced Content-Length up front (a sender announcing 1 MiB and
+// trickling it would otherwise hold 1 MiB from its first byte).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength <= 0 {
-		return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if r.Body == nil {
+		return nil, nil
 	}
-	body := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(r.Body, body); err != nil {
-		return nil, err
+	src := http.MaxBytesReader(w, r.Body, limit)
+	buf := make([]byte, 0, min(max(r.ContentLength, 512), readChunk))
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(len(buf), 512), readChunk))
+		}
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return body, nil
 }
 
 // splitHookPath splits /hooks/<channel>/<rest> into the channel name and

@@ -94,7 +94,9 @@ func (h *hostBackend) DeleteState(ctx context.Context, key string) error {
 
 // ReportStatus implements wire.HostBackend for this instance.
 func (h *hostBackend) ReportStatus(_ context.Context, s sdk.Status) error {
-	h.in.setStatus(s)
-	h.in.logger.Info("plugin reported status", "state", s.State, "message", s.Message)
+	// Log what was kept, never the message as the plugin sent it: it may
+	// echo a secret (a provider's error quoting the token).
+	kept := h.in.setStatus(s)
+	h.in.logger.Info("plugin reported status", "state", kept.State, "message", kept.Message)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -37,6 +38,13 @@ type instance struct {
 	sup       Supervision
 	logger    hclog.Logger
 	metrics   *metrics
+	// sink receives the channel's secret values (WithSecretSink); may be nil.
+	sink func(channel string, secrets []string)
+	// inflight holds one slot per webhook request being read or handled
+	// (http.max_webhook_in_flight).
+	inflight chan struct{}
+	// inflightGauge shows len(inflight) as patchbay_webhooks_in_flight.
+	inflightGauge prometheus.Gauge
 
 	// kick asks the watcher for an immediate check (a call failed with
 	// Unavailable).
@@ -101,11 +109,14 @@ func (in *instance) setState(state string, sess *session, errMsg string, next ti
 	in.metrics.up.WithLabelValues(in.ch.Name).Set(up)
 }
 
-func (in *instance) setStatus(s sdk.Status) {
+// setStatus keeps the plugin's reported status with its secrets removed
+// and returns what it kept.
+func (in *instance) setStatus(s sdk.Status) sdk.Status {
 	s.Message = in.redact(s.Message)
 	in.mu.Lock()
 	in.status = s
 	in.mu.Unlock()
+	return s
 }
 
 // run launches the plugin and keeps it running until ctx ends, then stops
@@ -219,6 +230,11 @@ func (in *instance) launch(ctx context.Context) (*session, error) {
 	in.mu.Lock()
 	in.manifest = m
 	in.mu.Unlock()
+	if in.sink != nil {
+		// Before Configure: a plugin that echoes a manifest-secret field
+		// from now on is scrubbed in the core's log.
+		in.sink(in.ch.Name, in.ch.SecretValues(secretFieldNames(m)...))
+	}
 	sess.webhookTimeout = in.sup.WebhookTimeout
 	if t := m.Capabilities.WebhookTimeout; t > 0 {
 		sess.webhookTimeout = t

@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,16 @@ func WithOnRunning(fn func(channel string)) Option {
 	return func(m *Manager) { m.onRunning = fn }
 }
 
+// WithSecretSink calls fn with a channel's secret values (see
+// config.Channel.SecretValues) when the Manager is built and again each
+// time the channel's plugin describes itself, since its manifest may mark
+// more config fields secret. The core passes them to its log scrubber
+// (core/logscrub), so that no log line, the plugins' re-logged lines
+// included, shows them. fn must be quick and safe for concurrent use.
+func WithSecretSink(fn func(channel string, secrets []string)) Option {
+	return func(m *Manager) { m.secretSink = fn }
+}
+
 // Manager runs one supervised plugin process per configured channel
 // instance and routes webhooks and sends to them.
 type Manager struct {
@@ -47,6 +58,8 @@ type Manager struct {
 	metrics *metrics
 	// onRunning is called when a channel's plugin reaches running.
 	onRunning func(channel string)
+	// secretSink receives each channel's secret values.
+	secretSink func(channel string, secrets []string)
 
 	instances map[string]*instance
 	names     []string
@@ -92,10 +105,16 @@ func New(cfg *config.Config, backend Backend, logger hclog.Logger, opts ...Optio
 			sup:       m.sup,
 			logger:    m.logger.With("channel", ch.Name, "plugin", ch.Plugin),
 			metrics:   met,
+			sink:      m.secretSink,
+			inflight:  make(chan struct{}, cmp.Or(cfg.HTTP.MaxWebhookInFlight, config.DefaultMaxWebhookInFlight)),
 			state:     StateStopped,
 			kick:      make(chan struct{}, 1),
 		}
+		m.instances[ch.Name].inflightGauge = met.webhookInFlight.WithLabelValues(ch.Name)
 		m.names = append(m.names, ch.Name)
+		if m.secretSink != nil {
+			m.secretSink(ch.Name, ch.SecretValues())
+		}
 	}
 	sort.Strings(m.names)
 	return m, nil

@@ -11,6 +11,12 @@ type metrics struct {
 	restarts *prometheus.CounterVec
 	up       *prometheus.GaugeVec
 	launches *prometheus.CounterVec
+	// webhookBusy counts webhooks refused because the channel had
+	// http.max_webhook_in_flight requests in progress.
+	webhookBusy *prometheus.CounterVec
+	// webhookInFlight is how many webhook requests each channel has in
+	// progress (at most http.max_webhook_in_flight).
+	webhookInFlight *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,9 +33,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "patchbay_plugin_launch_failures_total",
 			Help: "Failed plugin launches (not found, checksum, handshake, configure), per channel.",
 		}, []string{"channel"}),
+		webhookBusy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "patchbay_webhooks_busy_total",
+			Help: "Webhooks answered 503 because the channel had http.max_webhook_in_flight requests in progress, per channel.",
+		}, []string{"channel"}),
+		webhookInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "patchbay_webhooks_in_flight",
+			Help: "Webhook requests being read or handled, per channel (at most http.max_webhook_in_flight).",
+		}, []string{"channel"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.restarts, m.up, m.launches} {
+		for _, c := range []prometheus.Collector{m.restarts, m.up, m.launches, m.webhookBusy, m.webhookInFlight} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("pluginhost: register metrics: %w", err)
 			}

@@ -35,9 +35,16 @@ type Check struct {
 // validation a plugin's state calls work on a throw-away in-memory copy
 // (never the store, which a running core may hold); Deliver and attachment
 // calls fail with ErrNoBackend.
-func Validate(ctx context.Context, cfg *config.Config, logger hclog.Logger) []Check {
+//
+// Of opts only WithSecretSink applies: it receives each channel's secret
+// values before its plugin starts and again once its manifest is known.
+func Validate(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...Option) []Check {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
+	}
+	var o Manager
+	for _, opt := range opts {
+		opt(&o)
 	}
 	checks := make([]Check, 0, len(cfg.Channels))
 	scratch := newScratchBackend()
@@ -50,6 +57,10 @@ func Validate(ctx context.Context, cfg *config.Config, logger hclog.Logger) []Ch
 			logger:  logger.Named("validate").With("channel", ch.Name, "plugin", ch.Plugin),
 			metrics: mustMetrics(),
 			kick:    make(chan struct{}, 1),
+			sink:    o.secretSink,
+		}
+		if in.sink != nil {
+			in.sink(ch.Name, ch.SecretValues())
 		}
 		if cfg.HTTP.PublicURL != "" {
 			in.publicURL = cfg.HTTP.PublicURL + "/hooks/" + ch.Name
@@ -94,6 +105,9 @@ func (in *instance) probe(ctx context.Context, fn func(context.Context, channelC
 	m, err := sess.conn.Describe(ctx)
 	if err != nil {
 		return sdk.Manifest{}, fmt.Errorf("describe: %w", err)
+	}
+	if in.sink != nil {
+		in.sink(in.ch.Name, in.ch.SecretValues(secretFieldNames(m)...))
 	}
 	if fn != nil {
 		if err := fn(ctx, sess.conn); err != nil {

@@ -65,7 +65,7 @@ func TestCrashNeitherLosesNorDoublesTriggers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eng := New(st, Options{})
+		eng := New(st, Options{WebhookNetworks: testReceiverNetworks})
 		ctx := context.Background()
 		wh, err := eng.CreateWebhook(ctx, &Webhook{Name: "w", URL: "http://127.0.0.1:9/never-called", Active: true})
 		if err != nil {

@@ -251,6 +251,9 @@ func TestEndToEndInboundMessageFiresTrigger(t *testing.T) {
 	defer hooks.Close()
 	core := e2etest.Start(t, bins, e2etest.Options{
 		Channels: fmt.Sprintf(`
+# The webhook receiver of this test listens on loopback.
+outgoing_webhooks { allow_networks = ["127.0.0.0/8"] }
+
 channel "line-support" {
   plugin = "line"
   brand  = "acme"

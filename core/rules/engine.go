@@ -36,8 +36,15 @@ type Options struct {
 	// MaxTriggerPasses bounds how many times the trigger set restarts
 	// after a trigger fired within one update (default 10).
 	MaxTriggerPasses int
-	// HTTPClient makes webhook calls; nil is a client with WebhookTimeout.
+	// HTTPClient makes webhook calls; nil is a client with WebhookTimeout
+	// that enforces WebhookNetworks on every connection and never follows
+	// redirects. A client given here is used as is (its own dialer decides
+	// where it may connect).
 	HTTPClient *http.Client
+	// WebhookNetworks says which internal networks webhooks may reach (none
+	// by default; see NetworkPolicy). A webhook whose URL names a literal
+	// address it refuses cannot be saved.
+	WebhookNetworks NetworkPolicy
 	// WebhookTimeout bounds one webhook call (default 10s).
 	WebhookTimeout time.Duration
 	// WebhookMaxAttempts ends retrying with status failed (default 10).
@@ -75,7 +82,7 @@ func (o *Options) defaults() {
 		o.WebhookTimeout = 10 * time.Second
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: o.WebhookTimeout}
+		o.HTTPClient = o.WebhookNetworks.client(o.WebhookTimeout)
 	}
 	if o.WebhookMaxAttempts <= 0 {
 		o.WebhookMaxAttempts = 10

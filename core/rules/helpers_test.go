@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -47,9 +48,15 @@ type env struct {
 	opts  Options
 }
 
+// testReceiverNetworks allows the loopback networks of httptest receivers.
+var testReceiverNetworks = NetworkPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+
 func newEnv(t testing.TB, mod ...func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), clock: newClock()}
+	// The tests' receivers listen on loopback, which webhooks may reach
+	// only when allowed.
+	e.opts.WebhookNetworks = testReceiverNetworks
 	for _, m := range mod {
 		m(&e.opts)
 	}

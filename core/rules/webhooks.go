@@ -61,7 +61,7 @@ func dueKey(due time.Time, webhookID, seq uint64) string {
 	return id20(uint64(due.UnixNano())) + "/" + deliveryKey(webhookID, seq)
 }
 
-func compileWebhook(w *Webhook) error {
+func compileWebhook(w *Webhook, policy NetworkPolicy) error {
 	w.Name = strings.TrimSpace(w.Name)
 	if w.Name == "" || len(w.Name) > MaxTitle || strings.IndexByte(w.Name, 0) >= 0 {
 		return invalid("name", "must be a non-empty name of at most %d bytes", MaxTitle)
@@ -72,6 +72,9 @@ func compileWebhook(w *Webhook) error {
 	}
 	if u.User != nil {
 		return invalid("url", "must not carry credentials; the receiver verifies the signature instead")
+	}
+	if err := policy.checkURLHost(u); err != nil {
+		return invalid("url", "%s", strings.TrimPrefix(err.Error(), ErrForbiddenAddress.Error()+": "))
 	}
 	if w.Secret != "" && (len(w.Secret) < MinSecretLength || len(w.Secret) > 256) {
 		return invalid("secret", "must be %d to 256 characters (omit it to have one generated)", MinSecretLength)
@@ -126,7 +129,7 @@ func (e *Engine) Webhook(id uint64) (*Webhook, error) {
 // CreateWebhook stores a new webhook; an empty Secret gets a generated one.
 // The returned webhook carries the secret in clear: show it once.
 func (e *Engine) CreateWebhook(ctx context.Context, w *Webhook) (*Webhook, error) {
-	if err := compileWebhook(w); err != nil {
+	if err := compileWebhook(w, e.opts.WebhookNetworks); err != nil {
 		return nil, err
 	}
 	if w.Secret == "" {
@@ -150,7 +153,7 @@ func (e *Engine) CreateWebhook(ctx context.Context, w *Webhook) (*Webhook, error
 // UpdateWebhook replaces a webhook's name, URL and active flag; an empty
 // Secret keeps the current one.
 func (e *Engine) UpdateWebhook(ctx context.Context, w *Webhook) (*Webhook, error) {
-	if err := compileWebhook(w); err != nil {
+	if err := compileWebhook(w, e.opts.WebhookNetworks); err != nil {
 		return nil, err
 	}
 	err := e.st.Update(ctx, func(tx *store.Tx) error {
@@ -464,6 +467,15 @@ func (e *Engine) call(ctx context.Context, wh *Webhook, d *Delivery, at time.Tim
 	req.Header.Set(HeaderSignature, Sign(wh.Secret, ts, d.Payload))
 	resp, err := e.opts.HTTPClient.Do(req)
 	if err != nil {
+		if errors.Is(err, ErrForbiddenAddress) {
+			// Not retried: the receiver's name resolves to an internal
+			// address (see NetworkPolicy).
+			msg := err.Error()
+			if i := strings.Index(msg, ErrForbiddenAddress.Error()); i >= 0 {
+				msg = msg[i:]
+			}
+			return 0, false, 0, "refused: " + msg
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -476,6 +488,10 @@ func (e *Engine) call(ctx context.Context, wh *Webhook, d *Delivery, at time.Tim
 	switch {
 	case code >= 200 && code < 300:
 		return code, false, 0, ""
+	case code >= 300 && code < 400:
+		// Redirects are never followed: the receiver's URL must be the
+		// final one (a redirect could point the call at an internal host).
+		return code, false, 0, fmt.Sprintf("receiver answered %d (a redirect; redirects are not followed: set the webhook's URL to the final address)", code)
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		var after time.Duration
 		if secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && secs > 0 {

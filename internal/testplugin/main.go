@@ -14,6 +14,7 @@
 // GET /env?name=X answers X's value with header X-Env-Set: 1 or 0;
 // GET /pid and GET /child answer process ids; POST /exit exits the process;
 // GET /slow?ms=N logs "slow request started" and answers after N ms;
+// GET /log logs the token and "extra_secret" at every level;
 // POST /deliver-loop?n=N calls Deliver N times (benchmarks);
 // POST /state?key=K&value=V stores and reads back a state value;
 // anything else echoes method, path, query and body.
@@ -47,6 +48,9 @@ type config struct {
 	// might: "configure" fails Configure with it; "send" reports it in its
 	// status on Start and in the error of a "fail-echo" send.
 	EchoSecret string `json:"echo_secret"`
+	// ExtraSecret is a second secret a test sets with env(); GET /log
+	// logs it with the token.
+	ExtraSecret string `json:"extra_secret"`
 }
 
 type channel struct {
@@ -166,6 +170,21 @@ func (c *channel) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*
 			}
 		}
 		return text(http.StatusOK, strconv.Itoa(n)), nil
+	case "/log":
+		// Logs its secrets at every level, as a plugin quoting a
+		// provider's answer that echoed them might.
+		c.mu.Lock()
+		logger, cfg := c.logger, c.cfg
+		c.mu.Unlock()
+		if logger != nil {
+			echo := "provider said: invalid token " + cfg.Token + " / " + cfg.ExtraSecret
+			logger.Trace("echo at trace "+cfg.Token, "answer", echo)
+			logger.Debug("echo at debug", "answer", echo)
+			logger.Info("echo at info", "answer", echo, "quoted", `{"access_token":"`+cfg.Token+`"}`)
+			logger.Warn("echo at warn", "answer", echo)
+			logger.Error("echo at error", "answer", echo)
+		}
+		return text(http.StatusOK, "logged"), nil
 	case "/slow":
 		// Logs that it started (tests wait for the line), then answers
 		// after ms milliseconds: an in-flight request during shutdown.

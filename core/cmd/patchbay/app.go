@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -44,7 +43,7 @@ type app struct {
 //     (Deliver, attachments, state, delivery receipts);
 //   - the outbox worker sends public replies through the plugin manager;
 //   - the API serves /api/v1/, /hooks/ (the manager), /healthz and /metrics.
-func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *prometheus.Registry) (*app, error) {
+func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *prometheus.Registry, opts serveOptions) (*app, error) {
 	st, err := store.Open(store.Options{
 		Dir:    filepath.Join(cfg.DataDir, "store"),
 		Logger: logger.Named("store"),
@@ -66,9 +65,10 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 	})
 	// Business rules; closing solved tickets is its seeded automation.
 	engine := rules.New(st, rules.Options{
-		Logger:         logger.Named("rules"),
-		Registerer:     reg,
-		AutoCloseAfter: cfg.Tickets.AutoCloseAfter,
+		Logger:          logger.Named("rules"),
+		Registerer:      reg,
+		AutoCloseAfter:  cfg.Tickets.AutoCloseAfter,
+		WebhookNetworks: rules.NetworkPolicy{Allow: cfg.OutgoingWebhooks.AllowNetworks},
 	})
 
 	// Background work runs until close; it is stopped before the store.
@@ -92,7 +92,13 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 			}
 		}()
 	}
-	plugins, err := pluginhost.New(cfg, backend, logger, pluginhost.WithRegisterer(reg), pluginhost.WithOnRunning(onRunning))
+	hostOpts := []pluginhost.Option{pluginhost.WithRegisterer(reg), pluginhost.WithOnRunning(onRunning)}
+	if opts.scrub != nil {
+		hostOpts = append(hostOpts, pluginhost.WithSecretSink(func(channel string, secrets []string) {
+			opts.scrub.Set("channel:"+channel, secrets)
+		}))
+	}
+	plugins, err := pluginhost.New(cfg, backend, logger, hostOpts...)
 	if err != nil {
 		_ = a.close(ctx)
 		return nil, err
@@ -132,13 +138,20 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 			return out
 		}),
 		Hooks:        plugins.HooksHandler(),
-		AdminToken:   os.Getenv("PATCHBAY_ADMIN_TOKEN"),
+		AdminToken:   opts.adminToken,
 		Registerer:   reg,
 		Gatherer:     reg,
 		Logger:       logger.Named("api"),
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		RateLimit:    api.RateLimit{PerMinute: cfg.RateLimit.RequestsPerMinute, Burst: cfg.RateLimit.Burst},
 		Rules:        engine,
+
+		BodyReadTimeout:    cfg.HTTP.BodyReadTimeout,
+		UploadReadTimeout:  cfg.HTTP.UploadReadTimeout,
+		MaxStreamsPerToken: cfg.HTTP.MaxStreamsPerToken,
+		StreamWriteTimeout: cfg.HTTP.StreamWriteTimeout,
+		MaxFailedAuth:      cfg.HTTP.MaxFailedAuth,
+		TrustedProxies:     cfg.HTTP.TrustedProxies,
 	})
 	if err != nil {
 		_ = a.close(ctx)

@@ -81,7 +81,7 @@ func apiCall(t *testing.T, method, url, token string, body any) (int, []byte) {
 // empty data directory (refused when not empty), and the restored core
 // serving the same tickets.
 func TestBackupAndRestore(t *testing.T) {
-	const token = "backup-admin-token-42"
+	const token = "backup-admin-token-42-0123456789abcdef"
 	addr := freeAddr(t)
 	cfg := writeConfig(t, `http { listen = "`+addr+`" }`)
 	cmd, logs, base, exited := startServe(t, cfg, "PATCHBAY_ADMIN_TOKEN="+token)

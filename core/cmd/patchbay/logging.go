@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/patchbayhq/patchbay/core/logscrub"
 )
 
 // logFlags are the logging flags shared by the commands.
@@ -19,13 +21,19 @@ func (l *logFlags) register(fs *flag.FlagSet, defLevel string) {
 	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
 }
 
-func (l *logFlags) logger(w io.Writer) (hclog.Logger, error) {
+// logger returns the command's logger writing to w. With a scrubber, every
+// line passes through it (core/logscrub): no configured secret reaches the
+// log.
+func (l *logFlags) logger(w io.Writer, scrub *logscrub.Scrubber) (hclog.Logger, error) {
 	level := hclog.LevelFromString(l.level)
 	if level == hclog.NoLevel {
 		return nil, fmt.Errorf("%w: unknown -log-level %q", errUsage, l.level)
 	}
 	if l.format != "text" && l.format != "json" {
 		return nil, fmt.Errorf("%w: unknown -log-format %q", errUsage, l.format)
+	}
+	if scrub != nil {
+		w = scrub.Writer(w)
 	}
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       "patchbay",

@@ -118,7 +118,7 @@ channel "alpha" {
 }
 `)
 	const secret = "tok-very-secret-123"
-	cmd, logs, base, exited := startServe(t, cfgPath, "TEST_CHANNEL_TOKEN="+secret, "PATCHBAY_ADMIN_TOKEN=admin-secret-xyz")
+	cmd, logs, base, exited := startServe(t, cfgPath, "TEST_CHANNEL_TOKEN="+secret, "PATCHBAY_ADMIN_TOKEN=admin-secret-xyz-0123456789abcdef0123")
 
 	if code, _, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("healthz: %d %s", code, body)
@@ -187,7 +187,7 @@ channel "alpha" {
 	if !strings.Contains(out, "stopped") {
 		t.Errorf("no clean stop in the log:\n%s", out)
 	}
-	for _, s := range []string{secret, "admin-secret-xyz"} {
+	for _, s := range []string{secret, "admin-secret-xyz-0123456789abcdef0123"} {
 		if strings.Contains(out, s) {
 			t.Errorf("log contains a secret %q", s)
 		}
@@ -198,7 +198,13 @@ channel "alpha" {
 // log, its base URL and a channel closed when it exits.
 func startServe(t *testing.T, cfgPath string, env ...string) (*exec.Cmd, *lockedBuffer, string, <-chan struct{}) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "patchbay"), "serve", "-config", cfgPath, "-log-level", "debug")
+	return startServeArgs(t, cfgPath, []string{"-log-level", "debug"}, env...)
+}
+
+// startServeArgs is startServe with serve's flags (besides -config).
+func startServeArgs(t *testing.T, cfgPath string, args []string, env ...string) (*exec.Cmd, *lockedBuffer, string, <-chan struct{}) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "patchbay"), append([]string{"serve", "-config", cfgPath}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

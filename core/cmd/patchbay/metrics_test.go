@@ -20,7 +20,7 @@ channel "alpha" {
   }
 }
 `)
-	const token = "metrics-admin-token"
+	const token = "metrics-admin-token-0123456789abcdef"
 	_, _, base, _ := startServe(t, cfg, "PATCHBAY_ADMIN_TOKEN="+token)
 	for range 2 { // the second is a duplicate
 		resp, err := http.Post(base+"/hooks/alpha/deliver", "application/json",

@@ -83,7 +83,7 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *cfgPath != "" && *dir != "" {
 		return fmt.Errorf("%w: give -config or -dir, not both", errUsage)
 	}
-	logger, err := lf.logger(stderr)
+	logger, err := lf.logger(stderr, nil)
 	if err != nil {
 		return err
 	}

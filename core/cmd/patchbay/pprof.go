@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,6 +30,33 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
+// loopbackHost reports whether a request's Host header names the loopback
+// interface (localhost, 127.0.0.0/8 or ::1, any port).
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// loopbackOnly refuses requests whose Host is not loopback with 403: a
+// web page the operator opens cannot reach the profiles through a DNS name
+// it rebinds to 127.0.0.1 (the browser sends that name as Host).
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			http.Error(w, "the profiling endpoint answers only requests addressed to localhost, 127.0.0.1 or [::1]", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // listenPprof checks that addr is a loopback host:port and listens on it.
 func listenPprof(addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
@@ -46,7 +75,7 @@ func listenPprof(addr string) (net.Listener, error) {
 
 // servePprof serves the profiling handlers on ln until ctx ends.
 func servePprof(ctx context.Context, ln net.Listener, logger hclog.Logger) {
-	srv := &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: loopbackOnly(pprofMux()), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()

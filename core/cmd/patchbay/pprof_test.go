@@ -73,3 +73,44 @@ func TestPprofMuxServesProfiles(t *testing.T) {
 		t.Errorf("GET /api/v1/tickets on the profiling mux = %d, want 404", resp.StatusCode)
 	}
 }
+
+// DNS rebinding: the profiling listener is on loopback, but a page in the
+// operator's browser can point its own name at 127.0.0.1; the browser then
+// sends that name as Host. Only loopback Hosts are served.
+func TestPprofRefusesNonLoopbackHost(t *testing.T) {
+	srv := httptest.NewServer(loopbackOnly(pprofMux()))
+	defer srv.Close()
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	tests := []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1:" + port, http.StatusOK},
+		{"localhost:" + port, http.StatusOK},
+		{"LOCALHOST", http.StatusOK},
+		{"[::1]:" + port, http.StatusOK},
+		{"127.1.2.3", http.StatusOK},
+		{"evil.example:" + port, http.StatusForbidden},
+		{"evil.example", http.StatusForbidden},
+		{"localhost.evil.example", http.StatusForbidden},
+		{"192.0.2.1:" + port, http.StatusForbidden},
+		{"0.0.0.0:" + port, http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, srv.URL+"/debug/pprof/cmdline", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tt.host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("Host %q: %d, want %d", tt.host, resp.StatusCode, tt.want)
+			}
+		})
+	}
+}

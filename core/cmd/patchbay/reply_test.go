@@ -29,7 +29,7 @@ type apiComment struct {
 // killed, wait for it and are sent once it runs again.
 func TestRepliesThroughTheRealPlugin(t *testing.T) {
 	const (
-		admin  = "reply-admin-token-7"
+		admin  = "reply-admin-token-7-0123456789abcdef"
 		secret = "tok-reply-secret-99"
 	)
 	cfg := writeConfig(t, `

@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/patchbayhq/patchbay/config"
+	"github.com/patchbayhq/patchbay/core/logscrub"
 )
 
 // Shutdown budget: in-flight HTTP requests get httpDrain to finish, then
@@ -22,22 +24,59 @@ const (
 	pluginStop = 30 * time.Second
 )
 
-func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+// MinAdminTokenLength is the shortest PATCHBAY_ADMIN_TOKEN serve accepts
+// (without -dev): the admin token is a password to everything, and a short
+// one can be guessed.
+const MinAdminTokenLength = 32
+
+// errWeakAdminToken is returned when PATCHBAY_ADMIN_TOKEN is too short.
+var errWeakAdminToken = fmt.Errorf("PATCHBAY_ADMIN_TOKEN is shorter than %d characters; generate one with `openssl rand -hex 32` (or pass -dev on a development machine)", MinAdminTokenLength)
+
+// checkAdminToken refuses a short admin token unless dev is set. An empty
+// one is allowed: it disables the admin token.
+func checkAdminToken(tok string, dev bool) error {
+	if tok == "" || dev || len(tok) >= MinAdminTokenLength {
+		return nil
+	}
+	return errWeakAdminToken
+}
+
+func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) (err error) {
 	fs := newFlagSet("serve", "-config FILE", stderr)
 	cfgPath := fs.String("config", "config/patchbay.hcl", "configuration file")
 	pprofAddr := fs.String("pprof", "", "serve Go runtime profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 (off when empty)")
+	dev := fs.Bool("dev", false, "development mode: accept a PATCHBAY_ADMIN_TOKEN shorter than 32 characters (`make run` uses it; never in production)")
 	var lf logFlags
 	lf.register(fs, "info")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	logger, err := lf.logger(stderr)
+	// First: no process of our uid (a plugin) may read our memory or
+	// environment from now on.
+	if err := setNonDumpable(); err != nil {
+		return err
+	}
+	adminToken := os.Getenv("PATCHBAY_ADMIN_TOKEN")
+	if err := checkAdminToken(adminToken, *dev); err != nil {
+		return err
+	}
+	scrub := logscrub.New()
+	scrub.Set("admin", []string{adminToken})
+	// The error run prints at the end bypasses the logger: scrub it too.
+	defer func() { err = scrub.Error(err) }()
+	logger, err := lf.logger(stderr, scrub)
 	if err != nil {
 		return err
+	}
+	if *dev {
+		logger.Warn("development mode (-dev): a short admin token is accepted; never run a production server this way")
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
+	}
+	for _, ch := range cfg.Channels {
+		scrub.Set("channel:"+ch.Name, ch.SecretValues())
 	}
 	if *pprofAddr != "" {
 		ln, err := listenPprof(*pprofAddr)
@@ -49,18 +88,27 @@ func cmdServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	for _, ch := range cfg.Redacted().Channels {
 		logger.Debug("channel configured", "channel", ch.Name, "plugin", ch.Plugin, "brand", ch.Brand, "config", string(ch.Config))
 	}
-	return serve(ctx, cfg, logger)
+	return serve(ctx, cfg, logger, serveOptions{adminToken: adminToken, scrub: scrub})
+}
+
+// serveOptions are what serve takes besides the configuration.
+type serveOptions struct {
+	// adminToken is PATCHBAY_ADMIN_TOKEN (checked by the caller).
+	adminToken string
+	// scrub is the log scrubber behind logger; channels' secrets are added
+	// to it as their plugins describe themselves.
+	scrub *logscrub.Scrubber
 }
 
 // serve runs the core until ctx ends (SIGINT/SIGTERM), then shuts down in
 // order: stop accepting connections and finish in-flight requests, stop the
 // plugins, close the rest (store last).
-func serve(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts serveOptions) error {
 	reg, err := newRegistry()
 	if err != nil {
 		return err
 	}
-	a, err := newApp(ctx, cfg, logger, reg)
+	a, err := newApp(ctx, cfg, logger, reg, opts)
 	if err != nil {
 		return err
 	}
@@ -83,6 +131,8 @@ func serve(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		}
 	}
 
+	// Body reads have their own deadline (http.body_read_timeout, set per
+	// request by the API); event streams set a write deadline per write.
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -104,6 +154,11 @@ func serve(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		runErr = fmt.Errorf("http server: %w", err)
 	}
 
+	// Event streams first: they never end by themselves, and a stalled
+	// client's stream is unblocked by an immediate write deadline.
+	if a.onShutdown != nil {
+		a.onShutdown()
+	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), httpDrain)
 	if err := srv.Shutdown(drainCtx); err != nil {
 		logger.Warn("in-flight requests did not finish in time", "error", err)

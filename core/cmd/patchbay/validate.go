@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/patchbayhq/patchbay/config"
+	"github.com/patchbayhq/patchbay/core/logscrub"
 	"github.com/patchbayhq/patchbay/core/pluginhost"
 	"github.com/patchbayhq/patchbay/sdk"
 )
@@ -21,7 +22,8 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	logger, err := lf.logger(stderr)
+	scrub := logscrub.New()
+	logger, err := lf.logger(stderr, scrub)
 	if err != nil {
 		return err
 	}
@@ -32,7 +34,8 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "%s: configuration ok, %d channel(s)\n", cfg.Path, len(cfg.Channels))
 	failed := 0
-	for _, c := range pluginhost.Validate(ctx, cfg, logger) {
+	sink := pluginhost.WithSecretSink(func(channel string, secrets []string) { scrub.Set("channel:"+channel, secrets) })
+	for _, c := range pluginhost.Validate(ctx, cfg, logger, sink) {
 		// A plugin may echo a value it rejects: keep the channel's secrets
 		// (env() values, URL passwords, fields the manifest marks secret)
 		// out of the report.
