@@ -2,9 +2,11 @@ package search
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
 
 	"github.com/blevesearch/bleve/v2/analysis"
+	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
@@ -66,13 +68,17 @@ func (foldFilter) Filter(in analysis.TokenStream) analysis.TokenStream {
 		if ascii(tok.Term) {
 			continue
 		}
-		t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-		if out, _, err := transform.Bytes(t, tok.Term); err == nil && len(out) > 0 {
-			tok.Term = out
+		if out := foldText(string(tok.Term)); out != "" {
+			tok.Term = []byte(out)
 		}
 	}
 	return in
 }
+
+// letters are the Latin letters that do not decompose into a base letter
+// and a combining mark, spelt the way a keyboard without them would.
+var letters = strings.NewReplacer("ø", "o", "Ø", "O", "æ", "ae", "Æ", "AE", "œ", "oe", "Œ", "OE", "ß", "ss",
+	"đ", "d", "Đ", "D", "ł", "l", "Ł", "L", "þ", "th", "Þ", "TH", "ð", "d", "Ð", "D", "ı", "i")
 
 func ascii(b []byte) bool {
 	for _, c := range b {
@@ -83,15 +89,18 @@ func ascii(b []byte) bool {
 	return true
 }
 
-// foldText is what the text analyzer does to a word before stemming, for
-// callers outside the index (tests, snippets).
+// foldText removes diacritics, as the text analyzer does to each token
+// (prefix queries, which are not analyzed, use it too).
 func foldText(s string) string {
+	if ascii([]byte(s)) {
+		return s
+	}
 	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 	out, _, err := transform.String(t, s)
 	if err != nil {
 		return s
 	}
-	return out
+	return letters.Replace(out)
 }
 
 // newMapping returns the index mapping of ticket documents: the text fields

@@ -172,12 +172,40 @@ func create(dir string) (bleve.Index, error) {
 	return idx, nil
 }
 
-// Close closes the index (persisting what is indexed). Call it after Run
+// Close persists what is indexed and closes the index. Call it after Run
 // returned.
 func (x *Index) Close() error {
 	var err error
-	x.closeOnce.Do(func() { err = x.idx.Close() })
+	x.closeOnce.Do(func() {
+		if x.ready.Load() {
+			x.flush(10 * time.Second)
+		}
+		err = x.idx.Close()
+	})
 	return err
+}
+
+// flush waits (up to wait) until everything indexed so far is on disk, so
+// that a clean restart resumes exactly where it stopped. Batches are
+// persisted in the background; without this a restart would index the
+// unpersisted tail again (which is correct, only slower).
+func (x *Index) flush(wait time.Duration) {
+	done := make(chan error, 1)
+	b := x.idx.NewBatch()
+	b.SetInternal(keySeq, u64(x.indexed.Load()))
+	b.SetPersistedCallback(func(err error) { done <- err })
+	if err := x.idx.Batch(b); err != nil {
+		x.log.Warn("persisting the search index failed; it catches up on the next start", "error", err)
+		return
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			x.log.Warn("persisting the search index failed; it catches up on the next start", "error", err)
+		}
+	case <-time.After(wait):
+		x.log.Warn("persisting the search index timed out; it catches up on the next start")
+	}
 }
 
 // Ready reports whether the index is built (Search answers).
