@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/patchbayhq/patchbay/core/rules"
+	"github.com/patchbayhq/patchbay/core/search"
 	"github.com/patchbayhq/patchbay/core/store"
 )
 
@@ -61,6 +62,9 @@ type Options struct {
 	// automations, macros, views, webhooks and auto_replies; nil answers
 	// 503 there.
 	Rules *rules.Engine
+	// Search is the full-text index behind GET /api/v1/search; nil
+	// answers 503 there.
+	Search *search.Index
 }
 
 // Server is the agent HTTP API. It is an http.Handler.
@@ -77,6 +81,7 @@ type Server struct {
 	idemTTL   time.Duration
 	metrics   *metrics
 	gatherer  prometheus.Gatherer
+	search    *search.Index
 
 	mux      *http.ServeMux
 	patterns []string
@@ -112,6 +117,7 @@ func New(opts Options) (*Server, error) {
 		idemTTL:   opts.IdempotencyTTL,
 		metrics:   m,
 		gatherer:  opts.Gatherer,
+		search:    opts.Search,
 		mux:       http.NewServeMux(),
 		done:      make(chan struct{}),
 	}
@@ -162,6 +168,7 @@ func (s *Server) routes() {
 	s.route("PATCH /api/v1/tickets/{id}", agentOnly, s.patchTicket)
 	s.route("GET /api/v1/tickets/{id}/comments", agentOnly, s.listComments)
 	s.route("POST /api/v1/tickets/{id}/comments", agentOnly, s.createComment)
+	s.route("GET /api/v1/search", agentOnly, s.searchTickets)
 
 	s.route("GET /api/v1/users", agentOnly, s.listUsers)
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)

@@ -30,7 +30,7 @@ const (
 type Request struct {
 	// Query is the q parameter (Parse's syntax).
 	Query string
-	// Actor is the user "me" stands for (0: none, and "me" is refused).
+	// Actor is the user "me" stands for (0: nobody, "me" matches nothing).
 	Actor uint64
 	// Sort is SortRelevance (default), SortUpdatedAt or SortCreatedAt.
 	Sort string
@@ -227,8 +227,8 @@ func (x *Index) filterQuery(f Filter, actor uint64) (query.Query, error) {
 		case f.Who == "none":
 			return terms(field, absent), nil
 		case f.Who == "me":
-			if actor == 0 {
-				return nil, queryErr(f.Raw, "\"me\" needs an agent's token (the admin token is no user)")
+			if actor == 0 { // the admin token before it ever acted: nobody
+				return terms(field, nobody), nil
 			}
 			return terms(field, strconv.FormatUint(actor, 10)), nil
 		case strings.Contains(f.Who, "@"):
