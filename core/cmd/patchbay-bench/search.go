@@ -82,21 +82,23 @@ func searchFixture(ctx context.Context, dir string, n, perTicket int, vocab []st
 		return err
 	}
 	const users = 10_000
-	err = st.Update(ctx, func(tx *store.Tx) error {
-		for i := range users {
-			u := &ticket.User{Name: fmt.Sprintf("Customer %s %d", vocab[i%len(vocab)], i), Email: fmt.Sprintf("c%d@customer.test", i), Role: ticket.RoleEndUser,
-				Identities: []ticket.Identity{{Type: "email", Value: fmt.Sprintf("c%d@customer.test", i)}}}
-			if err := tx.CreateUser(u); err != nil {
-				return err
+	for from := 0; from < users; from += 500 {
+		err = st.Update(ctx, func(tx *store.Tx) error {
+			for i := from; i < from+500; i++ {
+				u := &ticket.User{Name: fmt.Sprintf("Customer %s %d", vocab[i%len(vocab)], i), Email: fmt.Sprintf("c%d@customer.test", i), Role: ticket.RoleEndUser,
+					Identities: []ticket.Identity{{Type: "email", Value: fmt.Sprintf("c%d@customer.test", i)}}}
+				if err := tx.CreateUser(u); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			st.Close()
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		st.Close()
-		return err
 	}
-	const per = 200
+	const per = 100
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -156,7 +158,7 @@ func searchFixture(ctx context.Context, dir string, n, perTicket int, vocab []st
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
-				if to%50_000 < per {
+				if to%50_000 < per && to > 0 {
 					logf("search: %d tickets written (%.0f/s)", to, float64(to)/time.Since(start).Seconds())
 				}
 			}
