@@ -277,8 +277,13 @@ func Rebuild(ctx context.Context, st *store.Store, opts Options) (tickets uint64
 	return x.rebuilt.Load(), err
 }
 
-// rebuildChunk is how many tickets one rebuild batch holds.
-const rebuildChunk = 500
+// rebuildChunk is how many tickets one rebuild batch holds at most (fewer
+// segments to merge than small batches: about twice the build rate of
+// 500), and maxBatchText bounds the text one batch holds.
+const (
+	rebuildChunk = 2000
+	maxBatchText = 16 << 20
+)
 
 // rebuild fills the (empty) index with every ticket in the store. The
 // cursor is the event seq read before the first ticket: changes made while
@@ -413,6 +418,7 @@ func (x *Index) indexTickets(ids, users []uint64, extra ...func(*bleve.Batch)) (
 			}
 		}
 		users := map[uint64]*ticket.User{}
+		size := 0
 		for _, id := range ids {
 			if seen[id] {
 				continue
@@ -425,7 +431,7 @@ func (x *Index) indexTickets(ids, users []uint64, extra ...func(*bleve.Batch)) (
 			if err != nil {
 				return err
 			}
-			doc, err := document(r, t, users)
+			doc, textBytes, err := document(r, t, users)
 			if err != nil {
 				return err
 			}
@@ -433,6 +439,13 @@ func (x *Index) indexTickets(ids, users []uint64, extra ...func(*bleve.Batch)) (
 				return err
 			}
 			n++
+			// Bound a batch's memory: long mail threads make big documents.
+			if size += textBytes; size > maxBatchText {
+				if err := x.idx.Batch(b); err != nil {
+					return err
+				}
+				b, size = x.idx.NewBatch(), 0
+			}
 		}
 		return nil
 	})
@@ -458,16 +471,19 @@ func parseDocID(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // document returns the indexed form of a ticket with its comments and
-// requester (users caches requesters within one batch).
-func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) (map[string]any, error) {
+// requester (users caches requesters within one batch), and the size of
+// its text.
+func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) (map[string]any, int, error) {
 	comments, err := r.Comments(t.ID, 0, 0)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	bodies := make([]string, len(comments))
+	size := len(t.Subject)
 	var cids strings.Builder
 	for i, c := range comments {
 		bodies[i] = c.Body
+		size += len(c.Body)
 		if i > 0 {
 			cids.WriteByte(' ')
 		}
@@ -480,7 +496,7 @@ func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) 
 			u, err = nil, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		users[t.RequesterID] = u
 	}
@@ -521,5 +537,5 @@ func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) 
 		fieldRequester: strconv.FormatUint(t.RequesterID, 10),
 		fieldCreated:   t.CreatedAt.UTC(),
 		fieldUpdated:   t.UpdatedAt.UTC(),
-	}, nil
+	}, size, nil
 }

@@ -445,3 +445,48 @@ func TestSnippet(t *testing.T) {
 		}
 	}
 }
+
+// Simple equality queries are answered from the store's ticket indexes;
+// they must find exactly what the full-text index finds (here through
+// sort=created_at, which the store does not answer), newest first.
+func TestStoreAnsweredQueriesAgreeWithTheIndex(t *testing.T) {
+	f := newFixture(t)
+	extra := f.tkt("Another", "more text", f.bob, func(tk *ticket.Ticket) { tk.AssigneeID = f.grace; tk.Status = ticket.StatusOpen })
+	f.catchUp()
+	for _, q := range []string{"status:open", "status:new", "channel:support", "channel:wa-main", "assignee:me", "assignee:" + itoa(f.grace),
+		"requester:ada@customer.test", "requester:" + itoa(f.bob), "status:open assignee:me requester:" + itoa(f.bob), "status:closed"} {
+		parsed, err := Parse(q, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := f.x.storeFilter(parsed, Request{Query: q, Actor: f.grace}); !ok || err != nil {
+			t.Fatalf("%q is not answered by the store (%v)", q, err)
+		}
+		fromStore := f.search(q, f.grace)
+		res, err := f.x.Search(context.Background(), Request{Query: q, Actor: f.grace, Sort: SortCreatedAt, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fromIndex := ids(res.Hits); !sameSet(fromStore, fromIndex) {
+			t.Errorf("%q: store %v, index %v", q, fromStore, fromIndex)
+		}
+		for i := 1; i < len(fromStore); i++ {
+			if fromStore[i] > fromStore[i-1] {
+				t.Errorf("%q: %v is not newest first", q, fromStore)
+			}
+		}
+	}
+	if got := f.search("status:open", 0); !sameSet(got, []uint64{f.t2, extra}) {
+		t.Fatalf("status:open = %v", got)
+	}
+	// Anything else goes to the index.
+	for _, q := range []string{"status<solved", "tag:vip", "-status:open", "assignee:none", "status:open status:new", "refund status:open", "priority:high"} {
+		parsed, err := Parse(q, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := f.x.storeFilter(parsed, Request{Query: q}); ok {
+			t.Errorf("%q would be answered by the store", q)
+		}
+	}
+}
