@@ -146,7 +146,7 @@ func (x *Index) openExisting() (bleve.Index, uint64, string) {
 		return idx, 0, "store: " + err.Error()
 	case seq > last:
 		return idx, 0, "the index is ahead of the store (restored from a backup?)"
-	case first > seq+1:
+	case first > seq+1, first == 0 && last > seq:
 		return idx, 0, "events after the index's cursor were trimmed from the log"
 	}
 	return idx, seq, ""

@@ -363,6 +363,17 @@ func TestIndexRebuildsFromTheStore(t *testing.T) {
 			}
 			x.Close()
 		}},
+		{"behind the trimmed log", func(t *testing.T, f *fixture) {
+			x, err := Open(f.st, Options{Dir: f.indexDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x.indexed.Store(2)
+			x.Close()
+			if n, err := f.st.TrimEvents(context.Background(), f.clock.Now().Add(time.Hour)); err != nil || n == 0 {
+				t.Fatalf("TrimEvents = %d, %v", n, err)
+			}
+		}},
 		{"ahead of the store", func(t *testing.T, f *fixture) {
 			x, err := Open(f.st, Options{Dir: f.indexDir()})
 			if err != nil {
