@@ -47,8 +47,10 @@ type Options struct {
 	// Registerer receives the index's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// BatchEvents is how many events one incremental batch reads at most
-	// (default 256): small batches keep a new comment searchable within
-	// milliseconds of its commit under load.
+	// (default 4096). A batch takes whatever is waiting: one event at a
+	// time when the load is light (searchable within milliseconds), more
+	// under load, so that a busy ticket is re-indexed once per batch
+	// rather than once per comment and the follower keeps up.
 	BatchEvents int
 	// Clock returns the current time (relative dates); nil is time.Now.
 	Clock func() time.Time
@@ -84,7 +86,7 @@ func Open(st *store.Store, opts Options) (*Index, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.BatchEvents <= 0 {
-		opts.BatchEvents = 256
+		opts.BatchEvents = 4096
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
