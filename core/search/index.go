@@ -24,7 +24,7 @@ import (
 
 // FormatVersion names the layout of the index (mapping, analyzers, document
 // fields). An index written with another version is rebuilt from the store.
-const FormatVersion = "patchbay-search-1"
+const FormatVersion = "patchbay-search-2"
 
 // Keys of the index's own bookkeeping (bleve internal values). Both are
 // written in the same batch as the documents they describe, so after a
@@ -69,6 +69,8 @@ type Index struct {
 	indexed atomic.Uint64
 	// rebuilt/total report rebuild progress (tickets).
 	rebuilt, total atomic.Uint64
+	// window is newestFirst's first span of ticket ids (firstWindow).
+	window uint64
 
 	closeOnce sync.Once
 }
@@ -91,7 +93,7 @@ func Open(st *store.Store, opts Options) (*Index, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	x := &Index{st: st, opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer)}
+	x := &Index{st: st, opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), window: firstWindow}
 	idx, seq, why := x.openExisting()
 	if why != "" {
 		if idx != nil {
@@ -539,5 +541,6 @@ func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) 
 		fieldRequester: strconv.FormatUint(t.RequesterID, 10),
 		fieldCreated:   t.CreatedAt.UTC(),
 		fieldUpdated:   t.UpdatedAt.UTC(),
+		fieldTicketID:  float64(t.ID),
 	}, size, nil
 }

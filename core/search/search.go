@@ -111,7 +111,12 @@ func (x *Index) Search(ctx context.Context, req Request) (*Result, error) {
 	if req.After != nil {
 		sr.SearchAfter = req.After
 	}
-	res, err := x.idx.SearchInContext(ctx, sr)
+	var res *bleve.SearchResult
+	if !hasText && (req.Sort == "" || req.Sort == SortRelevance) {
+		res, err = x.newestFirst(ctx, bq, sr, req.After)
+	} else {
+		res, err = x.idx.SearchInContext(ctx, sr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -599,4 +604,49 @@ func (x *Index) listFromStore(f store.TicketFilter, req Request) (*Result, error
 		out.Hits = append(out.Hits, Hit{TicketID: t.ID, After: []string{docID(t.ID)}})
 	}
 	return out, nil
+}
+
+// firstWindow is the span of ticket ids newestFirst looks at first.
+const firstWindow = 4096
+
+// newestFirst runs a query of field terms in its newest-first order
+// without visiting every match: sorting all matches of a broad term such
+// as status<solved costs time in proportion to their number, so it looks
+// at a window of the newest ticket ids first (below the cursor's), and
+// widens it eightfold until it holds a page and one more, or reaches the
+// oldest ticket. The hits are exactly those of the unwindowed query, since
+// every ticket outside a window is older than every ticket in it.
+func (x *Index) newestFirst(ctx context.Context, bq query.Query, sr *bleve.SearchRequest, after []string) (*bleve.SearchResult, error) {
+	var hi uint64
+	if after != nil {
+		id, err := parseDocID(after[len(after)-1])
+		if err != nil {
+			return nil, ErrBadCursor
+		}
+		hi = id
+	} else {
+		err := x.st.View(func(r *store.ReadTx) error {
+			last, err := r.LastID(store.SeqTicket)
+			hi = last + 1
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for window := x.window; ; window *= 8 {
+		lo := uint64(0)
+		if hi > window {
+			lo = hi - window
+		}
+		minV, maxV := float64(lo), float64(hi)
+		incl, excl := true, false
+		rq := query.NewNumericRangeInclusiveQuery(&minV, &maxV, &incl, &excl)
+		rq.SetField(fieldTicketID)
+		sr.Query = query.NewConjunctionQuery([]query.Query{bq, rq})
+		res, err := x.idx.SearchInContext(ctx, sr)
+		if err != nil || len(res.Hits) >= sr.Size || lo == 0 {
+			return res, err
+		}
+	}
 }

@@ -3,8 +3,10 @@ package search
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -499,5 +501,53 @@ func TestStoreAnsweredQueriesAgreeWithTheIndex(t *testing.T) {
 		if _, ok, _ := f.x.storeFilter(parsed, Request{Query: q}); ok {
 			t.Errorf("%q would be answered by the store", q)
 		}
+	}
+}
+
+// Field-only queries in the default order look at windows of the newest
+// ticket ids; their pages must equal those of a full sort of every match.
+func TestFieldOnlyWindowsEqualAFullSort(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("Ann", "ann@example.test", ticket.RoleEndUser)
+	for i := range 40 {
+		tags := []string{"even"}
+		if i%7 == 3 {
+			tags = []string{"rare"}
+		}
+		e.tkt(fmt.Sprintf("ticket %d", i), "body", u, func(tk *ticket.Ticket) {
+			tk.Tags = tags
+			if i%3 == 0 {
+				tk.Status = ticket.StatusSolved
+			}
+		})
+		e.clock.Add(time.Minute)
+	}
+	e.catchUp()
+	e.x.window = 2 // many windows per page
+	pages := func(q, sort string) []uint64 {
+		var all []uint64
+		var after []string
+		for range 50 {
+			res, err := e.x.Search(context.Background(), Request{Query: q, Sort: sort, Limit: 3, After: after})
+			if err != nil {
+				t.Fatalf("%q %q: %v", q, sort, err)
+			}
+			all = append(all, ids(res.Hits)...)
+			if !res.More {
+				return all
+			}
+			after = res.Hits[len(res.Hits)-1].After
+		}
+		t.Fatalf("%q: too many pages", q)
+		return nil
+	}
+	for _, q := range []string{"status<solved", "tag:rare", "-tag:rare", "tag:even status:solved", "priority:none", "tag:nothing"} {
+		windowed, full := pages(q, ""), pages(q, SortCreatedAt)
+		if !slices.Equal(windowed, full) {
+			t.Errorf("%q: windowed %v, full sort %v", q, windowed, full)
+		}
+	}
+	if got := pages("tag:rare", ""); len(got) != 6 {
+		t.Errorf("tag:rare = %v, want 6 tickets", got)
 	}
 }
