@@ -47,13 +47,19 @@ type Options struct {
 	// Registerer receives the index's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// BatchEvents is how many events one incremental batch reads at most
-	// (default 4096). A batch takes whatever is waiting: one event at a
+	// (default 16384). A batch takes whatever is waiting: one event at a
 	// time when the load is light (searchable within milliseconds), more
 	// under load, so that a busy ticket is re-indexed once per batch
 	// rather than once per comment and the follower keeps up.
 	BatchEvents int
 	// Clock returns the current time (relative dates); nil is time.Now.
 	Clock func() time.Time
+	// MaxBusy is the share of its time the follower may spend indexing
+	// while events keep coming (default 0.5; 1: no pause). After a batch
+	// it pauses in proportion, leaving the CPU to the inbound path; the
+	// next batch is then larger and re-indexes each busy ticket once for
+	// all the changes that came meanwhile.
+	MaxBusy float64
 }
 
 // Index is the full-text index of tickets: derived data kept beside the
@@ -88,7 +94,10 @@ func Open(st *store.Store, opts Options) (*Index, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.BatchEvents <= 0 {
-		opts.BatchEvents = 4096
+		opts.BatchEvents = 16384
+	}
+	if opts.MaxBusy <= 0 || opts.MaxBusy > 1 {
+		opts.MaxBusy = 0.5
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -230,7 +239,8 @@ func (x *Index) Run(ctx context.Context) error {
 	backoff := time.Second
 	for ctx.Err() == nil {
 		wake := x.st.Notify()
-		n, err := x.CatchUp(ctx)
+		started := time.Now()
+		n, err := x.step()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -247,6 +257,16 @@ func (x *Index) Run(ctx context.Context) error {
 		}
 		backoff = time.Second
 		if n > 0 {
+			// Leave the CPU to the writers for a while in proportion to
+			// the batch just done: under load the next batch is larger,
+			// and each busy ticket is re-indexed once for more changes.
+			if pause := pauseAfter(time.Since(started), x.opts.MaxBusy); pause > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(pause):
+				}
+			}
 			continue
 		}
 		select {
@@ -256,6 +276,15 @@ func (x *Index) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// pauseAfter is the pause after a batch that took d so that the follower
+// is busy at most the share busy of its time.
+func pauseAfter(d time.Duration, busy float64) time.Duration {
+	if busy >= 1 || d < time.Millisecond {
+		return 0
+	}
+	return min(time.Duration(float64(d)*(1-busy)/busy), 2*time.Second)
 }
 
 // Rebuild builds the index in opts.Dir from the store, from scratch, and

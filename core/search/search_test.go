@@ -551,3 +551,21 @@ func TestFieldOnlyWindowsEqualAFullSort(t *testing.T) {
 		t.Errorf("tag:rare = %v, want 6 tickets", got)
 	}
 }
+
+func TestPauseAfter(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		busy float64
+		want time.Duration
+	}{
+		{100 * time.Millisecond, 0.5, 100 * time.Millisecond},
+		{100 * time.Millisecond, 0.25, 300 * time.Millisecond},
+		{100 * time.Millisecond, 1, 0},
+		{500 * time.Microsecond, 0.5, 0}, // a single event when idle: no pause
+		{10 * time.Second, 0.5, 2 * time.Second},
+	} {
+		if got := pauseAfter(c.d, c.busy); got != c.want {
+			t.Errorf("pauseAfter(%s, %v) = %s, want %s", c.d, c.busy, got, c.want)
+		}
+	}
+}
