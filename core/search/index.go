@@ -349,7 +349,7 @@ func (x *Index) rebuild(ctx context.Context) error {
 			return fmt.Errorf("search: rebuild: %w", err)
 		}
 		x.rebuilt.Add(uint64(n))
-		if from/rebuildChunk%200 == 199 {
+		if from/rebuildChunk%50 == 49 { // every 100,000 tickets
 			x.log.Info("rebuilding the search index", "tickets", from+rebuildChunk-1, "of", lastTicket)
 		}
 	}
