@@ -96,9 +96,10 @@ func Open(st *store.Store, opts Options) (*Index, error) {
 	if opts.BatchEvents <= 0 {
 		opts.BatchEvents = 16384
 	}
-	if opts.MaxBusy <= 0 || opts.MaxBusy > 1 {
+	if opts.MaxBusy <= 0 {
 		opts.MaxBusy = 0.5
 	}
+	opts.MaxBusy = min(opts.MaxBusy, 1)
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
@@ -231,12 +232,25 @@ func (x *Index) Indexed() uint64 { return x.indexed.Load() }
 // indexing every change in small batches as soon as it is committed, until
 // ctx ends.
 func (x *Index) Run(ctx context.Context) error {
-	if !x.ready.Load() {
-		if err := x.rebuild(ctx); err != nil {
-			return err
-		}
-	}
 	backoff := time.Second
+	for !x.ready.Load() {
+		err := x.rebuild(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		x.log.Error("rebuilding the search index failed; retrying", "error", err, "retry_in", backoff)
+		x.m.errors.Inc()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+	backoff = time.Second
 	for ctx.Err() == nil {
 		wake := x.st.Notify()
 		started := time.Now()
