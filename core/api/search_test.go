@@ -244,3 +244,25 @@ func TestSearchRouteWithoutIndex(t *testing.T) {
 		t.Fatalf("error %+v", ae)
 	}
 }
+
+// While the index is being built (here: never started), search answers
+// 503 with Retry-After and says so; the rest of the API is unaffected.
+func TestSearchRouteWhileRebuilding(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		x, err := search.Open(o.Store, search.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { x.Close() })
+		o.Search = x
+	})
+	r := e.must(503, "GET", "/api/v1/search?q=x", e.admin, nil)
+	if ae := r.apiErr(t); ae.Code != CodeUnavailable || !strings.Contains(ae.Message, "being rebuilt") || r.header.Get("Retry-After") == "" {
+		t.Fatalf("answer %+v, Retry-After %q", ae, r.header.Get("Retry-After"))
+	}
+	// Bad input is still 422, before the index is asked.
+	if ae := e.must(422, "GET", "/api/v1/search?q=colour:blue", e.admin, nil).apiErr(t); ae.Field != "q" {
+		t.Fatalf("bad query while rebuilding: %+v", ae)
+	}
+	e.must(200, "GET", "/api/v1/tickets", e.admin, nil)
+}

@@ -66,11 +66,9 @@ type Result struct {
 var ErrBadCursor = errors.New("search: bad cursor")
 
 // Search runs req against the index. Errors: *QueryError for a query it
-// refuses, ErrBadCursor, ErrRebuilding while the index is being built.
+// refuses, ErrBadCursor (both checked first), ErrRebuilding while the
+// index is being built.
 func (x *Index) Search(ctx context.Context, req Request) (*Result, error) {
-	if !x.ready.Load() {
-		return nil, ErrRebuilding
-	}
 	start := time.Now()
 	defer func() { x.m.querySeconds.Observe(time.Since(start).Seconds()) }()
 	q, err := Parse(req.Query, x.opts.Clock())
@@ -92,6 +90,9 @@ func (x *Index) Search(ctx context.Context, req Request) (*Result, error) {
 		if err := checkAfter(order, req.After); err != nil {
 			return nil, err
 		}
+	}
+	if !x.ready.Load() {
+		return nil, ErrRebuilding
 	}
 	if f, ok, err := x.storeFilter(q, req); err != nil || ok {
 		if err != nil {
