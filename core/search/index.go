@@ -77,6 +77,8 @@ type Index struct {
 	rebuilt, total atomic.Uint64
 	// window is newestFirst's first span of ticket ids (firstWindow).
 	window uint64
+	// texts caches comment bodies for the follower (its goroutine only).
+	texts *textCache
 
 	closeOnce sync.Once
 }
@@ -103,7 +105,7 @@ func Open(st *store.Store, opts Options) (*Index, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	x := &Index{st: st, opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), window: firstWindow}
+	x := &Index{st: st, opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), window: firstWindow, texts: newTextCache()}
 	idx, seq, why := x.openExisting()
 	if why != "" {
 		if idx != nil {
@@ -358,7 +360,7 @@ func (x *Index) rebuild(ctx context.Context) error {
 		for id := from; id < from+rebuildChunk && id <= lastTicket; id++ {
 			ids = append(ids, id)
 		}
-		n, err := x.indexTickets(ids, nil)
+		n, err := x.indexTickets(ids, nil, nil)
 		if err != nil {
 			return fmt.Errorf("search: rebuild: %w", err)
 		}
@@ -416,6 +418,9 @@ func (x *Index) step() (int, error) {
 	for _, ev := range evs {
 		switch {
 		case ev.Type == store.EventDeliveryUpdated:
+		case ev.Type == store.EventCommentUpdated:
+			x.texts.forget(ev.TicketID) // an edited body: read them all again
+			tickets[ev.TicketID] = true
 		case ev.Type == store.EventUserUpdated || ev.Type == store.EventUserMerged:
 			users = append(users, ev.UserID)
 		case ev.TicketID != 0:
@@ -429,7 +434,7 @@ func (x *Index) step() (int, error) {
 	slices.Sort(ids)
 	seq := evs[len(evs)-1].Seq
 	start := time.Now()
-	if _, err := x.indexTickets(ids, users, func(b *bleve.Batch) { b.SetInternal(keySeq, u64(seq)) }); err != nil {
+	if _, err := x.indexTickets(ids, users, x.texts, func(b *bleve.Batch) { b.SetInternal(keySeq, u64(seq)) }); err != nil {
 		return 0, err
 	}
 	x.indexed.Store(seq)
@@ -443,7 +448,7 @@ func (x *Index) step() (int, error) {
 // the given users, reading their current state in one snapshot, in one
 // batch; extra adds bookkeeping to the batch. It returns how many tickets
 // were indexed.
-func (x *Index) indexTickets(ids, users []uint64, extra ...func(*bleve.Batch)) (int, error) {
+func (x *Index) indexTickets(ids, users []uint64, texts *textCache, extra ...func(*bleve.Batch)) (int, error) {
 	b := x.idx.NewBatch()
 	n := 0
 	err := x.st.View(func(r *store.ReadTx) error {
@@ -478,7 +483,7 @@ func (x *Index) indexTickets(ids, users []uint64, extra ...func(*bleve.Batch)) (
 			if err != nil {
 				return err
 			}
-			doc, textBytes, err := document(r, t, users)
+			doc, textBytes, err := document(r, t, users, texts)
 			if err != nil {
 				return err
 			}
@@ -518,23 +523,21 @@ func parseDocID(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // document returns the indexed form of a ticket with its comments and
-// requester (users caches requesters within one batch), and the size of
-// its text.
-func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) (map[string]any, int, error) {
-	comments, err := r.Comments(t.ID, 0, 0)
+// requester (users caches requesters within one batch; texts, when not
+// nil, comment bodies across batches), and the size of its text.
+func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User, texts *textCache) (map[string]any, int, error) {
+	ids, bodies, err := texts.comments(r, t.ID)
 	if err != nil {
 		return nil, 0, err
 	}
-	bodies := make([]string, len(comments))
 	size := len(t.Subject)
 	var cids strings.Builder
-	for i, c := range comments {
-		bodies[i] = c.Body
-		size += len(c.Body)
+	for i, id := range ids {
+		size += len(bodies[i])
 		if i > 0 {
 			cids.WriteByte(' ')
 		}
-		cids.WriteString(strconv.FormatUint(c.ID, 10))
+		cids.WriteString(strconv.FormatUint(id, 10))
 	}
 	u, ok := users[t.RequesterID]
 	if !ok {
@@ -586,4 +589,78 @@ func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) 
 		fieldUpdated:   t.UpdatedAt.UTC(),
 		fieldTicketID:  float64(t.ID),
 	}, size, nil
+}
+
+// textCacheBytes bounds the comment text the follower keeps.
+const textCacheBytes = 32 << 20
+
+// textCache keeps the comment ids and bodies of recently indexed tickets,
+// so that re-indexing a busy conversation reads and decodes only its new
+// comments rather than all of them for every message. Comments are never
+// deleted or moved, their ids grow, and a snapshot shows a ticket's
+// comments as a prefix in id order, so new comments are those after the
+// last id kept; an edited comment (comment.updated) drops the ticket's
+// entry. Only the follower's goroutine uses it; nil reads from the store
+// every time (rebuilds).
+type textCache struct {
+	m     map[uint64]*ticketTexts
+	bytes int
+}
+
+type ticketTexts struct {
+	ids    []uint64
+	bodies []string
+}
+
+func newTextCache() *textCache { return &textCache{m: map[uint64]*ticketTexts{}} }
+
+func (c *textCache) forget(ticketID uint64) {
+	if e := c.m[ticketID]; e != nil {
+		for _, b := range e.bodies {
+			c.bytes -= len(b)
+		}
+		delete(c.m, ticketID)
+	}
+}
+
+// comments returns the ids and bodies of a ticket's comments, oldest
+// first. The slices are shared: callers must not change them.
+func (c *textCache) comments(r *store.ReadTx, ticketID uint64) ([]uint64, []string, error) {
+	var e *ticketTexts
+	var after uint64
+	if c != nil {
+		if e = c.m[ticketID]; e != nil && len(e.ids) > 0 {
+			after = e.ids[len(e.ids)-1]
+		}
+	}
+	newer, err := r.Comments(ticketID, after, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if e == nil {
+		e = &ticketTexts{}
+	}
+	added := 0
+	for _, cm := range newer {
+		e.ids = append(e.ids, cm.ID)
+		e.bodies = append(e.bodies, cm.Body)
+		added += len(cm.Body)
+	}
+	if c != nil {
+		_, cached := c.m[ticketID]
+		if c.bytes+added > textCacheBytes {
+			// Over budget: start afresh (the busy tickets come back
+			// with their next message).
+			c.m, c.bytes, cached = map[uint64]*ticketTexts{}, 0, false
+		}
+		if cached {
+			c.bytes += added
+		} else {
+			c.m[ticketID] = e
+			for _, b := range e.bodies {
+				c.bytes += len(b)
+			}
+		}
+	}
+	return e.ids, e.bodies, nil
 }

@@ -569,3 +569,43 @@ func TestPauseAfter(t *testing.T) {
 		}
 	}
 }
+
+// The follower keeps comment bodies between batches: new comments are
+// added to what it kept, and an edited comment is read again.
+func TestFollowerSeesNewAndEditedComments(t *testing.T) {
+	f := newFixture(t)
+	if f.x.texts.m[f.t2] == nil {
+		t.Fatal("the follower kept no texts for a ticket it indexed")
+	}
+	c := f.comment(f.t2, f.grace, "first mention of wombat", true)
+	f.catchUp()
+	if got := f.search("wombat jam contoso", 0); !sameSet(got, []uint64{f.t2}) {
+		t.Fatalf("after a new comment: %v", got)
+	}
+	f.update(func(tx *store.Tx) error {
+		cm, err := tx.Comment(c)
+		if err != nil {
+			return err
+		}
+		cm.Body = "first mention of a numbat"
+		return tx.UpdateComment(cm)
+	})
+	f.catchUp()
+	if got := f.search("wombat", 0); len(got) != 0 {
+		t.Fatalf("the edited-away word is still found: %v", got)
+	}
+	res, err := f.x.Search(context.Background(), Request{Query: "numbat", Limit: 5})
+	if err != nil || len(res.Hits) != 1 || res.Hits[0].CommentID != c {
+		t.Fatalf("the edited word: %+v, %v", res, err)
+	}
+	// Over its budget the cache starts afresh and stays correct.
+	f.x.texts.bytes = textCacheBytes
+	f.comment(f.t2, f.grace, "and a quokka", true)
+	f.catchUp()
+	if got := f.search("quokka numbat jam", 0); !sameSet(got, []uint64{f.t2}) {
+		t.Fatalf("after the cache was reset: %v", got)
+	}
+	if f.x.texts.bytes <= 0 || f.x.texts.bytes >= textCacheBytes {
+		t.Fatalf("cache accounting: %d bytes", f.x.texts.bytes)
+	}
+}
