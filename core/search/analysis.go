@@ -3,6 +3,7 @@ package search
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/blevesearch/bleve/v2/analysis"
@@ -21,6 +22,7 @@ import (
 // Names of the analysis components this package defines.
 const (
 	foldFilterName = "patchbay_fold"
+	stemFilterName = "patchbay_stem"
 	textAnalyzer   = "patchbay_text"
 )
 
@@ -55,6 +57,51 @@ func init() {
 	}); err != nil {
 		panic(err)
 	}
+	if err := registry.RegisterTokenFilter(stemFilterName, func(map[string]any, *registry.Cache) (analysis.TokenFilter, error) {
+		return newStemFilter(), nil
+	}); err != nil {
+		panic(err)
+	}
+}
+
+// stemCacheSize bounds the words a stemFilter remembers.
+const stemCacheSize = 200_000
+
+// stemFilter is bleve's English Snowball stemmer with a cache of the words
+// it stemmed: the follower re-analyses every comment of a busy
+// conversation for each batch, and stemming was a fifth of that work.
+// One is made per index (by bleve's registry cache); analysis workers
+// share it.
+type stemFilter struct {
+	inner analysis.TokenFilter
+	mu    sync.Mutex
+	cache map[string]string
+}
+
+func newStemFilter() *stemFilter {
+	return &stemFilter{inner: en.NewEnglishStemmerFilter(), cache: make(map[string]string, 1024)}
+}
+
+// Filter implements analysis.TokenFilter.
+func (f *stemFilter) Filter(in analysis.TokenStream) analysis.TokenStream {
+	for _, tok := range in {
+		f.mu.Lock()
+		stem, ok := f.cache[string(tok.Term)]
+		f.mu.Unlock()
+		if ok {
+			tok.Term = []byte(stem) // never write into Term: it may share the text's bytes
+			continue
+		}
+		word := string(tok.Term)
+		f.inner.Filter(analysis.TokenStream{tok})
+		f.mu.Lock()
+		if len(f.cache) >= stemCacheSize {
+			f.cache = make(map[string]string, 1024)
+		}
+		f.cache[word] = string(tok.Term)
+		f.mu.Unlock()
+	}
+	return in
 }
 
 // foldFilter removes diacritics from each token ("Café" → "Cafe",
@@ -114,7 +161,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	if err := m.AddCustomAnalyzer(textAnalyzer, map[string]any{
 		"type":          "custom",
 		"tokenizer":     unicodetok.Name,
-		"token_filters": []any{lowercase.Name, foldFilterName, en.PossessiveName, en.SnowballStemmerName},
+		"token_filters": []any{lowercase.Name, foldFilterName, en.PossessiveName, stemFilterName},
 	}); err != nil {
 		return nil, fmt.Errorf("search: text analyzer: %w", err)
 	}

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -607,5 +610,26 @@ func TestFollowerSeesNewAndEditedComments(t *testing.T) {
 	}
 	if f.x.texts.bytes <= 0 || f.x.texts.bytes >= textCacheBytes {
 		t.Fatalf("cache accounting: %d bytes", f.x.texts.bytes)
+	}
+}
+
+// The cached stemmer stems exactly as bleve's English Snowball stemmer,
+// on first sight and from its cache.
+func TestStemFilterEqualsSnowball(t *testing.T) {
+	words := []string{"refunds", "refunding", "charged", "charges", "running", "flies", "agreed", "happily", "generously",
+		"a", "", "cafe", "zx", "81", "internationalization", "printers", "printer", "stemming", "was", "news"}
+	f := newStemFilter()
+	ref := en.NewEnglishStemmerFilter()
+	for round := range 2 {
+		for _, w := range words {
+			got := f.Filter(analysis.TokenStream{{Term: []byte(w)}})[0].Term
+			want := ref.Filter(analysis.TokenStream{{Term: []byte(w)}})[0].Term
+			if string(got) != string(want) {
+				t.Errorf("round %d: stem(%q) = %q, want %q", round, w, got, want)
+			}
+		}
+	}
+	if len(f.cache) != len(words) {
+		t.Errorf("cache holds %d words, want %d", len(f.cache), len(words))
 	}
 }
