@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/patchbayhq/patchbay/core/rules"
+	"github.com/patchbayhq/patchbay/core/search"
 	"github.com/patchbayhq/patchbay/core/store"
 )
 
@@ -90,6 +91,9 @@ type Options struct {
 	// TrustedProxies are reverse proxies whose X-Forwarded-For gives the
 	// client address for the failed-auth limit; empty: the TCP peer.
 	TrustedProxies []netip.Prefix
+	// Search is the full-text index behind GET /api/v1/search; nil
+	// answers 503 there.
+	Search *search.Index
 }
 
 // Defaults of the request-hardening options.
@@ -115,6 +119,7 @@ type Server struct {
 	idemTTL   time.Duration
 	metrics   *metrics
 	gatherer  prometheus.Gatherer
+	search    *search.Index
 
 	bodyTimeout   time.Duration
 	uploadTimeout time.Duration
@@ -161,6 +166,7 @@ func New(opts Options) (*Server, error) {
 		idemTTL:   opts.IdempotencyTTL,
 		metrics:   m,
 		gatherer:  opts.Gatherer,
+		search:    opts.Search,
 		mux:       http.NewServeMux(),
 		done:      make(chan struct{}),
 	}
@@ -229,6 +235,7 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/tickets/{id}/presence", agentOnly, s.getPresence)
 	s.route("POST /api/v1/tickets/{id}/presence", agentOnly, s.postPresence)
 	s.route("DELETE /api/v1/tickets/{id}/presence", agentOnly, s.deletePresence)
+	s.route("GET /api/v1/search", agentOnly, s.searchTickets)
 
 	s.route("GET /api/v1/users", agentOnly, s.listUsers)
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)
