@@ -34,7 +34,7 @@ func searchCount(t *testing.T, base, token, q string) int {
 // are added); `patchbay reindex` rebuilds a deleted or damaged index
 // offline and refuses while the server holds the store.
 func TestSearchIndexAcrossRestartsAndReindex(t *testing.T) {
-	const token = "search-admin-token-42"
+	const token = "search-admin-token-42-0123456789abcdef"
 	addr := freeAddr(t)
 	cfg := writeConfig(t, `http { listen = "`+addr+`" }`)
 	create := func(base, subject, body string) {
