@@ -49,6 +49,9 @@ func (s *Server) route(pattern string, acc access, h handlerFunc) {
 			if err == nil && acc == adminOnly && p.Role != ticket.RoleAdmin {
 				err = forbidden("this call needs an admin token")
 			}
+			if err == nil && p.readOnly() && !readMethod(r.Method) {
+				err = insufficientScope(r.Method)
+			}
 			if err != nil {
 				ae := writeError(w, err)
 				if ri != nil {
@@ -68,6 +71,12 @@ func (s *Server) route(pattern string, acc access, h handlerFunc) {
 			}
 		}
 	}))
+}
+
+// readMethod reports whether method only reads: a token with the read
+// scope may call these and nothing else.
+func readMethod(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead
 }
 
 // statusWriter records the status and size of an answer. It passes Flush
