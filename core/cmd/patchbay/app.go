@@ -16,6 +16,7 @@ import (
 	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/core/api"
 	"github.com/patchbayhq/patchbay/core/inbound"
+	"github.com/patchbayhq/patchbay/core/mcp"
 	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/pluginhost"
 	"github.com/patchbayhq/patchbay/core/rules"
@@ -138,6 +139,10 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Logger:       logger.Named("api"),
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		Rules:        engine,
+		// The MCP server at /mcp: its tools call this API in process.
+		MCP: func(h http.Handler) (http.Handler, error) {
+			return mcp.New(mcp.Options{API: h, Version: version, Logger: logger.Named("mcp")})
+		},
 	})
 	if err != nil {
 		_ = a.close(ctx)
