@@ -138,6 +138,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Gatherer:     reg,
 		Logger:       logger.Named("api"),
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		RateLimit:    api.RateLimit{PerMinute: cfg.RateLimit.RequestsPerMinute, Burst: cfg.RateLimit.Burst},
 		Rules:        engine,
 		// The MCP server at /mcp: its tools call this API in process.
 		MCP: func(h http.Handler) (http.Handler, error) {
