@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/patchbayhq/patchbay/core/rules"
+	"github.com/patchbayhq/patchbay/core/search"
 	"github.com/patchbayhq/patchbay/core/store"
 )
 
@@ -75,6 +76,9 @@ type Options struct {
 	// call it makes. If the handler has a Close method, Server.Close calls
 	// it. nil: /mcp answers 404.
 	MCP func(api http.Handler) (http.Handler, error)
+	// Search is the full-text index behind GET /api/v1/search; nil
+	// answers 503 there.
+	Search *search.Index
 }
 
 // Server is the agent HTTP API. It is an http.Handler.
@@ -91,6 +95,7 @@ type Server struct {
 	idemTTL   time.Duration
 	metrics   *metrics
 	gatherer  prometheus.Gatherer
+	search    *search.Index
 
 	mux      *http.ServeMux
 	patterns []string
@@ -132,6 +137,7 @@ func New(opts Options) (*Server, error) {
 		idemTTL:   opts.IdempotencyTTL,
 		metrics:   m,
 		gatherer:  opts.Gatherer,
+		search:    opts.Search,
 		mux:       http.NewServeMux(),
 		done:      make(chan struct{}),
 	}
@@ -211,6 +217,7 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/tickets/{id}/presence", agentOnly, s.getPresence)
 	s.route("POST /api/v1/tickets/{id}/presence", agentOnly, s.postPresence)
 	s.route("DELETE /api/v1/tickets/{id}/presence", agentOnly, s.deletePresence)
+	s.route("GET /api/v1/search", agentOnly, s.searchTickets)
 
 	s.route("GET /api/v1/users", agentOnly, s.listUsers)
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)

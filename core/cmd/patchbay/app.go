@@ -20,6 +20,7 @@ import (
 	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/pluginhost"
 	"github.com/patchbayhq/patchbay/core/rules"
+	"github.com/patchbayhq/patchbay/core/search"
 	"github.com/patchbayhq/patchbay/core/store"
 )
 
@@ -71,6 +72,20 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Registerer:     reg,
 		AutoCloseAfter: cfg.Tickets.AutoCloseAfter,
 	})
+
+	// The full-text index is derived data beside the store: opened (or
+	// found missing, unreadable or stale and rebuilt by its Run) after the
+	// store, closed before it, after its follower ended.
+	index, err := search.Open(st, search.Options{
+		Dir:        searchDir(cfg),
+		Logger:     logger.Named("search"),
+		Registerer: reg,
+	})
+	if err != nil {
+		_ = a.close(ctx)
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return index.Close() })
 
 	// Background work runs until close; it is stopped before the store.
 	bgCtx, cancel := context.WithCancel(context.Background())
@@ -144,6 +159,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		MCP: func(h http.Handler) (http.Handler, error) {
 			return mcp.New(mcp.Options{API: h, Version: version, Logger: logger.Named("mcp")})
 		},
+		Search:       index,
 	})
 	if err != nil {
 		_ = a.close(ctx)
@@ -156,6 +172,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		"inbound": backend.Run,
 		"outbox":  worker.Run,
 		"rules":   engine.Run,
+		"search":  index.Run,
 	} {
 		wg.Add(1)
 		go func() {

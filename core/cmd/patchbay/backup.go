@@ -176,6 +176,11 @@ func cmdRestore(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := errors.Join(checkErr, closeErr); err != nil {
 		return fmt.Errorf("restored, but the store is not consistent: %w", err)
 	}
+	// The search index describes the store that was there before (if
+	// any): drop it; the server rebuilds it from the restored store.
+	if err := os.RemoveAll(searchDir(cfg)); err != nil {
+		return fmt.Errorf("restored, but the old search index could not be removed (delete %s): %w", searchDir(cfg), err)
+	}
 	fmt.Fprintf(stderr, "patchbay restore: %s restored into %s and checked\n", *in, dir)
 	return nil
 }
