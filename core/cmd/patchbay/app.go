@@ -159,7 +159,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		MCP: func(h http.Handler) (http.Handler, error) {
 			return mcp.New(mcp.Options{API: h, Version: version, Logger: logger.Named("mcp")})
 		},
-		Search:       index,
+		Search: index,
 	})
 	if err != nil {
 		_ = a.close(ctx)
