@@ -100,3 +100,37 @@ func TestTokenScopes(t *testing.T) {
 		t.Fatalf("a refused token changed the store: %+v → %+v", before, after)
 	}
 }
+
+// TestPatchIdempotencyKey: PATCH honours Idempotency-Key like a POST. A
+// client that lost the answer of a change made with If-Match retries it
+// with the same key and gets the first answer (not the 412 its own change
+// would cause) with Idempotent-Replayed; the same key with another change
+// is 422; nothing is written twice.
+func TestPatchIdempotencyKey(t *testing.T) {
+	e := newEnv(t)
+	agent, _ := e.agentToken("Ada", "ada@example.test")
+	tk := e.createTicket(agent, "VPN down", "cust@example.test")
+	first := e.must(200, "GET", "/api/v1/tickets/"+itoa(tk.ID), agent, nil)
+	etag := first.header.Get("ETag")
+	body := map[string]any{"add_tags": []string{"vpn"}, "priority": "high"}
+	a := e.must(200, "PATCH", "/api/v1/tickets/"+itoa(tk.ID), agent, body, "If-Match: "+etag, "Idempotency-Key: patch-1")
+	mid := e.snap()
+	b := e.must(200, "PATCH", "/api/v1/tickets/"+itoa(tk.ID), agent, body, "If-Match: "+etag, "Idempotency-Key: patch-1")
+	if b.header.Get("Idempotent-Replayed") != "true" || string(a.body) != string(b.body) || a.header.Get("ETag") != b.header.Get("ETag") {
+		t.Fatalf("replay: %s %v, first %s", b.body, b.header, a.body)
+	}
+	if after := e.snap(); after != mid {
+		t.Fatalf("the replay wrote: %+v → %+v", mid, after)
+	}
+	// Without the key the stale If-Match is refused.
+	if r := e.req("PATCH", "/api/v1/tickets/"+itoa(tk.ID), agent, body, "If-Match: "+etag); r.status != http.StatusPreconditionFailed {
+		t.Fatalf("stale If-Match without a key: %d %s", r.status, r.body)
+	}
+	r := e.req("PATCH", "/api/v1/tickets/"+itoa(tk.ID), agent, map[string]any{"priority": "low"}, "Idempotency-Key: patch-1")
+	if ae := r.apiErr(t); r.status != http.StatusUnprocessableEntity || ae.Code != CodeIdempotencyKeyUsed {
+		t.Fatalf("reused key: %d %s", r.status, r.body)
+	}
+	if got := e.ticket(tk.ID); got.Priority != "high" {
+		t.Fatalf("priority %s", got.Priority)
+	}
+}

@@ -481,12 +481,20 @@ func TestIfMatch(t *testing.T) {
 		t.Skip("this API has no ticket versions")
 	}
 	stale := fmt.Sprint(v)
-	var upd struct {
+	var upd, retry struct {
 		Ticket map[string]any `json:"ticket"`
+		Replay bool           `json:"idempotent_replay"`
 	}
-	ok(t, tool(t, cs, "update_ticket", map[string]any{"id": id, "add_tags": []string{"fire"}, "if_match": stale}), &upd)
+	args := map[string]any{"id": id, "add_tags": []string{"fire"}, "if_match": stale, "idempotency_key": "upd-1"}
+	ok(t, tool(t, cs, "update_ticket", args), &upd)
 	if fmt.Sprint(upd.Ticket["version"]) == stale {
 		t.Fatal("the version did not change")
+	}
+	// A retry with the key (the answer was lost) gets the first answer,
+	// not precondition_failed from its own change.
+	ok(t, tool(t, cs, "update_ticket", args), &retry)
+	if !retry.Replay || fmt.Sprint(retry.Ticket["version"]) != fmt.Sprint(upd.Ticket["version"]) {
+		t.Fatalf("retry %+v, first %+v", retry, upd)
 	}
 	for _, w := range []struct {
 		tool string

@@ -203,10 +203,15 @@ type updateIn struct {
 	AddTags    []string `json:"add_tags,omitempty" jsonschema:"tags to add (lower case, no spaces or commas)"`
 	RemoveTags []string `json:"remove_tags,omitempty" jsonschema:"tags to remove"`
 	IfMatch    string   `json:"if_match,omitempty" jsonschema:"the ticket's version as you last read it: the update is refused with precondition_failed if the ticket changed since (then read it again and decide anew)"`
+	// IdempotencyKey makes a retry after a lost answer return the first
+	// answer instead of precondition_failed (the update itself moved the
+	// version on).
+	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"a unique key for this update (a UUID): a retry with the same key returns the first answer instead of applying again or failing on your own change's new version"`
 }
 
 type ticketOut struct {
 	Ticket object `json:"ticket" jsonschema:"the ticket after the change, with its new version"`
+	Replay bool   `json:"idempotent_replay" jsonschema:"true when the idempotency key had been used for the same update before: nothing was done again, this is the first answer"`
 }
 
 func (s *session) update(ctx context.Context, req *gomcp.CallToolRequest, in updateIn) (ticketOut, error) {
@@ -249,8 +254,11 @@ func (s *session) update(ctx context.Context, req *gomcp.CallToolRequest, in upd
 	if in.IfMatch != "" {
 		h.Set("If-Match", etag(in.IfMatch))
 	}
+	if in.IdempotencyKey != "" {
+		h.Set("Idempotency-Key", in.IdempotencyKey)
+	}
 	var out ticketOut
-	err := s.api(req).do(ctx, call{method: http.MethodPatch, path: ticketPath(in.ID), body: body, header: h}, &out.Ticket)
+	err := s.api(req).doHeader(ctx, call{method: http.MethodPatch, path: ticketPath(in.ID), body: body, header: h}, &out.Ticket, &out.Replay)
 	return out, err
 }
 
@@ -525,9 +533,9 @@ func toolDefs() ([]toolDef, error) {
 					"Lifecycle rules apply: a ticket never returns to new, closed only follows solved, a closed ticket cannot change (ticket_closed), "+
 					"solving an unassigned ticket assigns it to you. Pass if_match (the version you read) to change it only if nobody changed it since; "+
 					"a stale version fails with precondition_failed and changes nothing. Sends nothing to the customer. "+
-					"Giving the same values again changes nothing, so a retry is safe.",
+					"Pass idempotency_key too: a retry after a lost answer then gets the first answer instead of failing on the version your own update moved on.",
 				false, true, props(map[string][]func(*jsonschema.Schema){
-					"id": {bounds(1, 1<<53)}, "status": {enum(statuses[1:]...)}, "priority": {enum("low", "normal", "high", "urgent", "none")},
+					"id": {bounds(1, 1<<53)}, "status": {enum(statuses[1:]...)}, "priority": {enum("low", "normal", "high", "urgent", "none")}, "idempotency_key": idem,
 				}), func(s *session) handlerFor[updateIn, ticketOut] { return s.update }))
 		},
 		func() error {
