@@ -542,16 +542,23 @@ func TestResources(t *testing.T) {
 	if err := cs.Subscribe(ctx, &gomcp.SubscribeParams{URI: uri}); err != nil {
 		t.Fatal(err)
 	}
-	// The stream is open once a change made right after subscribing is
-	// seen; keep changing until the first notification arrives.
 	c.call(201, "POST", fmt.Sprintf("/api/v1/tickets/%d/comments", other), adminToken, map[string]any{"body": "elsewhere", "public": false}, nil)
+	waitUpdated(t, c, id, updated)
+}
+
+// waitUpdated adds notes to ticket id until a resource-updated
+// notification arrives on updated (the event stream opens right after the
+// subscription; a change before that is not seen), and fails unless it
+// names the ticket.
+func waitUpdated(t *testing.T, c *core, id uint64, updated <-chan string) {
+	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for n := 0; ; n++ {
 		c.call(201, "POST", fmt.Sprintf("/api/v1/tickets/%d/comments", id), adminToken, map[string]any{"body": fmt.Sprintf("note %d", n), "public": false}, nil)
 		select {
 		case got := <-updated:
-			if got != uri {
-				t.Fatalf("notified for %s, want %s", got, uri)
+			if got != mcp.TicketURI(id) {
+				t.Fatalf("notified for %s, want %s", got, mcp.TicketURI(id))
 			}
 			return
 		case <-time.After(200 * time.Millisecond):
