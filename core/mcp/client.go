@@ -10,7 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
+
+// callTimeout bounds one API call of a tool when the MCP request has no
+// deadline of its own (a hung core must not hang the agent forever).
+const callTimeout = 2 * time.Minute
 
 // maxAnswerBytes bounds one API answer read by a tool (a page of 100
 // comments with long bodies fits many times over).
@@ -77,6 +82,11 @@ func (a *apiClient) doHeader(ctx context.Context, c call, out any, replayed *boo
 	}
 	if a.ctxRemote != "" {
 		ctx = withRemoteAddr(ctx, a.ctxRemote)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, callTimeout)
+		defer cancel()
 	}
 	req, err := http.NewRequestWithContext(ctx, c.method, u, body)
 	if err != nil {

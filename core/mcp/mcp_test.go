@@ -536,14 +536,28 @@ func TestResources(t *testing.T) {
 	if _, err := cs.ReadResource(ctx, &gomcp.ReadResourceParams{URI: mcp.TicketURI(999)}); err == nil {
 		t.Fatal("read an unknown ticket")
 	}
+	macros, err := cs.ReadResource(ctx, &gomcp.ReadResourceParams{URI: "patchbay://macros"})
+	if err != nil || len(macros.Contents) != 1 || !strings.Contains(macros.Contents[0].Text, `"macros"`) {
+		t.Fatalf("read patchbay://macros: %v %+v", err, macros)
+	}
 	if err := cs.Subscribe(ctx, &gomcp.SubscribeParams{URI: mcp.TicketURI(999)}); err == nil {
 		t.Fatal("subscribed to an unknown ticket")
 	}
 	if err := cs.Subscribe(ctx, &gomcp.SubscribeParams{URI: uri}); err != nil {
 		t.Fatal(err)
 	}
+	// Another session that did not subscribe is not notified.
+	quiet := make(chan string, 16)
+	c.connect(agent, &gomcp.ClientOptions{ResourceUpdatedHandler: func(_ context.Context, r *gomcp.ResourceUpdatedNotificationRequest) {
+		quiet <- r.Params.URI
+	}})
 	c.call(201, "POST", fmt.Sprintf("/api/v1/tickets/%d/comments", other), adminToken, map[string]any{"body": "elsewhere", "public": false}, nil)
 	waitUpdated(t, c, id, updated)
+	select {
+	case got := <-quiet:
+		t.Fatalf("a session without subscriptions was notified for %s", got)
+	case <-time.After(300 * time.Millisecond):
+	}
 }
 
 // waitUpdated adds notes to ticket id until a resource-updated

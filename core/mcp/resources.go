@@ -61,6 +61,19 @@ func (sess *session) readTicket(ctx context.Context, req *gomcp.ReadResourceRequ
 	return &gomcp.ReadResourceResult{Contents: []*gomcp.ResourceContents{{URI: uri, MIMEType: "application/json", Text: string(b)}}}, nil
 }
 
+// macrosURI is the resource listing the macros.
+const macrosURI = "patchbay://macros"
+
+// readMacros serves resources/read of patchbay://macros: GET
+// /api/v1/macros as JSON.
+func (sess *session) readMacros(ctx context.Context, req *gomcp.ReadResourceRequest) (*gomcp.ReadResourceResult, error) {
+	var out json.RawMessage
+	if err := sess.apiFor(req.Extra).do(ctx, call{method: http.MethodGet, path: "/api/v1/macros"}, &out); err != nil {
+		return nil, err
+	}
+	return &gomcp.ReadResourceResult{Contents: []*gomcp.ResourceContents{{URI: macrosURI, MIMEType: "application/json", Text: string(out)}}}, nil
+}
+
 // ticketEventTypes are the events that change what a ticket resource
 // shows.
 const ticketEventTypes = "ticket.updated,comment.created,comment.updated,delivery.updated"

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -50,19 +51,23 @@ type Options struct {
 // Server is Patchbay's MCP server. Handler serves it over streamable HTTP;
 // ServeStdio over standard input and output.
 type Server struct {
-	http     *http.Client
-	base     string
-	token    string
-	version  string
-	log      hclog.Logger
-	sdkLog   *slog.Logger
-	timeout  time.Duration
-	retry    time.Duration
-	tools    []toolDef
-	cache    *gomcp.SchemaCache
-	ctx      context.Context
-	cancel   context.CancelFunc
-	handler  http.Handler
+	http    *http.Client
+	base    string
+	token   string
+	version string
+	log     hclog.Logger
+	sdkLog  *slog.Logger
+	timeout time.Duration
+	retry   time.Duration
+	tools   []toolDef
+	cache   *gomcp.SchemaCache
+	ctx     context.Context
+	cancel  context.CancelFunc
+	handler http.Handler
+	// probe answers the SDK's per-request question of which protocol
+	// versions the server speaks, for requests of existing sessions; it
+	// is never connected.
+	probe    *gomcp.Server
 	mu       sync.Mutex
 	sessions map[*gomcp.ServerSession]struct{}
 }
@@ -119,6 +124,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.tools = tools
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.probe = gomcp.NewServer(&gomcp.Implementation{Name: "patchbay", Version: s.version}, &gomcp.ServerOptions{Logger: s.sdkLog})
 	s.handler = s.newHandler()
 	return s, nil
 }
@@ -157,7 +163,9 @@ func (s *Server) newHandler() http.Handler {
 	sh := gomcp.NewStreamableHTTPHandler(func(r *http.Request) *gomcp.Server {
 		slot, _ := r.Context().Value(sessionSlotKey{}).(*sessionSlot)
 		if slot == nil {
-			slot = &sessionSlot{}
+			// A request of an existing session: the SDK routes it to the
+			// session's own server and only asks for protocol versions.
+			return s.probe
 		}
 		if slot.srv == nil {
 			slot.srv = s.newSession(r.RemoteAddr).srv
@@ -204,8 +212,17 @@ func (s *Server) Check(ctx context.Context) error {
 	if err := a.do(ctx, call{method: http.MethodGet, path: "/api/v1/me"}, &me); err != nil {
 		return err
 	}
-	s.log.Info("connected to the core", "url", s.base, "role", me.Role, "scope", me.Scope)
+	s.log.Info("connected to the core", "url", redactURL(s.base), "role", me.Role, "scope", me.Scope)
 	return nil
+}
+
+// redactURL drops a password from a URL before it is logged.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 func (s *Server) staticAuth() string {
@@ -271,6 +288,13 @@ func (s *Server) newSession(remoteAddr string) *session {
 		Description: "A ticket with its requester and its conversation (the first 50 comments, newest last), as get_ticket returns it. Subscribe to be notified when it changes.",
 		MIMEType:    "application/json",
 	}, sess.readTicket)
+	srv.AddResource(&gomcp.Resource{
+		URI:         macrosURI,
+		Name:        "macros",
+		Title:       "Macros",
+		Description: "The active macros (id, title, description, actions) that apply_macro can apply.",
+		MIMEType:    "application/json",
+	}, sess.readMacros)
 	sess.srv = srv
 	return sess
 }

@@ -299,7 +299,7 @@ func (s *session) viewTickets(ctx context.Context, req *gomcp.CallToolRequest, i
 
 type macroIn struct {
 	TicketID       uint64 `json:"ticket_id" jsonschema:"the ticket's id"`
-	MacroID        uint64 `json:"macro_id" jsonschema:"the macro's id (GET /api/v1/macros lists them)"`
+	MacroID        uint64 `json:"macro_id" jsonschema:"the macro's id (the resource patchbay://macros lists them; ask the user when unsure)"`
 	Preview        bool   `json:"preview,omitempty" jsonschema:"true: show what the macro would change and write, without changing anything"`
 	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"a unique key for this application (a UUID): retrying with the same key never applies the macro twice"`
 }
