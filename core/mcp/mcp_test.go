@@ -432,6 +432,28 @@ func TestScopes(t *testing.T) {
 	}
 }
 
+// TestBehindProxy: a reverse proxy on the same machine connects over
+// loopback with the public Host; the session works (the token, not the
+// Host, is what guards /mcp).
+func TestBehindProxy(t *testing.T) {
+	c := newCore(t)
+	agent, _ := c.token("grace@acme.test", "")
+	req, _ := http.NewRequest("POST", c.url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`))
+	req.Host = "help.acme.test"
+	req.Header.Set("Authorization", "Bearer "+agent)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Mcp-Session-Id") == "" || !strings.Contains(string(b), `"serverInfo"`) {
+		t.Fatalf("initialize through a proxy: %d %s", res.StatusCode, b)
+	}
+}
+
 // TestIdempotencyKey: a write tool retried with the same idempotency key
 // (a model retrying after a lost answer) replies once and says the second
 // answer is a replay; another key replies again.

@@ -171,7 +171,17 @@ func (s *Server) newHandler() http.Handler {
 			slot.srv = s.newSession(r.RemoteAddr).srv
 		}
 		return slot.srv
-	}, &gomcp.StreamableHTTPOptions{SessionTimeout: s.timeout, Logger: s.sdkLog})
+	}, &gomcp.StreamableHTTPOptions{
+		SessionTimeout: s.timeout,
+		Logger:         s.sdkLog,
+		// The SDK's DNS-rebinding guard refuses loopback connections whose
+		// Host is not a loopback name: that is every request through a
+		// reverse proxy on the same machine (help.acme.test → 127.0.0.1).
+		// A rebinding page gains nothing here anyway: /mcp, like /api/v1,
+		// answers only requests carrying a bearer token, which browsers
+		// never add by themselves.
+		DisableLocalhostProtection: true,
+	})
 	// The token was verified by the API; the SDK binds the session to it
 	// (a hash, never the token itself).
 	verify := func(_ context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
