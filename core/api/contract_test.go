@@ -56,11 +56,11 @@ func checkContract(req *http.Request, status int, header http.Header, body []byt
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
-			return errorf("%s %s answered %d but the document has no such operation (%v)", req.Method, req.URL.Path, status, err)
+			return fmt.Errorf("%s %s answered %d but the document has no such operation (%v)", req.Method, req.URL.Path, status, err)
 		}
 		var v any
-		if err := jsonUnmarshal(body, &v); err != nil {
-			return errorf("%s %s: %d answer is not JSON: %v", req.Method, req.URL.Path, status, err)
+		if err := json.Unmarshal(body, &v); err != nil {
+			return fmt.Errorf("%s %s: %d answer is not JSON: %v", req.Method, req.URL.Path, status, err)
 		}
 		return c.errSchema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020())
 	}
@@ -112,7 +112,3 @@ func TestContractCheckRejectsDrift(t *testing.T) {
 		}
 	}
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -106,6 +106,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Presence changes are not in the durable log: they come from memory,
+	// without an id (a reconnecting client's Last-Event-ID is unaffected).
+	// Subscribed before the stream says it is connected.
+	var presenceCh <-chan []byte
+	if presenceWanted(want) {
+		ch, cancel := s.presence.subscribe()
+		defer cancel()
+		presenceCh = ch
+	}
 	rc := http.NewResponseController(w)
 	// The server's WriteTimeout would cut the stream: lift it.
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -127,14 +136,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	heartbeat := time.NewTicker(s.heartbeat)
 	defer heartbeat.Stop()
-	// Presence changes are not in the durable log: they come from memory,
-	// without an id (a reconnecting client's Last-Event-ID is unaffected).
-	var presenceCh <-chan []byte
-	if presenceWanted(want) {
-		ch, cancel := s.presence.subscribe()
-		defer cancel()
-		presenceCh = ch
-	}
 	ctx := r.Context()
 	var buf []byte
 	for {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -219,13 +220,17 @@ func (tx *Tx) CreateComment(c *ticket.Comment, opts CommentOptions) error {
 		tx.set(rawKey(id), opts.Raw)
 	}
 	// A new comment is a change of its ticket for optimistic concurrency:
-	// its version moves on (its fields, updated_at and indexes do not; the
-	// callers that change those call UpdateTicket, which moves it again).
-	t.Version++
-	if err := tx.setJSON(ticketKey(t.ID), t); err != nil {
-		return err
+	// its version moves on (its fields, updated_at and indexes do not),
+	// unless this function already moved it (inbound updates the ticket
+	// before adding the message: no second write).
+	if !slices.Contains(tx.versioned, t.ID) {
+		t.Version++
+		if err := tx.setJSON(ticketKey(t.ID), t); err != nil {
+			return err
+		}
+		tx.remember(t)
+		tx.versioned = append(tx.versioned, t.ID)
 	}
-	tx.remember(t)
 	return tx.AppendEvent(&Event{Type: EventCommentCreated, TicketID: c.TicketID, CommentID: id, Data: c})
 }
 

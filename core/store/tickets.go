@@ -191,6 +191,7 @@ func (tx *Tx) CreateTicket(t *ticket.Ticket) error {
 		tx.set(convKey(t.Channel, t.ConversationKey), u64(id))
 	}
 	tx.remember(t)
+	tx.versioned = append(tx.versioned, id)
 	return tx.AppendEvent(&Event{Type: EventTicketCreated, TicketID: id, Data: t})
 }
 
@@ -249,6 +250,7 @@ func (tx *Tx) UpdateTicket(t *ticket.Ticket) error {
 		return err
 	}
 	tx.remember(t)
+	tx.versioned = append(tx.versioned, t.ID)
 	return tx.AppendEvent(&Event{Type: EventTicketUpdated, TicketID: t.ID, Data: t})
 }
 
