@@ -41,6 +41,7 @@ const (
 	fieldRequester = "requester" // requester user id
 	fieldCreated   = "created"
 	fieldUpdated   = "updated"
+	fieldTicketID  = "tid" // the ticket id as a number, for id windows
 )
 
 // textFields are the fields a bare word or phrase is looked for in.
@@ -158,6 +159,11 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 		f.DocValues = true // sort=created_at|updated_at
 		doc.AddFieldMappingsAt(name, f)
 	}
+	tid := mapping.NewNumericFieldMapping()
+	tid.Store = false
+	tid.IncludeInAll = false
+	tid.DocValues = false
+	doc.AddFieldMappingsAt(fieldTicketID, tid)
 	m.DefaultMapping = doc
 	return m, nil
 }

@@ -24,7 +24,7 @@ import (
 
 // FormatVersion names the layout of the index (mapping, analyzers, document
 // fields). An index written with another version is rebuilt from the store.
-const FormatVersion = "patchbay-search-1"
+const FormatVersion = "patchbay-search-2"
 
 // Keys of the index's own bookkeeping (bleve internal values). Both are
 // written in the same batch as the documents they describe, so after a
@@ -47,8 +47,10 @@ type Options struct {
 	// Registerer receives the index's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// BatchEvents is how many events one incremental batch reads at most
-	// (default 256): small batches keep a new comment searchable within
-	// milliseconds of its commit under load.
+	// (default 4096). A batch takes whatever is waiting: one event at a
+	// time when the load is light (searchable within milliseconds), more
+	// under load, so that a busy ticket is re-indexed once per batch
+	// rather than once per comment and the follower keeps up.
 	BatchEvents int
 	// Clock returns the current time (relative dates); nil is time.Now.
 	Clock func() time.Time
@@ -67,6 +69,8 @@ type Index struct {
 	indexed atomic.Uint64
 	// rebuilt/total report rebuild progress (tickets).
 	rebuilt, total atomic.Uint64
+	// window is newestFirst's first span of ticket ids (firstWindow).
+	window uint64
 
 	closeOnce sync.Once
 }
@@ -84,12 +88,12 @@ func Open(st *store.Store, opts Options) (*Index, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.BatchEvents <= 0 {
-		opts.BatchEvents = 256
+		opts.BatchEvents = 4096
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	x := &Index{st: st, opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer)}
+	x := &Index{st: st, opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), window: firstWindow}
 	idx, seq, why := x.openExisting()
 	if why != "" {
 		if idx != nil {
@@ -146,7 +150,7 @@ func (x *Index) openExisting() (bleve.Index, uint64, string) {
 		return idx, 0, "store: " + err.Error()
 	case seq > last:
 		return idx, 0, "the index is ahead of the store (restored from a backup?)"
-	case first > seq+1:
+	case first > seq+1, first == 0 && last > seq:
 		return idx, 0, "events after the index's cursor were trimmed from the log"
 	}
 	return idx, seq, ""
@@ -277,8 +281,13 @@ func Rebuild(ctx context.Context, st *store.Store, opts Options) (tickets uint64
 	return x.rebuilt.Load(), err
 }
 
-// rebuildChunk is how many tickets one rebuild batch holds.
-const rebuildChunk = 500
+// rebuildChunk is how many tickets one rebuild batch holds at most (fewer
+// segments to merge than small batches: about twice the build rate of
+// 500), and maxBatchText bounds the text one batch holds.
+const (
+	rebuildChunk = 2000
+	maxBatchText = 16 << 20
+)
 
 // rebuild fills the (empty) index with every ticket in the store. The
 // cursor is the event seq read before the first ticket: changes made while
@@ -413,6 +422,7 @@ func (x *Index) indexTickets(ids, users []uint64, extra ...func(*bleve.Batch)) (
 			}
 		}
 		users := map[uint64]*ticket.User{}
+		size := 0
 		for _, id := range ids {
 			if seen[id] {
 				continue
@@ -425,7 +435,7 @@ func (x *Index) indexTickets(ids, users []uint64, extra ...func(*bleve.Batch)) (
 			if err != nil {
 				return err
 			}
-			doc, err := document(r, t, users)
+			doc, textBytes, err := document(r, t, users)
 			if err != nil {
 				return err
 			}
@@ -433,6 +443,13 @@ func (x *Index) indexTickets(ids, users []uint64, extra ...func(*bleve.Batch)) (
 				return err
 			}
 			n++
+			// Bound a batch's memory: long mail threads make big documents.
+			if size += textBytes; size > maxBatchText {
+				if err := x.idx.Batch(b); err != nil {
+					return err
+				}
+				b, size = x.idx.NewBatch(), 0
+			}
 		}
 		return nil
 	})
@@ -458,16 +475,19 @@ func parseDocID(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // document returns the indexed form of a ticket with its comments and
-// requester (users caches requesters within one batch).
-func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) (map[string]any, error) {
+// requester (users caches requesters within one batch), and the size of
+// its text.
+func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) (map[string]any, int, error) {
 	comments, err := r.Comments(t.ID, 0, 0)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	bodies := make([]string, len(comments))
+	size := len(t.Subject)
 	var cids strings.Builder
 	for i, c := range comments {
 		bodies[i] = c.Body
+		size += len(c.Body)
 		if i > 0 {
 			cids.WriteByte(' ')
 		}
@@ -480,7 +500,7 @@ func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) 
 			u, err = nil, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		users[t.RequesterID] = u
 	}
@@ -521,5 +541,6 @@ func document(r *store.ReadTx, t *ticket.Ticket, users map[uint64]*ticket.User) 
 		fieldRequester: strconv.FormatUint(t.RequesterID, 10),
 		fieldCreated:   t.CreatedAt.UTC(),
 		fieldUpdated:   t.UpdatedAt.UTC(),
-	}, nil
+		fieldTicketID:  float64(t.ID),
+	}, size, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/ticket"
 )
 
 // Sort orders of search results (all descending).
@@ -87,6 +88,17 @@ func (x *Index) Search(ctx context.Context, req Request) (*Result, error) {
 	if req.Limit <= 0 {
 		return nil, errors.New("search: Request.Limit must be positive")
 	}
+	if req.After != nil {
+		if err := checkAfter(order, req.After); err != nil {
+			return nil, err
+		}
+	}
+	if f, ok, err := x.storeFilter(q, req); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
+		return x.listFromStore(f, req)
+	}
 	sr := bleve.NewSearchRequestOptions(bq, req.Limit+1, 0, false)
 	sr.Sort = order
 	sr.IncludeLocations = hasText
@@ -97,12 +109,14 @@ func (x *Index) Search(ctx context.Context, req Request) (*Result, error) {
 		sr.Fields = []string{fieldCommentID}
 	}
 	if req.After != nil {
-		if err := checkAfter(order, req.After); err != nil {
-			return nil, err
-		}
 		sr.SearchAfter = req.After
 	}
-	res, err := x.idx.SearchInContext(ctx, sr)
+	var res *bleve.SearchResult
+	if !hasText && (req.Sort == "" || req.Sort == SortRelevance) {
+		res, err = x.newestFirst(ctx, bq, sr, req.After)
+	} else {
+		res, err = x.idx.SearchInContext(ctx, sr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -499,3 +513,140 @@ var sortNames = []string{SortRelevance, SortUpdatedAt, SortCreatedAt}
 
 // ValidSort reports whether s is an accepted sort ("" is relevance).
 func ValidSort(s string) bool { return s == "" || slices.Contains(sortNames, s) }
+
+// storeFilter recognises a query the store's own ticket indexes answer
+// exactly, in the same order (newest first): field terms only, each an
+// equality on status, channel, requester or assignee (at most one of each),
+// in the default order. The store reads one index and checks the others by
+// point lookups, so such a query costs the same at a million tickets as at
+// a thousand, where the full-text index would visit every match to sort
+// them.
+func (x *Index) storeFilter(q *Query, req Request) (store.TicketFilter, bool, error) {
+	var f store.TicketFilter
+	if len(q.Texts) > 0 || (req.Sort != "" && req.Sort != SortRelevance) {
+		return f, false, nil
+	}
+	for _, t := range q.Filters {
+		if t.Negate || t.Op != OpEq {
+			return f, false, nil
+		}
+		switch t.Field {
+		case "status":
+			if f.Status != "" || len(t.Values) != 1 {
+				return f, false, nil
+			}
+			f.Status = ticket.Status(t.Values[0])
+		case "channel":
+			if f.Channel != "" || len(t.Values) != 1 || t.Values[0] == absent {
+				return f, false, nil
+			}
+			f.Channel = t.Values[0]
+		case "assignee", "requester":
+			var id uint64
+			switch {
+			case t.Who == "none":
+				return f, false, nil
+			case t.Who == "me":
+				id = req.Actor
+			case strings.Contains(t.Who, "@"):
+				var err error
+				if id, err = x.userByEmail(t.Who); err != nil {
+					return f, false, err
+				}
+			default:
+				var err error
+				if id, err = strconv.ParseUint(t.Who, 10, 64); err != nil {
+					return f, false, nil
+				}
+			}
+			if id == 0 {
+				return f, false, nil // nobody: the index answers "no match"
+			}
+			dst := &f.AssigneeID
+			if t.Field == "requester" {
+				dst = &f.RequesterID
+			}
+			if *dst != 0 {
+				return f, false, nil
+			}
+			*dst = id
+		default:
+			return f, false, nil
+		}
+	}
+	return f, true, nil
+}
+
+// listFromStore answers a storeFilter query from the store.
+func (x *Index) listFromStore(f store.TicketFilter, req Request) (*Result, error) {
+	f.Limit = req.Limit
+	if req.After != nil {
+		id, err := parseDocID(req.After[0])
+		if err != nil || id == 0 {
+			return nil, ErrBadCursor
+		}
+		f.Cursor = store.EncodeCursor(id)
+	}
+	var (
+		list []*ticket.Ticket
+		more string
+	)
+	err := x.st.View(func(r *store.ReadTx) error {
+		var err error
+		list, more, err = r.ListTickets(f)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	out := &Result{More: more != "" && len(list) > 0}
+	for _, t := range list {
+		out.Hits = append(out.Hits, Hit{TicketID: t.ID, After: []string{docID(t.ID)}})
+	}
+	return out, nil
+}
+
+// firstWindow is the span of ticket ids newestFirst looks at first.
+const firstWindow = 4096
+
+// newestFirst runs a query of field terms in its newest-first order
+// without visiting every match: sorting all matches of a broad term such
+// as status<solved costs time in proportion to their number, so it looks
+// at a window of the newest ticket ids first (below the cursor's), and
+// widens it eightfold until it holds a page and one more, or reaches the
+// oldest ticket. The hits are exactly those of the unwindowed query, since
+// every ticket outside a window is older than every ticket in it.
+func (x *Index) newestFirst(ctx context.Context, bq query.Query, sr *bleve.SearchRequest, after []string) (*bleve.SearchResult, error) {
+	var hi uint64
+	if after != nil {
+		id, err := parseDocID(after[len(after)-1])
+		if err != nil {
+			return nil, ErrBadCursor
+		}
+		hi = id
+	} else {
+		err := x.st.View(func(r *store.ReadTx) error {
+			last, err := r.LastID(store.SeqTicket)
+			hi = last + 1
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for window := x.window; ; window *= 8 {
+		lo := uint64(0)
+		if hi > window {
+			lo = hi - window
+		}
+		minV, maxV := float64(lo), float64(hi)
+		incl, excl := true, false
+		rq := query.NewNumericRangeInclusiveQuery(&minV, &maxV, &incl, &excl)
+		rq.SetField(fieldTicketID)
+		sr.Query = query.NewConjunctionQuery([]query.Query{bq, rq})
+		res, err := x.idx.SearchInContext(ctx, sr)
+		if err != nil || len(res.Hits) >= sr.Size || lo == 0 {
+			return res, err
+		}
+	}
+}

@@ -3,8 +3,10 @@ package search
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -363,6 +365,17 @@ func TestIndexRebuildsFromTheStore(t *testing.T) {
 			}
 			x.Close()
 		}},
+		{"behind the trimmed log", func(t *testing.T, f *fixture) {
+			x, err := Open(f.st, Options{Dir: f.indexDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x.indexed.Store(2)
+			x.Close()
+			if n, err := f.st.TrimEvents(context.Background(), f.clock.Now().Add(time.Hour)); err != nil || n == 0 {
+				t.Fatalf("TrimEvents = %d, %v", n, err)
+			}
+		}},
 		{"ahead of the store", func(t *testing.T, f *fixture) {
 			x, err := Open(f.st, Options{Dir: f.indexDir()})
 			if err != nil {
@@ -443,5 +456,98 @@ func TestSnippet(t *testing.T) {
 		if got := Snippet(c.text, c.start, c.end); got != c.want {
 			t.Errorf("Snippet(%q, %d, %d) = %q, want %q", c.text, c.start, c.end, got, c.want)
 		}
+	}
+}
+
+// Simple equality queries are answered from the store's ticket indexes;
+// they must find exactly what the full-text index finds (here through
+// sort=created_at, which the store does not answer), newest first.
+func TestStoreAnsweredQueriesAgreeWithTheIndex(t *testing.T) {
+	f := newFixture(t)
+	extra := f.tkt("Another", "more text", f.bob, func(tk *ticket.Ticket) { tk.AssigneeID = f.grace; tk.Status = ticket.StatusOpen })
+	f.catchUp()
+	for _, q := range []string{"status:open", "status:new", "channel:support", "channel:wa-main", "assignee:me", "assignee:" + itoa(f.grace),
+		"requester:ada@customer.test", "requester:" + itoa(f.bob), "status:open assignee:me requester:" + itoa(f.bob), "status:closed"} {
+		parsed, err := Parse(q, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := f.x.storeFilter(parsed, Request{Query: q, Actor: f.grace}); !ok || err != nil {
+			t.Fatalf("%q is not answered by the store (%v)", q, err)
+		}
+		fromStore := f.search(q, f.grace)
+		res, err := f.x.Search(context.Background(), Request{Query: q, Actor: f.grace, Sort: SortCreatedAt, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fromIndex := ids(res.Hits); !sameSet(fromStore, fromIndex) {
+			t.Errorf("%q: store %v, index %v", q, fromStore, fromIndex)
+		}
+		for i := 1; i < len(fromStore); i++ {
+			if fromStore[i] > fromStore[i-1] {
+				t.Errorf("%q: %v is not newest first", q, fromStore)
+			}
+		}
+	}
+	if got := f.search("status:open", 0); !sameSet(got, []uint64{f.t2, extra}) {
+		t.Fatalf("status:open = %v", got)
+	}
+	// Anything else goes to the index.
+	for _, q := range []string{"status<solved", "tag:vip", "-status:open", "assignee:none", "status:open status:new", "refund status:open", "priority:high"} {
+		parsed, err := Parse(q, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := f.x.storeFilter(parsed, Request{Query: q}); ok {
+			t.Errorf("%q would be answered by the store", q)
+		}
+	}
+}
+
+// Field-only queries in the default order look at windows of the newest
+// ticket ids; their pages must equal those of a full sort of every match.
+func TestFieldOnlyWindowsEqualAFullSort(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("Ann", "ann@example.test", ticket.RoleEndUser)
+	for i := range 40 {
+		tags := []string{"even"}
+		if i%7 == 3 {
+			tags = []string{"rare"}
+		}
+		e.tkt(fmt.Sprintf("ticket %d", i), "body", u, func(tk *ticket.Ticket) {
+			tk.Tags = tags
+			if i%3 == 0 {
+				tk.Status = ticket.StatusSolved
+			}
+		})
+		e.clock.Add(time.Minute)
+	}
+	e.catchUp()
+	e.x.window = 2 // many windows per page
+	pages := func(q, sort string) []uint64 {
+		var all []uint64
+		var after []string
+		for range 50 {
+			res, err := e.x.Search(context.Background(), Request{Query: q, Sort: sort, Limit: 3, After: after})
+			if err != nil {
+				t.Fatalf("%q %q: %v", q, sort, err)
+			}
+			all = append(all, ids(res.Hits)...)
+			if !res.More {
+				return all
+			}
+			after = res.Hits[len(res.Hits)-1].After
+		}
+		t.Fatalf("%q: too many pages", q)
+		return nil
+	}
+	for _, q := range []string{"status<solved", "tag:rare", "-tag:rare", "tag:even status:solved", "priority:none", "tag:nothing"} {
+		windowed, full := pages(q, ""), pages(q, SortCreatedAt)
+		if !slices.Equal(windowed, full) {
+			t.Errorf("%q: windowed %v, full sort %v", q, windowed, full)
+		}
+	}
+	if got := pages("tag:rare", ""); len(got) != 6 {
+		t.Errorf("tag:rare = %v, want 6 tickets", got)
 	}
 }

@@ -69,6 +69,8 @@ type InboundReport struct {
 	// BaselineRate the baseline at the same rate.
 	Rate         *RoundResult `json:"rate,omitempty"`
 	BaselineRate *RoundResult `json:"baseline_rate,omitempty"`
+	// Freshness is the search probe run alongside the latency round.
+	Freshness *FreshnessReport `json:"search_freshness,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -185,7 +187,19 @@ func runInbound(ctx context.Context, o options, bin bench.Binaries, work string,
 		}
 		pids := append([]int{core.PID()}, core.PluginPIDs()...)
 		cpu0, _ := procSet(pids)
+		var fresh chan *FreshnessReport
+		probeCtx, stopProbe := context.WithCancel(ctx)
+		if o.freshEvery > 0 {
+			fresh = make(chan *FreshnessReport, 1)
+			go func() { fresh <- probeFreshness(probeCtx, core.URL, core.URL+"/hooks/wa", o.freshEvery) }()
+		}
 		res := bench.OpenLoop(ctx, core.URL+"/hooks/wa", o.rate, o.rateDuration, 1024, payloads("rate", o.conversations))
+		stopProbe()
+		if fresh != nil {
+			rep.Freshness = <-fresh
+			logf("search freshness under %.0f/s: %d of %d probes found, p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+				o.rate, rep.Freshness.Found, rep.Freshness.Probes, rep.Freshness.P50ms, rep.Freshness.P99ms, rep.Freshness.MaxMs)
+		}
 		cpu1, peak := procSet(pids)
 		r := RoundResult{System: "product", Mode: "rate", TargetRate: o.rate, ProcessCount: len(pids)}
 		fillRound(&r, res, cpu1-cpu0, peak)

@@ -10,10 +10,15 @@
 //   - outbox: agent replies drained to a fake Graph API with 50 ms latency
 //     and 1 % 5xx answers; replies/s and zero lost.
 //   - tickets: a store of N tickets (1,000,000 by default, built directly
-//     through core/store), then the core's start-up time, RSS and the
-//     latency of listing 50 tickets by status.
+//     through core/store, its search index built offline), then the core's
+//     start-up time, RSS and the latency of listing 50 tickets by status.
+//   - search: a store of N tickets with 3 comments each (built directly
+//     through core/store), the search index's offline build rate, then the
+//     core's RSS with the index open and the latency of two-word,
+//     field-only, mixed and phrase searches. The inbound latency round also
+//     probes search freshness (a committed message found by search).
 //
-// Usage: patchbay-bench [flags] [all|inbound|outbox|tickets]
+// Usage: patchbay-bench [flags] [all|inbound|outbox|tickets|search]
 package main
 
 import (
@@ -54,6 +59,11 @@ type options struct {
 
 	tickets      int
 	listRequests int
+
+	searchTickets  int
+	searchComments int
+	searchRequests int
+	freshEvery     time.Duration
 }
 
 func main() {
@@ -88,6 +98,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.outboxWorkers, "outbox-workers", 0, "outbox: the core's outbox.workers setting (0: its default)")
 	fs.IntVar(&o.tickets, "tickets", 1_000_000, "tickets: tickets in the store")
 	fs.IntVar(&o.listRequests, "list-requests", 2000, "tickets: list requests measured")
+	fs.IntVar(&o.searchTickets, "search-tickets", 1_000_000, "search: tickets in the store")
+	fs.IntVar(&o.searchComments, "search-comments", 3, "search: comments per ticket")
+	fs.IntVar(&o.searchRequests, "search-requests", 1000, "search: requests measured per kind of query")
+	fs.DurationVar(&o.freshEvery, "fresh-every", 200*time.Millisecond, "inbound: interval of the search freshness probes during the latency round (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,9 +110,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mode = fs.Arg(0)
 	}
 	switch mode {
-	case "all", "inbound", "outbox", "tickets":
+	case "all", "inbound", "outbox", "tickets", "search":
 	default:
-		return fmt.Errorf("unknown mode %q (all, inbound, outbox, tickets)", mode)
+		return fmt.Errorf("unknown mode %q (all, inbound, outbox, tickets, search)", mode)
 	}
 
 	work := o.workDir
@@ -136,6 +150,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("tickets: %w", err)
 		}
 		rep.Tickets = r
+	}
+	if mode == "all" || mode == "search" {
+		r, err := runSearch(ctx, o, bin, work, logf)
+		if err != nil {
+			return fmt.Errorf("search: %w", err)
+		}
+		rep.Search = r
 	}
 	rep.FinishedAt = time.Now().UTC()
 	return rep.write(o.outDir, stdout)

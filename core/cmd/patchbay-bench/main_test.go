@@ -91,10 +91,12 @@ func TestReportVerdicts(t *testing.T) {
 	r := &Report{
 		StartedAt: time.Unix(0, 0), FinishedAt: time.Unix(60, 0), CPUs: 2,
 		Inbound: &InboundReport{Product: 12000, Baseline: 20000, Ratio: 0.6,
-			Rate: &RoundResult{System: "product", Mode: "rate", TargetRate: 2000, MsgsPerSec: 2000, P99ms: 60}},
+			Rate:      &RoundResult{System: "product", Mode: "rate", TargetRate: 2000, MsgsPerSec: 2000, P99ms: 60},
+			Freshness: &FreshnessReport{Probes: 50, Found: 50, P50ms: 12, P99ms: 80, MaxMs: 95}},
 		Outbox: &OutboxReport{OutboxPhase: OutboxPhase{RepliesPerSec: 1200, FirstAttemptsPerSec: 1500},
 			Backlog: &OutboxPhase{RepliesPerSec: 1100, FirstAttemptsPerSec: 2000, Lost: 1}},
 		Tickets: &TicketsReport{Tickets: 1000, ListP99ms: 1, PeakRSSMB: 100, StartupMs: 6000},
+		Search:  &SearchReport{Tickets: 1000, Comments: 3000, TwoWordP99ms: 20, FieldOnlyP99ms: 12},
 	}
 	md := r.markdown()
 	for _, want := range []string{
@@ -106,6 +108,9 @@ func TestReportVerdicts(t *testing.T) {
 		"| backlog (queued, then drained) | 0 | 0.00 | 1100 | 2000 |",
 		"list 50 by status p99 < 5 ms | 1.00 ms | met |",
 		"start-up < 5 s | 6.00 s | **missed** |",
+		"| search, 1000 tickets / 3000 comments: two-word query p99 < 50 ms | 20.00 ms | met |",
+		"| search, 1000 tickets / 3000 comments: field-only query p99 < 10 ms | 12.00 ms | **missed** |",
+		"searchable within 1 s (p99) under the latency round's load | p99 80.0 ms, 50 of 50 found | met |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

@@ -21,6 +21,7 @@ type Report struct {
 	Inbound    *InboundReport `json:"inbound,omitempty"`
 	Outbox     *OutboxReport  `json:"outbox,omitempty"`
 	Tickets    *TicketsReport `json:"tickets,omitempty"`
+	Search     *SearchReport  `json:"search,omitempty"`
 }
 
 func newReport(o options) *Report {
@@ -33,6 +34,8 @@ func newReport(o options) *Report {
 			"conversations": o.conversations, "rate": o.rate, "rate_duration": o.rateDuration.String(),
 			"replies": o.replies, "provider_latency": o.latency.String(), "provider_errors": o.errorRate,
 			"tickets": o.tickets, "list_requests": o.listRequests,
+			"search_tickets": o.searchTickets, "search_comments": o.searchComments, "search_requests": o.searchRequests,
+			"fresh_every": o.freshEvery.String(),
 		},
 	}
 }
@@ -100,7 +103,19 @@ func (r *Report) markdown() string {
 		b.WriteString("| tickets | store MB | build s | start-up ms | list 50 by status p50 ms | p99 ms | p99.9 ms | RSS after start MB | RSS MB | peak RSS MB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		fmt.Fprintf(&b, "| %d | %.0f | %.1f | %.0f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |\n\n", t.Tickets, t.StoreMB, t.BuildSeconds, t.StartupMs, t.ListP50ms, t.ListP99ms, t.ListP999ms, t.RSSAfterStartMB, t.RSSMB, t.PeakRSSMB)
 	}
-	b.WriteString("## Targets (issue 9)\n\n| target | measured | verdict |\n|---|---|---|\n")
+	if x := r.Search; x != nil {
+		b.WriteString("## Full-text search\n\n")
+		b.WriteString("| tickets | comments | store MB | index MB | index build s | tickets/s | start-up ms | two words p50 / p99 ms | field terms p50 / p99 ms | word + fields p99 ms | phrase p99 ms | RSS after start MB | RSS MB | peak RSS MB |\n")
+		b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "| %d | %d | %.0f | %.0f | %.1f | %.0f | %.0f | %.2f / %.2f | %.2f / %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |\n\n",
+			x.Tickets, x.Comments, x.StoreMB, x.IndexMB, x.IndexSeconds, x.IndexTicketsSec, x.StartupMs, x.TwoWordP50ms, x.TwoWordP99ms,
+			x.FieldOnlyP50ms, x.FieldOnlyP99ms, x.FieldAndWordP99, x.PhraseP99ms, x.RSSAfterStartMB, x.RSSMB, x.PeakRSSMB)
+	}
+	if in := r.Inbound; in != nil && in.Freshness != nil {
+		f := in.Freshness
+		fmt.Fprintf(&b, "Search freshness during the inbound latency round: %d of %d probe messages found; commit → searchable p50 %.1f ms, p99 %.1f ms, max %.1f ms.\n\n", f.Found, f.Probes, f.P50ms, f.P99ms, f.MaxMs)
+	}
+	b.WriteString("## Targets\n\n| target | measured | verdict |\n|---|---|---|\n")
 	if in := r.Inbound; in != nil {
 		fmt.Fprintf(&b, "| durable inbound ≥ 10,000 msgs/s | %.0f msgs/s | %s |\n", in.Product, verdict(in.Product >= 10000))
 		fmt.Fprintf(&b, "| ≥ 0.5× bare baseline (aim 0.7) | %.2f× | %s |\n", in.Ratio, verdict(in.Ratio >= 0.5))
@@ -123,6 +138,14 @@ func (r *Report) markdown() string {
 		fmt.Fprintf(&b, "| %d tickets: list 50 by status p99 < 5 ms | %.2f ms | %s |\n", t.Tickets, t.ListP99ms, verdict(t.ListP99ms < 5))
 		fmt.Fprintf(&b, "| %d tickets: core RSS < 500 MB | %.0f MB peak | %s |\n", t.Tickets, t.PeakRSSMB, verdict(t.PeakRSSMB < 500))
 		fmt.Fprintf(&b, "| %d tickets: start-up < 5 s | %.2f s | %s |\n", t.Tickets, t.StartupMs/1000, verdict(t.StartupMs < 5000))
+	}
+	if x := r.Search; x != nil {
+		fmt.Fprintf(&b, "| search, %d tickets / %d comments: two-word query p99 < 50 ms | %.2f ms | %s |\n", x.Tickets, x.Comments, x.TwoWordP99ms, verdict(x.TwoWordP99ms < 50))
+		fmt.Fprintf(&b, "| search, %d tickets / %d comments: field-only query p99 < 10 ms | %.2f ms | %s |\n", x.Tickets, x.Comments, x.FieldOnlyP99ms, verdict(x.FieldOnlyP99ms < 10))
+	}
+	if in := r.Inbound; in != nil && in.Freshness != nil {
+		f := in.Freshness
+		fmt.Fprintf(&b, "| search: a committed message searchable within 1 s (p99) under the latency round's load | p99 %.1f ms, %d of %d found | %s |\n", f.P99ms, f.Found, f.Probes, verdict(f.Probes > 0 && f.Found == f.Probes && f.P99ms < 1000))
 	}
 	return b.String()
 }
