@@ -29,6 +29,8 @@ type core struct {
 	t   *testing.T
 	url string
 	st  *store.Store
+	srv *api.Server
+	ts  *httptest.Server
 }
 
 func newCore(t *testing.T) *core {
@@ -58,7 +60,7 @@ func newCore(t *testing.T) *core {
 		ts.Close()
 		st.Close()
 	})
-	return &core{t: t, url: ts.URL, st: st}
+	return &core{t: t, url: ts.URL, st: st, srv: srv, ts: ts}
 }
 
 // call is a plain API call; it fails the test unless the status is want.
@@ -601,5 +603,26 @@ func waitUpdated(t *testing.T, c *core, id uint64, updated <-chan string) {
 		case <-deadline:
 			t.Fatal("no resource-updated notification")
 		}
+	}
+}
+
+// TestCloseEndsSessions: the API server's Close, run when the HTTP server
+// shuts down (as patchbay serve registers it), ends open MCP sessions, so
+// the shutdown's drain does not wait on their notification streams.
+func TestCloseEndsSessions(t *testing.T) {
+	c := newCore(t)
+	agent, _ := c.token("grace@acme.test", "")
+	id := c.ticket("Printer on fire")
+	cs := c.connect(agent, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cs.Subscribe(ctx, &gomcp.SubscribeParams{URI: mcp.TicketURI(id)}); err != nil {
+		t.Fatal(err)
+	}
+	c.ts.Config.RegisterOnShutdown(c.srv.Close)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := c.ts.Config.Shutdown(sctx); err != nil {
+		t.Fatalf("shutdown with an open MCP session: %v", err)
 	}
 }
