@@ -18,6 +18,7 @@ import (
 	"github.com/patchbayhq/patchbay/core/api"
 	"github.com/patchbayhq/patchbay/core/mcp"
 	"github.com/patchbayhq/patchbay/core/rules"
+	"github.com/patchbayhq/patchbay/core/search"
 	"github.com/patchbayhq/patchbay/core/store"
 )
 
@@ -39,9 +40,17 @@ func newCore(t *testing.T) *core {
 	if err != nil {
 		t.Fatal(err)
 	}
+	idx, err := search.Open(st, search.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ictx, stop := context.WithCancel(context.Background())
+	indexed := make(chan struct{})
+	go func() { _ = idx.Run(ictx); close(indexed) }()
 	var m *mcp.Server
 	srv, err := api.New(api.Options{
 		Store:      st,
+		Search:     idx,
 		AdminToken: adminToken,
 		Rules:      rules.New(st, rules.Options{}),
 		Heartbeat:  time.Hour,
@@ -58,6 +67,9 @@ func newCore(t *testing.T) *core {
 	t.Cleanup(func() {
 		srv.Close()
 		ts.Close()
+		stop()
+		<-indexed
+		idx.Close()
 		st.Close()
 	})
 	return &core{t: t, url: ts.URL, st: st, srv: srv, ts: ts}
@@ -347,6 +359,7 @@ func TestToolErrors(t *testing.T) {
 		{"unknown user", "lookup_user", map[string]any{"email": "nobody@example.test"}, "not_found", ""},
 		{"unknown view", "list_view_tickets", map[string]any{"view_id": 999}, "not_found", ""},
 		{"unknown macro", "apply_macro", map[string]any{"ticket_id": id, "macro_id": 999}, "not_found", ""},
+		{"bad comments cursor", "get_ticket", map[string]any{"id": id, "comments_cursor": "bogus"}, "invalid_field", "comments_cursor"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -624,5 +637,42 @@ func TestCloseEndsSessions(t *testing.T) {
 	defer scancel()
 	if err := c.ts.Config.Shutdown(sctx); err != nil {
 		t.Fatalf("shutdown with an open MCP session: %v", err)
+	}
+}
+
+// TestSearchTickets: search_tickets finds a ticket by a word of an internal
+// note, with the match's snippet; its status argument narrows the search;
+// a query the API refuses is the tool error invalid_field on q.
+func TestSearchTickets(t *testing.T) {
+	c := newCore(t)
+	agent, _ := c.token("grace@acme.test", "")
+	id := c.ticket("Printer on fire")
+	c.ticket("Another request")
+	c.call(201, "POST", fmt.Sprintf("/api/v1/tickets/%d/comments", id), adminToken, map[string]any{"body": "Toner cartridge zyxwvut leaked", "public": false}, nil)
+	cs := c.connect(agent, nil)
+	var found struct {
+		Tickets    []map[string]any `json:"tickets"`
+		NextCursor *string          `json:"next_cursor"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok(t, tool(t, cs, "search_tickets", map[string]any{"query": "zyxwvut"}), &found)
+		if len(found.Tickets) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(found.Tickets) != 1 || found.Tickets[0]["id"] != float64(id) {
+		t.Fatalf("search: %+v", found)
+	}
+	if m, _ := found.Tickets[0]["match"].(map[string]any); m == nil || !strings.Contains(fmt.Sprint(m["snippet"]), "zyxwvut") {
+		t.Fatalf("match %v", found.Tickets[0]["match"])
+	}
+	ok(t, tool(t, cs, "search_tickets", map[string]any{"query": "zyxwvut", "status": "solved"}), &found)
+	if len(found.Tickets) != 0 {
+		t.Fatalf("status solved found %+v", found.Tickets)
+	}
+	if ae := toolErr(t, tool(t, cs, "search_tickets", map[string]any{"query": "colour:blue"})); ae.Code != "invalid_field" || ae.Field != "query" {
+		t.Fatalf("bad query: %+v", ae)
 	}
 }

@@ -342,6 +342,13 @@ func toolErrors(next gomcp.MethodHandler) gomcp.MethodHandler {
 			return res, err
 		}
 		if ae, ok := asAPIError(r.GetError()); ok {
+			// Headers the tools set from arguments: name the argument.
+			switch ae.Field {
+			case "If-Match":
+				ae.Field = "if_match"
+			case "Idempotency-Key":
+				ae.Field = "idempotency_key"
+			}
 			r.StructuredContent = map[string]any{"error": ae}
 			r.Content = []gomcp.Content{&gomcp.TextContent{Text: ae.Error()}}
 		}

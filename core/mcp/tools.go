@@ -64,7 +64,18 @@ func (s *session) searchTickets(ctx context.Context, req *gomcp.CallToolRequest,
 		v.Set("cursor", in.Cursor)
 	}
 	err := s.api(req).do(ctx, call{method: http.MethodGet, path: "/api/v1/search", query: v}, &out)
-	return out.orEmpty(), err
+	return out.orEmpty(), renameField(err, map[string]string{"q": "query"})
+}
+
+// renameField names a tool argument instead of the API parameter it
+// became in an API error's field (the model knows the tool's names).
+func renameField(err error, names map[string]string) error {
+	if ae, ok := asAPIError(err); ok {
+		if n, found := names[ae.Field]; found {
+			ae.Field = n
+		}
+	}
+	return err
 }
 
 func (o ticketsOut) orEmpty() ticketsOut {
@@ -107,7 +118,7 @@ func (s *session) getTicketWith(ctx context.Context, a *apiClient, in getTicketI
 		NextCursor *string  `json:"next_cursor"`
 	}
 	if err := a.do(ctx, call{method: http.MethodGet, path: ticketPath(in.ID) + "/comments", query: v}, &page); err != nil {
-		return out, err
+		return out, renameField(err, map[string]string{"limit": "comments_limit", "cursor": "comments_cursor"})
 	}
 	users := map[uint64]object{}
 	user := func(id uint64) (object, error) {
