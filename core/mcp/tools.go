@@ -127,7 +127,11 @@ func (s *session) getTicketWith(ctx context.Context, a *apiClient, in getTicketI
 		}
 		var u object
 		if err := a.do(ctx, call{method: http.MethodGet, path: fmt.Sprintf("/api/v1/users/%d", id)}, &u); err != nil {
-			return nil, err
+			// A user that cannot be read does not hide the conversation.
+			if ae, ok := asAPIError(err); !ok || ae.Status != http.StatusNotFound {
+				return nil, err
+			}
+			u = object{"id": id}
 		}
 		users[id] = u
 		return u, nil
