@@ -20,6 +20,7 @@ import (
 	"github.com/patchbayhq/patchbay/core/rules"
 	"github.com/patchbayhq/patchbay/core/search"
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/ticket"
 )
 
 const adminToken = "mcp-test-admin-token-0123456789"
@@ -674,5 +675,31 @@ func TestSearchTickets(t *testing.T) {
 	}
 	if ae := toolErr(t, tool(t, cs, "search_tickets", map[string]any{"query": "colour:blue"})); ae.Code != "invalid_field" || ae.Field != "query" {
 		t.Fatalf("bad query: %+v", ae)
+	}
+}
+
+// TestGetTicketUnreadableAuthor: a comment whose author cannot be read
+// (here: stored with an author id no user has) still shows, with the
+// author's id only, instead of failing the whole conversation.
+func TestGetTicketUnreadableAuthor(t *testing.T) {
+	c := newCore(t)
+	agent, _ := c.token("grace@acme.test", "")
+	id := c.ticket("Printer on fire")
+	err := c.st.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.CreateComment(&ticket.Comment{TicketID: id, AuthorID: 999999, Body: "from nowhere", Public: false, Via: "api"}, store.CommentOptions{})
+	})
+	if err != nil {
+		t.Skipf("the store refuses a comment by an unknown author: %v", err)
+	}
+	cs := c.connect(agent, nil)
+	var got struct {
+		Comments []map[string]any `json:"comments"`
+	}
+	ok(t, tool(t, cs, "get_ticket", map[string]any{"id": id}), &got)
+	if len(got.Comments) != 2 {
+		t.Fatalf("comments %+v", got.Comments)
+	}
+	if a, _ := got.Comments[1]["author"].(map[string]any); a["id"] != float64(999999) {
+		t.Fatalf("author %v", got.Comments[1]["author"])
 	}
 }
