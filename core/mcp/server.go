@@ -34,8 +34,8 @@ type Options struct {
 	// Token is the bearer token sent to URL.
 	Token string
 	// HTTPClient sends requests to URL; nil is a client without a total
-	// timeout (the event stream is long-lived) that gives up connecting
-	// after 10 s.
+	// timeout (the event stream is long-lived). Each tool's API call has a
+	// deadline of its own.
 	HTTPClient *http.Client
 	// Version is the server version shown to clients.
 	Version string

@@ -27,7 +27,7 @@ const (
 	ToolListChannels    = "list_channels"
 )
 
-// ToolNames lists every tool, in the order tools/list shows them.
+// ToolNames lists the name of every tool the server offers.
 func ToolNames() []string {
 	return []string{ToolSearchTickets, ToolGetTicket, ToolReplyToTicket, ToolAddInternalNote, ToolUpdateTicket,
 		ToolListViews, ToolListViewTickets, ToolApplyMacro, ToolLookupUser, ToolListChannels}
