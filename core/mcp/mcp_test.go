@@ -35,7 +35,7 @@ type core struct {
 	ts  *httptest.Server
 }
 
-func newCore(t *testing.T) *core {
+func newCore(t *testing.T, mod ...func(*mcp.Options)) *core {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: t.TempDir(), GCInterval: -1})
 	if err != nil {
@@ -57,7 +57,11 @@ func newCore(t *testing.T) *core {
 		Heartbeat:  time.Hour,
 		MCP: func(h http.Handler) (http.Handler, error) {
 			var err error
-			m, err = mcp.New(mcp.Options{API: h, Version: "test", RetryDelay: 10 * time.Millisecond})
+			o := mcp.Options{API: h, Version: "test", RetryDelay: 10 * time.Millisecond}
+			for _, f := range mod {
+				f(&o)
+			}
+			m, err = mcp.New(o)
 			return m, err
 		},
 	})
@@ -701,5 +705,33 @@ func TestGetTicketUnreadableAuthor(t *testing.T) {
 	}
 	if a, _ := got.Comments[1]["author"].(map[string]any); a["id"] != float64(999999) {
 		t.Fatalf("author %v", got.Comments[1]["author"])
+	}
+}
+
+// TestSubscribedSessionOutlivesIdleTimeout: a client that only listens
+// for notifications keeps its session past the idle timeout (the server
+// pings it, and its answers count as activity) and still gets them; a
+// session without subscriptions expires as configured.
+func TestSubscribedSessionOutlivesIdleTimeout(t *testing.T) {
+	c := newCore(t, func(o *mcp.Options) { o.SessionTimeout = 600 * time.Millisecond })
+	agent, _ := c.token("grace@acme.test", "")
+	id := c.ticket("Printer on fire")
+	updated := make(chan string, 16)
+	listener := c.connect(agent, &gomcp.ClientOptions{ResourceUpdatedHandler: func(_ context.Context, r *gomcp.ResourceUpdatedNotificationRequest) {
+		updated <- r.Params.URI
+	}})
+	idle := c.connect(agent, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := listener.Subscribe(ctx, &gomcp.SubscribeParams{URI: mcp.TicketURI(id)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // more than three idle timeouts
+	waitUpdated(t, c, id, updated)
+	if _, err := listener.ListTools(ctx, nil); err != nil {
+		t.Fatalf("the listening session expired: %v", err)
+	}
+	if _, err := idle.ListTools(ctx, nil); err == nil {
+		t.Fatal("an idle session without subscriptions outlived the timeout")
 	}
 }

@@ -124,8 +124,50 @@ func (u *subscriptions) subscribe(ctx context.Context, req *gomcp.SubscribeReque
 			cancel()
 		}()
 		go u.follow(ctx)
+		if u.sess.idles {
+			go u.keepAlive(ctx, req.Session)
+		}
 	}
 	return nil
+}
+
+// keepAliveFailures is how many pings in a row a subscribed session's
+// client may miss before the session is closed.
+const keepAliveFailures = 3
+
+// keepAlive pings the client of a subscribed HTTP session a few times per
+// session timeout. The SDK counts only client requests as activity, so a
+// client that just listens for notifications would otherwise lose its
+// session (and its subscriptions) after the idle timeout; its answer to a
+// ping is a request. A client that stops answering is gone: its session is
+// closed.
+func (u *subscriptions) keepAlive(ctx context.Context, ss *gomcp.ServerSession) {
+	every := u.sess.s.timeout / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	missed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, every)
+		err := ss.Ping(pctx, nil)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			missed = 0
+			continue
+		}
+		if missed++; missed >= keepAliveFailures {
+			u.sess.s.log.Debug("closing a subscribed MCP session whose client stopped answering pings", "error", err)
+			_ = ss.Close()
+			return
+		}
+	}
 }
 
 func (u *subscriptions) unsubscribe(_ context.Context, req *gomcp.UnsubscribeRequest) error {

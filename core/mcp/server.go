@@ -168,7 +168,7 @@ func (s *Server) newHandler() http.Handler {
 			return s.probe
 		}
 		if slot.srv == nil {
-			slot.srv = s.newSession(r.RemoteAddr).srv
+			slot.srv = s.newSession(r.RemoteAddr, true).srv
 		}
 		return slot.srv
 	}, &gomcp.StreamableHTTPOptions{
@@ -207,7 +207,7 @@ func (s *Server) ServeStdio(ctx context.Context, r io.ReadCloser, w io.WriteClos
 	if err := s.Check(ctx); err != nil {
 		return err
 	}
-	sess := s.newSession("")
+	sess := s.newSession("", false)
 	return sess.srv.Run(ctx, &gomcp.IOTransport{Reader: r, Writer: w})
 }
 
@@ -260,7 +260,10 @@ type session struct {
 	s          *Server
 	srv        *gomcp.Server
 	remoteAddr string
-	subs       *subscriptions
+	// idles is true for HTTP sessions, which the SDK closes after
+	// Options.SessionTimeout without a request.
+	idles bool
+	subs  *subscriptions
 }
 
 // instructions is what the server tells the model about itself at
@@ -272,8 +275,8 @@ update_ticket for status, priority, assignee, group and tags. Read a ticket befo
 pass an idempotency_key on replies and notes so that retries never send twice. Errors carry the API's code (e.g. ticket_closed,
 precondition_failed, insufficient_scope, window_closed). Tickets are also resources, patchbay://tickets/{id}: subscribe to one to be told when it changes.`
 
-func (s *Server) newSession(remoteAddr string) *session {
-	sess := &session{s: s, remoteAddr: remoteAddr}
+func (s *Server) newSession(remoteAddr string, idles bool) *session {
+	sess := &session{s: s, remoteAddr: remoteAddr, idles: idles}
 	sess.subs = newSubscriptions(sess)
 	srv := gomcp.NewServer(&gomcp.Implementation{Name: "patchbay", Title: "Patchbay", Version: s.version}, &gomcp.ServerOptions{
 		Instructions:       instructions,
