@@ -735,3 +735,44 @@ func TestSubscribedSessionOutlivesIdleTimeout(t *testing.T) {
 		t.Fatal("an idle session without subscriptions outlived the timeout")
 	}
 }
+
+// TestSessionBoundToToken: a session's id is useless with another valid
+// token (403), so a leaked session id does not let another agent act in
+// the session.
+func TestSessionBoundToToken(t *testing.T) {
+	c := newCore(t)
+	ada, _ := c.token("ada@acme.test", "")
+	bob, _ := c.token("bob@acme.test", "")
+	post := func(token, session, body string) *http.Response {
+		req, _ := http.NewRequest("POST", c.url+"/mcp", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	res := post(ada, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	sid := res.Header.Get("Mcp-Session-Id")
+	if res.StatusCode != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: %d", res.StatusCode)
+	}
+	if res := post(ada, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); res.StatusCode/100 != 2 {
+		t.Fatalf("initialized: %d", res.StatusCode)
+	}
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	if res := post(bob, sid, list); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("another token on the session: %d, want 403", res.StatusCode)
+	}
+	if res := post(ada, sid, list); res.StatusCode != http.StatusOK {
+		t.Fatalf("the session's own token: %d", res.StatusCode)
+	}
+}
