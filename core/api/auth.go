@@ -30,7 +30,13 @@ type Principal struct {
 	// UserID is the agent user the token acts as; 0 for the admin token
 	// until it first needs an author (see Server.actorID).
 	UserID uint64
+	// Scope is store.ScopeRead (GET routes only) or store.ScopeWrite
+	// (everything the role allows; the admin token's scope).
+	Scope string
 }
+
+// readOnly reports whether the principal may only read.
+func (p *Principal) readOnly() bool { return p.Scope == store.ScopeRead }
 
 // adminTokenID is the TokenID of the PATCHBAY_ADMIN_TOKEN principal.
 const adminTokenID = "admin"
@@ -94,7 +100,7 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 		return nil, err
 	}
 	if isAdminToken(s.adminHash, tok) {
-		return &Principal{Role: ticket.RoleAdmin, TokenID: adminTokenID}, nil
+		return &Principal{Role: ticket.RoleAdmin, TokenID: adminTokenID, Scope: store.ScopeWrite}, nil
 	}
 	if !strings.HasPrefix(tok, tokenPrefix) {
 		return nil, unauthorized("invalid token")
@@ -117,5 +123,5 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 	if role != ticket.RoleAdmin {
 		role = ticket.RoleAgent
 	}
-	return &Principal{Role: role, TokenID: strconv.FormatUint(t.ID, 10), UserID: t.UserID}, nil
+	return &Principal{Role: role, TokenID: strconv.FormatUint(t.ID, 10), UserID: t.UserID, Scope: t.EffectiveScope()}, nil
 }

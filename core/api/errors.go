@@ -15,6 +15,7 @@ const (
 	CodeBadRequest         = "bad_request"
 	CodeUnauthorized       = "unauthorized"
 	CodeForbidden          = "forbidden"
+	CodeInsufficientScope  = "insufficient_scope"
 	CodeNotFound           = "not_found"
 	CodeMethodNotAllowed   = "method_not_allowed"
 	CodeTicketClosed       = "ticket_closed"
@@ -92,6 +93,11 @@ func unauthorized(msg string) *Error {
 
 func forbidden(msg string) *Error {
 	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: msg}
+}
+
+func insufficientScope(method string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: CodeInsufficientScope,
+		Message: fmt.Sprintf("this token has the read scope and may only read (GET); %s needs a token with the write scope", method)}
 }
 
 func ticketClosed(id uint64) *Error {

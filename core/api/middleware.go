@@ -19,6 +19,10 @@ const (
 	public    access = iota // no token (healthz, metrics, openapi, hooks)
 	agentOnly               // any valid token: agent or admin
 	adminOnly               // the admin token or an admin-role token
+	// anyScope is any valid token whatever its scope and the method: the
+	// handler (the MCP server) checks each operation as the API call it
+	// makes.
+	anyScope
 )
 
 // handlerFunc is an API handler: it writes a success answer itself, or
@@ -80,6 +84,9 @@ func (s *Server) route(pattern string, acc access, h handlerFunc) {
 			if acc == adminOnly && p.Role != ticket.RoleAdmin {
 				err = forbidden("this call needs an admin token")
 			}
+			if err == nil && acc != anyScope && p.readOnly() && !readMethod(r.Method) {
+				err = insufficientScope(r.Method)
+			}
 			if err == nil && s.limiter != nil {
 				err = s.limiter.allow(w, p.TokenID) // ratelimit.go
 			}
@@ -119,6 +126,12 @@ func (s *Server) route(pattern string, acc access, h handlerFunc) {
 			fail(err)
 		}
 	}))
+}
+
+// readMethod reports whether method only reads: a token with the read
+// scope may call these and nothing else.
+func readMethod(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead
 }
 
 // statusWriter records the status and size of an answer. It passes Flush
@@ -208,7 +221,7 @@ func (s *Server) finish(r *http.Request, sw *statusWriter, ri *reqInfo, start ti
 		route = "unmatched"
 	}
 	elapsed := s.now().Sub(start)
-	if route != eventsRoute {
+	if route != eventsRoute && route != mcpStreamRoute {
 		// A stream's lifetime is not a latency.
 		s.metrics.latency.WithLabelValues(route, strconv.Itoa(status)).Observe(elapsed.Seconds())
 	}

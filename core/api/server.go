@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -91,6 +92,13 @@ type Options struct {
 	// TrustedProxies are reverse proxies whose X-Forwarded-For gives the
 	// client address for the failed-auth limit; empty: the TCP peer.
 	TrustedProxies []netip.Prefix
+	// MCP builds the handler served at /mcp (core/mcp's streamable HTTP
+	// MCP server) from the API handler itself, which its tools call in
+	// process. Requests reach it only with a valid bearer token (401
+	// otherwise), whatever its scope: each tool call is checked as the API
+	// call it makes. If the handler has a Close method, Server.Close calls
+	// it. nil: /mcp answers 404.
+	MCP func(api http.Handler) (http.Handler, error)
 	// Search is the full-text index behind GET /api/v1/search; nil
 	// answers 503 there.
 	Search *search.Index
@@ -130,6 +138,7 @@ type Server struct {
 	mux      *http.ServeMux
 	patterns []string
 	hub      *hub
+	mcp      http.Handler
 	limiter  *rateLimiter
 	presence *presence
 	// queryParams maps each route pattern to the query parameters the
@@ -211,11 +220,28 @@ func New(opts Options) (*Server, error) {
 	}
 	s.routes()
 	s.rulesRoutes(opts.Rules)
+	if opts.MCP != nil {
+		h, err := opts.MCP(s)
+		if err != nil {
+			return nil, fmt.Errorf("api: the MCP server: %w", err)
+		}
+		s.mcp = h
+		for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+			s.route(m+" "+mcpPath, anyScope, s.serveMCP)
+		}
+	}
 	return s, nil
 }
 
 // eventsRoute is the pattern of the event stream.
 const eventsRoute = "GET /api/v1/events"
+
+// mcpPath is where the MCP server is served (streamable HTTP).
+const mcpPath = "/mcp"
+
+// mcpStreamRoute is the MCP server's notification stream: long-lived, like
+// eventsRoute.
+const mcpStreamRoute = "GET " + mcpPath
 
 // routes registers every endpoint. The OpenAPI document must describe each
 // pattern registered here (TestOpenAPICoversRoutes).
@@ -273,7 +299,15 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.live.endStreams()
+		if c, ok := s.mcp.(interface{ Close() }); ok {
+			c.Close()
+		}
 	})
+}
+
+func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) error {
+	s.mcp.ServeHTTP(w, r)
+	return nil
 }
 
 // Patterns returns the registered route patterns (for docs and tests).

@@ -552,7 +552,7 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request) error {
 	}
 	principal := principalFrom(r.Context())
 	var out *ticket.Ticket
-	err = s.store.Update(r.Context(), func(tx *store.Tx) error {
+	apply := func(tx *store.Tx) error {
 		p := p // the tag delta applies to this attempt's read
 		t, err := tx.Ticket(id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -607,11 +607,14 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request) error {
 		}
 		tx.SetActor(actor)
 		return tx.UpdateTicket(t)
-	})
-	if err != nil {
-		return storeError(err)
 	}
-	w.Header().Set("ETag", ticketETag(out))
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	// With an Idempotency-Key the answer is kept like a POST's: a client
+	// retrying a change whose answer it lost (with an If-Match that the
+	// change itself made stale) gets the first answer, not a 412.
+	return s.commit(w, r, body, func(tx *store.Tx) (*result, error) {
+		if err := apply(tx); err != nil {
+			return nil, err
+		}
+		return &result{status: http.StatusOK, header: http.Header{"ETag": {ticketETag(out)}}, body: out}, nil
+	})
 }

@@ -17,6 +17,7 @@ type tokenJSON struct {
 	ID          uint64      `json:"id"`
 	Role        ticket.Role `json:"role"`
 	UserID      uint64      `json:"user_id"`
+	Scope       string      `json:"scope"`
 	Description string      `json:"description,omitempty"`
 	CreatedAt   time.Time   `json:"created_at"`
 	RevokedAt   time.Time   `json:"revoked_at,omitzero"`
@@ -33,17 +34,20 @@ type newTokenJSON struct {
 }
 
 func toTokenJSON(t *store.Token) tokenJSON {
-	return tokenJSON{ID: t.ID, Role: t.Role, UserID: t.UserID, Description: t.Name, CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt}
+	return tokenJSON{ID: t.ID, Role: t.Role, UserID: t.UserID, Scope: t.EffectiveScope(), Description: t.Name, CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt}
 }
 
 // tokenCreate is the body of POST /api/v1/tokens: either user_id, or an
 // email (and name) naming the agent, created on the fly when unknown.
 type tokenCreate struct {
-	UserID      uint64      `json:"user_id"`
-	Name        string      `json:"name"`
-	Email       string      `json:"email"`
-	Role        ticket.Role `json:"role"`
-	Description string      `json:"description"`
+	UserID uint64      `json:"user_id"`
+	Name   string      `json:"name"`
+	Email  string      `json:"email"`
+	Role   ticket.Role `json:"role"`
+	// Scope is "read" (GET routes and read-only MCP tools) or "write"
+	// (the default: everything the role allows).
+	Scope       string `json:"scope"`
+	Description string `json:"description"`
 }
 
 func (in *tokenCreate) validate() error {
@@ -53,6 +57,13 @@ func (in *tokenCreate) validate() error {
 	case ticket.RoleAgent, ticket.RoleAdmin:
 	default:
 		return invalidField("role", "must be agent or admin")
+	}
+	switch in.Scope {
+	case "":
+		in.Scope = store.ScopeWrite
+	case store.ScopeRead, store.ScopeWrite:
+	default:
+		return invalidField("scope", "must be read or write")
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	in.Description = strings.TrimSpace(in.Description)
@@ -142,7 +153,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, err
 		}
-		t := &store.Token{Hash: hashToken(secret), UserID: u.ID, Role: in.Role, Name: in.Description}
+		t := &store.Token{Hash: hashToken(secret), UserID: u.ID, Role: in.Role, Scope: in.Scope, Name: in.Description}
 		if err := tx.PutToken(t); err != nil {
 			return nil, err
 		}

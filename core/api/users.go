@@ -210,9 +210,11 @@ func (s *Server) mergeUser(w http.ResponseWriter, r *http.Request) error {
 
 // meJSON is the answer of GET /api/v1/me: who the token acts as.
 type meJSON struct {
-	Role    ticket.Role  `json:"role"`
-	TokenID string       `json:"token_id"`
-	User    *ticket.User `json:"user"`
+	Role    ticket.Role `json:"role"`
+	TokenID string      `json:"token_id"`
+	// Scope is "read" or "write" (see POST /api/v1/tokens).
+	Scope string       `json:"scope"`
+	User  *ticket.User `json:"user"`
 }
 
 // me tells the caller which user its token acts as (so that a software
@@ -220,7 +222,7 @@ type meJSON struct {
 // first writes.
 func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	p := principalFrom(r.Context())
-	out := meJSON{Role: p.Role, TokenID: p.TokenID}
+	out := meJSON{Role: p.Role, TokenID: p.TokenID, Scope: p.Scope}
 	err := s.view(func(tx *store.ReadTx) error {
 		var u *ticket.User
 		var err error

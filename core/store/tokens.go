@@ -10,13 +10,33 @@ import (
 // Token is an API token as stored: only a hash of the secret is kept (the
 // API hashes the presented bearer token, e.g. hex SHA-256, and looks it up).
 type Token struct {
-	ID        uint64      `json:"id"`
-	Hash      string      `json:"hash"`
-	UserID    uint64      `json:"user_id"`
-	Role      ticket.Role `json:"role"`
-	Name      string      `json:"name,omitempty"`
-	CreatedAt time.Time   `json:"created_at"`
-	RevokedAt time.Time   `json:"revoked_at,omitzero"`
+	ID     uint64      `json:"id"`
+	Hash   string      `json:"hash"`
+	UserID uint64      `json:"user_id"`
+	Role   ticket.Role `json:"role"`
+	Name   string      `json:"name,omitempty"`
+	// Scope limits what the token may do: ScopeRead (reads only) or
+	// ScopeWrite. Empty, as stored by versions before scopes, is
+	// ScopeWrite.
+	Scope     string    `json:"scope,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// Token scopes.
+const (
+	// ScopeRead allows only reading: GET routes, read-only MCP tools.
+	ScopeRead = "read"
+	// ScopeWrite allows everything the token's role allows.
+	ScopeWrite = "write"
+)
+
+// EffectiveScope is the token's scope, ScopeWrite when none is stored.
+func (t *Token) EffectiveScope() string {
+	if t.Scope == "" {
+		return ScopeWrite
+	}
+	return t.Scope
 }
 
 // Revoked reports whether the token was revoked.

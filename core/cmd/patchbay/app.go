@@ -15,6 +15,7 @@ import (
 	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/core/api"
 	"github.com/patchbayhq/patchbay/core/inbound"
+	"github.com/patchbayhq/patchbay/core/mcp"
 	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/pluginhost"
 	"github.com/patchbayhq/patchbay/core/rules"
@@ -167,7 +168,11 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		StreamWriteTimeout: cfg.HTTP.StreamWriteTimeout,
 		MaxFailedAuth:      cfg.HTTP.MaxFailedAuth,
 		TrustedProxies:     cfg.HTTP.TrustedProxies,
-		Search:             index,
+		// The MCP server at /mcp: its tools call this API in process.
+		MCP: func(h http.Handler) (http.Handler, error) {
+			return mcp.New(mcp.Options{API: h, Version: version, Logger: logger.Named("mcp")})
+		},
+		Search: index,
 	})
 	if err != nil {
 		_ = a.close(ctx)

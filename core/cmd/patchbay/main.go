@@ -6,6 +6,7 @@
 //	patchbay plugins  [-config FILE | -dir DIR]   list installed plugins and their manifests
 //	patchbay backup   -config FILE -o BACKUP   back up the store (online while serving)
 //	patchbay restore  -config FILE -i BACKUP   restore into an empty data directory
+//	patchbay mcp      -url URL -token-env NAME   an MCP server on stdio for a running core
 //	patchbay reindex  -config FILE             rebuild the full-text search index (server stopped)
 //	patchbay version                 print the version
 package main
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdBackup(ctx, args[1:], stdout, stderr)
 	case "restore":
 		err = cmdRestore(ctx, args[1:], stdout, stderr)
+	case "mcp":
+		err = cmdMCP(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "reindex":
 		err = cmdReindex(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -97,6 +100,7 @@ Usage:
   patchbay plugins  [-config FILE | -dir DIR]  list installed plugins with their manifests
   patchbay backup   -config FILE -o BACKUP     back up the store (online while the server runs)
   patchbay restore  -config FILE -i BACKUP     restore a backup into an empty data directory
+  patchbay mcp      -url URL -token-env NAME   serve MCP on stdin/stdout for a running core (desktop AI clients)
   patchbay reindex  -config FILE               rebuild the search index from the store (server stopped)
   patchbay version                             print the version
 

@@ -399,6 +399,12 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"serve", "-log-level", "loud"}, 2, "unknown -log-level"},
 		{[]string{"validate", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"help"}, 0, "patchbay serve"},
+		{[]string{"help"}, 0, "patchbay mcp"},
+		{[]string{"mcp", "-token-env", "PATCHBAY_TEST_UNSET_TOKEN"}, 2, "PATCHBAY_TEST_UNSET_TOKEN (from -token-env) is empty or unset"},
+		{[]string{"mcp", "-token-env", ""}, 2, "-token-env must name an environment variable"},
+		{[]string{"mcp", "-token", "pbt_x"}, 2, "flag provided but not defined: -token"},
+		{[]string{"mcp", "-token-env", "PATH", "-url", "ftp://core.test"}, 2, "must start with http:// or https://"},
+		{[]string{"mcp", "-token-env", "PATH", "-url", "http://127.0.0.1:1"}, 1, "calling the Patchbay API"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
