@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -75,6 +76,10 @@ type Store struct {
 	// disabled. Owned by the writer goroutine.
 	cache *writerCache
 
+	// readFail is the first read of a stored record that failed
+	// (health.go); nil while every read succeeded.
+	readFail atomic.Pointer[ReadFailure]
+
 	// commits counts synced commits (tests and metrics).
 	statsMu sync.Mutex
 	stats   Stats
@@ -119,7 +124,17 @@ func Open(opts Options) (*Store, error) {
 	if err := checkOpenSpace(opts); err != nil { // space.go
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
-	db, err := badger.OpenManaged(opts.badgerOptions())
+	warnings, damage := verifyFiles(opts, false) // verify.go
+	if len(damage) > 0 {
+		for _, d := range damage {
+			opts.Logger.Error("damaged data file: refusing to open the store", "error", d)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, errors.Join(damage...))
+	}
+	for _, w := range warnings {
+		opts.Logger.Warn("torn write of a crash discarded", "detail", w)
+	}
+	db, err := openBadger(opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
@@ -158,6 +173,17 @@ func Open(opts Options) (*Store, error) {
 		go s.spaceLoop(opts.spaceEvery)
 	}
 	return s, nil
+}
+
+// openBadger opens Badger, turning a panic while it opens (damage the
+// checks before it did not catch) into an error.
+func openBadger(opts Options) (db *badger.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: badger panicked while opening the store: %v; restore the data directory from a backup (patchbay restore)", ErrDamaged, p)
+		}
+	}()
+	return badger.OpenManaged(opts.badgerOptions())
 }
 
 // Close stops the writer (queued updates fail with ErrStoreClosed), stops
@@ -240,7 +266,7 @@ func (s *Store) View(fn func(*ReadTx) error) error {
 	defer s.releaseView(ts)
 	txn := s.db.NewTransactionAt(ts, false)
 	defer txn.Discard()
-	return fn(&ReadTx{r: badgerReader{txn}})
+	return fn(&ReadTx{r: badgerReader{txn: txn, s: s}})
 }
 
 // acquireRead registers a snapshot reader at the durable timestamp; the

@@ -30,7 +30,10 @@ type reader interface {
 	scanKeysBefore(prefix, before []byte, limit int) ([][]byte, error)
 }
 
-type badgerReader struct{ txn *badger.Txn }
+type badgerReader struct {
+	txn *badger.Txn
+	s   *Store // notes failed reads (health.go)
+}
 
 func (b badgerReader) get(k []byte) ([]byte, bool, error) {
 	item, err := b.txn.Get(k)
@@ -38,11 +41,11 @@ func (b badgerReader) get(k []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("store: get: %w", err)
+		return nil, false, b.s.readFailed(k, err)
 	}
 	v, err := item.ValueCopy(nil)
 	if err != nil {
-		return nil, false, fmt.Errorf("store: read value: %w", err)
+		return nil, false, b.s.readFailed(k, err)
 	}
 	return v, true, nil
 }
@@ -64,7 +67,7 @@ func (b badgerReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvP
 		if !keysOnly {
 			v, err := item.ValueCopy(nil)
 			if err != nil {
-				return nil, fmt.Errorf("store: read value: %w", err)
+				return nil, b.s.readFailed(p.Key, err)
 			}
 			p.Value = v
 		}
@@ -290,7 +293,7 @@ func newTx(s *Store, u *unit) *Tx {
 	if s.cache != nil {
 		s.cache.sync(u.epoch)
 	}
-	r := &txReader{own: ov, cache: s.cache, lower: layeredReader{base: badgerReader{u.base}, layers: layers}}
+	r := &txReader{own: ov, cache: s.cache, lower: layeredReader{base: badgerReader{txn: u.base, s: s}, layers: layers}}
 	return &Tx{ReadTx: ReadTx{r: r, tickets: map[uint64]*ticket.Ticket{}}, s: s, ov: ov, now: s.now()}
 }
 
