@@ -6,6 +6,7 @@
 //	patchbay plugins  [-config FILE | -dir DIR]   list installed plugins and their manifests
 //	patchbay backup   -config FILE -o BACKUP   back up the store (online while serving)
 //	patchbay restore  -config FILE -i BACKUP   restore into an empty data directory
+//	patchbay check    -config FILE   check a stopped server's store file by file and record by record
 //	patchbay version                 print the version
 package main
 
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdBackup(ctx, args[1:], stdout, stderr)
 	case "restore":
 		err = cmdRestore(ctx, args[1:], stdout, stderr)
+	case "check":
+		err = cmdCheck(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		err = cmdVersion(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
@@ -94,6 +97,7 @@ Usage:
   patchbay plugins  [-config FILE | -dir DIR]  list installed plugins with their manifests
   patchbay backup   -config FILE -o BACKUP     back up the store (online while the server runs)
   patchbay restore  -config FILE -i BACKUP     restore a backup into an empty data directory
+  patchbay check    -config FILE               check the store of a stopped server (exit 1 when damaged)
   patchbay version                             print the version
 
 Run "patchbay COMMAND -h" for a command's flags.
