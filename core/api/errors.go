@@ -27,6 +27,9 @@ const (
 	CodeEventsExpired      = "events_expired"
 	CodeInternal           = "internal_error"
 	CodeUnavailable        = "unavailable"
+	// CodeStoreDamaged: a stored record does not read back (a damaged data
+	// file); /healthz answers 503 with it until the store is restored.
+	CodeStoreDamaged = "store_damaged"
 )
 
 // Error is an API error: an HTTP status and the JSON error object

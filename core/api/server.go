@@ -204,6 +204,12 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.View(func(*store.ReadTx) error { return nil }); err != nil {
 		return unavailable(err)
 	}
+	// A stored record failed to read back: a data file is damaged. The
+	// store serves what it can read, but the operator must restore it
+	// (docs/operations.md, "Damaged store files").
+	if f := s.store.ReadFailure(); f != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeStoreDamaged, Message: "a stored record could not be read at " + f.At.UTC().Format(time.RFC3339) + ": the data directory is damaged; stop the server, run patchbay check and restore from a backup (the log names the record and the error)"}
+	}
 	// The data directory's disk is short of space: the store refuses
 	// writes (inbound answers 5xx/451) until space is freed, then resumes
 	// by itself (core/store/space.go).

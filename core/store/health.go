@@ -87,7 +87,7 @@ func (s *Store) Verify(ctx context.Context) error {
 				}
 			}
 			item := it.Item()
-			if err := item.Value(func([]byte) error { return nil }); err != nil {
+			if _, err := readValue(item); err != nil {
 				problems = append(problems, s.readFailed(item.KeyCopy(nil), err))
 				if len(problems) >= maxViolations {
 					break

@@ -43,11 +43,29 @@ func (b badgerReader) get(k []byte) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, b.s.readFailed(k, err)
 	}
-	v, err := item.ValueCopy(nil)
+	v, err := readValue(item)
 	if err != nil {
 		return nil, false, b.s.readFailed(k, err)
 	}
 	return v, true, nil
+}
+
+// errValueLost is what a value-log read that Badger could not do looks
+// like: Badger logs the failure and yields an empty value without an
+// error, so an empty value of a key whose stored size is not zero is it.
+var errValueLost = errors.New("the value-log record of the key does not read back (checksum mismatch or past the end of its file)")
+
+// readValue copies an item's value, turning Badger's silent failure to
+// read a value-log record into an error.
+func readValue(item *badger.Item) ([]byte, error) {
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) == 0 && item.ValueSize() > 0 {
+		return nil, errValueLost
+	}
+	return v, nil
 }
 
 func (b badgerReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvPair, error) {
@@ -65,7 +83,7 @@ func (b badgerReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvP
 		item := it.Item()
 		p := kvPair{Key: item.KeyCopy(nil)}
 		if !keysOnly {
-			v, err := item.ValueCopy(nil)
+			v, err := readValue(item)
 			if err != nil {
 				return nil, b.s.readFailed(p.Key, err)
 			}
