@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/rules"
 	"github.com/patchbayhq/patchbay/core/store"
 )
@@ -61,12 +62,23 @@ type Options struct {
 	// automations, macros, views, webhooks and auto_replies; nil answers
 	// 503 there.
 	Rules *rules.Engine
+	// Outbox is the reply worker, for the outbox state of each channel in
+	// GET /api/v1/channels; nil shows none. Retried replies are found by
+	// the worker through the store's commit notifications either way.
+	Outbox OutboxStatus
+}
+
+// OutboxStatus reports the outbox state per channel instance;
+// *outbox.Worker satisfies it.
+type OutboxStatus interface {
+	ChannelStatus() (map[string]outbox.ChannelStatus, error)
 }
 
 // Server is the agent HTTP API. It is an http.Handler.
 type Server struct {
 	store     *store.Store
 	channels  ChannelLister
+	outbox    OutboxStatus
 	hooks     http.Handler
 	adminHash []byte
 	log       hclog.Logger
@@ -103,6 +115,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		store:     opts.Store,
 		channels:  opts.Channels,
+		outbox:    opts.Outbox,
 		hooks:     opts.Hooks,
 		log:       opts.Logger,
 		maxBody:   opts.MaxBodyBytes,
@@ -162,6 +175,7 @@ func (s *Server) routes() {
 	s.route("PATCH /api/v1/tickets/{id}", agentOnly, s.patchTicket)
 	s.route("GET /api/v1/tickets/{id}/comments", agentOnly, s.listComments)
 	s.route("POST /api/v1/tickets/{id}/comments", agentOnly, s.createComment)
+	s.route("POST /api/v1/tickets/{id}/comments/{comment_id}/retry", agentOnly, s.retryComment)
 
 	s.route("GET /api/v1/users", agentOnly, s.listUsers)
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)
@@ -169,6 +183,7 @@ func (s *Server) routes() {
 
 	s.route("GET /api/v1/me", agentOnly, s.me)
 	s.route("GET /api/v1/channels", agentOnly, s.listChannels)
+	s.route("POST /api/v1/channels/{name}/retry-failed", agentOnly, s.retryFailed)
 	s.route("POST /api/v1/attachments", agentOnly, s.uploadAttachment)
 	s.route("GET /api/v1/attachments/{id}", agentOnly, s.getAttachment)
 	s.route(eventsRoute, agentOnly, s.events)

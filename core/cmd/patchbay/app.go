@@ -138,6 +138,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Logger:       logger.Named("api"),
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		Rules:        engine,
+		Outbox:       worker,
 	})
 	if err != nil {
 		_ = a.close(ctx)
