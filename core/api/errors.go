@@ -45,6 +45,9 @@ type Error struct {
 	Field string `json:"field,omitempty"`
 	// err is the internal cause, logged but never sent.
 	err error
+	// quietKey, when set, rate-limits the access log line of this error
+	// per key (a fault that refuses every request, such as a full disk).
+	quietKey string
 }
 
 // Error describes the API error for logs; clients see the JSON shape.

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,7 +17,17 @@ import (
 	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/rules"
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/internal/ratelog"
 )
+
+// quietInterval is the least time between two access log lines of one
+// rate-limited fault.
+const quietInterval = 10 * time.Second
+
+// diskRetryAfter is the Retry-After, in seconds, of a webhook refused for
+// lack of disk space: the store admits writes again within a second of
+// space being freed.
+const diskRetryAfter = 30
 
 // DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes
 // is zero.
@@ -76,9 +87,11 @@ type OutboxStatus interface {
 
 // Server is the agent HTTP API. It is an http.Handler.
 type Server struct {
-	store     *store.Store
-	channels  ChannelLister
-	outbox    OutboxStatus
+	store    *store.Store
+	channels ChannelLister
+	outbox   OutboxStatus
+	// quiet rate-limits access log lines of errors with a quietKey.
+	quiet     *ratelog.Limiter
 	hooks     http.Handler
 	adminHash []byte
 	log       hclog.Logger
@@ -116,6 +129,7 @@ func New(opts Options) (*Server, error) {
 		store:     opts.Store,
 		channels:  opts.Channels,
 		outbox:    opts.Outbox,
+		quiet:     ratelog.New(quietInterval),
 		hooks:     opts.Hooks,
 		log:       opts.Logger,
 		maxBody:   opts.MaxBodyBytes,
@@ -251,6 +265,14 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) serveHooks(w http.ResponseWriter, r *http.Request) error {
 	if s.hooks == nil {
 		return notFound("no channels are configured")
+	}
+	// A disk short of space refuses every write: answer the provider 503
+	// with Retry-After at once (it redelivers later) instead of letting
+	// the plugin fail the message with a 500, and log it once in a while,
+	// not per webhook.
+	if err := s.store.Writable(); err != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(diskRetryAfter))
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the server is short of disk space and accepts no messages for now; retry later", err: err, quietKey: "hooks-disk"}
 	}
 	s.hooks.ServeHTTP(w, r)
 	return nil
