@@ -202,9 +202,36 @@ func (s *Store) Close() error {
 			s.viewsDone.Wait()
 		}
 		s.mu.Unlock()
+		if free, need, short := s.closeRoom(); short {
+			// Badger's Close writes the memtable out as an L0 table
+			// through a sparse mmap: on a disk another process filled,
+			// that page fault is a SIGBUS. Every commit is already synced
+			// in the WAL, so leaving Badger's files as a crash would is
+			// lossless: the next Open replays the WAL. Badger's handle
+			// (and its directory lock) is released when the process
+			// exits.
+			s.log.Warn("closing the store without flushing its memtable: the disk is short of space; every commit is in the synced WAL and the next start replays it",
+				"free", ibytes(free), "needed", ibytes(need))
+			return
+		}
 		err = s.db.Close()
 	})
 	return err
+}
+
+// closeRoom reports whether the disk is too short for Badger's close-time
+// flush: every memtable as an L0 table, plus a margin for the manifest and
+// directory entries.
+func (s *Store) closeRoom() (free, need uint64, short bool) {
+	if !s.space.enabled() {
+		return 0, 0, false
+	}
+	smp := s.space.measure()
+	if smp.err != nil {
+		return 0, 0, false
+	}
+	need = uint64(numMemtables*s.opts.MemTableSize) + openMargin
+	return smp.free, need, smp.free < need
 }
 
 func (s *Store) now() time.Time { return s.opts.Clock() }
