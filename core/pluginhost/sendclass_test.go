@@ -99,3 +99,44 @@ func TestSendTimeoutOfALivePlugin(t *testing.T) {
 		t.Fatalf("send past the caller's deadline to a running plugin: %v, want a timeout that is not ErrUnavailable", err)
 	}
 }
+
+// TestSendCanceledByClosingConnection: the host closes its connection to a
+// plugin (as go-plugin does when it shuts a client down) while a send waits
+// on it: gRPC ends the call with Canceled ("the client connection is
+// closing") although the caller's context is live. That failure is the
+// plugin's process going away, not the provider's answer: ErrUnavailable.
+func TestSendCanceledByClosingConnection(t *testing.T) {
+	sup := fastSupervision()
+	sup.PingInterval = 10 * time.Minute // no replacement: only the close ends the call
+	h := startHarness(t, sup, nil, testChannel("alpha", nil))
+	pid := h.pid(t, "alpha")
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
+	s, _, err := h.m.instances["alpha"].current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, ok := s.conn.(*wireConn)
+	if !ok {
+		t.Fatalf("session conn is %T", s.conn)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := h.m.Send(ctx, "alpha", &sdk.OutboundMessage{IdempotencyKey: "k", Text: "hello"})
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the send is waiting on the stopped plugin
+	_ = wc.grpc.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("send cut by the closing connection: %#v (code %s), want ErrUnavailable", err, status.Code(err))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the send did not end when the connection closed")
+	}
+}
