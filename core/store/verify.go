@@ -240,7 +240,7 @@ func keyTs(key []byte) uint64 {
 // from when there is none.
 func lastNonZero(f *os.File, from, size int64) (int64, error) {
 	const chunk = 1 << 20
-	buf := make([]byte, chunk)
+	buf := make([]byte, min(chunk, max(size-from, 0)))
 	for end := size; end > from; {
 		start := max(end-chunk, from)
 		b := buf[:end-start]
