@@ -70,15 +70,15 @@ func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) error {
 	}
 	principal := principalFrom(r.Context())
 	total := 0
-	for total < maxBulkRetry {
-		var n int
+	for looked := 0; looked < maxBulkRetry; {
+		var n, examined int
 		err := s.store.Update(r.Context(), func(tx *store.Tx) error {
 			actor, err := s.actorID(tx, principal)
 			if err != nil {
 				return err
 			}
 			tx.SetActor(actor)
-			n, err = outbox.RetryFailed(tx, name, retryBatch)
+			n, examined, err = outbox.RetryFailed(tx, name, retryBatch)
 			return err
 		})
 		if err != nil {
@@ -88,7 +88,8 @@ func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) error {
 			return storeError(err)
 		}
 		total += n
-		if n == 0 {
+		looked += examined
+		if examined < retryBatch {
 			break
 		}
 	}

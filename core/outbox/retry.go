@@ -59,15 +59,21 @@ func deliveryState(c *ticket.Comment) string {
 	}
 }
 
-// RetryFailed queues up to limit of the instance's failed replies again
-// (see Retry), oldest first, and returns how many. Replies whose delivery
-// changed since they failed (a late provider receipt) are dropped from the
-// failed index, not retried.
-func RetryFailed(tx *store.Tx, instance string, limit int) (int, error) {
+// RetryFailed looks at up to limit of the instance's failed replies,
+// oldest first, queues them again (see Retry) and returns how many it
+// queued and how many it looked at (fewer than limit: there are no more).
+// Replies whose delivery changed since they failed (a late provider
+// receipt) are dropped from the failed index, not retried.
+func RetryFailed(tx *store.Tx, instance string, limit int) (retried, examined int, err error) {
 	ids, err := tx.FailedReplies(instance, limit)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	n, err := retryIDs(tx, instance, ids)
+	return n, len(ids), err
+}
+
+func retryIDs(tx *store.Tx, instance string, ids []uint64) (int, error) {
 	n := 0
 	for _, id := range ids {
 		c, err := tx.Comment(id)

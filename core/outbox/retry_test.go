@@ -128,7 +128,11 @@ func TestOutageLongerThanTheRetryBudget(t *testing.T) {
 	var n int
 	if err := e.update(func(tx *store.Tx) error {
 		var err error
-		n, err = RetryFailed(tx, "wa", 100)
+		var examined int
+		n, examined, err = RetryFailed(tx, "wa", 100)
+		if examined != 5 {
+			t.Errorf("RetryFailed examined %d, want 5", examined)
+		}
 		return err
 	}); err != nil {
 		t.Fatal(err)

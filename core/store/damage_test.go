@@ -270,3 +270,30 @@ func TestOpenTornTail(t *testing.T) {
 		t.Errorf("torn tail not logged: %q", logs.String())
 	}
 }
+
+// TestOpenRefusesCutSealedValueLog: an older value-log file (one Badger no
+// longer appends to, so Open only walks its record headers) cut in the
+// middle is refused, naming the file.
+func TestOpenRefusesCutSealedValueLog(t *testing.T) {
+	dir, _ := damageFixture(t, false)
+	s, err := Open(damageOptions(dir)) // a new value-log file: the old one is sealed
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	sealed := filepath.Join(dir, "000001.vlog")
+	fi, err := os.Stat(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vlogs, _ := filepath.Glob(filepath.Join(dir, "*.vlog")); len(vlogs) < 2 {
+		t.Fatalf("value-log files %v: want a sealed one and a newer one", vlogs)
+	}
+	if err := os.Truncate(sealed, fi.Size()/2+13); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(damageOptions(dir))
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "000001.vlog") {
+		t.Fatalf("open with a cut sealed value log: %v", err)
+	}
+}
