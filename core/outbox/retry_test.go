@@ -272,3 +272,32 @@ func TestStepClock(t *testing.T) {
 		}
 	}
 }
+
+// TestClockStepBackDoesNotHoldReplies: the system clock steps back an hour
+// while a reply backs off after a failed attempt. The worker's clock
+// follows monotonic time, so the retry still comes after its backoff (a
+// fraction of a second here), not an hour later as with due times compared
+// to the wall clock (with Clock: wall this test fails).
+func TestClockStepBackDoesNotHoldReplies(t *testing.T) {
+	e := newEnv(t)
+	tk := e.seed()
+	start := time.Now()
+	var step atomic.Int64 // how far the wall clock was stepped back
+	wall := func() time.Time { return start.Round(0).Add(time.Since(start) - time.Duration(step.Load())) }
+	clock := &stepClock{wall: wall, elapsed: func() time.Duration { return time.Since(start) }, last: start.Round(0)}
+	s := &switchSender{err: errors.New("provider answered 500")}
+	s.broken.Store(true)
+	_, stop := e.worker(s, Options{Clock: clock.Now, BaseBackoff: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	defer stop()
+	id := e.reply(tk, "across a clock step")
+	deadline := time.Now().Add(10 * time.Second)
+	for s.calls.Load() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no first attempt")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	step.Store(int64(time.Hour))
+	s.broken.Store(false)
+	e.waitStatus(id, ticket.DeliverySent) // gives up after 20 s
+}
