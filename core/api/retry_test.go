@@ -140,3 +140,27 @@ func TestRetryFailedRouteAndChannelStatus(t *testing.T) {
 		t.Errorf("wa %+v %+v", wa, wa.Outbox)
 	}
 }
+
+// TestRetryCommentOfClosedTicket: closed is closed: a failed reply of a
+// closed ticket is not retried (409 ticket_closed) and nothing changes.
+func TestRetryCommentOfClosedTicket(t *testing.T) {
+	e := newEnv(t)
+	tid, cid := failedReply(t, e.st, "wa")
+	if err := e.st.Update(context.Background(), func(tx *store.Tx) error {
+		tk, err := tx.Ticket(tid)
+		if err != nil {
+			return err
+		}
+		tk.Status = ticket.StatusClosed
+		return tx.UpdateTicket(tk)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.req("POST", fmt.Sprintf("/api/v1/tickets/%d/comments/%d/retry", tid, cid), e.admin, nil)
+	if r.status != 409 || r.apiErr(t).Code != CodeTicketClosed {
+		t.Fatalf("retry on a closed ticket: %d %s", r.status, r.body)
+	}
+	if err := e.st.View(func(r *store.ReadTx) error { _, err := r.OutboxEntry(cid); return err }); err == nil {
+		t.Fatal("the reply of a closed ticket was queued")
+	}
+}

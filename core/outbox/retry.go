@@ -15,10 +15,11 @@ var ErrNotFailed = errors.New("outbox: only a failed reply can be retried")
 // Retry queues a failed public reply again, in tx: its delivery becomes
 // pending with no attempts spent (the full MaxAttempts budget), the last
 // error is kept in the entry until the next attempt, and the worker sends
-// it as soon as the transaction commits (call Worker.Kick after). It is
+// it as soon as the transaction commits (it notices the commit). It is
 // sent with the same idempotency key as before, so a provider that honours
 // the key drops a duplicate. Errors: store.ErrNotFound for an unknown
-// comment or one of another ticket; ErrNotFailed.
+// comment or one of another ticket; ticket.ErrClosed for a closed ticket
+// (closed is closed); ErrNotFailed.
 func Retry(tx *store.Tx, ticketID, commentID uint64) (*ticket.Comment, error) {
 	c, err := tx.Comment(commentID)
 	if err != nil {
@@ -30,6 +31,10 @@ func Retry(tx *store.Tx, ticketID, commentID uint64) (*ticket.Comment, error) {
 	t, err := tx.Ticket(ticketID)
 	if err != nil {
 		return nil, err
+	}
+	if t.Status == ticket.StatusClosed {
+		// Closed is closed: nothing of a closed ticket changes.
+		return nil, fmt.Errorf("reply %d: %w", commentID, ticket.ErrClosed)
 	}
 	if !c.Public || t.Channel == "" || c.Delivery == nil || c.Delivery.Status != ticket.DeliveryFailed {
 		return nil, fmt.Errorf("%w: reply %d is %s", ErrNotFailed, commentID, deliveryState(c))
@@ -63,7 +68,8 @@ func deliveryState(c *ticket.Comment) string {
 // oldest first, queues them again (see Retry) and returns how many it
 // queued and how many it looked at (fewer than limit: there are no more).
 // Replies whose delivery changed since they failed (a late provider
-// receipt) are dropped from the failed index, not retried.
+// receipt) and replies of tickets closed since are dropped from the failed
+// index, not retried.
 func RetryFailed(tx *store.Tx, instance string, limit int) (retried, examined int, err error) {
 	ids, err := tx.FailedReplies(instance, limit)
 	if err != nil {
@@ -83,7 +89,7 @@ func retryIDs(tx *store.Tx, instance string, ids []uint64) (int, error) {
 		} else if err != nil {
 			return n, err
 		}
-		if _, err := Retry(tx, c.TicketID, id); errors.Is(err, ErrNotFailed) || errors.Is(err, store.ErrNotFound) {
+		if _, err := Retry(tx, c.TicketID, id); errors.Is(err, ErrNotFailed) || errors.Is(err, store.ErrNotFound) || errors.Is(err, ticket.ErrClosed) {
 			tx.UnmarkFailed(instance, id)
 			continue
 		} else if err != nil {
