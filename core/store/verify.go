@@ -316,9 +316,8 @@ func lastNonZero(f *os.File, from, size int64) (int64, error) {
 	return from, nil
 }
 
-// judgeLog turns a scan into a DamageError, a warning (a torn tail Badger
-// will discard) or nothing. sealed is a value-log file Badger no longer
-// appends to.
+// judgeLog turns a scan of a WAL or of the newest value-log file into a
+// DamageError, a warning (a torn tail Badger will discard) or nothing.
 func judgeLog(path string, s logScan, tornTailMax int64) (warning string, err error) {
 	if s.dataEnd <= s.validEnd {
 		return "", nil
