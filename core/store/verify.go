@@ -124,10 +124,13 @@ func scanLog(path string, wal, verify bool) (logScan, error) {
 	}
 	res := logScan{size: fi.Size(), validEnd: logHeaderSize}
 	if res.size < logHeaderSize {
+		// A file cut inside its header; all zeros is a file whose
+		// creation a crash interrupted (Badger rewrites it).
 		res.validEnd = 0
 		res.stop = "shorter than the file header"
-		res.dataEnd = res.size
-		return res, nil
+		var err error
+		res.dataEnd, err = lastNonZero(f, 0, res.size)
+		return res, err
 	}
 	if !verify && !wal {
 		walkLog(f, &res)
