@@ -378,9 +378,12 @@ func verifyFiles(o Options, full bool) (warnings []string, damage []error) {
 	if _, err := os.Stat(manifest); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	tables, err := verifyManifest(manifest)
+	tables, warn, err := verifyManifest(manifest)
 	if err != nil {
 		return nil, []error{err}
+	}
+	if warn != "" {
+		warnings = append(warnings, warn)
 	}
 	for id := range tables {
 		p := table.NewFilename(id, o.Dir)
@@ -435,31 +438,35 @@ func verifyFiles(o Options, full bool) (warnings []string, damage []error) {
 }
 
 // verifyManifest replays the MANIFEST with Badger's own reader and returns
-// the ids of the tables it lists. A record that does not read back whole is
-// damage: Badger would cut the file there and then delete every table the
-// lost records named.
-func verifyManifest(path string) (map[uint64]struct{}, error) {
+// the ids of the tables it lists. A record that fails its checksum, or
+// claims more bytes than the file holds, is damage (Badger refuses those
+// too, without naming the file). A last record cut short is what a crash
+// while Badger appended it leaves: Badger drops it (the change it described
+// had not taken effect: the WAL it flushed is deleted only after), so that
+// is a warning.
+func verifyManifest(path string) (map[uint64]struct{}, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, "", fmt.Errorf("store: open %s: %w", path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	m, end, err := badger.ReplayManifestFile(f, 0, badger.DefaultOptions(""))
 	if err != nil {
-		return nil, &DamageError{File: path, Offset: -1, Reason: err.Error()}
+		return nil, "", &DamageError{File: path, Offset: -1, Reason: err.Error()}
 	}
+	warn := ""
 	if end != fi.Size() {
-		return nil, &DamageError{File: path, Offset: end, Reason: fmt.Sprintf("a record is cut short (%d bytes after the last whole record)", fi.Size()-end)}
+		warn = fmt.Sprintf("%s: the last record (from byte %d, %d bytes) is cut short, as a crash while it was appended leaves it; it is dropped", path, end, fi.Size()-end)
 	}
 	ids := make(map[uint64]struct{}, len(m.Tables))
 	for id := range m.Tables {
 		ids[id] = struct{}{}
 	}
-	return ids, nil
+	return ids, warn, nil
 }
 
 // verifyTable opens one SST table read-only and verifies the checksum of
