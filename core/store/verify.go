@@ -367,12 +367,15 @@ func dataFiles(dir, ext string) ([]string, error) {
 }
 
 // verifyFiles checks a closed data directory before Badger opens it: the
-// MANIFEST replays whole and names only tables that exist, every SST table
+// MANIFEST's records match their checksums and name only tables that
+// exist, every SST table
 // opens and every block's checksum matches, every WAL and the newest
 // value-log file read back to their written end, and the older value-log
 // files are whole record by record (checksummed only with full). It returns
 // the damage found (nil: none) and warnings for torn tails Badger will
-// discard. A directory without a MANIFEST is new: nothing to check.
+// discard (a WAL or value-log tail of at most one commit, a MANIFEST's
+// last record cut short). A directory without a MANIFEST is new: nothing
+// to check.
 func verifyFiles(o Options, full bool) (warnings []string, damage []error) {
 	manifest := filepath.Join(o.Dir, "MANIFEST")
 	if _, err := os.Stat(manifest); errors.Is(err, os.ErrNotExist) {
