@@ -36,6 +36,13 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("no store at %s (is data_dir right?): %w", dir, err)
 	}
+	// The files of a running store change under the reader: check only a
+	// stopped one.
+	if busy, err := storeInUse(dir); err != nil {
+		return fmt.Errorf("check whether the store at %s is in use: %w", dir, err)
+	} else if busy {
+		return fmt.Errorf("the store at %s is in use: stop the server first (patchbay check reads the files of a stopped store)", dir)
+	}
 	opts := store.Options{Dir: dir, GCInterval: -1, Logger: logger.Named("store")}
 	report := func(what string, err error) error {
 		fmt.Fprintf(stdout, "%s: FAILED\n", what)
@@ -53,9 +60,6 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintln(stdout, "data files: ok (every record of every WAL, value-log and table file reads back with its checksum)")
 	st, err := store.Open(opts)
 	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return fmt.Errorf("the store is in use (stop the server first; patchbay check runs offline): %w", err)
-		}
 		return report("open", err)
 	}
 	defer st.Close()

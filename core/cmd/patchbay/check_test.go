@@ -47,6 +47,17 @@ func TestCheckCommand(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// A running store (its directory locked) is not checked.
+	busy, err := store.Open(store.Options{Dir: dir, GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := runBinary(t, nil, "check", "-config", cfg); code != 1 || !strings.Contains(msg, "in use") {
+		t.Errorf("check of a store in use: exit %d, %s", code, msg)
+	}
+	if err := busy.Close(); err != nil {
+		t.Fatal(err)
+	}
 	code, msg := runBinary(t, nil, "check", "-config", cfg)
 	if code != 0 || !strings.Contains(msg, "no problems found") {
 		t.Fatalf("check of a sound store: exit %d, %s", code, msg)
