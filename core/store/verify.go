@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
 	"io"
 	"os"
@@ -93,20 +92,30 @@ type logScan struct {
 	stop     string // why reading stopped before size ("" at a zero header or EOF)
 }
 
-type hashByteReader struct {
-	r *bufio.Reader
-	h hash.Hash32
-	n int
-}
+// maxRecordHeader is the longest record header: two bytes and three
+// uvarints.
+const maxRecordHeader = 2 + 3*binary.MaxVarintLen64
 
-func (h *hashByteReader) ReadByte() (byte, error) {
-	b, err := h.r.ReadByte()
-	if err != nil {
-		return 0, err
+// parseHeader decodes a record header from the start of b: its meta byte,
+// key and value lengths and its own length; ok is false when b does not
+// hold a whole, well-formed header.
+func parseHeader(b []byte) (meta byte, klen, vlen uint64, hlen int, ok bool) {
+	if len(b) < 2 {
+		return 0, 0, 0, 0, false
 	}
-	h.n++
-	h.h.Write([]byte{b})
-	return b, nil
+	klen, k := binary.Uvarint(b[2:])
+	if k <= 0 {
+		return 0, 0, 0, 0, false
+	}
+	vlen, v := binary.Uvarint(b[2+k:])
+	if v <= 0 {
+		return 0, 0, 0, 0, false
+	}
+	_, e := binary.Uvarint(b[2+k+v:])
+	if e <= 0 {
+		return 0, 0, 0, 0, false
+	}
+	return b[0], klen, vlen, 2 + k + v + e, true
 }
 
 // scanLog reads the records of one WAL (wal true: records group into
@@ -143,20 +152,16 @@ func scanLog(path string, wal, verify bool) (logScan, error) {
 	var txnTs uint64
 	var buf []byte
 	for {
-		hr := &hashByteReader{r: br, h: crc32.New(castagnoli)}
-		meta, err := hr.ReadByte()
-		if err != nil {
+		hdr, perr := br.Peek(maxRecordHeader)
+		if len(hdr) == 0 {
 			break // EOF at a record boundary
 		}
-		if _, err := hr.ReadByte(); err != nil {
-			res.stop = "record header cut short"
-			break
-		}
-		klen, err1 := binary.ReadUvarint(hr)
-		vlen, err2 := binary.ReadUvarint(hr)
-		_, err3 := binary.ReadUvarint(hr)
-		if err := errors.Join(err1, err2, err3); err != nil {
+		meta, klen, vlen, hlen, ok := parseHeader(hdr)
+		if !ok {
 			res.stop = "unreadable record header"
+			if perr != nil {
+				res.stop = "record header cut short"
+			}
 			break
 		}
 		if klen == 0 {
@@ -170,36 +175,34 @@ func scanLog(path string, wal, verify bool) (logScan, error) {
 			break
 		}
 		n := int(klen + vlen)
-		end := off + int64(hr.n) + int64(n) + crc32.Size
+		end := off + int64(hlen) + int64(n) + crc32.Size
 		if end > res.size {
 			res.stop = "record runs past the end of the file"
 			break
 		}
-		var key, val []byte
-		if verify || wal {
-			if cap(buf) < n {
-				buf = make([]byte, n)
-			}
-			buf = buf[:n]
-			if _, err := io.ReadFull(br, buf); err != nil {
-				res.stop = "record cut short"
-				break
-			}
-			hr.h.Write(buf)
-			var crc [crc32.Size]byte
-			if _, err := io.ReadFull(br, crc[:]); err != nil {
-				res.stop = "record cut short"
-				break
-			}
-			if binary.BigEndian.Uint32(crc[:]) != hr.h.Sum32() {
-				res.stop = "record checksum mismatch"
-				break
-			}
-			key, val = buf[:klen], buf[klen:]
-		} else if _, err := br.Discard(n + crc32.Size); err != nil {
+		sum := crc32.Update(0, castagnoli, hdr[:hlen])
+		if _, err := br.Discard(hlen); err != nil {
+			res.stop = "record header cut short"
+			break
+		}
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(br, buf); err != nil {
 			res.stop = "record cut short"
 			break
 		}
+		var crc [crc32.Size]byte
+		if _, err := io.ReadFull(br, crc[:]); err != nil {
+			res.stop = "record cut short"
+			break
+		}
+		if binary.BigEndian.Uint32(crc[:]) != crc32.Update(sum, castagnoli, buf) {
+			res.stop = "record checksum mismatch"
+			break
+		}
+		key, val := buf[:klen], buf[klen:]
 		off = end
 		res.records++
 		if !wal {
@@ -240,7 +243,7 @@ func scanLog(path string, wal, verify bool) (logScan, error) {
 // small read per record, without reading or checksumming keys and values:
 // the quick structural check of sealed files at every Open.
 func walkLog(f *os.File, res *logScan) {
-	var hdr [2 + 3*binary.MaxVarintLen64]byte
+	var hdr [maxRecordHeader]byte
 	off := int64(logHeaderSize)
 	for off < res.size {
 		n, err := f.ReadAt(hdr[:min(int64(len(hdr)), res.size-off)], off)
@@ -248,28 +251,16 @@ func walkLog(f *os.File, res *logScan) {
 			res.stop = "unreadable record header"
 			return
 		}
-		b := hdr[:n]
-		if n < 2 {
-			res.stop = "record header cut short"
-			return
-		}
-		klen, k := binary.Uvarint(b[2:])
-		if k <= 0 {
+		meta, klen, vlen, hlen, ok := parseHeader(hdr[:n])
+		if !ok {
 			res.stop = "unreadable record header"
-			return
-		}
-		vlen, v := binary.Uvarint(b[2+k:])
-		if v <= 0 {
-			res.stop = "unreadable record header"
-			return
-		}
-		_, e := binary.Uvarint(b[2+k+v:])
-		if e <= 0 {
-			res.stop = "unreadable record header"
+			if int64(n) < int64(len(hdr)) {
+				res.stop = "record header cut short"
+			}
 			return
 		}
 		if klen == 0 {
-			if b[0] != 0 || vlen != 0 {
+			if meta != 0 || vlen != 0 {
 				res.stop = "record without a key"
 			}
 			return
@@ -278,7 +269,7 @@ func walkLog(f *os.File, res *logScan) {
 			res.stop = fmt.Sprintf("record header with impossible lengths (key %d, value %d bytes)", klen, vlen)
 			return
 		}
-		end := off + int64(2+k+v+e) + int64(klen+vlen) + crc32.Size
+		end := off + int64(hlen) + int64(klen+vlen) + crc32.Size
 		if end > res.size {
 			res.stop = "record runs past the end of the file"
 			return
