@@ -199,7 +199,7 @@ func TestOpenRefusesDamagedFiles(t *testing.T) {
 				t.Errorf("nothing logged about %s: %q", filepath.Base(target), logs.String())
 			}
 			// CheckFiles (patchbay check) reports it too.
-			if err := CheckFiles(context.Background(), opts); !errors.Is(err, ErrDamaged) {
+			if _, err := CheckFiles(context.Background(), opts); !errors.Is(err, ErrDamaged) {
 				t.Errorf("CheckFiles = %v, want ErrDamaged", err)
 			}
 		})
@@ -213,7 +213,7 @@ func TestOpenUndamagedFixtures(t *testing.T) {
 	for _, crashed := range []bool{true, false} {
 		dir, n := damageFixture(t, crashed)
 		opts := damageOptions(dir)
-		if err := CheckFiles(context.Background(), opts); err != nil {
+		if _, err := CheckFiles(context.Background(), opts); err != nil {
 			t.Fatalf("crashed=%v: CheckFiles: %v", crashed, err)
 		}
 		s, err := Open(opts)
@@ -255,6 +255,10 @@ func TestOpenTornTail(t *testing.T) {
 	f.Close()
 	var logs bytes.Buffer
 	opts := damageOptions(dir)
+	notes, err := CheckFiles(context.Background(), opts)
+	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], filepath.Base(p)) {
+		t.Fatalf("CheckFiles of a torn tail: %q, %v; want one note naming %s", notes, err, filepath.Base(p))
+	}
 	opts.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})
 	s, err := Open(opts)
 	if err != nil {

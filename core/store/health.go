@@ -49,20 +49,18 @@ func (s *Store) readFailed(key []byte, err error) error {
 // open (patchbay check): the MANIFEST, every SST table with the checksum
 // of each block, every WAL and every value-log file with the checksum of
 // each record. It returns nil or an error wrapping ErrDamaged that names
-// each damaged file. A crash's torn last write, which Open discards with a
-// warning, is not damage.
-func CheckFiles(ctx context.Context, opts Options) error {
+// each damaged file, and notes about a crash's torn last write (which Open
+// discards with a warning; not damage).
+func CheckFiles(ctx context.Context, opts Options) (notes []string, err error) {
 	if opts.Dir == "" {
-		return errors.New("store: no data directory")
+		return nil, errors.New("store: no data directory")
 	}
 	opts.defaults()
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	if _, damage := verifyFiles(opts, true); len(damage) > 0 {
-		return errors.Join(damage...)
-	}
-	return nil
+	notes, damage := verifyFiles(opts, true)
+	return notes, errors.Join(damage...)
 }
 
 // Verify reads the whole open store back: Badger's checksum of every SST

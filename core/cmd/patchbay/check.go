@@ -54,7 +54,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return errFailed
 	}
-	if err := store.CheckFiles(ctx, opts); err != nil {
+	notes, err := store.CheckFiles(ctx, opts)
+	for _, n := range notes {
+		fmt.Fprintf(stdout, "note: %s\n", n)
+	}
+	if err != nil {
 		return report("data files", err)
 	}
 	fmt.Fprintln(stdout, "data files: ok (every record of every WAL, value-log and table file reads back with its checksum)")
