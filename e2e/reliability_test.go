@@ -284,3 +284,64 @@ func TestFaultShutdownOnFullDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultValueLogDamageWhileServing: a value-log record of a stored
+// message is damaged in a file the core only walks at start (an older,
+// sealed one). The core starts; the first read of that record answers 503
+// store_damaged (it was a 500 per request, with /healthz 200), /healthz
+// turns 503 store_damaged, and patchbay check on the stopped core names the
+// file.
+func TestFaultValueLogDamageWhileServing(t *testing.T) {
+	t.Parallel()
+	bin := binaries(t)
+	fx := newWA(t)
+	core := e2etest.Start(t, bin, e2etest.Options{Channels: fx.hcl("wa"), Env: fx.env(), WaitRunning: []string{"wa"}})
+	long := strings.Repeat("DAMAGE-ME ", 800) // 8 KB: the comment is stored in the value log
+	body, sig := fx.message("3300000042", "wamid.vlog.1", long)
+	if a, err := postHook(context.Background(), http.DefaultClient, core.URL+"/hooks/wa", body, bench.WhatsAppSignatureHeader, sig); err != nil || a.status != 200 {
+		t.Fatalf("message: %v %+v", err, a)
+	}
+	tk := listTickets(t, core, nil, nil)[0].ID
+	core.Stop()
+	core.Restart() // a new value-log file: the first one is sealed
+	core.Stop()
+
+	vlog := filepath.Join(core.DataDir, "store", "000001.vlog")
+	b, err := os.ReadFile(vlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := 0
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte("DAMAGE-ME DAMAGE-ME"))
+		if i < 0 {
+			break
+		}
+		copy(b[off+i+100:], "XXXXXXXX")
+		damaged++
+		off += i + len(long)
+	}
+	if damaged == 0 {
+		t.Fatal("the message is not in 000001.vlog")
+	}
+	if err := os.WriteFile(vlog, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	core.Restart()
+	if st, _ := core.Do("GET", "/healthz", nil); st != 200 {
+		t.Fatalf("healthz before the damaged record is read: %d", st)
+	}
+	st, msg := core.Do("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", tk), nil)
+	if st != 503 || !strings.Contains(string(msg), "store_damaged") {
+		t.Fatalf("comments of the damaged record: %d %s", st, msg)
+	}
+	st, msg = core.Do("GET", "/healthz", nil)
+	if st != 503 || !strings.Contains(string(msg), "store_damaged") {
+		t.Fatalf("healthz after a failed read: %d %s", st, msg)
+	}
+	core.Stop()
+	code, out := runCommand(t, bin, fx.env(), "check", "-config", core.Config)
+	if code != 1 || !strings.Contains(out, "000001.vlog") {
+		t.Fatalf("check: exit %d:\n%s", code, tail(out, 3000))
+	}
+}
