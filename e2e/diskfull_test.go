@@ -96,6 +96,16 @@ func diskFullTest(t *testing.T) {
 	if st, _ := core.Do("GET", "/healthz", nil); st != 503 {
 		t.Fatalf("healthz on a full disk: %d, want 503", st)
 	}
+	// The refusals are logged once per 10 s with a count, not per webhook.
+	lines := 0
+	for _, l := range strings.Split(core.Logs(), "\n") {
+		if strings.Contains(l, "path=/hooks/wa") && strings.Contains(l, "status=503") {
+			lines++
+		}
+	}
+	if lines == 0 || lines > 3 {
+		t.Errorf("%d access log lines for %d refused webhooks, want one per 10 s", lines, refused)
+	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,9 @@ package api
 
 import (
 	"net/http"
+	"time"
+
+	"github.com/patchbayhq/patchbay/core/outbox"
 
 	"github.com/patchbayhq/patchbay/sdk"
 )
@@ -48,6 +51,33 @@ type channelJSON struct {
 	Attachments  attachmentPolicy `json:"attachments"`
 	Restarts     int              `json:"restarts"`
 	LastError    string           `json:"last_error,omitempty"`
+	// Degraded: the channel's last sends all failed (see Outbox).
+	Degraded bool        `json:"degraded"`
+	Outbox   *outboxJSON `json:"outbox,omitempty"`
+}
+
+// outboxJSON is a channel's reply queue.
+type outboxJSON struct {
+	Depth               int        `json:"depth"`
+	WaitingForPlugin    int        `json:"waiting_for_plugin"`
+	OldestPendingAt     *time.Time `json:"oldest_pending_at"`
+	Failed              int        `json:"failed"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	LastError           string     `json:"last_error,omitempty"`
+	LastErrorAt         *time.Time `json:"last_error_at,omitempty"`
+}
+
+func toOutboxJSON(st outbox.ChannelStatus) *outboxJSON {
+	o := &outboxJSON{Depth: st.Depth, WaitingForPlugin: st.Waiting, Failed: st.Failed, ConsecutiveFailures: st.ConsecutiveFailures, LastError: st.LastError}
+	if !st.OldestPending.IsZero() {
+		t := st.OldestPending.UTC()
+		o.OldestPendingAt = &t
+	}
+	if !st.LastErrorAt.IsZero() {
+		t := st.LastErrorAt.UTC()
+		o.LastErrorAt = &t
+	}
+	return o
 }
 
 type channelStatus struct {
@@ -100,9 +130,21 @@ func toChannelJSON(c ChannelInfo) channelJSON {
 
 func (s *Server) listChannels(w http.ResponseWriter, r *http.Request) error {
 	out := []channelJSON{}
+	var queues map[string]outbox.ChannelStatus
+	if s.outbox != nil {
+		var err error
+		if queues, err = s.outbox.ChannelStatus(); err != nil {
+			return storeError(err)
+		}
+	}
 	if s.channels != nil {
 		for _, c := range s.channels.Channels() {
-			out = append(out, toChannelJSON(c))
+			cj := toChannelJSON(c)
+			if s.outbox != nil {
+				st := queues[c.Name]
+				cj.Degraded, cj.Outbox = st.Degraded, toOutboxJSON(st)
+			}
+			out = append(out, cj)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"channels": out})

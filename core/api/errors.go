@@ -28,6 +28,9 @@ const (
 	CodeEventsExpired      = "events_expired"
 	CodeInternal           = "internal_error"
 	CodeUnavailable        = "unavailable"
+	// CodeStoreDamaged: a stored record does not read back (a damaged data
+	// file); /healthz answers 503 with it until the store is restored.
+	CodeStoreDamaged = "store_damaged"
 )
 
 // Error is an API error: an HTTP status and the JSON error object
@@ -46,6 +49,9 @@ type Error struct {
 	// etag, when set, is sent as the answer's ETag header (a 412 names the
 	// current version of the ticket).
 	etag string
+	// quietKey, when set, rate-limits the access log line of this error
+	// per key (a fault that refuses every request, such as a full disk).
+	quietKey string
 }
 
 // Error describes the API error for logs; clients see the JSON shape.

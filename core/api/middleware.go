@@ -231,6 +231,13 @@ func (s *Server) finish(r *http.Request, sw *statusWriter, ri *reqInfo, start ti
 	if ri.principal != nil {
 		kv = append(kv, "token_id", ri.principal.TokenID)
 	}
+	if ri.err != nil && ri.err.quietKey != "" {
+		ok, n := s.quiet.Allow(ri.err.quietKey)
+		if !ok {
+			return
+		}
+		kv = append(kv, "refused_since_last_line", n+1)
+	}
 	switch {
 	case status >= 500:
 		if ri.err != nil && ri.err.err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,10 +17,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/rules"
 	"github.com/patchbayhq/patchbay/core/search"
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/internal/ratelog"
 )
+
+// quietInterval is the least time between two access log lines of one
+// rate-limited fault.
+const quietInterval = 10 * time.Second
+
+// diskRetryAfter is the Retry-After, in seconds, of a webhook refused for
+// lack of disk space: the store admits writes again within a second of
+// space being freed.
+const diskRetryAfter = 30
 
 // DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes
 // is zero.
@@ -102,6 +114,16 @@ type Options struct {
 	// Search is the full-text index behind GET /api/v1/search; nil
 	// answers 503 there.
 	Search *search.Index
+	// Outbox is the reply worker, for the outbox state of each channel in
+	// GET /api/v1/channels; nil shows none. Retried replies are found by
+	// the worker through the store's commit notifications either way.
+	Outbox OutboxStatus
+}
+
+// OutboxStatus reports the outbox state per channel instance;
+// *outbox.Worker satisfies it.
+type OutboxStatus interface {
+	ChannelStatus() (map[string]outbox.ChannelStatus, error)
 }
 
 // Defaults of the request-hardening options.
@@ -115,8 +137,11 @@ const (
 
 // Server is the agent HTTP API. It is an http.Handler.
 type Server struct {
-	store     *store.Store
-	channels  ChannelLister
+	store    *store.Store
+	channels ChannelLister
+	outbox   OutboxStatus
+	// quiet rate-limits access log lines of errors with a quietKey.
+	quiet     *ratelog.Limiter
 	hooks     http.Handler
 	adminHash []byte
 	log       hclog.Logger
@@ -166,6 +191,8 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		store:     opts.Store,
 		channels:  opts.Channels,
+		outbox:    opts.Outbox,
+		quiet:     ratelog.New(quietInterval),
 		hooks:     opts.Hooks,
 		log:       opts.Logger,
 		maxBody:   opts.MaxBodyBytes,
@@ -262,6 +289,7 @@ func (s *Server) routes() {
 	s.route("POST /api/v1/tickets/{id}/presence", agentOnly, s.postPresence)
 	s.route("DELETE /api/v1/tickets/{id}/presence", agentOnly, s.deletePresence)
 	s.route("GET /api/v1/search", agentOnly, s.searchTickets)
+	s.route("POST /api/v1/tickets/{id}/comments/{comment_id}/retry", agentOnly, s.retryComment)
 
 	s.route("GET /api/v1/users", agentOnly, s.listUsers)
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)
@@ -269,6 +297,7 @@ func (s *Server) routes() {
 
 	s.route("GET /api/v1/me", agentOnly, s.me)
 	s.route("GET /api/v1/channels", agentOnly, s.listChannels)
+	s.route("POST /api/v1/channels/{name}/retry-failed", agentOnly, s.retryFailed)
 	s.route("POST /api/v1/attachments", agentOnly, s.uploadAttachment)
 	s.route("GET /api/v1/attachments/{id}", agentOnly, s.getAttachment)
 	s.route(eventsRoute, agentOnly, s.events)
@@ -317,6 +346,12 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.View(func(*store.ReadTx) error { return nil }); err != nil {
 		return unavailable(err)
 	}
+	// A stored record failed to read back: a data file is damaged. The
+	// store serves what it can read, but the operator must restore it
+	// (docs/operations.md, "Damaged store files").
+	if f := s.store.ReadFailure(); f != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeStoreDamaged, Message: "a stored record could not be read at " + f.At.UTC().Format(time.RFC3339) + ": the data directory is damaged; stop the server, run patchbay check and restore from a backup (the log names the record and the error)"}
+	}
 	// The data directory's disk is short of space: the store refuses
 	// writes (inbound answers 5xx/451) until space is freed, then resumes
 	// by itself (core/store/space.go).
@@ -343,6 +378,14 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) serveHooks(w http.ResponseWriter, r *http.Request) error {
 	if s.hooks == nil {
 		return notFound("no channels are configured")
+	}
+	// A disk short of space refuses every write: answer the provider 503
+	// with Retry-After at once (it redelivers later) instead of letting
+	// the plugin fail the message with a 500, and log it once in a while,
+	// not per webhook.
+	if err := s.store.Writable(); err != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(diskRetryAfter))
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the server is short of disk space and accepts no messages for now; retry later", err: err, quietKey: "hooks-disk"}
 	}
 	s.hooks.ServeHTTP(w, r)
 	return nil

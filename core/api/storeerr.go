@@ -30,6 +30,10 @@ func storeError(err error) error {
 	case errors.Is(err, store.ErrStoreClosed), errors.Is(err, badger.ErrDBClosed):
 		// Update reports ErrStoreClosed; View passes Badger's own error.
 		return unavailable(err)
+	case errors.Is(err, store.ErrUnreadable):
+		// A damaged data file: /healthz says so; a request that needs the
+		// record gets the same answer, not an anonymous 500.
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeStoreDamaged, Message: "a stored record this request needs cannot be read: the server's data directory is damaged (see /healthz)", err: err}
 	case errors.Is(err, store.ErrInsufficientSpace):
 		// Nothing was written; the disk has room again once the operator
 		// frees some (docs/operations.md, "Disk space").

@@ -123,6 +123,12 @@ func (s *Service) Deliver(ctx context.Context, instance string, msg *sdk.Inbound
 	})
 	if err != nil {
 		s.metrics.delivered(instance, start, false, err)
+		if errors.Is(err, store.ErrInsufficientSpace) {
+			if ok, n := s.quiet.Allow(instance); ok {
+				s.log.Warn("inbound messages refused: the disk is short of space (the provider retries)", "instance", instance, "error", err, "refused_since_last_line", n+1)
+			}
+			return nil, err
+		}
 		s.log.Warn("inbound message not stored", "instance", instance, "error", err)
 		return nil, err
 	}

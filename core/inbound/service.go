@@ -15,6 +15,7 @@ import (
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/ratelog"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -57,10 +58,18 @@ type Service struct {
 	log     hclog.Logger
 	opts    Options
 	metrics *metrics
+	// quiet rate-limits the log line of a message refused for lack of disk
+	// space: a full disk refuses every message.
+	quiet *ratelog.Limiter
 
 	mu        sync.RWMutex
 	instances map[string]Instance
 }
+
+// QuietInterval is the least time between two log lines about messages of
+// one instance refused for lack of disk space; each line counts the
+// refusals it stands for.
+const QuietInterval = 10 * time.Second
 
 // New returns a Service over the store for these channel instances.
 func New(st *store.Store, instances []Instance, opts Options) *Service {
@@ -79,7 +88,7 @@ func New(st *store.Store, instances []Instance, opts Options) *Service {
 	if opts.MaxRawBytes <= 0 || opts.MaxRawBytes > MaxRawBytes {
 		opts.MaxRawBytes = MaxRawBytes
 	}
-	s := &Service{st: st, log: opts.Logger, opts: opts, metrics: newMetrics(opts.Registerer)}
+	s := &Service{st: st, log: opts.Logger, opts: opts, metrics: newMetrics(opts.Registerer), quiet: ratelog.New(QuietInterval)}
 	s.SetInstances(instances)
 	return s
 }

@@ -60,7 +60,9 @@ type Options struct {
 	// MaxBackoff, and ChannelUp makes it due at once. Nil: every error is
 	// an attempt.
 	Unavailable func(error) bool
-	// Clock is the time source (tests); nil is time.Now.
+	// Clock is the time source (tests); nil is a clock that follows the
+	// monotonic clock and the wall clock only forward (stepClock), so that
+	// a step of the system clock back does not hold replies pending.
 	Clock func() time.Time
 	// Registerer receives the worker's metrics; nil: no metrics.
 	Registerer prometheus.Registerer
@@ -81,6 +83,11 @@ type Worker struct {
 	sends *prometheus.CounterVec
 	// scans and scanned count due-index scans and the entries they read.
 	scans, scanned prometheus.Counter
+
+	// health tracks each channel's consecutive failed sends (degraded);
+	// statsCache the store's outbox snapshot (health.go).
+	health     channelHealth
+	statsCache statsCache
 }
 
 // New returns a worker over the store.
@@ -111,7 +118,7 @@ func New(st *store.Store, sender Sender, opts Options) *Worker {
 		opts.SendTimeout = 60 * time.Second
 	}
 	if opts.Clock == nil {
-		opts.Clock = time.Now
+		opts.Clock = newStepClock().Now
 	}
 	w := &Worker{st: st, sender: sender, opts: opts, log: opts.Logger, kick: make(chan struct{}, 1)}
 	w.sends = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -127,7 +134,7 @@ func New(st *store.Store, sender Sender, opts Options) *Worker {
 		Help: "Outbox entries read by the dispatcher's scans (including those already queued or in flight).",
 	})
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(w.sends, w.scans, w.scanned)
+		opts.Registerer.MustRegister(w.sends, w.scans, w.scanned, newStatusCollector(w))
 	}
 	return w
 }
@@ -479,6 +486,9 @@ func (w *Worker) record(ctx context.Context, e *store.OutboxEntry, res *sdk.Send
 			if _, err := tx.UpdateDelivery(cur.CommentID, d); err != nil {
 				return err
 			}
+			if err := tx.MarkFailed(cur.Instance, cur.CommentID); err != nil {
+				return err
+			}
 			return tx.DeleteOutbox(cur.CommentID)
 		}
 		result = "retry"
@@ -498,8 +508,31 @@ func (w *Worker) record(ctx context.Context, e *store.OutboxEntry, res *sdk.Send
 		if result != "sent" {
 			w.log.Info("reply not sent", "comment_id", e.CommentID, "instance", e.Instance, "outcome", result, "error", sendErr)
 		}
+		if recovered := w.health.note(e.Instance, result, sendErr, now); recovered {
+			w.channelRecovered(ctx, e.Instance)
+		}
 	}
 	return err
+}
+
+// channelRecovered makes the channel's replies that back off after failed
+// attempts due now: a send to the channel just succeeded after failures,
+// so the provider (or plugin) is back and the queue need not sit out its
+// backoff (up to MaxBackoff) reply by reply.
+func (w *Worker) channelRecovered(ctx context.Context, instance string) {
+	var moved int
+	now := w.opts.Clock()
+	err := w.st.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		moved, err = tx.RetryChannel(instance, now, 100_000)
+		return err
+	})
+	if err != nil {
+		w.log.Warn("a send to the channel succeeded again, but making its queued replies due failed; they go out after their backoff", "instance", instance, "error", err)
+		return
+	}
+	w.log.Info("channel sends succeed again: its queued replies are due now", "instance", instance, "replies", moved)
+	w.Kick()
 }
 
 // backoff is the delay before attempt n+1: BaseBackoff·2^(n-1) capped at

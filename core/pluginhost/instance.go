@@ -93,6 +93,13 @@ func (in *instance) current() (*session, time.Time, error) {
 	return in.sess, time.Time{}, nil
 }
 
+// replaced reports whether s is no longer the running session: the plugin
+// exited, was found hung and killed, or was restarted since s was current.
+func (in *instance) replaced(s *session) bool {
+	cur, _, err := in.current()
+	return err != nil || cur != s
+}
+
 func (in *instance) setState(state string, sess *session, errMsg string, next time.Time) {
 	in.mu.Lock()
 	in.state = state

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/sdk"
@@ -205,13 +207,44 @@ func (m *Manager) Send(ctx context.Context, instance string, msg *sdk.OutboundMe
 	res, err := s.conn.Send(ctx, msg)
 	if err != nil {
 		var se *sdk.SendError
-		if !errors.As(err, &se) && unavailable(err) {
+		if !errors.As(err, &se) && pluginFailure(ctx, err, in.replaced(s)) {
 			in.nudge()
 			return nil, fmt.Errorf("%w: channel %q: %v", ErrUnavailable, instance, in.redact(err.Error()))
 		}
 		return nil, in.redactErr(err)
 	}
 	return res, nil
+}
+
+// pluginFailure reports whether a failed call (not a *sdk.SendError) was
+// caused by the plugin's own process, not by the provider: so the
+// provider never saw it, and the outbox spends no attempt on it.
+//   - codes.Unavailable: the connection is gone (crash, kill, exit);
+//   - codes.Canceled or DeadlineExceeded while the caller's context is
+//     still live: the host's connection to the plugin is closing (the
+//     supervisor replaced a hung plugin) or the plugin's transport ended the
+//     call, not the caller;
+//   - any error once the session that made the call is no longer the
+//     running one (replaced is true): the plugin was restarted while the
+//     call waited, including a caller deadline that ran out on a plugin the
+//     supervisor was already restarting.
+//
+// What stays an attempt: the plugin answered with an error, or the caller's
+// own deadline ran out on a plugin that is still the running one. That is
+// a send with an unknown outcome (the plugin may have reached the provider
+// before it stalled), retried with the same idempotency key
+// (docs/guarantees.md).
+func pluginFailure(ctx context.Context, err error, replaced bool) bool {
+	if replaced {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return true
+	case codes.Canceled, codes.DeadlineExceeded:
+		return ctx.Err() == nil
+	}
+	return false
 }
 
 // Webhook forwards one provider request to the instance's plugin. Errors:

@@ -20,7 +20,7 @@ const maxViolations = 50
 // listed under its ticket and its dedupe entry (if any) points back at it;
 // identities point at users that list them; sequences are ahead of every
 // id; every pending reply has an outbox entry (and the reverse) with its
-// due-index entry; every raw payload record names its comment's bytes. It returns nil or an error listing the violations. It reads the whole
+// due-index entry; every raw payload record names its comment's bytes; no reply in the failed-reply index is queued. It returns nil or an error listing the violations. It reads the whole
 // store (use it in tests, the crash suite and `patchbay check`).
 func (s *Store) Check(ctx context.Context) error {
 	var problems []error
@@ -213,6 +213,23 @@ func (s *Store) Check(ctx context.Context) error {
 			var c ticket.Comment
 			if json.Unmarshal(p.Value, &c) == nil && c.Delivery != nil && c.Delivery.Status == ticket.DeliveryPending && !queued[c.ID] {
 				bad("reply %d is pending but not queued: it would never be sent", c.ID)
+			}
+		}
+		// The failed-reply index names failed replies of its channel that
+		// are not queued (a retry removes the entry with the queueing).
+		failed, err := all(pFailed, true)
+		if err != nil {
+			return err
+		}
+		for _, p := range failed {
+			cid := getU64(p.Key[len(p.Key)-8:])
+			c, err := r.Comment(cid)
+			if err != nil {
+				bad("failed-reply entry %q: comment %d: %v", p.Key, cid, err)
+				continue
+			}
+			if queued[cid] || (c.Delivery != nil && c.Delivery.Status == ticket.DeliveryPending) {
+				bad("failed-reply entry %q for reply %d, which is queued", p.Key, cid)
 			}
 		}
 		exts, err := all(pExtIn, false)

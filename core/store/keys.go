@@ -37,6 +37,7 @@ const (
 	pExtOut     = "eo/"  // eo/<instance>0<provider msg id> -> u64 comment
 	pOutbox     = "ob/"  // ob/<comment> -> outbox entry JSON
 	pOutboxDue  = "od/"  // od/<due unix ns><comment> -> ""
+	pFailed     = "obf/" // obf/<instance>0<comment> -> "" (replies the outbox gave up on)
 	pEvent      = "ev/"  // ev/<seq> -> event JSON
 	pToken      = "tk/"  // tk/<hash> -> token JSON
 	pTokenID    = "ti/"  // ti/<id> -> hash
@@ -103,6 +104,9 @@ func extOutKey(instance, ext string) []byte {
 	return key(pExtOut, str2(instance, ext))
 }
 func outboxKey(commentID uint64) []byte { return key(pOutbox, u64(commentID)) }
+func failedKey(instance string, commentID uint64) []byte {
+	return key(pFailed, []byte(instance), []byte{0}, u64(commentID))
+}
 func outboxDueKey(due time.Time, commentID uint64) []byte {
 	return key(pOutboxDue, u64(uint64(due.UnixNano())), u64(commentID))
 }

@@ -123,6 +123,12 @@ func (o *Options) defaults() {
 //     with 2 MiB; docs/performance.md).
 //   - DetectConflicts false: one writer goroutine owns every write, so
 //     Badger's conflict tracking is pure overhead.
+//   - ChecksumVerificationMode OnBlockRead, VerifyValueChecksum: every SST
+//     block and value-log record is checked against its checksum when it
+//     is read, so damage is an error, not wrong data or (for an SST
+//     iterator, which stops at an unreadable block) missing entries. Whole
+//     tables are verified before Badger opens them (verify.go), not again
+//     by Badger (OnTableRead would read every table twice at open).
 func (o Options) badgerOptions() badger.Options {
 	return badger.DefaultOptions(o.Dir).
 		WithSyncWrites(true).
@@ -139,6 +145,8 @@ func (o Options) badgerOptions() badger.Options {
 		WithNumLevelZeroTablesStall(8).
 		WithCompression(options.Snappy).
 		WithDetectConflicts(false).
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true).
 		WithLogger(badgerLogger{o.Logger.Named("badger")})
 }
 

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -122,4 +124,132 @@ func (tx *Tx) RetryWaiting(instance string, limit int) (int, error) {
 func (r *ReadTx) OutboxLen() (int, error) {
 	pairs, err := r.r.scan([]byte(pOutbox), nil, 1<<30, true)
 	return len(pairs), err
+}
+
+// MarkFailed indexes a reply the outbox gave up on (its delivery is
+// failed), so that RetryFailed finds a channel's failed replies without
+// reading every comment.
+func (tx *Tx) MarkFailed(instance string, commentID uint64) error {
+	if err := checkName("instance", instance); err != nil {
+		return err
+	}
+	tx.set(failedKey(instance, commentID), nil)
+	return nil
+}
+
+// UnmarkFailed removes a reply from the failed index (it is queued again).
+func (tx *Tx) UnmarkFailed(instance string, commentID uint64) {
+	tx.del(failedKey(instance, commentID))
+}
+
+// FailedReplies returns up to limit comment ids of the instance's failed
+// replies, oldest first.
+func (r *ReadTx) FailedReplies(instance string, limit int) ([]uint64, error) {
+	return failedReplies(r.r, instance, limit)
+}
+
+// FailedReplies is ReadTx.FailedReplies inside an update.
+func (tx *Tx) FailedReplies(instance string, limit int) ([]uint64, error) {
+	return failedReplies(tx.r, instance, limit)
+}
+
+func failedReplies(r reader, instance string, limit int) ([]uint64, error) {
+	prefix := key(pFailed, []byte(instance), []byte{0})
+	pairs, err := r.scan(prefix, nil, limit, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint64, 0, len(pairs))
+	for _, p := range pairs {
+		out = append(out, getU64(p.Key[len(prefix):]))
+	}
+	return out, nil
+}
+
+// OutboxStats is the state of one channel instance's outbox.
+type OutboxStats struct {
+	// Depth is how many replies are queued (pending).
+	Depth int
+	// Waiting is how many of them wait for the channel's plugin.
+	Waiting int
+	// Oldest is when the oldest queued reply was queued (zero: none).
+	Oldest time.Time
+	// Failed is how many replies the outbox gave up on (failed, not
+	// retried since).
+	Failed int
+}
+
+// OutboxStats returns every instance's outbox state. It reads every queued
+// entry and the failed index: call it for metrics and status pages, not
+// per request of a hot path.
+func (r *ReadTx) OutboxStats() (map[string]*OutboxStats, error) {
+	out := map[string]*OutboxStats{}
+	get := func(inst string) *OutboxStats {
+		st := out[inst]
+		if st == nil {
+			st = &OutboxStats{}
+			out[inst] = st
+		}
+		return st
+	}
+	pairs, err := r.r.scan([]byte(pOutbox), nil, 1<<31-1, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pairs {
+		var e OutboxEntry
+		if err := json.Unmarshal(p.Value, &e); err != nil {
+			return nil, fmt.Errorf("store: decode outbox entry %x: %w", p.Key, err)
+		}
+		st := get(e.Instance)
+		st.Depth++
+		if e.WaitingForChannel {
+			st.Waiting++
+		}
+		if st.Oldest.IsZero() || e.CreatedAt.Before(st.Oldest) {
+			st.Oldest = e.CreatedAt
+		}
+	}
+	failed, err := r.r.scan([]byte(pFailed), nil, 1<<31-1, true)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range failed {
+		rest := p.Key[len(pFailed):]
+		if i := bytes.IndexByte(rest, 0); i > 0 {
+			get(string(rest[:i])).Failed++
+		}
+	}
+	return out, nil
+}
+
+// RetryChannel makes every entry of the instance that is due later due at
+// now (the channel works again: its replies need not sit out their
+// backoff). It looks at no more than limit due entries and returns how many
+// it moved.
+func (tx *Tx) RetryChannel(instance string, now time.Time, limit int) (int, error) {
+	pairs, err := tx.r.scan([]byte(pOutboxDue), nil, limit, true)
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	for _, p := range pairs {
+		due := time.Unix(0, int64(getU64(p.Key[len(pOutboxDue):])))
+		if !due.After(now) {
+			continue
+		}
+		e, err := tx.OutboxEntry(getU64(p.Key[len(pOutboxDue)+8:]))
+		if err != nil {
+			return moved, err
+		}
+		if e.Instance != instance {
+			continue
+		}
+		e.NextAttemptAt = now
+		if err := tx.PutOutbox(e); err != nil {
+			return moved, err
+		}
+		moved++
+	}
+	return moved, nil
 }

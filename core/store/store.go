@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -75,6 +76,10 @@ type Store struct {
 	// disabled. Owned by the writer goroutine.
 	cache *writerCache
 
+	// readFail is the first read of a stored record that failed
+	// (health.go); nil while every read succeeded.
+	readFail atomic.Pointer[ReadFailure]
+
 	// commits counts synced commits (tests and metrics).
 	statsMu sync.Mutex
 	stats   Stats
@@ -119,7 +124,17 @@ func Open(opts Options) (*Store, error) {
 	if err := checkOpenSpace(opts); err != nil { // space.go
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
-	db, err := badger.OpenManaged(opts.badgerOptions())
+	warnings, damage := verifyFiles(opts, false) // verify.go
+	if len(damage) > 0 {
+		for _, d := range damage {
+			opts.Logger.Error("damaged data file: refusing to open the store", "error", d)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, errors.Join(damage...))
+	}
+	for _, w := range warnings {
+		opts.Logger.Warn("torn write of a crash discarded", "detail", w)
+	}
+	db, err := openBadger(opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
@@ -169,6 +184,17 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// openBadger opens Badger, turning a panic while it opens (damage the
+// checks before it did not catch) into an error.
+func openBadger(opts Options) (db *badger.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: badger panicked while opening the store: %v; restore the data directory from a backup (patchbay restore)", ErrDamaged, p)
+		}
+	}()
+	return badger.OpenManaged(opts.badgerOptions())
+}
+
 // Close stops the writer (queued updates fail with ErrStoreClosed), stops
 // GC and closes Badger.
 func (s *Store) Close() error {
@@ -185,9 +211,36 @@ func (s *Store) Close() error {
 			s.viewsDone.Wait()
 		}
 		s.mu.Unlock()
+		if free, need, short := s.closeRoom(); short {
+			// Badger's Close writes the memtable out as an L0 table
+			// through a sparse mmap: on a disk another process filled,
+			// that page fault is a SIGBUS. Every commit is already synced
+			// in the WAL, so leaving Badger's files as a crash would is
+			// lossless: the next Open replays the WAL. Badger's handle
+			// (and its directory lock) is released when the process
+			// exits.
+			s.log.Warn("closing the store without flushing its memtable: the disk is short of space; every commit is in the synced WAL and the next start replays it",
+				"free", ibytes(free), "needed", ibytes(need))
+			return
+		}
 		err = s.db.Close()
 	})
 	return err
+}
+
+// closeRoom reports whether the disk is too short for Badger's close-time
+// flush: every memtable as an L0 table, plus a margin for the manifest and
+// directory entries.
+func (s *Store) closeRoom() (free, need uint64, short bool) {
+	if !s.space.enabled() {
+		return 0, 0, false
+	}
+	smp := s.space.measure()
+	if smp.err != nil {
+		return 0, 0, false
+	}
+	need = uint64(numMemtables*s.opts.MemTableSize) + openMargin
+	return smp.free, need, smp.free < need
 }
 
 func (s *Store) now() time.Time { return s.opts.Clock() }
@@ -249,7 +302,7 @@ func (s *Store) View(fn func(*ReadTx) error) error {
 	defer s.releaseView(ts)
 	txn := s.db.NewTransactionAt(ts, false)
 	defer txn.Discard()
-	return fn(&ReadTx{r: badgerReader{txn}})
+	return fn(&ReadTx{r: badgerReader{txn: txn, s: s}})
 }
 
 // acquireView registers a View: its snapshot and the running-view count.

@@ -30,7 +30,10 @@ type reader interface {
 	scanKeysBefore(prefix, before []byte, limit int) ([][]byte, error)
 }
 
-type badgerReader struct{ txn *badger.Txn }
+type badgerReader struct {
+	txn *badger.Txn
+	s   *Store // notes failed reads (health.go)
+}
 
 func (b badgerReader) get(k []byte) ([]byte, bool, error) {
 	item, err := b.txn.Get(k)
@@ -38,13 +41,31 @@ func (b badgerReader) get(k []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("store: get: %w", err)
+		return nil, false, b.s.readFailed(k, err)
 	}
-	v, err := item.ValueCopy(nil)
+	v, err := readValue(item)
 	if err != nil {
-		return nil, false, fmt.Errorf("store: read value: %w", err)
+		return nil, false, b.s.readFailed(k, err)
 	}
 	return v, true, nil
+}
+
+// errValueLost is what a value-log read that Badger could not do looks
+// like: Badger logs the failure and yields an empty value without an
+// error, so an empty value of a key whose stored size is not zero is it.
+var errValueLost = errors.New("the value-log record of the key does not read back (checksum mismatch or past the end of its file)")
+
+// readValue copies an item's value, turning Badger's silent failure to
+// read a value-log record into an error.
+func readValue(item *badger.Item) ([]byte, error) {
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) == 0 && item.ValueSize() > 0 {
+		return nil, errValueLost
+	}
+	return v, nil
 }
 
 func (b badgerReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvPair, error) {
@@ -62,9 +83,9 @@ func (b badgerReader) scan(prefix, from []byte, limit int, keysOnly bool) ([]kvP
 		item := it.Item()
 		p := kvPair{Key: item.KeyCopy(nil)}
 		if !keysOnly {
-			v, err := item.ValueCopy(nil)
+			v, err := readValue(item)
 			if err != nil {
-				return nil, fmt.Errorf("store: read value: %w", err)
+				return nil, b.s.readFailed(p.Key, err)
 			}
 			p.Value = v
 		}
@@ -292,7 +313,7 @@ func newTx(s *Store, u *unit) *Tx {
 	if s.cache != nil {
 		s.cache.sync(u.epoch)
 	}
-	r := &txReader{own: ov, cache: s.cache, lower: layeredReader{base: badgerReader{u.base}, layers: layers}}
+	r := &txReader{own: ov, cache: s.cache, lower: layeredReader{base: badgerReader{txn: u.base, s: s}, layers: layers}}
 	return &Tx{ReadTx: ReadTx{r: r, tickets: map[uint64]*ticket.Ticket{}}, s: s, ov: ov, now: s.now()}
 }
 

@@ -54,6 +54,14 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		return nil, err
 	}
 	a := &app{closers: []func(context.Context) error{func(context.Context) error { return st.Close() }}}
+	if reg != nil {
+		for _, c := range st.SpaceCollectors() {
+			if err := reg.Register(c); err != nil {
+				_ = a.close(ctx)
+				return nil, fmt.Errorf("metrics: %w", err)
+			}
+		}
+	}
 
 	instances := make([]inbound.Instance, 0, len(cfg.Channels))
 	kinds := make(map[string]string, len(cfg.Channels))
@@ -173,6 +181,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 			return mcp.New(mcp.Options{API: h, Version: version, Logger: logger.Named("mcp")})
 		},
 		Search: index,
+		Outbox: worker,
 	})
 	if err != nil {
 		_ = a.close(ctx)

@@ -8,6 +8,7 @@
 //	patchbay restore  -config FILE -i BACKUP   restore into an empty data directory
 //	patchbay mcp      -url URL -token-env NAME   an MCP server on stdio for a running core
 //	patchbay reindex  -config FILE             rebuild the full-text search index (server stopped)
+//	patchbay check    -config FILE   check a stopped server's store file by file and record by record
 //	patchbay version                 print the version
 package main
 
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdMCP(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "reindex":
 		err = cmdReindex(ctx, args[1:], stdout, stderr)
+	case "check":
+		err = cmdCheck(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		err = cmdVersion(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
@@ -102,6 +105,7 @@ Usage:
   patchbay restore  -config FILE -i BACKUP     restore a backup into an empty data directory
   patchbay mcp      -url URL -token-env NAME   serve MCP on stdin/stdout for a running core (desktop AI clients)
   patchbay reindex  -config FILE               rebuild the search index from the store (server stopped)
+  patchbay check    -config FILE               check the store of a stopped server (exit 1 when damaged)
   patchbay version                             print the version
 
 Run "patchbay COMMAND -h" for a command's flags.

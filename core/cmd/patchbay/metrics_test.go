@@ -44,6 +44,9 @@ channel "alpha" {
 		`patchbay_plugin_up{channel="alpha"} 1`,
 		`patchbay_http_request_duration_seconds_count{code="200",route="GET /api/v1/tickets"}`,
 		`go_goroutines`,
+		`patchbay_store_disk_free_bytes `,
+		`patchbay_store_disk_reserve_bytes `,
+		`patchbay_store_writes_refused 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

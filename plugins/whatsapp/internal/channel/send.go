@@ -69,8 +69,18 @@ func (c *Channel) Send(ctx context.Context, msg *sdk.OutboundMessage) (*sdk.Send
 		}
 	}
 	if len(prog.IDs) == 0 {
+		// The local clock may be wrong (a forward step makes a recent
+		// message look older than 24 hours): it only chooses the template
+		// when one is configured. Without one, the free-form reply is
+		// tried and WhatsApp, whose clock decides, refuses it with 131047
+		// if the window really closed (window_closed below): a reply never
+		// fails for good on the local clock alone.
 		if last := msg.LastInboundAt; !last.IsZero() && c.now().Sub(last) >= ReplyWindow {
-			return c.sendOutsideWindow(ctx, rt, msg, to, recipient, last)
+			if rt.cfg.Template != nil {
+				return c.sendOutsideWindow(ctx, rt, msg, to, recipient, last)
+			}
+			rt.log.Debug("the customer's last message looks older than 24 hours by the local clock; sending free-form, WhatsApp decides",
+				"last_inbound", last.UTC().Format(time.RFC3339))
 		}
 	}
 

@@ -156,7 +156,10 @@ func TestSendWindow(t *testing.T) {
 		wantCode       string // SendError code
 	}{
 		{"inside the window", false, false, 23 * time.Hour, false, "text", ""},
-		{"closed, no template", false, false, 25 * time.Hour, false, "", "window_closed"},
+		// The local clock alone never fails a reply (it may have stepped
+		// forward): WhatsApp's answer does.
+		{"closed by the local clock, no template: sent, the API decides", false, false, 25 * time.Hour, false, "text", ""},
+		{"closed by the local clock and the API, no template", false, false, 25 * time.Hour, true, "", "window_closed"},
 		{"closed, template", true, false, 25 * time.Hour, false, "template", ""},
 		{"closed, template with the reply as parameter", true, true, 48 * time.Hour, false, "template", ""},
 		{"unknown to the core: sent, the API decides", false, false, 0, false, "text", ""},
@@ -330,19 +333,24 @@ func TestSendStateRoundTrips(t *testing.T) {
 		msg        *sdk.OutboundMessage
 		messages   int
 		stateCalls int
+		// metaRefuses: Meta answers 131047 (the window is closed).
+		metaRefuses bool
 	}{
-		{"one text message", reply("Yes, it comes in blue."), 1, 0},
-		{"text split in two", reply(long), 2, 1 + 2},
-		{"text and a file", reply("Here is the form.", pdf), 2, 1 + 2},
+		{"one text message", reply("Yes, it comes in blue."), 1, 0, false},
+		{"text split in two", reply(long), 2, 1 + 2, false},
+		{"text and a file", reply("Here is the form.", pdf), 2, 1 + 2, false},
 		{"outside the window without template", func() *sdk.OutboundMessage {
 			m := reply("Late answer")
 			m.LastInboundAt = testNow.Add(-25 * time.Hour)
 			return m
-		}(), 0, 0},
+		}(), 0, 0, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
+			if c.metaRefuses {
+				h.graph.FailNext("messages", fakegraph.Failure{HTTPStatus: 400, Code: 131047, Message: "Re-engagement message"})
+			}
 			_, _ = h.ch.Send(context.Background(), c.msg)
 			if n := len(h.graph.Sent()); n != c.messages {
 				t.Fatalf("%d messages at Meta, want %d", n, c.messages)

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Version is the API version the fake serves under.
@@ -39,6 +40,9 @@ type Server struct {
 	media    map[string]*Media
 	failures map[string][]Failure // by route: "messages", "media", "lookup", "download"
 	hits     map[string]int
+	// lastInbound is when each customer (wa_id) last wrote, for the
+	// 24-hour window Meta enforces on free-form messages.
+	lastInbound map[string]time.Time
 }
 
 // Sent is one message received on /{phone-number-id}/messages.
@@ -126,10 +130,20 @@ func New(phoneNumberID, token string) *Server {
 		media:         make(map[string]*Media),
 		failures:      make(map[string][]Failure),
 		hits:          make(map[string]int),
+		lastInbound:   make(map[string]time.Time),
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL + "/" + Version
 	return s
+}
+
+// SetLastInbound tells the fake when customer waID last wrote: like Meta,
+// it then refuses a free-form (non-template) message to them more than 24
+// hours later with error 131047, by its own clock.
+func (s *Server) SetLastInbound(waID string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastInbound[waID] = at
 }
 
 // SetToken changes the access token the fake accepts.
@@ -277,6 +291,14 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request) {
 	recipient, _ := body["recipient"].(string)
 	if to == "" && recipient == "" {
 		writeError(w, Failure{HTTPStatus: http.StatusBadRequest, Code: 100, Message: "(#100) The parameter to is required."})
+		return
+	}
+	s.mu.Lock()
+	last, known := s.lastInbound[to]
+	s.mu.Unlock()
+	if known && body["type"] != "template" && time.Since(last) >= 24*time.Hour {
+		writeError(w, Failure{HTTPStatus: http.StatusBadRequest, Code: 131047, Message: "Re-engagement message",
+			Details: "Message failed to send because more than 24 hours have passed since the customer last replied to this number."})
 		return
 	}
 	s.mu.Lock()
