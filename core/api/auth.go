@@ -30,6 +30,9 @@ type Principal struct {
 	// UserID is the agent user the token acts as; 0 for the admin token
 	// until it first needs an author (see Server.actorID).
 	UserID uint64
+	// session is set when the request was authenticated by a workspace
+	// session cookie (session.go).
+	session *sessionAuth
 }
 
 // adminTokenID is the TokenID of the PATCHBAY_ADMIN_TOKEN principal.
@@ -87,8 +90,12 @@ func newToken() string {
 
 // authenticate checks the request's bearer token: the admin token, or an
 // agent token looked up by its hash. Missing, unknown and revoked tokens
-// are 401.
+// are 401. A request without an Authorization header but with a workspace
+// session cookie is authenticated by its session (session.go).
 func (s *Server) authenticate(r *http.Request) (*Principal, error) {
+	if hasSessionCookie(r) {
+		return s.authenticateSession(r)
+	}
 	tok, err := bearerToken(r)
 	if err != nil {
 		return nil, err

@@ -61,6 +61,18 @@ type Options struct {
 	// automations, macros, views, webhooks and auto_replies; nil answers
 	// 503 there.
 	Rules *rules.Engine
+	// Web serves the browser workspace: GET and HEAD requests outside
+	// /api/, /hooks/, /healthz and /metrics go to it; nil answers the JSON
+	// 404 there.
+	Web http.Handler
+	// SessionTTL is how long a workspace session lasts (default 12h).
+	SessionTTL time.Duration
+	// SecureCookies marks the session cookie Secure even on plain HTTP
+	// requests (set it behind a TLS-terminating proxy).
+	SecureCookies bool
+	// Argon2 sets the cost of password hashing; zero fields take the
+	// defaults (DefaultArgon2Time, …).
+	Argon2 Argon2Params
 }
 
 // Server is the agent HTTP API. It is an http.Handler.
@@ -81,6 +93,12 @@ type Server struct {
 	mux      *http.ServeMux
 	patterns []string
 	hub      *hub
+
+	web           http.Handler
+	sessionTTL    time.Duration
+	secureCookies bool
+	passwords     *hasher
+	signin        *failureLimiter
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -114,6 +132,15 @@ func New(opts Options) (*Server, error) {
 		gatherer:  opts.Gatherer,
 		mux:       http.NewServeMux(),
 		done:      make(chan struct{}),
+
+		web:           opts.Web,
+		sessionTTL:    opts.SessionTTL,
+		secureCookies: opts.SecureCookies,
+		passwords:     newHasher(opts.Argon2),
+		signin:        newFailureLimiter(signinMaxFailures, signinWindow),
+	}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = DefaultSessionTTL
 	}
 	if opts.AdminToken != "" {
 		sum := sha256.Sum256([]byte(opts.AdminToken))
@@ -173,6 +200,12 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/attachments/{id}", agentOnly, s.getAttachment)
 	s.route(eventsRoute, agentOnly, s.events)
 
+	s.route("POST /api/v1/session", public, s.createSession)
+	s.route("GET /api/v1/session", agentOnly, s.getSession)
+	s.route("DELETE /api/v1/session", agentOnly, s.deleteSession)
+	s.route("PUT /api/v1/users/{id}/password", adminOnly, s.setPassword)
+	s.route("DELETE /api/v1/users/{id}/password", adminOnly, s.deletePassword)
+
 	s.route("GET /api/v1/tokens", adminOnly, s.listTokens)
 	s.route("POST /api/v1/tokens", adminOnly, s.createToken)
 	s.route("DELETE /api/v1/tokens/{id}", adminOnly, s.revokeToken)
@@ -181,6 +214,10 @@ func (s *Server) routes() {
 	s.route("/hooks/", public, s.serveHooks)
 	// Everything else: JSON 404, or 405 with Allow.
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.web != nil && webPath(r) {
+			s.web.ServeHTTP(w, r)
+			return
+		}
 		if err := s.notFoundOrMethod(w, r); err != nil {
 			ae := writeError(w, err)
 			if ri := reqInfoFrom(r.Context()); ri != nil {
@@ -188,6 +225,16 @@ func (s *Server) routes() {
 			}
 		}
 	}))
+}
+
+// webPath reports whether a request no API route matched belongs to the
+// browser workspace: a GET or HEAD outside the API's own paths.
+func webPath(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	return !strings.HasPrefix(p, "/api/") && p != "/api" && !strings.HasPrefix(p, "/hooks/")
 }
 
 // Close ends open event streams (call it when the HTTP server shuts down,
