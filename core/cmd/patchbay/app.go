@@ -20,6 +20,7 @@ import (
 	"github.com/patchbayhq/patchbay/core/pluginhost"
 	"github.com/patchbayhq/patchbay/core/rules"
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/web"
 )
 
 // app is the wired core that `patchbay serve` runs: the HTTP handler, the
@@ -43,7 +44,8 @@ type app struct {
 //   - inbound.Service is the Backend that plugins reach through Host
 //     (Deliver, attachments, state, delivery receipts);
 //   - the outbox worker sends public replies through the plugin manager;
-//   - the API serves /api/v1/, /hooks/ (the manager), /healthz and /metrics.
+//   - the API serves /api/v1/, /hooks/ (the manager), /healthz and /metrics,
+//     and hands other GET requests to the workspace (core/web).
 func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *prometheus.Registry) (*app, error) {
 	st, err := store.Open(store.Options{
 		Dir:    filepath.Join(cfg.DataDir, "store"),
@@ -121,6 +123,14 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Unavailable: func(err error) bool { return errors.Is(err, pluginhost.ErrUnavailable) },
 	})
 
+	// The agent workspace at /: pages and assets embedded in the binary,
+	// a client of the API below.
+	workspace, err := web.New(web.Options{Version: version})
+	if err != nil {
+		_ = a.close(ctx)
+		return nil, err
+	}
+
 	server, err := api.New(api.Options{
 		Store: st,
 		Channels: api.ChannelsFunc(func() []api.ChannelInfo {
@@ -138,6 +148,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Logger:       logger.Named("api"),
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		Rules:        engine,
+		Web:          workspace,
 	})
 	if err != nil {
 		_ = a.close(ctx)

@@ -1,0 +1,527 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/smtp"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/accessibility"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/patchbayhq/patchbay/internal/e2etest"
+)
+
+// The workspace tests drive headless Chromium through the DevTools protocol
+// against the real patchbay serve with the email channel, one core and one
+// browser shared by the subtests, which run in order.
+
+// screenshotEnv names the directory to save screenshots of the main pages
+// in (e.g. docs/screenshots); unset, none are taken.
+const screenshotEnv = "PATCHBAY_SCREENSHOTS"
+
+// chromiumPath finds Chromium. Missing, the test fails under CI=true (CI
+// installs it: .ci/run) and is skipped elsewhere.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("PATCHBAY_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	msg := "the workspace browser tests need Chromium: install Debian's chromium (apt-get install -y chromium; .ci/run does it) or set PATCHBAY_CHROMIUM"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// mailSink is a local SMTP relay that keeps what the email channel sends.
+type mailSink struct {
+	addr  string
+	mu    sync.Mutex
+	mails []string
+}
+
+func startMailSink(t *testing.T) *mailSink {
+	t.Helper()
+	k := &mailSink{}
+	s := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &sinkSess{k: k}, nil }))
+	s.Domain = "relay.test"
+	s.AllowInsecureAuth = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.addr = ln.Addr().String()
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	return k
+}
+
+func (k *mailSink) received() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.mails)
+}
+
+type sinkSess struct{ k *mailSink }
+
+func (s *sinkSess) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (s *sinkSess) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (s *sinkSess) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.k.mu.Lock()
+	s.k.mails = append(s.k.mails, string(b))
+	s.k.mu.Unlock()
+	return nil
+}
+func (s *sinkSess) Reset()        {}
+func (s *sinkSess) Logout() error { return nil }
+
+// browser is one headless Chromium tab with what it saw: console errors
+// and every request URL.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+
+	mu       sync.Mutex
+	errs     []string
+	requests []string
+}
+
+func startBrowser(t *testing.T, chrome, base string) *browser {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chrome),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	b := &browser{t: t, ctx: ctx, base: base}
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	console := chromedp.Console(ctx)
+	requests := chromedp.Events(ctx, network.RequestWillBeSent)
+	go func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			// A failed request is logged by the network source (e.g. the
+			// 401 of GET /api/v1/session before signing in); those are
+			// answers the workspace handles, not errors of the page.
+			if (m.Type == chromedp.ConsoleError && m.Source != "network") || m.Type == chromedp.ConsoleException {
+				b.mu.Lock()
+				b.errs = append(b.errs, fmt.Sprintf("%s (%s:%d)", m.Text, m.URL, m.Line+1))
+				b.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		for ev, err := range requests {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.requests = append(b.requests, ev.Request.URL)
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+// do runs actions, failing the test on an error.
+func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v\nconsole errors: %v", what, err, b.consoleErrors())
+	}
+}
+
+// eval evaluates a JavaScript expression and decodes its value.
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// wait polls a JavaScript predicate until it holds.
+func (b *browser) wait(what, predicate string) {
+	b.t.Helper()
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](predicate,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		b.t.Fatalf("waiting for %s: %v\npage text:\n%s\nconsole errors: %v", what, err, body, b.consoleErrors())
+	}
+}
+
+func (b *browser) consoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.errs)
+}
+
+func (b *browser) requestURLs() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.requests)
+}
+
+// controlByLabel returns a CSS selector (#id) for the control whose <label>
+// text is exactly name, failing when there is none.
+func (b *browser) controlByLabel(name string) chromedp.CSS {
+	b.t.Helper()
+	id := eval[string](b, fmt.Sprintf(`(() => {
+		const l = [...document.querySelectorAll('label')].find((l) => l.textContent.trim() === %q && l.control);
+		return l ? l.control.id : '';
+	})()`, name))
+	if id == "" {
+		b.t.Fatalf("no control labelled %q on %s", name, eval[string](b, `location.pathname`))
+	}
+	return chromedp.CSS("#" + id)
+}
+
+// axNames returns the accessible names of the interactive nodes of the
+// page, by role, as Chromium computes them for screen readers; controls
+// without a name are listed under "UNNAMED <role>".
+func (b *browser) axNames() map[string][]string {
+	b.t.Helper()
+	res, err := chromedp.Call(b.ctx, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+	if err != nil {
+		b.t.Fatalf("accessibility tree: %v", err)
+	}
+	interactive := map[string]bool{"button": true, "textbox": true, "searchbox": true, "combobox": true, "checkbox": true, "link": true, "listbox": true}
+	out := map[string][]string{}
+	for _, n := range res.Nodes {
+		if n.Ignored || n.Role == nil {
+			continue
+		}
+		var role, name string
+		_ = json.Unmarshal(n.Role.Value, &role)
+		if n.Name != nil {
+			_ = json.Unmarshal(n.Name.Value, &name)
+		}
+		if !interactive[role] {
+			continue
+		}
+		if strings.TrimSpace(name) == "" {
+			out["UNNAMED "+role] = append(out["UNNAMED "+role], fmt.Sprint(n.BackendDOMNodeID))
+			continue
+		}
+		out[role] = append(out[role], strings.TrimSpace(name))
+	}
+	return out
+}
+
+// checkA11y fails when an interactive control has no accessible name and
+// checks that want (role → names) are present.
+func (b *browser) checkA11y(page string, want map[string][]string) {
+	b.t.Helper()
+	names := b.axNames()
+	for k, v := range names {
+		if strings.HasPrefix(k, "UNNAMED ") {
+			b.t.Errorf("%s: %d %s control(s) without an accessible name", page, len(v), strings.TrimPrefix(k, "UNNAMED "))
+		}
+	}
+	for role, ns := range want {
+		for _, n := range ns {
+			if !slices.Contains(names[role], n) {
+				b.t.Errorf("%s: no %s named %q (have %q)", page, role, n, names[role])
+			}
+		}
+	}
+}
+
+// screenshot saves the page as PNG under $PATCHBAY_SCREENSHOTS, if set.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	dir := os.Getenv(screenshotEnv)
+	if dir == "" {
+		return
+	}
+	if !filepath.IsAbs(dir) {
+		root, err := e2etest.ModuleRoot()
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		dir = filepath.Join(root, dir)
+	}
+	buf, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// sessionCookie returns the browser's session cookie value ("" if none).
+func (b *browser) sessionCookie() string {
+	b.t.Helper()
+	res, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + "/"}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == "patchbay_session" {
+			if !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict {
+				b.t.Errorf("session cookie is not HttpOnly and SameSite=Strict: %+v", c)
+			}
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func sendMail(t *testing.T, addr, from, subject, body string) {
+	t.Helper()
+	msg := fmt.Sprintf("From: Ada Lovelace <%s>\r\nTo: support@acme.test\r\nSubject: %s\r\nMessage-ID: <%d@customer.test>\r\nDate: %s\r\n\r\n%s\r\n",
+		from, subject, time.Now().UnixNano(), time.Now().Format(time.RFC1123Z), body)
+	if err := smtp.SendMail(addr, nil, from, []string{"support@acme.test"}, []byte(msg)); err != nil {
+		t.Fatalf("smtp: %v", err)
+	}
+}
+
+func TestWorkspaceInBrowser(t *testing.T) {
+	chrome := chromiumPath(t)
+	bin := binaries(t)
+	sink := startMailSink(t)
+	smtpAddr := e2etest.FreePort(t)
+	core := e2etest.Start(t, bin, e2etest.Options{
+		Channels: fmt.Sprintf(`
+channel "support" {
+  plugin = "email"
+  brand  = "acme"
+  config {
+    smtp_listen = %q
+    address     = "support@acme.test"
+    outbound    = "smtp://%s?tls=none"
+  }
+}
+`, smtpAddr, sink.addr),
+		WaitRunning: []string{"support"},
+	})
+
+	// An agent with a password, set by the admin through the API.
+	var tok struct {
+		UserID uint64 `json:"user_id"`
+	}
+	if st := core.JSON("POST", "/api/v1/tokens", map[string]any{"name": "Grace Hopper", "email": "grace@acme.test"}, &tok); st != 201 {
+		t.Fatalf("create agent: %d", st)
+	}
+	if st, body := core.Do("PUT", fmt.Sprintf("/api/v1/users/%d/password", tok.UserID), map[string]any{"password": "correct horse battery"}); st != 204 {
+		t.Fatalf("set password: %d %s", st, body)
+	}
+
+	b := startBrowser(t, chrome, core.URL)
+	var ticketID int
+	subject := fmt.Sprintf("Printer on fire %d", time.Now().UnixNano()%100000)
+
+	t.Run("sign in with the token", func(t *testing.T) {
+		b.t = t
+		b.do("open the workspace", chromedp.Navigate(core.URL+"/"))
+		b.wait("the sign-in page", `location.pathname === '/signin' && !!document.querySelector('#token-form')`)
+		b.checkA11y("sign-in", map[string][]string{"textbox": {"Email", "Password", "API token"}, "button": {"Sign in"}})
+		b.screenshot("signin")
+		b.do("sign in", chromedp.SendKeys(b.controlByLabel("API token"), e2etest.AdminToken),
+			chromedp.Click(chromedp.CSS("#token-form button[type=submit]")))
+		b.wait("the inbox", `!!document.querySelector('#ticket-list') && [...document.querySelectorAll('#topbar button')].some((x) => x.textContent === 'Sign out')`)
+		if v := b.sessionCookie(); v == "" {
+			t.Fatal("no session cookie after signing in")
+		}
+	})
+
+	t.Run("a mail appears in the inbox without a reload", func(t *testing.T) {
+		b.t = t
+		eval[bool](b, `(window.__noReload = true)`)
+		b.wait("the event stream", `document.querySelector('#live.on') !== null`)
+		sendMail(t, smtpAddr, "ada@customer.test", subject, "It is actually on fire.")
+		b.wait("the new ticket in the list", fmt.Sprintf(`[...document.querySelectorAll('#ticket-list a')].some((a) => a.textContent.includes(%q))`, subject))
+		if !eval[bool](b, `window.__noReload === true`) {
+			t.Fatal("the page was reloaded")
+		}
+		ticketID = eval[int](b, fmt.Sprintf(`Number([...document.querySelectorAll('#ticket-list li')].find((li) => li.textContent.includes(%q)).dataset.id)`, subject))
+		want := map[string][]string{"link": {"#" + fmt.Sprint(ticketID) + " " + subject}}
+		if st, _ := core.Do("GET", "/api/v1/search?q=printer", nil); st == 200 {
+			want["searchbox"] = []string{"Search"}
+		} else if eval[bool](b, `!document.getElementById('search-form').hidden`) {
+			t.Errorf("the search box is shown while the server answers %d to a search", st)
+		}
+		b.checkA11y("inbox", want)
+		b.screenshot("inbox")
+	})
+
+	t.Run("reply and watch the delivery turn sent", func(t *testing.T) {
+		b.t = t
+		b.do("open the ticket", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#ticket-list li[data-id="%d"] a`, ticketID))))
+		b.wait("the conversation", `!!document.querySelector('.comment.customer') && document.querySelector('.comment.customer .body').textContent.includes('actually on fire')`)
+		b.checkA11y("ticket", map[string][]string{"textbox": {"Reply"}, "button": {"Send"}, "checkbox": {"Internal note"}, "combobox": {"Status"}})
+		b.do("write the reply", chromedp.SendKeys(b.controlByLabel("Reply"), "Please step away from the printer."))
+		if txt := eval[string](b, `document.querySelector('form.composer button[type=submit]').textContent`); txt != "Send" {
+			t.Fatalf("composer button %q", txt)
+		}
+		b.do("send", chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+		b.wait("the reply's delivery status to turn sent", `[...document.querySelectorAll('.comment.reply')].some((c) => c.textContent.includes('step away') && c.querySelector('[data-delivery="sent"]'))`)
+		e2etest.Eventually(t, 10*time.Second, "the relay to receive the reply", func() bool {
+			for _, m := range sink.received() {
+				if strings.Contains(m, "step away from the printer") {
+					return true
+				}
+			}
+			return false
+		})
+		b.screenshot("ticket")
+	})
+
+	t.Run("an internal note is not sent", func(t *testing.T) {
+		b.t = t
+		b.do("write a note", chromedp.Click(b.controlByLabel("Internal note")),
+			chromedp.SendKeys(b.controlByLabel("Reply"), "Checked the fuser: it is the toner."),
+			chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+		b.wait("the note in the conversation", `[...document.querySelectorAll('.comment.note')].some((c) => c.textContent.includes('the toner'))`)
+		var list struct {
+			Comments []struct {
+				Body     string `json:"body"`
+				Public   bool   `json:"public"`
+				Delivery any    `json:"delivery"`
+			} `json:"comments"`
+		}
+		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", ticketID), nil, &list)
+		found := false
+		for _, c := range list.Comments {
+			if strings.Contains(c.Body, "the toner") {
+				found = true
+				if c.Public || c.Delivery != nil {
+					t.Fatalf("the note is public or has a delivery: %+v", c)
+				}
+			}
+		}
+		if !found {
+			t.Fatal("the note is not stored")
+		}
+	})
+
+	t.Run("a concurrent change is shown, not overwritten", func(t *testing.T) {
+		b.t = t
+		var tk map[string]any
+		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d", ticketID), nil, &tk)
+		if _, ok := tk["version"]; !ok {
+			t.Skip("this server sends no ticket version, so If-Match cannot refuse a stale change")
+		}
+		b.do("edit the tags", chromedp.SetValue(b.controlByLabel("Tags"), "from-browser"))
+		if st, body := core.Do("PATCH", fmt.Sprintf("/api/v1/tickets/%d", ticketID), map[string]any{"tags": []string{"from-api"}}); st != 200 {
+			t.Fatalf("concurrent PATCH: %d %s", st, body)
+		}
+		b.do("save", chromedp.Click(chromedp.CSS(`form.props button[type=submit]`)))
+		b.wait("the conflict message", `(() => { const c = document.querySelector('.conflict'); return c && !c.hidden && c.textContent.includes('changed by someone else') })()`)
+		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d", ticketID), nil, &tk)
+		if fmt.Sprint(tk["tags"]) != "[from-api]" {
+			t.Fatalf("the other change was overwritten: tags %v", tk["tags"])
+		}
+	})
+
+	t.Run("admin pages", func(t *testing.T) {
+		b.t = t
+		b.do("open the channels", chromedp.Navigate(core.URL+"/admin/channels"))
+		b.wait("the channel table", `[...document.querySelectorAll('table th')].some((x) => x.textContent === 'support')`)
+		b.screenshot("admin-channels")
+		b.do("open the agents", chromedp.Navigate(core.URL+"/admin/agents"))
+		b.wait("the agent list", `document.body.textContent.includes('grace@acme.test')`)
+		b.checkA11y("admin agents", nil)
+	})
+
+	t.Run("works 360 px wide", func(t *testing.T) {
+		b.t = t
+		b.do("narrow the window", chromedp.EmulateViewport(360, 740), chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", core.URL, ticketID)))
+		b.wait("the ticket", `!!document.querySelector('.comment.customer')`)
+		if w := eval[int](b, `document.documentElement.scrollWidth`); w > 360 {
+			t.Errorf("the ticket page is %d px wide at 360 px", w)
+		}
+		b.screenshot("ticket-mobile")
+		b.do("widen the window", chromedp.EmulateViewport(1280, 900))
+	})
+
+	t.Run("sign out ends the session", func(t *testing.T) {
+		b.t = t
+		old := b.sessionCookie()
+		b.do("sign out", chromedp.Click(chromedp.CSS(`#topbar .me button`)))
+		b.wait("the sign-in page", `location.pathname === '/signin' && !!document.querySelector('#password-form')`)
+		req, _ := http.NewRequest("GET", core.URL+"/api/v1/me", nil)
+		req.AddCookie(&http.Cookie{Name: "patchbay_session", Value: old})
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 {
+			t.Fatalf("the signed-out session answers %d", res.StatusCode)
+		}
+	})
+
+	t.Run("sign in with a password", func(t *testing.T) {
+		b.t = t
+		b.do("sign in", chromedp.SendKeys(b.controlByLabel("Email"), "grace@acme.test"),
+			chromedp.SendKeys(b.controlByLabel("Password"), "correct horse battery"),
+			chromedp.Click(chromedp.CSS("#password-form button[type=submit]")))
+		b.wait("the inbox as Grace", `!!document.querySelector('#ticket-list') && document.querySelector('#topbar .who').textContent === 'Grace Hopper'`)
+		b.wait("the ticket in the list", fmt.Sprintf(`[...document.querySelectorAll('#ticket-list a')].some((a) => a.textContent.includes(%q))`, subject))
+		if n := eval[int](b, `document.querySelectorAll('#topbar a[href="/admin"]').length`); n != 0 {
+			t.Error("an agent sees the Admin link")
+		}
+	})
+
+	t.Run("no request left the origin and no console errors", func(t *testing.T) {
+		b.t = t
+		for _, u := range b.requestURLs() {
+			if !strings.HasPrefix(u, core.URL+"/") && !strings.HasPrefix(u, "data:") && u != "about:blank" {
+				t.Errorf("a request left the origin: %s", u)
+			}
+		}
+		if errs := b.consoleErrors(); len(errs) > 0 {
+			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+		}
+		if got := len(sink.received()); got != 1 {
+			t.Errorf("the relay received %d mails, want only the reply", got)
+		}
+	})
+}
