@@ -364,3 +364,32 @@ func FuzzParsePHC(f *testing.F) {
 		}
 	})
 }
+
+// TestWebMount checks that the workspace gets GET and HEAD requests outside
+// the API's paths and nothing else.
+func TestWebMount(t *testing.T) {
+	web := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("workspace"))
+	})
+	e := newEnv(t, func(o *Options) { o.Web = web })
+	for _, c := range []struct {
+		method, path string
+		web          bool
+	}{
+		{"GET", "/", true},
+		{"HEAD", "/", true},
+		{"GET", "/tickets/3", true},
+		{"GET", "/assets/app.js", true},
+		{"GET", "/api/v1/nope", false},
+		{"GET", "/api", false},
+		{"POST", "/", false},
+		{"GET", "/healthz", false},
+	} {
+		r := e.req(c.method, c.path, "", nil)
+		gotWeb := r.header.Get("Content-Type") == "text/html"
+		if gotWeb != c.web {
+			t.Errorf("%s %s: served by the workspace = %v, want %v (%d %s)", c.method, c.path, gotWeb, c.web, r.status, r.body)
+		}
+	}
+}
