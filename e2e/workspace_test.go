@@ -110,6 +110,8 @@ type browser struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
+	// logs returns the core's output, shown when a wait fails.
+	logs func() string
 
 	mu       sync.Mutex
 	errs     []string
@@ -187,10 +189,17 @@ func eval[T any](b *browser, expr string) T {
 func (b *browser) wait(what, predicate string) {
 	b.t.Helper()
 	_, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](predicate,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second)))
 	if err != nil {
 		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
-		b.t.Fatalf("waiting for %s: %v\npage text:\n%s\nconsole errors: %v", what, err, body, b.consoleErrors())
+		logs := ""
+		if b.logs != nil {
+			logs = b.logs()
+			if len(logs) > 6000 {
+				logs = logs[len(logs)-6000:]
+			}
+		}
+		b.t.Fatalf("waiting for %s: %v\npage text:\n%s\nconsole errors: %v\ncore log (end):\n%s", what, err, body, b.consoleErrors(), logs)
 	}
 }
 
@@ -254,20 +263,33 @@ func (b *browser) axNames() map[string][]string {
 
 // checkA11y fails when an interactive control has no accessible name and
 // checks that want (role → names) are present.
+// Chromium computes the tree after layout, so the check is retried for a
+// while before it fails.
 func (b *browser) checkA11y(page string, want map[string][]string) {
 	b.t.Helper()
-	names := b.axNames()
-	for k, v := range names {
-		if strings.HasPrefix(k, "UNNAMED ") {
-			b.t.Errorf("%s: %d %s control(s) without an accessible name", page, len(v), strings.TrimPrefix(k, "UNNAMED "))
-		}
-	}
-	for role, ns := range want {
-		for _, n := range ns {
-			if !slices.Contains(names[role], n) {
-				b.t.Errorf("%s: no %s named %q (have %q)", page, role, n, names[role])
+	var problems []string
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		problems = problems[:0]
+		names := b.axNames()
+		for k, v := range names {
+			if strings.HasPrefix(k, "UNNAMED ") {
+				problems = append(problems, fmt.Sprintf("%s: %d %s control(s) without an accessible name", page, len(v), strings.TrimPrefix(k, "UNNAMED ")))
 			}
 		}
+		for role, ns := range want {
+			for _, n := range ns {
+				if !slices.Contains(names[role], n) {
+					problems = append(problems, fmt.Sprintf("%s: no %s named %q (have %q)", page, role, n, names[role]))
+				}
+			}
+		}
+		if len(problems) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, p := range problems {
+		b.t.Error(p)
 	}
 }
 
@@ -392,10 +414,18 @@ channel "support" {
 	}
 
 	b := startBrowser(t, chrome, core.URL)
+	b.logs = core.Logs
+	// Each step needs the ones before it: stop at the first that fails.
+	step := func(name string, f func(t *testing.T)) {
+		t.Helper()
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
+	}
 	var ticketID int
 	subject := fmt.Sprintf("Printer on fire %d", time.Now().UnixNano()%100000)
 
-	t.Run("sign in with the token", func(t *testing.T) {
+	step("sign in with the token", func(t *testing.T) {
 		b.t = t
 		b.do("open the workspace", chromedp.Navigate(core.URL+"/"))
 		b.wait("the sign-in page", `location.pathname === '/signin' && !!document.querySelector('#token-form')`)
@@ -409,7 +439,7 @@ channel "support" {
 		}
 	})
 
-	t.Run("a mail appears in the inbox without a reload", func(t *testing.T) {
+	step("a mail appears in the inbox without a reload", func(t *testing.T) {
 		b.t = t
 		eval[bool](b, `(window.__noReload = true)`)
 		b.wait("the event stream", `document.querySelector('#live.on') !== null`)
@@ -429,7 +459,7 @@ channel "support" {
 		b.screenshot("inbox")
 	})
 
-	t.Run("reply and watch the delivery turn sent", func(t *testing.T) {
+	step("reply and watch the delivery turn sent", func(t *testing.T) {
 		b.t = t
 		b.do("open the ticket", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#ticket-list li[data-id="%d"] a`, ticketID))))
 		b.wait("the conversation", `!!document.querySelector('.comment.customer') && document.querySelector('.comment.customer .body').textContent.includes('actually on fire')`)
@@ -451,7 +481,7 @@ channel "support" {
 		b.screenshot("ticket")
 	})
 
-	t.Run("an internal note is not sent", func(t *testing.T) {
+	step("an internal note is not sent", func(t *testing.T) {
 		b.t = t
 		b.do("write a note", chromedp.Click(b.controlByLabel("Internal note")),
 			chromedp.SendKeys(b.controlByLabel("Reply"), "Checked the fuser: it is the toner."),
@@ -479,7 +509,7 @@ channel "support" {
 		}
 	})
 
-	t.Run("a concurrent change is shown, not overwritten", func(t *testing.T) {
+	step("a concurrent change is shown, not overwritten", func(t *testing.T) {
 		b.t = t
 		var tk map[string]any
 		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d", ticketID), nil, &tk)
@@ -508,7 +538,7 @@ channel "support" {
 		b.screenshot("conflict")
 	})
 
-	t.Run("admin pages", func(t *testing.T) {
+	step("admin pages", func(t *testing.T) {
 		b.t = t
 		b.do("open the channels", chromedp.Navigate(core.URL+"/admin/channels"))
 		b.wait("the channel table", `[...document.querySelectorAll('table th')].some((x) => x.textContent === 'support')`)
@@ -518,7 +548,7 @@ channel "support" {
 		b.checkA11y("admin agents", nil)
 	})
 
-	t.Run("works 360 px wide", func(t *testing.T) {
+	step("works 360 px wide", func(t *testing.T) {
 		b.t = t
 		b.do("narrow the window", chromedp.EmulateViewport(360, 740), chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", core.URL, ticketID)))
 		b.wait("the ticket", `!!document.querySelector('.comment.customer')`)
@@ -529,7 +559,7 @@ channel "support" {
 		b.do("widen the window", chromedp.EmulateViewport(1280, 900))
 	})
 
-	t.Run("sign out ends the session", func(t *testing.T) {
+	step("sign out ends the session", func(t *testing.T) {
 		b.t = t
 		old := b.sessionCookie()
 		b.do("sign out", chromedp.Click(chromedp.CSS(`#topbar .me button`)))
@@ -546,7 +576,7 @@ channel "support" {
 		}
 	})
 
-	t.Run("sign in with a password", func(t *testing.T) {
+	step("sign in with a password", func(t *testing.T) {
 		b.t = t
 		b.do("sign in", chromedp.SendKeys(b.controlByLabel("Email"), "grace@acme.test"),
 			chromedp.SendKeys(b.controlByLabel("Password"), "correct horse battery"),
@@ -558,7 +588,7 @@ channel "support" {
 		}
 	})
 
-	t.Run("no request left the origin and no console errors", func(t *testing.T) {
+	step("no request left the origin and no console errors", func(t *testing.T) {
 		b.t = t
 		for _, u := range b.requestURLs() {
 			if !strings.HasPrefix(u, core.URL+"/") && !strings.HasPrefix(u, "data:") && u != "about:blank" {

@@ -11,6 +11,7 @@ export const app = {
   role: '',          // agent | admin
   features: { search: true, count: true, presence: true },
   onEvent: null,     // the current page's event handler
+  onReconnect: null, // the current page's refresh when the stream (re)connects
   cleanup: [],       // functions to run when leaving the page
   users: new Map(),  // id -> user promise
 };
@@ -162,7 +163,14 @@ const stream = {
     const es = new EventSource('/api/v1/events');
     this.es = es;
     const live = () => document.getElementById('live');
-    es.onopen = () => { live()?.classList.add('on'); live()?.setAttribute('title', 'Live updates: connected'); };
+    es.onopen = () => {
+      live()?.classList.add('on');
+      live()?.setAttribute('title', 'Live updates: connected');
+      // Changes made while the stream was not connected (before the first
+      // connection, or past a resume point the server no longer had) are
+      // not replayed: the page reloads what it shows.
+      if (app.onReconnect) app.onReconnect();
+    };
     es.onerror = () => {
       live()?.classList.remove('on');
       live()?.setAttribute('title', 'Live updates: reconnecting');
@@ -199,6 +207,7 @@ function route() {
   if (!app.me) return;
   for (const fn of app.cleanup.splice(0)) fn();
   app.onEvent = null;
+  app.onReconnect = null;
   const p = location.pathname;
   let m;
   if ((m = p.match(/^\/tickets\/(\d+)$/))) {
@@ -366,6 +375,7 @@ async function inboxPage(root) {
     timer = setTimeout(() => { load(); refreshCounts(); }, 250);
   };
   app.cleanup.push(() => clearTimeout(timer));
+  app.onReconnect = () => { load(); refreshCounts(); };
   inboxSel = -1;
   await load();
   refreshCounts();

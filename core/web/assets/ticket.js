@@ -349,6 +349,14 @@ export async function ticketPage(root, id) {
     }
   };
 
+  app.onReconnect = async () => {
+    try {
+      comments = await allComments(id);
+      drawConversation();
+      if (!props.contains(document.activeElement)) await reloadTicket();
+    } catch { /* the banner tells when the server is unreachable */ }
+  };
+
   drawHeader();
   drawConversation();
   fillProps();
