@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -149,6 +150,8 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		Rules:        engine,
 		Web:          workspace,
+		// Served over HTTPS (through a proxy): the session cookie is Secure.
+		SecureCookies: strings.HasPrefix(strings.ToLower(cfg.HTTP.PublicURL), "https://"),
 	})
 	if err != nil {
 		_ = a.close(ctx)

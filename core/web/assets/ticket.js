@@ -299,7 +299,12 @@ export async function ticketPage(root, id) {
   const sendPresence = async () => {
     if (!app.features.presence) return;
     try {
-      await api('POST', `/api/v1/tickets/${id}/presence`, { body: { state: presenceState } });
+      const r = await api('POST', `/api/v1/tickets/${id}/presence`, { body: { state: presenceState } });
+      // The answer lists who else is on the ticket now.
+      for (const p of (r.data && r.data.presence) || []) {
+        viewers.set(p.user_id, { user_id: p.user_id, state: p.state, until: Date.parse(p.expires_at) || Date.now() + 30000 });
+      }
+      drawPresence();
     } catch (e) {
       if (e.status === 404 || e.status === 405) app.features.presence = false;
     }
@@ -312,7 +317,11 @@ export async function ticketPage(root, id) {
     clearTimeout(typingTimer);
     typingTimer = setTimeout(() => { presenceState = 'viewing'; sendPresence(); }, 15000);
   });
-  app.cleanup.push(() => { clearInterval(pTimer); clearTimeout(typingTimer); });
+  app.cleanup.push(() => {
+    clearInterval(pTimer);
+    clearTimeout(typingTimer);
+    if (app.features.presence) api('DELETE', `/api/v1/tickets/${id}/presence`).catch(() => {});
+  });
 
   // ---- live updates ----
   app.onEvent = async (ev) => {
