@@ -26,6 +26,12 @@ const (
 	DefaultMaxAttempts     = 20
 	DefaultMaxBackoff      = 10 * time.Minute
 	DefaultMaxAttachmentMB = 20
+	// DefaultRateLimitPerMinute is the sustained request rate one API
+	// token may use (a safety net against a runaway script, not a quota).
+	DefaultRateLimitPerMinute = 3000
+	// DefaultRateLimitBurst is how many requests a token may send at once
+	// above the sustained rate.
+	DefaultRateLimitBurst = 600
 )
 
 // DefaultAttachmentAllow is the attachment allowlist used when a channel
@@ -44,6 +50,8 @@ type Config struct {
 	HTTP      HTTP
 	Tickets   Tickets
 	Outbox    Outbox
+	// RateLimit limits the API requests of each token.
+	RateLimit RateLimit
 	// Channels are in file order; names are unique.
 	Channels []Channel
 }
@@ -59,6 +67,16 @@ type HTTP struct {
 	MaxWebhookBytes int64
 	// MaxBodyBytes caps an API request body (413 beyond it).
 	MaxBodyBytes int64
+}
+
+// RateLimit configures the per-token API request limit (a token bucket per
+// token: RequestsPerMinute refill, Burst capacity). Requests over it answer
+// 429 with Retry-After.
+type RateLimit struct {
+	// RequestsPerMinute is the sustained rate; 0 turns the limit off.
+	RequestsPerMinute int
+	// Burst is how many requests a token may send at once.
+	Burst int
 }
 
 // Tickets configures ticket lifecycle settings.

@@ -161,7 +161,7 @@ func (l *loader) errorf(rng hcl.Range, summary, format string, args ...any) {
 var rootSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "data_dir"}, {Name: "plugin_dir"}},
 	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "http"}, {Type: "tickets"}, {Type: "outbox"},
+		{Type: "http"}, {Type: "tickets"}, {Type: "outbox"}, {Type: "rate_limit"},
 		{Type: "channel", LabelNames: []string{"name"}},
 	},
 }
@@ -180,8 +180,9 @@ func (l *loader) root(body hcl.Body) *Config {
 			MaxWebhookBytes: DefaultMaxWebhookBytes,
 			MaxBodyBytes:    DefaultMaxBodyBytes,
 		},
-		Tickets: Tickets{AutoCloseAfter: DefaultAutoCloseAfter},
-		Outbox:  Outbox{MaxAttempts: DefaultMaxAttempts, MaxBackoff: DefaultMaxBackoff},
+		Tickets:   Tickets{AutoCloseAfter: DefaultAutoCloseAfter},
+		Outbox:    Outbox{MaxAttempts: DefaultMaxAttempts, MaxBackoff: DefaultMaxBackoff},
+		RateLimit: RateLimit{RequestsPerMinute: DefaultRateLimitPerMinute, Burst: DefaultRateLimitBurst},
 	}
 	l.str(content.Attributes["data_dir"], "data_dir", &cfg.DataDir, true)
 	l.str(content.Attributes["plugin_dir"], "plugin_dir", &cfg.PluginDir, true)
@@ -206,6 +207,8 @@ func (l *loader) root(body hcl.Body) *Config {
 			l.tickets(blk.Body, &cfg.Tickets)
 		case "outbox":
 			l.outbox(blk.Body, &cfg.Outbox)
+		case "rate_limit":
+			l.rateLimit(blk.Body, &cfg.RateLimit)
 		case "channel":
 			name := blk.Labels[0]
 			rng := blk.LabelRanges[0]
@@ -259,6 +262,31 @@ func (l *loader) http(body hcl.Body, h *HTTP) {
 	}
 	l.positive(content.Attributes["max_webhook_bytes"], "http.max_webhook_bytes", &h.MaxWebhookBytes, 1<<30)
 	l.positive(content.Attributes["max_body_bytes"], "http.max_body_bytes", &h.MaxBodyBytes, 1<<30)
+}
+
+var rateLimitSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "requests_per_minute"}, {Name: "burst"}}}
+
+// maxRateLimit bounds both rate limit settings.
+const maxRateLimit = 1_000_000
+
+func (l *loader) rateLimit(body hcl.Body, rl *RateLimit) {
+	content, diags := body.Content(rateLimitSchema)
+	l.diags = append(l.diags, diags...)
+	if content == nil {
+		return
+	}
+	var n int64
+	if a := content.Attributes["requests_per_minute"]; a != nil {
+		// 0 is allowed here (the limit is off); positive() refuses it.
+		if v, ok := l.value(a, "rate_limit.requests_per_minute"); ok && v.Type() == cty.Number && !v.IsNull() && v.AsBigFloat().Sign() == 0 {
+			rl.RequestsPerMinute = 0
+		} else if l.positive(a, "rate_limit.requests_per_minute", &n, maxRateLimit) {
+			rl.RequestsPerMinute = int(n)
+		}
+	}
+	if l.positive(content.Attributes["burst"], "rate_limit.burst", &n, maxRateLimit) {
+		rl.Burst = int(n)
+	}
 }
 
 var ticketsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "auto_close_after"}}}

@@ -27,6 +27,13 @@ outbox {
   #                       # worker (default: all of them with one channel, 3/4 with several)
 }
 
+# Per-token API request limit: a safety net against a runaway script (429 with
+# Retry-After beyond it), not a quota. These are the defaults.
+# rate_limit {
+#   requests_per_minute = 3000 # sustained rate per token; 0 turns the limit off
+#   burst               = 600  # requests a token may send at once
+# }
+
 # One block per channel instance; the label is the instance name
 # (/hooks/support, ticket.channel).
 channel "support" {

@@ -522,7 +522,7 @@ channel "support" {
 			stop := b.refusePatch(t, ticketID)
 			defer stop()
 		}
-		b.do("edit the tags", chromedp.SetValue(b.controlByLabel("Tags"), "from-browser"))
+		b.do("edit the tags", chromedp.SendKeys(b.controlByLabel("Tags"), "from-browser"))
 		if st, body := core.Do("PATCH", fmt.Sprintf("/api/v1/tickets/%d", ticketID), map[string]any{"tags": []string{"from-api"}}); st != 200 {
 			t.Fatalf("concurrent PATCH: %d %s", st, body)
 		}

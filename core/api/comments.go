@@ -111,6 +111,10 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 	if in.Status.Set && !in.Status.Null {
 		status = &in.Status.Value
 	}
+	pre, err := parseIfMatch(r)
+	if err != nil {
+		return err
+	}
 	principal := principalFrom(r.Context())
 	return s.commit(w, r, body, func(tx *store.Tx) (*result, error) {
 		t, err := tx.Ticket(id)
@@ -118,6 +122,10 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 			return nil, notFound("ticket %d not found", id)
 		}
 		if err != nil {
+			return nil, err
+		}
+		// Checked in the writing transaction: no change comes between.
+		if err := pre.check(t); err != nil {
 			return nil, err
 		}
 		if t.Status == ticket.StatusClosed {
@@ -169,7 +177,9 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 		}
 		return &result{
 			status: http.StatusCreated,
-			header: http.Header{"Location": {fmt.Sprintf("/api/v1/tickets/%d/comments", id)}},
+			// ETag is the ticket's new version (the comment itself never
+			// changes): the next If-Match of this client.
+			header: http.Header{"Location": {fmt.Sprintf("/api/v1/tickets/%d/comments", id)}, "Etag": {ticketETag(t)}},
 			body:   c,
 		}, nil
 	})

@@ -75,7 +75,8 @@ func parseLimit(q url.Values, def int) (int, error) {
 func parseID(r *http.Request, name, what string) (uint64, error) {
 	s := r.PathValue(name)
 	id, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || id == 0 {
+	// Only the canonical spelling names a resource: 0001 is not ticket 1.
+	if err != nil || id == 0 || strconv.FormatUint(id, 10) != s {
 		return 0, notFound("%s %q not found", what, s)
 	}
 	return id, nil
@@ -92,4 +93,37 @@ func parseQueryID(q url.Values, name string) (uint64, error) {
 		return 0, invalidField(name, "must be a positive integer id")
 	}
 	return id, nil
+}
+
+const cursorVersion2 = 2
+
+// cursor2 is a cursor holding two numbers (a listing ordered by a value,
+// then by id: A is the value, B the id).
+type cursor2 struct{ A, B uint64 }
+
+// encodeCursor2 returns the opaque two-number cursor for the list named
+// by scope.
+func encodeCursor2(scope string, a, b uint64) string {
+	var buf [21]byte
+	buf[0] = cursorVersion2
+	binary.BigEndian.PutUint64(buf[1:9], a)
+	binary.BigEndian.PutUint64(buf[9:17], b)
+	binary.BigEndian.PutUint32(buf[17:21], crc32.ChecksumIEEE([]byte(scope)))
+	return base64.RawURLEncoding.EncodeToString(buf[:])
+}
+
+// decodeCursor2 parses a two-number cursor for the list named by scope;
+// an empty string means the first page (ok false).
+func decodeCursor2(scope, s string) (c cursor2, ok bool, err error) {
+	if s == "" {
+		return cursor2{}, false, nil
+	}
+	buf, derr := base64.RawURLEncoding.Strict().DecodeString(s)
+	if derr != nil || len(buf) != 21 || buf[0] != cursorVersion2 || base64.RawURLEncoding.EncodeToString(buf) != s || binary.BigEndian.Uint64(buf[9:17]) == 0 {
+		return cursor2{}, false, invalidField("cursor", "is not a valid cursor; pass the next_cursor of a previous page unchanged")
+	}
+	if binary.BigEndian.Uint32(buf[17:21]) != crc32.ChecksumIEEE([]byte(scope)) {
+		return cursor2{}, false, invalidField("cursor", "belongs to another list or other filters; repeat the filters of the request that returned it")
+	}
+	return cursor2{A: binary.BigEndian.Uint64(buf[1:9]), B: binary.BigEndian.Uint64(buf[9:17])}, true, nil
 }

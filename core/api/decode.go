@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // decodeJSON decodes body strictly into v (a pointer to a struct): exactly
@@ -19,6 +22,12 @@ import (
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return malformed("request body is empty; send a JSON object")
+	}
+	// encoding/json would replace invalid UTF-8 with U+FFFD and store a
+	// text the client never sent: refuse it instead.
+	if !utf8.Valid(body) {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidField,
+			Message: fmt.Sprintf("request body is not valid UTF-8 (first invalid byte at offset %d); JSON text must be UTF-8", firstInvalidUTF8(body))}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -67,6 +76,19 @@ func jsonSyntaxError(err error) *Error {
 
 func cleanJSONError(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// firstInvalidUTF8 returns the offset of the first byte of b that does not
+// start a valid UTF-8 sequence (len(b) when there is none).
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // elemTyper is implemented by optional[T]: a field that distinguishes

@@ -42,6 +42,9 @@ type Error struct {
 	Field string `json:"field,omitempty"`
 	// err is the internal cause, logged but never sent.
 	err error
+	// etag, when set, is sent as the answer's ETag header (a 412 names the
+	// current version of the ticket).
+	etag string
 }
 
 // Error describes the API error for logs; clients see the JSON shape.
@@ -147,7 +150,12 @@ func writeError(w http.ResponseWriter, err error) *Error {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="patchbay"`)
 	case http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "1")
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
+	}
+	if ae.etag != "" {
+		w.Header().Set("ETag", ae.etag)
 	}
 	writeJSON(w, ae.Status, errorBody{Error: ae})
 	return ae

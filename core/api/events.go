@@ -33,6 +33,7 @@ func eventTypes() []string {
 		store.EventTicketCreated, store.EventTicketUpdated,
 		store.EventCommentCreated, store.EventCommentUpdated, store.EventDeliveryUpdated,
 		store.EventUserCreated, store.EventUserUpdated, store.EventUserMerged,
+		EventPresenceUpdated,
 	}
 }
 
@@ -105,6 +106,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Presence changes are not in the durable log: they come from memory,
+	// without an id (a reconnecting client's Last-Event-ID is unaffected).
+	// Subscribed before the stream says it is connected.
+	var presenceCh <-chan []byte
+	if presenceWanted(want) {
+		ch, cancel := s.presence.subscribe()
+		defer cancel()
+		presenceCh = ch
+	}
 	rc := http.NewResponseController(w)
 	// The server's WriteTimeout would cut the stream: lift it.
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -161,6 +171,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		}
 		select {
 		case <-wake:
+		case data := <-presenceCh:
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", EventPresenceUpdated, data); err != nil {
+				return nil
+			}
+			if err := rc.Flush(); err != nil {
+				return nil
+			}
 		case <-heartbeat.C:
 			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
 				return nil

@@ -133,6 +133,10 @@ func (e *env) req(method, path, token string, body any, hdr ...string) *resp {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// Every answer the suite sees must be one the OpenAPI document allows.
+	if err := checkContract(r, res.StatusCode, res.Header, b); err != nil {
+		e.t.Errorf("%s %s: answer %d breaks openapi.json: %v\nbody: %.500s", method, path, res.StatusCode, err, b)
+	}
 	return &resp{status: res.StatusCode, header: res.Header, body: b}
 }
 

@@ -33,6 +33,13 @@ type reqInfo struct {
 
 type reqInfoKey struct{}
 
+// setErr records the error answer for the access log.
+func (ri *reqInfo) setErr(ae *Error) {
+	if ri != nil {
+		ri.err = ae
+	}
+}
+
 func reqInfoFrom(ctx context.Context) *reqInfo {
 	ri, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
 	return ri
@@ -42,12 +49,21 @@ func reqInfoFrom(ctx context.Context) *reqInfo {
 // behind authentication and authorisation for acc.
 func (s *Server) route(pattern string, acc access, h handlerFunc) {
 	s.patterns = append(s.patterns, pattern)
+	// The query parameters the OpenAPI document gives the route; the
+	// provider webhooks (/hooks/) take whatever their provider sends.
+	params, checkParams := s.queryParams[pattern]
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := reqInfoFrom(r.Context())
 		if acc != public {
 			p, err := s.authenticate(r)
 			if err == nil && acc == adminOnly && p.Role != ticket.RoleAdmin {
 				err = forbidden("this call needs an admin token")
+			}
+			if err == nil && s.limiter != nil {
+				err = s.limiter.allow(w, p.TokenID) // ratelimit.go
+			}
+			if err == nil && checkParams {
+				_, err = query(r, params...)
 			}
 			if err != nil {
 				ae := writeError(w, err)
@@ -60,6 +76,11 @@ func (s *Server) route(pattern string, acc access, h handlerFunc) {
 				ri.principal = p
 			}
 			r = r.WithContext(withPrincipal(r.Context(), p))
+		} else if checkParams {
+			if _, err := query(r, params...); err != nil {
+				ri.setErr(writeError(w, err))
+				return
+			}
 		}
 		if err := h(w, r); err != nil {
 			ae := writeError(w, err)

@@ -25,8 +25,12 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 func checkQuery(q url.Values, allowed ...string) error {
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(allowed, k) {
+			takes := "this call takes no query parameters"
+			if len(allowed) > 0 {
+				takes = "this call takes: " + strings.Join(allowed, ", ")
+			}
 			return &Error{Status: 422, Code: CodeUnknownField, Field: k,
-				Message: "unknown query parameter " + k + "; this call takes: " + strings.Join(allowed, ", ")}
+				Message: "unknown query parameter " + k + "; " + takes}
 		}
 		if len(q[k]) > 1 {
 			return invalidField(k, "must be given once")

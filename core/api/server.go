@@ -57,6 +57,12 @@ type Options struct {
 	// IdempotencyTTL is how long Idempotency-Key answers are kept (default
 	// 24h).
 	IdempotencyTTL time.Duration
+	// RateLimit limits the requests of each API token (429 beyond it);
+	// the zero value turns the limit off.
+	RateLimit RateLimit
+	// PresenceTTL is how long a presence (POST …/presence) lasts unless
+	// renewed (default 30s).
+	PresenceTTL time.Duration
 	// Rules is the business-rules engine behind /api/v1/triggers,
 	// automations, macros, views, webhooks and auto_replies; nil answers
 	// 503 there.
@@ -93,6 +99,11 @@ type Server struct {
 	mux      *http.ServeMux
 	patterns []string
 	hub      *hub
+	limiter  *rateLimiter
+	presence *presence
+	// queryParams maps each route pattern to the query parameters the
+	// OpenAPI document lets it take; any other parameter is a 422.
+	queryParams map[string][]string
 
 	web           http.Handler
 	sessionTTL    time.Duration
@@ -168,6 +179,14 @@ func New(opts Options) (*Server, error) {
 		s.gatherer = prometheus.NewRegistry()
 	}
 	s.hub = newHub(s.store, s.log, s.done)
+	s.limiter = newRateLimiter(opts.RateLimit, s.now)
+	if opts.PresenceTTL <= 0 {
+		opts.PresenceTTL = DefaultPresenceTTL
+	}
+	s.presence = newPresence(opts.PresenceTTL, s.now, s.done)
+	if s.queryParams, err = documentQueryParams(openAPIDocument); err != nil {
+		return nil, err
+	}
 	s.routes()
 	s.rulesRoutes(opts.Rules)
 	return s, nil
@@ -185,10 +204,14 @@ func (s *Server) routes() {
 
 	s.route("GET /api/v1/tickets", agentOnly, s.listTickets)
 	s.route("POST /api/v1/tickets", agentOnly, s.createTicket)
+	s.route("GET /api/v1/tickets/count", agentOnly, s.countTickets)
 	s.route("GET /api/v1/tickets/{id}", agentOnly, s.getTicket)
 	s.route("PATCH /api/v1/tickets/{id}", agentOnly, s.patchTicket)
 	s.route("GET /api/v1/tickets/{id}/comments", agentOnly, s.listComments)
 	s.route("POST /api/v1/tickets/{id}/comments", agentOnly, s.createComment)
+	s.route("GET /api/v1/tickets/{id}/presence", agentOnly, s.getPresence)
+	s.route("POST /api/v1/tickets/{id}/presence", agentOnly, s.postPresence)
+	s.route("DELETE /api/v1/tickets/{id}/presence", agentOnly, s.deletePresence)
 
 	s.route("GET /api/v1/users", agentOnly, s.listUsers)
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)

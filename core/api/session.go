@@ -52,13 +52,12 @@ const (
 	maxPasswordLength = 1024
 )
 
-// Session-related error codes.
+// Session-related error codes (a sign-in after too many failures is
+// CodeRateLimited, 429).
 const (
 	// CodeCSRF is a session request without the session's CSRF token, or
 	// from another origin.
 	CodeCSRF = "csrf_failed"
-	// CodeRateLimited is a sign-in attempt after too many failures.
-	CodeRateLimited = "rate_limited"
 )
 
 // sessionAuth records on the principal that it came from a session cookie,

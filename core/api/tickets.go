@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"net/url"
+	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/patchbayhq/patchbay/core/store"
@@ -18,34 +21,110 @@ type ticketList struct {
 	NextCursor *string          `json:"next_cursor"`
 }
 
+// ticketFilterParams are the query parameters of the ticket list and
+// count routes.
+var ticketFilterParams = []string{"status", "channel", "requester_id", "assignee_id", "tag", "priority", "group", "via", "updated_since"}
+
+// Ticket list orders (the sort query parameter).
+const (
+	sortID      = "id"         // newest ticket first (default)
+	sortUpdated = "updated_at" // oldest change first, for sync clients
+)
+
+// parseTicketFilter reads the filters shared by GET /api/v1/tickets and
+// GET /api/v1/tickets/count, and returns them with a string naming them
+// (the scope a cursor is bound to).
+func parseTicketFilter(q url.Values) (store.TicketFilter, string, error) {
+	f := store.TicketFilter{Status: ticket.Status(q.Get("status")), Channel: q.Get("channel"),
+		Priority: ticket.Priority(q.Get("priority")), Via: q.Get("via")}
+	if f.Status != "" && !ticket.ValidStatus(f.Status) {
+		return f, "", invalidField("status", "must be one of new, open, pending, hold, solved, closed")
+	}
+	if f.Priority != "" && !ticket.ValidPriority(f.Priority) {
+		return f, "", invalidField("priority", "must be one of low, normal, high, urgent")
+	}
+	for _, p := range []struct{ field, v string }{{"channel", f.Channel}, {"via", f.Via}} {
+		if _, present := q[p.field]; present && p.v == "" && p.field == "via" {
+			return f, "", invalidField("via", "must not be empty: leave it out to list every way in")
+		}
+		if err := checkText(p.field, p.v, maxGroupLength); err != nil {
+			return f, "", err
+		}
+	}
+	if v, ok := q["group"]; ok {
+		f.Group = strings.TrimSpace(v[0])
+		if f.Group == "" {
+			return f, "", invalidField("group", "must not be empty")
+		}
+		if err := checkText("group", f.Group, maxGroupLength); err != nil {
+			return f, "", err
+		}
+	}
+	if v, ok := q["tag"]; ok {
+		tags, err := ticket.NormalizeTags(strings.Split(v[0], ","))
+		if err != nil {
+			return f, "", invalidField("tag", "%s (several tags: tag=a,b lists tickets carrying all of them)", err.Error())
+		}
+		f.Tags = tags
+	}
+	if v := q.Get("updated_since"); v != "" {
+		at, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return f, "", invalidField("updated_since", "must be an RFC 3339 time such as 2026-12-01T09:30:00Z")
+		}
+		f.UpdatedSince = at
+	}
+	var err error
+	if f.RequesterID, err = parseQueryID(q, "requester_id"); err != nil {
+		return f, "", err
+	}
+	if f.AssigneeID, err = parseQueryID(q, "assignee_id"); err != nil {
+		return f, "", err
+	}
+	scope := fmt.Sprintf("tickets\x00%s\x00%s\x00%d\x00%d", f.Status, f.Channel, f.RequesterID, f.AssigneeID)
+	if len(f.Tags) > 0 || f.Priority != "" || f.Group != "" || f.Via != "" || !f.UpdatedSince.IsZero() {
+		// Cursors of the four original filters stay valid across versions.
+		scope += fmt.Sprintf("\x00%s\x00%s\x00%s\x00%s\x00%d", strings.Join(f.Tags, ","), f.Priority, f.Group, f.Via, f.UpdatedSince.UnixNano())
+	}
+	return f, scope, nil
+}
+
 func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "status", "channel", "requester_id", "assignee_id", "limit", "cursor")
+	q, err := query(r, append(ticketFilterParams, "sort", "limit", "cursor")...)
 	if err != nil {
 		return err
 	}
-	f := store.TicketFilter{Status: ticket.Status(q.Get("status")), Channel: q.Get("channel")}
-	if f.Status != "" && !ticket.ValidStatus(f.Status) {
-		return invalidField("status", "must be one of new, open, pending, hold, solved, closed")
-	}
-	if err := noNUL("channel", f.Channel); err != nil {
+	f, scope, err := parseTicketFilter(q)
+	if err != nil {
 		return err
 	}
-	if f.RequesterID, err = parseQueryID(q, "requester_id"); err != nil {
-		return err
-	}
-	if f.AssigneeID, err = parseQueryID(q, "assignee_id"); err != nil {
-		return err
+	switch q.Get("sort") {
+	case "", sortID:
+	case sortUpdated:
+		f.ByUpdated = true
+		scope += "\x00sort=updated_at"
+	default:
+		return invalidField("sort", "must be id (newest ticket first, the default) or updated_at (oldest change first)")
 	}
 	if f.Limit, err = parseLimit(q, DefaultLimit); err != nil {
 		return err
 	}
-	scope := fmt.Sprintf("tickets\x00%s\x00%s\x00%d\x00%d", f.Status, f.Channel, f.RequesterID, f.AssigneeID)
-	c, ok, err := decodeCursor(scope, q.Get("cursor"))
-	if err != nil {
-		return err
-	}
-	if ok {
-		f.Cursor = store.EncodeCursor(c.After)
+	if f.ByUpdated {
+		c, ok, err := decodeCursor2(scope, q.Get("cursor"))
+		if err != nil {
+			return err
+		}
+		if ok {
+			f.Cursor = store.EncodeUpdatedCursor(time.Unix(0, int64(c.A)), c.B)
+		}
+	} else {
+		c, ok, err := decodeCursor(scope, q.Get("cursor"))
+		if err != nil {
+			return err
+		}
+		if ok {
+			f.Cursor = store.EncodeCursor(c.After)
+		}
 	}
 	var (
 		list []*ticket.Ticket
@@ -67,10 +146,42 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
 		out.Tickets = []*ticket.Ticket{}
 	}
 	if more != "" && len(list) > 0 {
-		next := encodeCursor(scope, list[len(list)-1].ID)
+		last := list[len(list)-1]
+		var next string
+		if f.ByUpdated {
+			next = encodeCursor2(scope, uint64(last.UpdatedAt.UnixNano()), last.ID)
+		} else {
+			next = encodeCursor(scope, last.ID)
+		}
 		out.NextCursor = &next
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// ticketCount is the answer of GET /api/v1/tickets/count.
+type ticketCount struct {
+	Count int `json:"count"`
+}
+
+func (s *Server) countTickets(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, ticketFilterParams...)
+	if err != nil {
+		return err
+	}
+	f, _, err := parseTicketFilter(q)
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := s.view(func(tx *store.ReadTx) error {
+		var err error
+		n, err = tx.CountTickets(f)
+		return err
+	}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ticketCount{Count: n})
 	return nil
 }
 
@@ -90,6 +201,13 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return err
+	}
+	etag := ticketETag(t)
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "private, no-cache")
+	if noneMatch(r, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
 	}
 	writeJSON(w, http.StatusOK, t)
 	return nil
@@ -294,6 +412,65 @@ type ticketPatchBody struct {
 	AssigneeID optional[uint64]          `json:"assignee_id"`
 	Group      optional[string]          `json:"group"`
 	Tags       optional[[]string]        `json:"tags"`
+	// AddTags and RemoveTags change the ticket's tags relative to what
+	// they are when the change is applied, so that two agents tagging at
+	// once both keep their tags (tags replaces the whole list).
+	AddTags    optional[[]string] `json:"add_tags"`
+	RemoveTags optional[[]string] `json:"remove_tags"`
+}
+
+// tagDelta is the relative tag change of a PATCH.
+type tagDelta struct{ add, remove []string }
+
+// apply returns tags with d applied: removed tags dropped, added tags
+// appended in order when missing.
+func (d tagDelta) apply(tags []string) []string {
+	out := make([]string, 0, len(tags)+len(d.add))
+	for _, t := range tags {
+		if !slices.Contains(d.remove, t) {
+			out = append(out, t)
+		}
+	}
+	for _, t := range d.add {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// delta validates add_tags and remove_tags.
+func (b *ticketPatchBody) delta() (*tagDelta, error) {
+	if !b.AddTags.Set && !b.RemoveTags.Set {
+		return nil, nil
+	}
+	if b.Tags.Set {
+		return nil, invalidField("tags", "cannot be combined with add_tags or remove_tags: send the whole list, or the changes")
+	}
+	var d tagDelta
+	for _, f := range []struct {
+		name string
+		in   optional[[]string]
+		dst  *[]string
+	}{{"add_tags", b.AddTags, &d.add}, {"remove_tags", b.RemoveTags, &d.remove}} {
+		if !f.in.Set {
+			continue
+		}
+		if f.in.Null {
+			return nil, invalidField(f.name, "cannot be null; omit it")
+		}
+		tags, err := ticket.NormalizeTags(f.in.Value)
+		if err != nil {
+			return nil, invalidField(f.name, "%s", err.Error())
+		}
+		*f.dst = tags
+	}
+	for _, t := range d.add {
+		if slices.Contains(d.remove, t) {
+			return nil, invalidField("remove_tags", "tag %q is also in add_tags", t)
+		}
+	}
+	return &d, nil
 }
 
 // patch converts the body to the domain's patch, rejecting nulls where a
@@ -354,9 +531,18 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	delta, err := in.delta()
+	if err != nil {
+		return err
+	}
+	pre, err := parseIfMatch(r)
+	if err != nil {
+		return err
+	}
 	principal := principalFrom(r.Context())
 	var out *ticket.Ticket
 	err = s.store.Update(r.Context(), func(tx *store.Tx) error {
+		p := p // the tag delta applies to this attempt's read
 		t, err := tx.Ticket(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound("ticket %d not found", id)
@@ -364,8 +550,17 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		// The precondition is checked on the writer, in the transaction
+		// that writes: no other change can come between.
+		if err := pre.check(t); err != nil {
+			return err
+		}
 		if t.Status == ticket.StatusClosed {
 			return ticketClosed(id)
+		}
+		if delta != nil {
+			tags := delta.apply(t.Tags)
+			p.Tags = &tags
 		}
 		if err := p.Validate(t); err != nil {
 			return err
@@ -405,6 +600,7 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err)
 	}
+	w.Header().Set("ETag", ticketETag(out))
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

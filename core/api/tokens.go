@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -178,10 +177,9 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
-	raw := r.PathValue("id")
-	id, err := strconv.ParseUint(raw, 10, 64)
-	if err != nil || id == 0 {
-		return notFound("token %q not found", raw)
+	id, err := parseID(r, "id", "token")
+	if err != nil {
+		return err
 	}
 	err = s.store.Update(r.Context(), func(tx *store.Tx) error {
 		_, err := tx.RevokeToken(id)

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -30,7 +31,7 @@ func TestViewDriverFilter(t *testing.T) {
 		if err := compileConditions(cs, KindView); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if got := driverFilter(cs); got != c.want {
+		if got := driverFilter(cs); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: filter %+v, want %+v", c.name, got, c.want)
 		}
 	}

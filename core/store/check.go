@@ -69,7 +69,7 @@ func (s *Store) Check(ctx context.Context) error {
 				}
 			}
 		}
-		for _, prefix := range []string{pIxAll, pIxStatus, pIxChannel, pIxReq, pIxAssignee, pIxSolved} {
+		for _, prefix := range []string{pIxAll, pIxStatus, pIxChannel, pIxReq, pIxAssignee, pIxSolved, pIxTag, pIxPriority, pIxGroup, pIxVia, pIxUpdated} {
 			pairs, err := all(prefix, true)
 			if err != nil {
 				return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -159,8 +160,8 @@ type CommentOptions struct {
 // ticket and appends a comment.created event. With opts.Instance and an
 // ExternalID it records (instance, external id) in the permanent dedupe
 // index; a comment already stored for that pair is an error (callers check
-// CommentByExternalID first). The ticket itself is not changed: callers
-// apply the lifecycle and UpdateTicket.
+// CommentByExternalID first). Of the ticket only its Version moves on:
+// callers apply the lifecycle and UpdateTicket.
 func (tx *Tx) CreateComment(c *ticket.Comment, opts CommentOptions) error {
 	t, err := tx.Ticket(c.TicketID)
 	if err != nil {
@@ -217,6 +218,18 @@ func (tx *Tx) CreateComment(c *ticket.Comment, opts CommentOptions) error {
 	}
 	if len(opts.Raw) > 0 {
 		tx.set(rawKey(id), opts.Raw)
+	}
+	// A new comment is a change of its ticket for optimistic concurrency:
+	// its version moves on (its fields, updated_at and indexes do not),
+	// unless this function already moved it (inbound updates the ticket
+	// before adding the message: no second write).
+	if !slices.Contains(tx.versioned, t.ID) {
+		t.Version++
+		if err := tx.setJSON(ticketKey(t.ID), t); err != nil {
+			return err
+		}
+		tx.remember(t)
+		tx.versioned = append(tx.versioned, t.ID)
 	}
 	return tx.AppendEvent(&Event{Type: EventCommentCreated, TicketID: c.TicketID, CommentID: id, Data: c})
 }

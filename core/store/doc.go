@@ -48,7 +48,7 @@
 //
 // # Tx methods (all also appending their event, see below)
 //
-//	ReadTx: Ticket, TicketByConversation, TicketByMessageID, ListTickets,
+//	ReadTx: Ticket, TicketByConversation, TicketByMessageID, ListTickets, CountTickets,
 //	        SolvedBefore, Comment, Comments, CommentIDs, CommentIDsBefore,
 //	        CommentByExternalID, FirstEventSeq,
 //	        CommentByOutboundID, RawPayload, User, UserByIdentity,
@@ -69,7 +69,12 @@
 // ticket.updated, comment.created, comment.updated, user.*) in the same
 // commit; call AppendEvent only for other events. UpdateTicket and
 // CreateComment refuse a ticket stored as closed with ticket.ErrClosed.
-// Lookups of unknown objects return an error wrapping ErrNotFound; values
+// Every write of a ticket record moves its Version on: CreateTicket sets 1,
+// UpdateTicket stores the stored version plus one (whatever the caller's
+// copy says), CreateComment and a requester merge add one. A caller that
+// checks a version (the API's If-Match) reads and compares it in the same
+// Update function that writes: on the single writer nothing can come
+// between. Lookups of unknown objects return an error wrapping ErrNotFound; values
 // the store refuses wrap ErrInvalid; listing with a foreign cursor returns
 // ErrBadCursor.
 //
@@ -91,6 +96,12 @@
 //	xr/<requester><inv id>         tickets by requester
 //	xg/<assignee><inv id>          tickets by assignee (assigned only)
 //	xv/<solved_at ns><id>          solved tickets by solved time (auto-close)
+//	xt/<tag>0<inv id>              tickets by tag (one entry per distinct tag)
+//	xp/<priority>0<inv id>         tickets by priority (only when set)
+//	xq/<group>0<inv id>            tickets by group (only when set)
+//	xw/<via>0<inv id>              tickets by how they arrived
+//	xu/<updated_at ns><id>         tickets by update time, oldest change first (sync listing)
+//	mt/<name>                      store metadata: the ticket index format (upgrade.go)
 //	cv/<instance>0<conversation>   latest ticket of a channel conversation
 //	cl/<instance>0<conversation>   the conversation's latest inbound time (ns; only moves forward)
 //	ei/<instance>0<provider id>    dedupe: inbound message -> <ticket><comment> (permanent)

@@ -24,6 +24,12 @@ const (
 	pIxReq      = "xr/"  // xr/<user><inv id> -> ""
 	pIxAssignee = "xg/"  // xg/<user><inv id> -> "" (only when assigned)
 	pIxSolved   = "xv/"  // xv/<solved_at unix ns><id> -> "" (solved tickets)
+	pIxTag      = "xt/"  // xt/<tag>0<inv id> -> "" (one per tag)
+	pIxPriority = "xp/"  // xp/<priority>0<inv id> -> "" (only when set)
+	pIxGroup    = "xq/"  // xq/<group>0<inv id> -> "" (only when set)
+	pIxVia      = "xw/"  // xw/<via>0<inv id> -> ""
+	pIxUpdated  = "xu/"  // xu/<updated_at unix ns><id> -> "" (oldest change first)
+	pMeta       = "mt/"  // mt/<name> -> store metadata (index format version)
 	pConv       = "cv/"  // cv/<instance>0<conversation key> -> u64 latest ticket
 	pConvIn     = "cl/"  // cl/<instance>0<conversation key> -> u64 latest inbound unix ns
 	pExtIn      = "ei/"  // ei/<instance>0<provider msg id> -> <ticket><comment>
@@ -117,6 +123,10 @@ func attChunkKey(id string, n uint32) []byte {
 func stagedAtKey(at time.Time, id string) []byte {
 	return key(pStagedAt, u64(uint64(at.UnixNano())), []byte(id))
 }
+func updatedKey(at time.Time, id uint64) []byte {
+	return key(pIxUpdated, u64(uint64(at.UnixNano())), u64(id))
+}
+func metaKey(name string) []byte { return key(pMeta, []byte(name)) }
 func solvedKey(at time.Time, id uint64) []byte {
 	return key(pIxSolved, u64(uint64(at.UnixNano())), u64(id))
 }

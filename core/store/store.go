@@ -157,6 +157,15 @@ func Open(opts Options) (*Store, error) {
 		s.bg.Add(1)
 		go s.spaceLoop(opts.spaceEvery)
 	}
+	if err := s.upgradeIndexes(context.Background()); err != nil {
+		if !errors.Is(err, ErrInsufficientSpace) {
+			_ = s.Close()
+			return nil, err
+		}
+		// Short of disk: serve (reads work, writes resume when space is
+		// freed); the upgrade runs at the next start.
+		s.log.Error("ticket indexes not upgraded: list filters by tag, priority, group, via and update time may miss older tickets until the next start", "error", err)
+	}
 	return s, nil
 }
 

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -110,6 +112,18 @@ func indexKeys(t *ticket.Ticket) [][]byte {
 	if t.Status == ticket.StatusSolved {
 		ks = append(ks, solvedKey(t.SolvedAt, t.ID))
 	}
+	for i, tag := range t.Tags {
+		if !slices.Contains(t.Tags[:i], tag) { // one entry per distinct tag
+			ks = append(ks, key(pIxTag, strSep(tag), id))
+		}
+	}
+	if t.Priority != "" {
+		ks = append(ks, key(pIxPriority, strSep(string(t.Priority)), id))
+	}
+	if t.Group != "" {
+		ks = append(ks, key(pIxGroup, strSep(t.Group), id))
+	}
+	ks = append(ks, key(pIxVia, strSep(t.Via), id), updatedKey(t.UpdatedAt, t.ID))
 	return ks
 }
 
@@ -117,10 +131,20 @@ func validateTicket(t *ticket.Ticket) error {
 	if !ticket.ValidStatus(t.Status) {
 		return fmt.Errorf("store: ticket status %q: %w", t.Status, ErrInvalid)
 	}
-	if err := checkName("channel", t.Channel); err != nil {
-		return err
+	for _, n := range []struct{ field, v string }{
+		{"channel", t.Channel}, {"conversation key", t.ConversationKey},
+		{"group", t.Group}, {"via", t.Via}, {"priority", string(t.Priority)},
+	} {
+		if err := checkName(n.field, n.v); err != nil {
+			return err
+		}
 	}
-	return checkName("conversation key", t.ConversationKey)
+	for _, tag := range t.Tags {
+		if err := checkName("tag", tag); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ErrInvalid is returned (wrapped) for a value the store refuses to keep.
@@ -139,6 +163,12 @@ func (tx *Tx) CreateTicket(t *ticket.Ticket) error {
 		return err
 	}
 	t.ID = id
+	t.Version = 1
+	if id == 1 {
+		// A new store: its tickets are indexed in the current format
+		// from the start (upgrade.go).
+		tx.set(metaKey(ticketIndexMeta), u64(ticketIndexFormat))
+	}
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = tx.now
 	}
@@ -161,11 +191,13 @@ func (tx *Tx) CreateTicket(t *ticket.Ticket) error {
 		tx.set(convKey(t.Channel, t.ConversationKey), u64(id))
 	}
 	tx.remember(t)
+	tx.versioned = append(tx.versioned, id)
 	return tx.AppendEvent(&Event{Type: EventTicketCreated, TicketID: id, Data: t})
 }
 
 // UpdateTicket stores a changed ticket, moving its index entries, and
-// appends a ticket.updated event. A ticket stored as closed is never
+// appends a ticket.updated event. It sets t.Version to the stored version
+// plus one (the caller's Version is ignored). A ticket stored as closed is never
 // changed again: ticket.ErrClosed. Channel, conversation key and requester
 // may change (merge moves requesters); CreatedAt is kept.
 func (tx *Tx) UpdateTicket(t *ticket.Ticket) error {
@@ -180,6 +212,7 @@ func (tx *Tx) UpdateTicket(t *ticket.Ticket) error {
 		return fmt.Errorf("ticket %d: %w", t.ID, ticket.ErrClosed)
 	}
 	t.CreatedAt = old.CreatedAt
+	t.Version = old.Version + 1
 	if t.UpdatedAt.IsZero() || !t.UpdatedAt.After(old.UpdatedAt) {
 		t.UpdatedAt = maxTime(old.UpdatedAt, tx.now)
 	}
@@ -217,6 +250,7 @@ func (tx *Tx) UpdateTicket(t *ticket.Ticket) error {
 		return err
 	}
 	tx.remember(t)
+	tx.versioned = append(tx.versioned, t.ID)
 	return tx.AppendEvent(&Event{Type: EventTicketUpdated, TicketID: t.ID, Data: t})
 }
 
@@ -227,12 +261,23 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// TicketFilter selects tickets for ListTickets. Zero fields do not filter.
+// TicketFilter selects tickets for ListTickets and CountTickets. Zero
+// fields do not filter; every given field must match.
 type TicketFilter struct {
 	Status      ticket.Status
 	Channel     string
 	RequesterID uint64
 	AssigneeID  uint64
+	// Tags lists tags the ticket must all carry.
+	Tags     []string
+	Priority ticket.Priority
+	Group    string
+	Via      string
+	// UpdatedSince keeps tickets whose UpdatedAt is at or after it.
+	UpdatedSince time.Time
+	// ByUpdated lists by UpdatedAt, oldest change first (then by id), for
+	// sync clients; the default lists newest ticket first by id.
+	ByUpdated bool
 	// Limit is the page size (default 25, at most 100).
 	Limit int
 	// Cursor is the NextCursor of the previous page ("" for the first).
@@ -251,6 +296,13 @@ func EncodeCursor(lastID uint64) string {
 	return base64.RawURLEncoding.EncodeToString(append([]byte("t1"), u64(lastID)...))
 }
 
+// EncodeUpdatedCursor returns the opaque cursor that resumes a listing by
+// update time (TicketFilter.ByUpdated) after the ticket updated at at with
+// that id.
+func EncodeUpdatedCursor(at time.Time, lastID uint64) string {
+	return base64.RawURLEncoding.EncodeToString(append(append([]byte("u1"), u64(uint64(at.UnixNano()))...), u64(lastID)...))
+}
+
 func decodeCursor(c string) (uint64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) != 10 || string(b[:2]) != "t1" || getU64(b[2:]) == 0 || EncodeCursor(getU64(b[2:])) != c {
@@ -259,64 +311,128 @@ func decodeCursor(c string) (uint64, error) {
 	return getU64(b[2:]), nil
 }
 
-// ListTickets returns tickets newest first (by id) matching every filter,
-// and the cursor of the next page ("" when this is the last page). It reads
-// one index (the most selective filter given: requester, assignee, channel,
-// then status, or all tickets) and checks the other filters by point
-// lookups of their index entries, so no ticket outside the result is
-// decoded.
-func (r *ReadTx) ListTickets(f TicketFilter) ([]*ticket.Ticket, string, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultLimit
+// decodeUpdatedCursor returns the index key position an updated-order
+// cursor stands for.
+func decodeUpdatedCursor(c string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) != 18 || string(b[:2]) != "u1" || getU64(b[10:]) == 0 || base64.RawURLEncoding.EncodeToString(b) != c {
+		return nil, ErrBadCursor
 	}
-	limit = min(limit, MaxLimit)
-	var after uint64
-	if f.Cursor != "" {
-		var err error
-		if after, err = decodeCursor(f.Cursor); err != nil {
-			return nil, "", err
-		}
-	}
-	type cond struct{ prefix []byte }
-	var conds []cond
+	return key(pIxUpdated, b[2:10], b[10:18]), nil
+}
+
+// ticketScan is a planned listing: one index driven in key order, the
+// other filters checked by point lookups of their index entries.
+type ticketScan struct {
+	driver []byte   // prefix of the driving index
+	from   []byte   // first key to read ("" = the start of driver)
+	others [][]byte // prefixes of index entries the ticket must also have
+	since  uint64   // UpdatedSince in unix ns (0: none) when not driving by it
+	// byUpdated: driver is the update-time index (<ns><id> after the
+	// prefix); otherwise an <inv id> index.
+	byUpdated bool
+}
+
+// planScan picks the most selective index given (requester, assignee,
+// tag, group, channel, priority, via, status, or all tickets) to drive
+// the listing, or the update-time index when asked to sort by it.
+func planScan(f TicketFilter) (*ticketScan, bool, error) {
+	var conds [][]byte
 	if f.RequesterID != 0 {
-		conds = append(conds, cond{key(pIxReq, u64(f.RequesterID))})
+		conds = append(conds, key(pIxReq, u64(f.RequesterID)))
 	}
 	if f.AssigneeID != 0 {
-		conds = append(conds, cond{key(pIxAssignee, u64(f.AssigneeID))})
+		conds = append(conds, key(pIxAssignee, u64(f.AssigneeID)))
+	}
+	for _, tag := range f.Tags {
+		conds = append(conds, key(pIxTag, strSep(tag)))
+	}
+	if f.Group != "" {
+		conds = append(conds, key(pIxGroup, strSep(f.Group)))
 	}
 	if f.Channel != "" {
-		conds = append(conds, cond{key(pIxChannel, strSep(f.Channel))})
+		conds = append(conds, key(pIxChannel, strSep(f.Channel)))
+	}
+	if f.Priority != "" {
+		conds = append(conds, key(pIxPriority, strSep(string(f.Priority))))
+	}
+	if f.Via != "" {
+		conds = append(conds, key(pIxVia, strSep(f.Via)))
 	}
 	if f.Status != "" {
-		conds = append(conds, cond{key(pIxStatus, strSep(string(f.Status)))})
+		conds = append(conds, key(pIxStatus, strSep(string(f.Status))))
+	}
+	sc := &ticketScan{}
+	if f.ByUpdated {
+		sc.byUpdated = true
+		sc.driver = []byte(pIxUpdated)
+		sc.others = conds
+		if !f.UpdatedSince.IsZero() {
+			sc.from = key(pIxUpdated, u64(sinceNanos(f.UpdatedSince)))
+		}
+		if f.Cursor != "" {
+			pos, err := decodeUpdatedCursor(f.Cursor)
+			if err != nil {
+				return nil, false, err
+			}
+			pos = append(pos, 0) // strictly after the cursor's ticket
+			if bytes.Compare(pos, sc.from) > 0 {
+				sc.from = pos
+			}
+		}
+		return sc, true, nil
 	}
 	if len(conds) == 0 {
-		conds = append(conds, cond{[]byte(pIxAll)})
+		conds = append(conds, []byte(pIxAll))
 	}
-	driver, others := conds[0], conds[1:]
-	var from []byte
-	if after != 0 {
-		from = key(string(driver.prefix), inv(after-1))
-		if after == 1 {
-			return []*ticket.Ticket{}, "", nil
-		}
+	sc.driver, sc.others = conds[0], conds[1:]
+	if !f.UpdatedSince.IsZero() {
+		sc.since = sinceNanos(f.UpdatedSince)
 	}
-	out := make([]*ticket.Ticket, 0, limit)
-	const page = 256
-	for {
-		pairs, err := r.r.scan(driver.prefix, from, page, true)
+	if f.Cursor != "" {
+		after, err := decodeCursor(f.Cursor)
 		if err != nil {
-			return nil, "", err
+			return nil, false, err
+		}
+		if after == 1 {
+			return nil, false, nil // nothing is older than ticket 1
+		}
+		sc.from = key(string(sc.driver), inv(after-1))
+	}
+	return sc, true, nil
+}
+
+// sinceNanos is t in unix ns for the update-time index, 0 before 1970.
+func sinceNanos(t time.Time) uint64 {
+	if t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(t.UnixNano())
+}
+
+// run calls fn with each matching ticket id in listing order until fn
+// returns false.
+func (sc *ticketScan) run(r *ReadTx, fn func(id uint64, updatedNs uint64) (bool, error)) error {
+	const page = 256
+	from := sc.from
+	for {
+		pairs, err := r.r.scan(sc.driver, from, page, true)
+		if err != nil {
+			return err
 		}
 		for _, p := range pairs {
-			id := ^getU64(p.Key[len(driver.prefix):])
+			rest := p.Key[len(sc.driver):]
+			var id, at uint64
+			if sc.byUpdated {
+				at, id = getU64(rest), getU64(rest[8:])
+			} else {
+				id = ^getU64(rest)
+			}
 			match := true
-			for _, o := range others {
-				_, ok, err := r.r.get(key(string(o.prefix), inv(id)))
+			for _, o := range sc.others {
+				_, ok, err := r.r.get(key(string(o), inv(id)))
 				if err != nil {
-					return nil, "", err
+					return err
 				}
 				if !ok {
 					match = false
@@ -326,22 +442,84 @@ func (r *ReadTx) ListTickets(f TicketFilter) ([]*ticket.Ticket, string, error) {
 			if !match {
 				continue
 			}
-			if len(out) == limit {
-				// One more match exists: there is a next page.
-				return out, EncodeCursor(out[len(out)-1].ID), nil
+			more, err := fn(id, at)
+			if err != nil || !more {
+				return err
 			}
-			t, err := r.Ticket(id)
-			if err != nil {
-				return nil, "", err
-			}
-			out = append(out, t)
 		}
 		if len(pairs) < page {
-			return out, "", nil
+			return nil
 		}
 		last := pairs[len(pairs)-1].Key
 		from = append(append([]byte(nil), last...), 0)
 	}
+}
+
+// ListTickets returns tickets matching every filter, newest first by id
+// (or by update time, oldest change first, with ByUpdated), and the
+// cursor of the next page ("" when this is the last page). It reads one
+// index (the most selective filter given) and checks the other filters
+// by point lookups of their index entries, so no ticket outside the
+// result is decoded (except to check UpdatedSince when listing by id).
+//
+// A listing by update time is stable while tickets change: its cursor is
+// a position in update-time order, so a ticket changed after it was
+// listed moves past the cursor and is listed again on a later page;
+// none is skipped.
+func (r *ReadTx) ListTickets(f TicketFilter) ([]*ticket.Ticket, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+	sc, ok, err := planScan(f)
+	if err != nil || !ok {
+		return []*ticket.Ticket{}, "", err
+	}
+	out := make([]*ticket.Ticket, 0, limit)
+	var next string
+	err = sc.run(r, func(id, _ uint64) (bool, error) {
+		t, err := r.Ticket(id)
+		if err != nil {
+			return false, err
+		}
+		if sc.since != 0 && uint64(t.UpdatedAt.UnixNano()) < sc.since {
+			return true, nil
+		}
+		if len(out) == limit {
+			// One more match exists: there is a next page.
+			last := out[len(out)-1]
+			if sc.byUpdated {
+				next = EncodeUpdatedCursor(last.UpdatedAt, last.ID)
+			} else {
+				next = EncodeCursor(last.ID)
+			}
+			return false, nil
+		}
+		out = append(out, t)
+		return true, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// CountTickets returns how many tickets match every filter of f (its
+// Limit, Cursor and ByUpdated are ignored). It reads index keys only,
+// except to check UpdatedSince together with other filters.
+func (r *ReadTx) CountTickets(f TicketFilter) (int, error) {
+	f.Cursor, f.ByUpdated = "", !f.UpdatedSince.IsZero()
+	sc, ok, err := planScan(f)
+	if err != nil || !ok {
+		return 0, err
+	}
+	n := 0
+	err = sc.run(r, func(uint64, uint64) (bool, error) {
+		n++
+		return true, nil
+	})
+	return n, err
 }
 
 // SolvedBefore returns up to limit ids of solved tickets whose SolvedAt is

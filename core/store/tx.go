@@ -263,6 +263,9 @@ type Tx struct {
 	lastRaw []byte
 	// actor is the user recorded on this function's events (SetActor).
 	actor uint64
+	// versioned lists the tickets whose Version this function already
+	// moved on (a comment added after that needs no second write).
+	versioned []uint64
 }
 
 // SetActor names the user on whose behalf this function writes (the agent

@@ -232,6 +232,7 @@ func (tx *Tx) MergeUsers(srcID, dstID uint64) (*ticket.User, error) {
 func (tx *Tx) moveRequester(t *ticket.Ticket, to uint64) error {
 	tx.del(key(pIxReq, u64(t.RequesterID), inv(t.ID)))
 	t.RequesterID = to
+	t.Version++
 	tx.set(key(pIxReq, u64(to), inv(t.ID)), nil)
 	if err := tx.setJSON(ticketKey(t.ID), t); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // ErrClosed is returned by every rule that would change a closed ticket.
@@ -76,6 +77,8 @@ func NormalizeTags(tags []string) ([]string, error) {
 			return nil, fmt.Errorf("tag %q is longer than %d bytes", t, MaxTagLength)
 		case strings.ContainsAny(t, " \t\r\n,"):
 			return nil, fmt.Errorf("tag %q must not contain whitespace or commas", t)
+		case strings.ContainsFunc(t, unicode.IsControl) || !utf8.ValidString(t):
+			return nil, fmt.Errorf("tag %q must not contain control characters or invalid UTF-8", t)
 		}
 		if !seen[t] {
 			seen[t] = true

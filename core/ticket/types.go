@@ -62,6 +62,12 @@ type Ticket struct {
 	ConversationKey string `json:"conversation_key,omitempty"`
 	// LastInboundAt is when the requester last wrote on the channel.
 	LastInboundAt time.Time `json:"last_inbound_at,omitzero"`
+	// Version changes with every stored change of the ticket (its fields,
+	// and every comment added to it). The store sets it; the API serves it
+	// as the ticket's strong ETag and checks If-Match against it. It is a
+	// decimal counter sent as a JSON string: clients compare it, never
+	// compute with it.
+	Version uint64 `json:"version,string"`
 }
 
 // Comment is one message on a ticket: an inbound message, a public reply or

@@ -148,6 +148,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Gatherer:     reg,
 		Logger:       logger.Named("api"),
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		RateLimit:    api.RateLimit{PerMinute: cfg.RateLimit.RequestsPerMinute, Burst: cfg.RateLimit.Burst},
 		Rules:        engine,
 		Web:          workspace,
 		// Served over HTTPS (through a proxy): the session cookie is Secure.

@@ -204,7 +204,13 @@ export async function ticketPage(root, id) {
     field('Status', fStatus), field('Priority', fPriority), field('Assignee', fAssignee),
     field('Group', fGroup), field('Tags', fTags, 'Separated by spaces or commas'), propsErr, saveBtn);
   const tagList = (s) => s.split(/[\s,]+/).map((x) => x.trim().toLowerCase()).filter(Boolean);
+  // dirty: the agent changed a field since it was filled. Live updates then
+  // leave the form (and its version) alone, so that saving meets If-Match.
+  let dirty = false;
+  props.addEventListener('input', () => { dirty = true; });
+  props.addEventListener('change', () => { dirty = true; });
   const fillProps = () => {
+    dirty = false;
     fStatus.value = ticket.status;
     fStatus.disabled = ticket.status === 'closed';
     fPriority.value = ticket.priority || '';
@@ -339,8 +345,7 @@ export async function ticketPage(root, id) {
         break;
       }
       case 'ticket.updated': {
-        const dirty = props.contains(document.activeElement);
-        if (dirty) return; // the agent is editing: a save will meet If-Match
+        if (dirty || props.contains(document.activeElement)) return; // the agent is editing: a save will meet If-Match
         try { await reloadTicket(); } catch { /* next event */ }
         break;
       }
@@ -362,7 +367,7 @@ export async function ticketPage(root, id) {
     try {
       comments = await allComments(id);
       drawConversation();
-      if (!props.contains(document.activeElement)) await reloadTicket();
+      if (!dirty && !props.contains(document.activeElement)) await reloadTicket();
     } catch { /* the banner tells when the server is unreachable */ }
   };
 
