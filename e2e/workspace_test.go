@@ -19,7 +19,9 @@ import (
 
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	gosmtp "github.com/emersion/go-smtp"
@@ -373,6 +375,63 @@ func (b *browser) refusePatch(t *testing.T, ticketID int) (stop func()) {
 	}
 }
 
+// press types one key as a keyboard does: a keyDown carrying the key's
+// text (so a handler that prevents the default also prevents the typing),
+// then a keyUp. key is a printable character, "Enter" or "Escape".
+func (b *browser) press(key string) {
+	b.t.Helper()
+	down := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyDown, Key: key}
+	switch key {
+	case "Enter":
+		down.Code, down.Text, down.WindowsVirtualKeyCode = "Enter", "\r", 13
+	case "Escape":
+		down.Code, down.WindowsVirtualKeyCode = "Escape", 27
+	default:
+		r := []rune(key)[0]
+		down.Text = key
+		if r >= 'a' && r <= 'z' {
+			down.Code, down.WindowsVirtualKeyCode = "Key"+strings.ToUpper(key), int64(r-'a'+'A')
+		} else if key == "/" {
+			down.Code, down.WindowsVirtualKeyCode = "Slash", 191
+		}
+	}
+	up := down
+	up.Type, up.Text = input.DispatchKeyEventTypeKeyUp, ""
+	for _, ev := range []input.DispatchKeyEventParams{down, up} {
+		if _, err := chromedp.Call(b.ctx, input.DispatchKeyEvent, ev); err != nil {
+			b.t.Fatalf("key %s: %v", key, err)
+		}
+	}
+}
+
+// apiAs sends an API request with a bearer token.
+func apiAs(t *testing.T, base, token, method, path string, body any) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		buf, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = strings.NewReader(string(buf))
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
 func sendMail(t *testing.T, addr, from, subject, body string) {
 	t.Helper()
 	msg := fmt.Sprintf("From: Ada Lovelace <%s>\r\nTo: support@acme.test\r\nSubject: %s\r\nMessage-ID: <%d@customer.test>\r\nDate: %s\r\n\r\n%s\r\n",
@@ -405,6 +464,7 @@ channel "support" {
 	// An agent with a password, set by the admin through the API.
 	var tok struct {
 		UserID uint64 `json:"user_id"`
+		Token  string `json:"token"`
 	}
 	if st := core.JSON("POST", "/api/v1/tokens", map[string]any{"name": "Grace Hopper", "email": "grace@acme.test"}, &tok); st != 201 {
 		t.Fatalf("create agent: %d", st)
@@ -509,6 +569,45 @@ channel "support" {
 		}
 	})
 
+	step("another agent's presence is shown", func(t *testing.T) {
+		b.t = t
+		st, body := apiAs(t, core.URL, tok.Token, "POST", fmt.Sprintf("/api/v1/tickets/%d/presence", ticketID), map[string]any{"state": "replying"})
+		if st == http.StatusNotFound {
+			t.Skip("this server has no presence route")
+		}
+		if st != 200 {
+			t.Fatalf("presence: %d %s", st, body)
+		}
+		b.wait("Grace replying", `document.querySelector('.presence').textContent.includes('Grace Hopper is replying')`)
+		if st, body := apiAs(t, core.URL, tok.Token, "DELETE", fmt.Sprintf("/api/v1/tickets/%d/presence", ticketID), nil); st != 204 {
+			t.Fatalf("leave: %d %s", st, body)
+		}
+		b.wait("Grace gone", `!document.querySelector('.presence').textContent.includes('Grace Hopper')`)
+	})
+
+	step("keyboard shortcuts", func(t *testing.T) {
+		b.t = t
+		b.do("go to the inbox", chromedp.Click(chromedp.CSS(`#topbar nav a[href="/"]:not(.brand)`)))
+		b.wait("the list", `document.querySelectorAll('#ticket-list li.row').length > 0`)
+		b.press("j")
+		b.wait("the first ticket selected", `document.activeElement.closest('li.row.selected') !== null`)
+		b.press("Enter")
+		b.wait("the ticket", `location.pathname.startsWith('/tickets/') && !!document.querySelector('form.composer')`)
+		b.press("n")
+		b.wait("the note composer", `document.activeElement.id === 'reply-body' && document.getElementById('note-toggle').checked`)
+		b.press("Escape")
+		b.press("r")
+		b.wait("the reply composer", `document.activeElement.id === 'reply-body' && !document.getElementById('note-toggle').checked`)
+		if v := eval[string](b, `document.getElementById('reply-body').value`); v != "" {
+			t.Errorf("the shortcut keys were typed into the composer: %q", v)
+		}
+		b.press("Escape")
+		b.press("/")
+		if eval[bool](b, `!document.getElementById('search-form').hidden`) {
+			b.wait("the search box focused", `document.activeElement.id === 'search'`)
+		}
+	})
+
 	step("a concurrent change is shown, not overwritten", func(t *testing.T) {
 		b.t = t
 		var tk map[string]any
@@ -559,6 +658,21 @@ channel "support" {
 		b.do("widen the window", chromedp.EmulateViewport(1280, 900))
 	})
 
+	step("dark mode follows the system", func(t *testing.T) {
+		b.t = t
+		light := eval[string](b, `getComputedStyle(document.body).backgroundColor`)
+		if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _, _ = chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}) }()
+		b.wait("dark colours", fmt.Sprintf(`getComputedStyle(document.body).backgroundColor !== %q`, light))
+		if bg := eval[string](b, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(20, 23, 28)" {
+			t.Errorf("dark background %s", bg)
+		}
+		b.screenshot("ticket-dark")
+	})
+
 	step("sign out ends the session", func(t *testing.T) {
 		b.t = t
 		old := b.sessionCookie()
@@ -600,6 +714,15 @@ channel "support" {
 		}
 		if got := len(sink.received()); got != 1 {
 			t.Errorf("the relay received %d mails, want only the reply", got)
+		}
+	})
+
+	step("the page says when the core is unreachable", func(t *testing.T) {
+		b.t = t
+		core.Stop()
+		b.wait("the unreachable banner", `(() => { const x = document.getElementById('banner'); return !x.hidden && x.textContent.includes('cannot be reached') })()`)
+		if eval[int](b, `document.querySelectorAll('#ticket-list li.row').length`) == 0 {
+			t.Error("the page went blank")
 		}
 	})
 }

@@ -174,6 +174,8 @@ const stream = {
     es.onerror = () => {
       live()?.classList.remove('on');
       live()?.setAttribute('title', 'Live updates: reconnecting');
+      // Tell a network drop (banner) from a refused stream.
+      get('/api/v1/session').catch(() => {});
       if (es.readyState === EventSource.CLOSED) {
         // The server refused the stream (signed out, or the resume point
         // expired): check the session, then start afresh and reload.
