@@ -265,6 +265,55 @@ func sendGenerated(t *testing.T, e *env, agent string, g gen, op genOp) {
 	}
 }
 
+// TestContractNullMembers: members the server takes as null (tags,
+// attachment_ids, a rule's conditions…) are nullable in the document, so
+// a request the server accepts is one the document accepts.
+func TestContractNullMembers(t *testing.T) {
+	e, _ := contractEnv(t)
+	cases := []struct{ method, path, body string }{
+		{"POST", "/api/v1/tickets", `{"comment":{"body":"b"},"requester":{"email":"n@example.test"},"tags":null}`},
+		{"PATCH", "/api/v1/tickets/1", `{"tags":null}`},
+		{"POST", "/api/v1/tickets/1/comments", `{"body":"b","public":false,"attachment_ids":null}`},
+		{"POST", "/api/v1/macros", `{"title":"n","conditions":null,"actions":[{"field":"add_tags","value":"x"}],"active":null}`},
+	}
+	for _, tc := range cases {
+		req, _ := http.NewRequest(tc.method, e.ts.URL+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		req.Header.Set("Content-Type", "application/json")
+		checkAccepted(t, e, req, []byte(tc.body))
+	}
+}
+
+// checkAccepted sends req and requires a 2xx whose request the document
+// accepts.
+func checkAccepted(t *testing.T, e *env, req *http.Request, body []byte) {
+	t.Helper()
+	res, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	e.checkAnswer(req, res, got)
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", req.Method, req.URL.Path, res.StatusCode, got)
+	}
+	c, err := contractDoc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	route, params, err := c.router.FindRoute(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+		t.Errorf("%s %s: the server accepted a request openapi.json refuses: %v", req.Method, req.URL.Path, err)
+	}
+}
+
 // TestContractGeneratedRequests sends requests generated from the
 // document to every operation, with fixed seeds.
 func TestContractGeneratedRequests(t *testing.T) {

@@ -45,6 +45,12 @@ func decodeJSON(body []byte, v any) error {
 	if err := checkDuplicates(body); err != nil {
 		return err
 	}
+	if off := loneSurrogate(body); off >= 0 {
+		// "\ud800" alone is not a character: encoding/json would store
+		// U+FFFD instead, a text the client never sent.
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidField,
+			Message: fmt.Sprintf("request body has an unpaired UTF-16 surrogate escape at byte %d; JSON text must encode valid Unicode", off)}
+	}
 	if err := checkValue(obj, reflect.TypeOf(v).Elem(), ""); err != nil {
 		return err
 	}
@@ -89,6 +95,44 @@ func firstInvalidUTF8(b []byte) int {
 		i += n
 	}
 	return len(b)
+}
+
+// loneSurrogate returns the offset of the first \u escape in body (valid
+// JSON) that is half of a UTF-16 surrogate pair without its other half,
+// or -1.
+func loneSurrogate(body []byte) int {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' || i+1 >= len(body) {
+			continue
+		}
+		if body[i+1] != 'u' {
+			i++ // an escaped character: skip it (it may be a backslash)
+			continue
+		}
+		r, ok := hex4(i)
+		switch {
+		case !ok:
+			return i
+		case r >= 0xd800 && r < 0xdc00:
+			lo, ok := hex4(i + 6)
+			if !ok || lo < 0xdc00 || lo > 0xdfff {
+				return i
+			}
+			i += 11
+		case r >= 0xdc00 && r <= 0xdfff:
+			return i
+		default:
+			i += 5
+		}
+	}
+	return -1
 }
 
 // elemTyper is implemented by optional[T]: a field that distinguishes

@@ -2,8 +2,10 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -49,6 +51,13 @@ func (e *env) openEventsPath(path, token string, hdr ...string) *sseStream {
 	res, err := e.ts.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		// A refused stream is a JSON answer: it must match the document.
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		e.checkAnswer(req, res, b)
+		res.Body = io.NopCloser(bytes.NewReader(b))
 	}
 	s := &sseStream{events: make(chan sseEvent, 1024), comments: make(chan string, 1024), done: make(chan struct{}), cancel: cancel, status: res.StatusCode, ctype: res.Header.Get("Content-Type")}
 	e.t.Cleanup(cancel)
@@ -242,7 +251,9 @@ func TestEventsManySubscribers(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				b, _ := io.ReadAll(res.Body)
 				res.Body.Close()
+				e.checkAnswer(req, res, b)
 				if res.StatusCode != 201 {
 					t.Errorf("status %d", res.StatusCode)
 				}

@@ -63,13 +63,13 @@ func FuzzTicketFilter(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := checkQuery(q, ticketFilterParams...); err != nil {
+		if err := checkQuery(q, ticketFilterParams()...); err != nil {
 			return
 		}
 		fl, scope, err := parseTicketFilter(q)
 		if err != nil {
 			ae := asAPIError(err)
-			if ae.Status != 422 || ae.Field == "" || !strings.Contains(strings.Join(ticketFilterParams, " "), ae.Field) {
+			if ae.Status != 422 || ae.Field == "" || !strings.Contains(strings.Join(ticketFilterParams(), " "), ae.Field) {
 				t.Fatalf("query %q: error %+v", raw, ae)
 			}
 			return

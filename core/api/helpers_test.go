@@ -133,11 +133,18 @@ func (e *env) req(method, path, token string, body any, hdr ...string) *resp {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	// Every answer the suite sees must be one the OpenAPI document allows.
-	if err := checkContract(r, res.StatusCode, res.Header, b); err != nil {
-		e.t.Errorf("%s %s: answer %d breaks openapi.json: %v\nbody: %.500s", method, path, res.StatusCode, err, b)
-	}
+	e.checkAnswer(r, res, b)
 	return &resp{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// checkAnswer fails the test unless the answer (its body already read
+// into b) is one the OpenAPI document allows. Every request of the suite
+// passes through it (safe from several goroutines).
+func (e *env) checkAnswer(req *http.Request, res *http.Response, b []byte) {
+	e.t.Helper()
+	if err := checkContract(req, res.StatusCode, res.Header, b); err != nil {
+		e.t.Errorf("%s %s: answer %d breaks openapi.json: %v\nbody: %.500s", req.Method, req.URL.RequestURI(), res.StatusCode, err, b)
+	}
 }
 
 // must sends a request and fails unless it answers want.

@@ -106,6 +106,7 @@ func TestIdempotencyConcurrent(t *testing.T) {
 			}
 			defer res.Body.Close()
 			b, _ := io.ReadAll(res.Body)
+			e.checkAnswer(req, res, b)
 			answers <- &resp{status: res.StatusCode, header: res.Header, body: b}
 		}()
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -158,7 +159,7 @@ func (p *presence) list(ticketID uint64) []PresenceEntry {
 			out = append(out, *e)
 		}
 	}
-	slices.SortFunc(out, func(a, b PresenceEntry) int { return int(a.UserID) - int(b.UserID) })
+	slices.SortFunc(out, func(a, b PresenceEntry) int { return cmp.Compare(a.UserID, b.UserID) })
 	return out
 }
 

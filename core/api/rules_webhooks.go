@@ -159,8 +159,8 @@ func (a *rulesAPI) listDeliveries(w http.ResponseWriter, r *http.Request) error 
 
 // autoReplyInput is the body of PUT /api/v1/auto_replies/{channel}.
 type autoReplyInput struct {
-	Active optional[bool] `json:"active"`
-	Body   string         `json:"body"`
+	Active *bool  `json:"active"`
+	Body   string `json:"body"`
 }
 
 func (a *rulesAPI) listAutoReplies(w http.ResponseWriter, r *http.Request) error {
@@ -201,11 +201,8 @@ func (a *rulesAPI) putAutoReply(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("no channel %q is configured", channel)}
 	}
 	ar := &rules.AutoReply{Channel: channel, Active: true, Body: in.Body}
-	if in.Active.Set && in.Active.Null {
-		return invalidField("active", "cannot be null; omit it (an auto-reply is active by default)")
-	}
-	if in.Active.Set {
-		ar.Active = in.Active.Value
+	if in.Active != nil {
+		ar.Active = *in.Active
 	}
 	out, created, err := a.eng.PutAutoReply(r.Context(), ar)
 	if err != nil {

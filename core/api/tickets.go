@@ -21,9 +21,11 @@ type ticketList struct {
 	NextCursor *string          `json:"next_cursor"`
 }
 
-// ticketFilterParams are the query parameters of the ticket list and
+// ticketFilterParams returns the query parameters of the ticket list and
 // count routes.
-var ticketFilterParams = []string{"status", "channel", "requester_id", "assignee_id", "tag", "priority", "group", "via", "updated_since"}
+func ticketFilterParams() []string {
+	return []string{"status", "channel", "requester_id", "assignee_id", "tag", "priority", "group", "via", "updated_since"}
+}
 
 // Ticket list orders (the sort query parameter).
 const (
@@ -44,9 +46,6 @@ func parseTicketFilter(q url.Values) (store.TicketFilter, string, error) {
 		return f, "", invalidField("priority", "must be one of low, normal, high, urgent")
 	}
 	for _, p := range []struct{ field, v string }{{"channel", f.Channel}, {"via", f.Via}} {
-		if _, present := q[p.field]; present && p.v == "" && p.field == "via" {
-			return f, "", invalidField("via", "must not be empty: leave it out to list every way in")
-		}
 		if err := checkText(p.field, p.v, maxGroupLength); err != nil {
 			return f, "", err
 		}
@@ -90,7 +89,7 @@ func parseTicketFilter(q url.Values) (store.TicketFilter, string, error) {
 }
 
 func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, append(ticketFilterParams, "sort", "limit", "cursor")...)
+	q, err := query(r, append(ticketFilterParams(), "sort", "limit", "cursor")...)
 	if err != nil {
 		return err
 	}
@@ -165,7 +164,7 @@ type ticketCount struct {
 }
 
 func (s *Server) countTickets(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, ticketFilterParams...)
+	q, err := query(r, ticketFilterParams()...)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ func (e *env) upload(token, query, ctype string, data []byte, hdr ...string) *re
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	e.checkAnswer(req, res, b)
 	return &resp{status: res.StatusCode, header: res.Header, body: b}
 }
 
@@ -133,7 +134,9 @@ func TestUploadAndAttachToReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tooBig, _ := io.ReadAll(res.Body)
 	res.Body.Close()
+	e.checkAnswer(req, res, tooBig)
 	if res.StatusCode != 413 {
 		t.Errorf("chunked oversized upload: %d", res.StatusCode)
 	}

@@ -112,39 +112,39 @@ func indexKeys(t *ticket.Ticket) [][]byte {
 	if t.Status == ticket.StatusSolved {
 		ks = append(ks, solvedKey(t.SolvedAt, t.ID))
 	}
+	// Tags, priority, group and via are indexed when they can be a key
+	// part (no NUL byte: the API refuses those, but older records or rule
+	// values may hold one; such a value is not listable by that filter).
 	for i, tag := range t.Tags {
-		if !slices.Contains(t.Tags[:i], tag) { // one entry per distinct tag
+		if keyable(tag) && !slices.Contains(t.Tags[:i], tag) { // one entry per distinct tag
 			ks = append(ks, key(pIxTag, strSep(tag), id))
 		}
 	}
-	if t.Priority != "" {
+	if t.Priority != "" && keyable(string(t.Priority)) {
 		ks = append(ks, key(pIxPriority, strSep(string(t.Priority)), id))
 	}
-	if t.Group != "" {
+	if t.Group != "" && keyable(t.Group) {
 		ks = append(ks, key(pIxGroup, strSep(t.Group), id))
 	}
-	ks = append(ks, key(pIxVia, strSep(t.Via), id), updatedKey(t.UpdatedAt, t.ID))
-	return ks
+	if keyable(t.Via) {
+		ks = append(ks, key(pIxVia, strSep(t.Via), id))
+	}
+	return append(ks, updatedKey(t.UpdatedAt, t.ID))
+}
+
+// keyable reports whether v can be a string part of an index key.
+func keyable(v string) bool {
+	return strings.IndexByte(v, 0) < 0 && utf8.ValidString(v)
 }
 
 func validateTicket(t *ticket.Ticket) error {
 	if !ticket.ValidStatus(t.Status) {
 		return fmt.Errorf("store: ticket status %q: %w", t.Status, ErrInvalid)
 	}
-	for _, n := range []struct{ field, v string }{
-		{"channel", t.Channel}, {"conversation key", t.ConversationKey},
-		{"group", t.Group}, {"via", t.Via}, {"priority", string(t.Priority)},
-	} {
-		if err := checkName(n.field, n.v); err != nil {
-			return err
-		}
+	if err := checkName("channel", t.Channel); err != nil {
+		return err
 	}
-	for _, tag := range t.Tags {
-		if err := checkName("tag", tag); err != nil {
-			return err
-		}
-	}
-	return nil
+	return checkName("conversation key", t.ConversationKey)
 }
 
 // ErrInvalid is returned (wrapped) for a value the store refuses to keep.

@@ -77,8 +77,8 @@ func NormalizeTags(tags []string) ([]string, error) {
 			return nil, fmt.Errorf("tag %q is longer than %d bytes", t, MaxTagLength)
 		case strings.ContainsAny(t, " \t\r\n,"):
 			return nil, fmt.Errorf("tag %q must not contain whitespace or commas", t)
-		case strings.ContainsFunc(t, unicode.IsControl) || !utf8.ValidString(t):
-			return nil, fmt.Errorf("tag %q must not contain control characters or invalid UTF-8", t)
+		case !utf8.ValidString(raw) || strings.ContainsFunc(t, unicode.IsControl):
+			return nil, fmt.Errorf("tag %q must be valid UTF-8 without control characters", t)
 		}
 		if !seen[t] {
 			seen[t] = true
