@@ -637,6 +637,44 @@ channel "support" {
 		b.screenshot("conflict")
 	})
 
+	step("apply a macro after its preview, attach a file to a note", func(t *testing.T) {
+		b.t = t
+		var macro struct {
+			ID int `json:"id"`
+		}
+		if st := core.JSON("POST", "/api/v1/macros", map[string]any{"title": "Escalate to hardware", "actions": []any{
+			map[string]any{"field": "add_tags", "value": []string{"hardware"}},
+			map[string]any{"field": "internal_note", "value": "Escalated: {{ticket.subject}}"},
+		}}, &macro); st != 201 {
+			t.Fatalf("create macro: %d", st)
+		}
+		b.do("reload the ticket", chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", core.URL, ticketID)))
+		b.wait("the macro list", `!!document.querySelector('select[name=macro]')`)
+		eval[bool](b, fmt.Sprintf(`(() => { const s = document.querySelector('select[name=macro]'); s.value = '%d'; s.dispatchEvent(new Event('change')); return true })()`, macro.ID))
+		b.wait("the preview", fmt.Sprintf(`(() => { const p = document.querySelector('.macros .preview').textContent; return p.includes('hardware') && p.includes('Escalated: %s') })()`, subject))
+		if n := eval[int](b, `document.querySelectorAll('.comment.note').length`); n != 1 {
+			t.Fatalf("the preview changed the ticket: %d notes", n)
+		}
+		b.do("apply", chromedp.Click(chromedp.CSS(`.macros button`)))
+		b.wait("the macro's note and tag", `document.querySelectorAll('.comment.note').length === 2 && document.querySelector('form.props input[name=tags]').value.includes('hardware')`)
+
+		file := filepath.Join(t.TempDir(), "printer-log.txt")
+		if err := os.WriteFile(file, []byte("fuser: 230C, toner: empty\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !eval[bool](b, `document.getElementById('note-toggle').checked`) {
+			b.do("note mode", chromedp.Click(b.controlByLabel("Internal note")))
+		}
+		b.do("attach and send", chromedp.SetUploadFiles(b.controlByLabel("Attach files"), []string{file}),
+			chromedp.SendKeys(b.controlByLabel("Reply"), "The printer's log is attached."),
+			chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+		b.wait("the attachment link", `[...document.querySelectorAll('.comment.note .attachments a')].some((a) => a.textContent === 'printer-log.txt')`)
+		got := eval[string](b, `(async () => { const a = [...document.querySelectorAll('.comment.note .attachments a')].find((a) => a.textContent === 'printer-log.txt'); const r = await fetch(a.href); return r.status + ' ' + await r.text() })()`)
+		if got != "200 fuser: 230C, toner: empty\n" {
+			t.Fatalf("downloading the attachment: %q", got)
+		}
+	})
+
 	step("admin pages", func(t *testing.T) {
 		b.t = t
 		b.do("open the channels", chromedp.Navigate(core.URL+"/admin/channels"))
