@@ -101,7 +101,7 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 		return nil, err
 	}
 	if isAdminToken(s.adminHash, tok) {
-		return &Principal{Role: ticket.RoleAdmin, TokenID: adminTokenID}, nil
+		return adminPrincipal(), nil
 	}
 	if !strings.HasPrefix(tok, tokenPrefix) {
 		return nil, unauthorized("invalid token")
@@ -120,9 +120,22 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 	case t.Revoked():
 		return nil, unauthorized("token has been revoked")
 	}
+	return tokenPrincipal(t), nil
+}
+
+// adminPrincipal is the caller of the admin token (and of a workspace
+// session opened with it).
+func adminPrincipal() *Principal {
+	return &Principal{Role: ticket.RoleAdmin, TokenID: adminTokenID}
+}
+
+// tokenPrincipal is the caller of a stored, unrevoked token (and of a
+// workspace session opened with it): everything the token grants is set
+// here, in one place, so that a session never grants more than its token.
+func tokenPrincipal(t *store.Token) *Principal {
 	role := t.Role
 	if role != ticket.RoleAdmin {
 		role = ticket.RoleAgent
 	}
-	return &Principal{Role: role, TokenID: strconv.FormatUint(t.ID, 10), UserID: t.UserID}, nil
+	return &Principal{Role: role, TokenID: strconv.FormatUint(t.ID, 10), UserID: t.UserID}
 }

@@ -127,13 +127,15 @@ func (s *Server) authenticateSession(r *http.Request) (*Principal, error) {
 		if err != nil {
 			return err
 		}
-		p = &Principal{Role: sess.Role, UserID: sess.UserID}
 		switch {
 		case strings.HasPrefix(sess.TokenID, "admin:"):
 			if sess.TokenID != s.adminFingerprint() {
 				return unauthorized("the admin token this session was opened with is no longer valid: sign in again")
 			}
-			p.TokenID = adminTokenID
+			// The admin token's grants, acting as the Administrator user
+			// the sign-in created.
+			p = adminPrincipal()
+			p.UserID = sess.UserID
 			return nil
 		case sess.TokenID != "":
 			id, err := strconv.ParseUint(sess.TokenID, 10, 64)
@@ -147,9 +149,11 @@ func (s *Server) authenticateSession(r *http.Request) (*Principal, error) {
 			if err != nil {
 				return err
 			}
-			p.TokenID = sess.TokenID
+			// Exactly the token's grants, as of now.
+			p = tokenPrincipal(t)
 			return nil
 		}
+		p = &Principal{Role: sess.Role, UserID: sess.UserID}
 		pw, err := tx.PasswordOf(sess.UserID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && pw.Generation != sess.PasswordGeneration) {
 			return unauthorized("the password was changed or removed: sign in again")
