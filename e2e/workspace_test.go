@@ -683,6 +683,29 @@ channel "support" {
 		b.do("open the agents", chromedp.Navigate(core.URL+"/admin/agents"))
 		b.wait("the agent list", `document.body.textContent.includes('grace@acme.test')`)
 		b.checkA11y("admin agents", nil)
+
+		// Rules are switched off with their checkbox, and edited as JSON the
+		// server validates.
+		b.do("open the macros", chromedp.Navigate(core.URL+"/admin/macros"))
+		b.wait("the macro list", `!!document.querySelector('input[aria-label="Escalate to hardware active"]')`)
+		b.checkA11y("admin macros", map[string][]string{"checkbox": {"Escalate to hardware active"}})
+		b.do("switch it off", chromedp.Click(chromedp.CSS(`input[aria-label="Escalate to hardware active"]`)))
+		e2etest.Eventually(t, 10*time.Second, "the macro to be inactive", func() bool {
+			var m struct {
+				Macros []struct {
+					Active bool `json:"active"`
+				} `json:"macros"`
+			}
+			core.JSON("GET", "/api/v1/macros", nil, &m)
+			return len(m.Macros) == 1 && !m.Macros[0].Active
+		})
+		b.wait("the list again", `!!document.querySelector('input[aria-label="Escalate to hardware active"]') && !document.querySelector('input[aria-label="Escalate to hardware active"]').checked`)
+		b.do("edit", chromedp.Click(chromedp.CSS(`.admin-body table button`)))
+		b.wait("the editor", `!!document.querySelector('textarea.json')`)
+		eval[bool](b, `(() => { const t = document.querySelector('textarea.json'); t.value = JSON.stringify({title: 'Escalate', actions: [{field: 'no_such_action', value: 1}]}); return true })()`)
+		b.do("save", chromedp.Click(chromedp.CSS(`.editor button[type=submit]`)))
+		b.wait("the server's refusal naming the field", `(() => { const e = document.querySelector('.editor .error'); return e && !e.hidden && e.textContent.startsWith('actions[0]') })()`)
+		b.screenshot("admin-macros")
 	})
 
 	step("works 360 px wide", func(t *testing.T) {
