@@ -327,6 +327,7 @@ async function inboxPage(root) {
     return h('li', { class: 'row', 'data-id': t.id },
       h('span', { class: 'badge s-' + t.status, text: t.status }),
       h('a', { href: '/tickets/' + t.id, class: 'subject' }, h('span', { class: 'id', text: '#' + t.id + ' ' }), t.subject || '(no subject)'),
+      t.match && t.match.snippet ? h('span', { class: 'snippet', text: t.match.snippet }) : null,
       who,
       h('span', { class: 'chan', text: t.channel || t.via }),
       t.priority ? h('span', { class: 'prio p-' + t.priority, text: t.priority }) : null,
