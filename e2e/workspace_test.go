@@ -118,6 +118,9 @@ type browser struct {
 	mu       sync.Mutex
 	errs     []string
 	requests []string
+	// resumes counts event-stream requests that resumed (Last-Event-ID or
+	// ?after=).
+	resumes int
 }
 
 func startBrowser(t *testing.T, chrome, base string) *browser {
@@ -141,6 +144,9 @@ func startBrowser(t *testing.T, chrome, base string) *browser {
 	}
 	console := chromedp.Console(ctx)
 	requests := chromedp.Events(ctx, network.RequestWillBeSent)
+	// Headers the network stack adds (Cookie, Last-Event-ID on an
+	// EventSource's reconnection) are only in the extra info.
+	extra := chromedp.Events(ctx, network.RequestWillBeSentExtraInfo)
 	go func() {
 		for m, err := range console {
 			if err != nil {
@@ -163,7 +169,26 @@ func startBrowser(t *testing.T, chrome, base string) *browser {
 			}
 			b.mu.Lock()
 			b.requests = append(b.requests, ev.Request.URL)
+			if strings.Contains(ev.Request.URL, "/api/v1/events") {
+				if strings.Contains(ev.Request.URL, "after=") {
+					b.resumes++
+				}
+			}
 			b.mu.Unlock()
+		}
+	}()
+	go func() {
+		for ev, err := range extra {
+			if err != nil {
+				return
+			}
+			for k := range ev.Headers {
+				if strings.EqualFold(k, "Last-Event-ID") {
+					b.mu.Lock()
+					b.resumes++
+					b.mu.Unlock()
+				}
+			}
 		}
 	}()
 	return b
@@ -780,10 +805,34 @@ channel "support" {
 
 	step("the page says when the core is unreachable", func(t *testing.T) {
 		b.t = t
+		// An event the page receives first, so that its stream has an id
+		// to resume from.
+		if st, body := core.Do("PATCH", fmt.Sprintf("/api/v1/tickets/%d", ticketID), map[string]any{"priority": "high"}); st != 200 {
+			t.Fatalf("PATCH: %d %s", st, body)
+		}
+		b.wait("the change in the list", fmt.Sprintf(`[...document.querySelectorAll('#ticket-list li.row')].some((li) => li.dataset.id === '%d' && li.textContent.includes('high'))`, ticketID))
 		core.Stop()
 		b.wait("the unreachable banner", `(() => { const x = document.getElementById('banner'); return !x.hidden && x.textContent.includes('cannot be reached') })()`)
 		if eval[int](b, `document.querySelectorAll('#ticket-list li.row').length`) == 0 {
 			t.Error("the page went blank")
+		}
+	})
+
+	step("the stream resumes where it stopped when the core is back", func(t *testing.T) {
+		b.t = t
+		b.mu.Lock()
+		b.resumes = 0
+		b.mu.Unlock()
+		core.Restart()
+		b.wait("the banner gone and the stream back", `document.getElementById('banner').hidden && document.querySelector('#live.on') !== null`)
+		later := subject + " again"
+		sendMail(t, smtpAddr, "ada@customer.test", later, "Now the scanner too.")
+		b.wait("the new ticket", fmt.Sprintf(`[...document.querySelectorAll('#ticket-list a')].some((a) => a.textContent.includes(%q))`, later))
+		b.mu.Lock()
+		resumes := b.resumes
+		b.mu.Unlock()
+		if resumes == 0 {
+			t.Error("the event stream was reconnected without a resume point (Last-Event-ID or after)")
 		}
 	})
 }

@@ -123,6 +123,7 @@ function signInPage() {
 async function signOut() {
   try { await api('DELETE', '/api/v1/session'); } catch (e) { if (e.status !== 401) { toast(e.message); return; } }
   stream.stop();
+  stream.lastId = '';
   setCSRF('');
   app.me = null;
   app.users.clear();
@@ -158,12 +159,19 @@ const eventTypes = ['ticket.created', 'ticket.updated', 'comment.created', 'comm
 const stream = {
   es: null,
   retry: 0,
+  lastId: '',   // the id of the last event received: where a new stream resumes
+  opened: false,
   start() {
     this.stop();
-    const es = new EventSource('/api/v1/events');
+    // A new EventSource resumes after the last event this page received
+    // (?after=), so nothing is missed even when the browser gave up on the
+    // old one; the browser's own reconnections send Last-Event-ID.
+    const es = new EventSource('/api/v1/events' + (this.lastId ? '?after=' + encodeURIComponent(this.lastId) : ''));
     this.es = es;
+    this.opened = false;
     const live = () => document.getElementById('live');
     es.onopen = () => {
+      this.opened = true;
       live()?.classList.add('on');
       live()?.setAttribute('title', 'Live updates: connected');
       // Changes made while the stream was not connected (before the first
@@ -177,18 +185,27 @@ const stream = {
       // Tell a network drop (banner) from a refused stream.
       get('/api/v1/session').catch(() => {});
       if (es.readyState === EventSource.CLOSED) {
-        // The server refused the stream (signed out, or the resume point
-        // expired): check the session, then start afresh and reload.
+        // The browser gave up: the server refused the stream (signed out,
+        // or a resume point it no longer has), or it was unreachable. Check
+        // the session, then start again; a refused resume point is dropped.
         clearTimeout(this.retry);
         this.retry = setTimeout(async () => {
-          try { await get('/api/v1/session'); } catch (e) { if (e.status === 401) { signInPage(); return; } }
+          try {
+            await get('/api/v1/session');
+          } catch (e) {
+            if (e.status === 401) { signInPage(); return; }
+            if (e.status === 0) { this.start(); return; } // still unreachable: keep the resume point
+          }
+          // The server answers but refused this stream before it opened:
+          // its resume point is gone (410), start from now (and reload).
+          if (!this.opened) this.lastId = '';
           this.start();
-          route();
         }, 3000);
       }
     };
     for (const t of eventTypes) {
       es.addEventListener(t, (m) => {
+        if (m.lastEventId) this.lastId = m.lastEventId;
         let ev;
         try { ev = JSON.parse(m.data); } catch { return; }
         if (t === 'user.updated' && ev.data) app.users.set(ev.data.id, Promise.resolve(ev.data));
