@@ -444,7 +444,9 @@ func apiAs(t *testing.T, base, token, method, path string, body any) (int, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -708,6 +710,15 @@ channel "support" {
 		b.do("open the agents", chromedp.Navigate(core.URL+"/admin/agents"))
 		b.wait("the agent list", `document.body.textContent.includes('grace@acme.test')`)
 		b.checkA11y("admin agents", nil)
+		// An agent added here can sign in with the password given.
+		b.do("add an agent", chromedp.SendKeys(b.controlByLabel("Name"), "Katherine Johnson"),
+			chromedp.SendKeys(b.controlByLabel("Email"), "katherine@acme.test"),
+			chromedp.SendKeys(b.controlByLabel("Password"), "orbital mechanics"),
+			chromedp.Click(chromedp.CSS(`form.card button[type=submit]`)))
+		b.wait("the new agent in the list", `[...document.querySelectorAll('table th')].some((x) => x.textContent === 'Katherine Johnson')`)
+		if st, body := apiAs(t, core.URL, "", "POST", "/api/v1/session", map[string]any{"email": "katherine@acme.test", "password": "orbital mechanics"}); st != 201 {
+			t.Fatalf("the new agent cannot sign in: %d %s", st, body)
+		}
 
 		// Rules are switched off with their checkbox, and edited as JSON the
 		// server validates.

@@ -135,7 +135,8 @@ function topbar() {
   const q = h('input', { type: 'search', name: 'q', id: 'search', placeholder: 'Search tickets (status:open tag:vpn …)', autocomplete: 'off' });
   const form = h('form', { id: 'search-form', role: 'search', class: 'search', onsubmit: (ev) => {
     ev.preventDefault();
-    navigate('/' + qs({ q: q.value.trim() }));
+    const v = q.value.trim();
+    navigate(v ? '/' + qs({ q: v }) : '/');
   } }, h('label', { for: 'search', class: 'sr-only', text: 'Search' }), q);
   form.hidden = !app.features.search;
   replace(bar,
@@ -302,7 +303,7 @@ let inboxSel = -1;
 
 async function inboxPage(root) {
   const params = new URLSearchParams(location.search);
-  const q = params.get('q');
+  const q = params.get('q') || null;
   const views = builtinViews();
   let rules = [];
   try {
