@@ -105,11 +105,12 @@ type Server struct {
 	// OpenAPI document lets it take; any other parameter is a 422.
 	queryParams map[string][]string
 
-	web           http.Handler
-	sessionTTL    time.Duration
-	secureCookies bool
-	passwords     *hasher
-	signin        *failureLimiter
+	web            http.Handler
+	sessionTTL     time.Duration
+	secureCookies  bool
+	passwords      *hasher
+	signin         *failureLimiter
+	sessionStreams *sessionStreams
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -149,6 +150,8 @@ func New(opts Options) (*Server, error) {
 		secureCookies: opts.SecureCookies,
 		passwords:     newHasher(opts.Argon2),
 		signin:        newFailureLimiter(signinMaxFailures, signinWindow),
+
+		sessionStreams: newSessionStreams(),
 	}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = DefaultSessionTTL

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -193,6 +195,57 @@ func (s *Server) authenticateSession(r *http.Request) (*Principal, error) {
 	}
 	p.session = &sessionAuth{hash: hash, sess: sess}
 	return p, nil
+}
+
+// sessionStreams tracks the open event streams of workspace sessions, so
+// that signing out, a password change and a token's revocation end them at
+// once rather than at the stream's next reconnection.
+type sessionStreams struct {
+	mu sync.Mutex
+	m  map[*streamEntry]struct{}
+}
+
+type streamEntry struct {
+	hash     string // the session's hash
+	userID   uint64
+	tokenID  string // the token the session was opened with; "" for a password
+	password bool
+	cancel   context.CancelFunc
+}
+
+func newSessionStreams() *sessionStreams {
+	return &sessionStreams{m: map[*streamEntry]struct{}{}}
+}
+
+// add registers a stream of p's session; the returned func removes it.
+func (ss *sessionStreams) add(p *Principal, cancel context.CancelFunc) func() {
+	e := &streamEntry{hash: p.session.hash, userID: p.UserID, password: p.session.sess.TokenID == "",
+		tokenID: p.session.sess.TokenID, cancel: cancel}
+	ss.mu.Lock()
+	ss.m[e] = struct{}{}
+	ss.mu.Unlock()
+	return func() {
+		ss.mu.Lock()
+		delete(ss.m, e)
+		ss.mu.Unlock()
+	}
+}
+
+// end cancels the streams for which match is true.
+func (ss *sessionStreams) end(match func(e *streamEntry) bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for e := range ss.m {
+		if match(e) {
+			e.cancel()
+		}
+	}
+}
+
+// endTokenStreams ends the session streams opened with token id (after
+// its revocation).
+func (s *Server) endTokenStreams(id string) {
+	s.sessionStreams.end(func(e *streamEntry) bool { return e.tokenID == id })
 }
 
 // randomSecret returns 32 random bytes, base64url-encoded.
@@ -425,6 +478,7 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err)
 	}
+	s.sessionStreams.end(func(e *streamEntry) bool { return e.hash == p.session.hash })
 	http.SetCookie(w, s.sessionCookie(r, "", time.Time{}))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -481,17 +535,20 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return internal(err)
 	}
+	var userID uint64
 	err = s.store.Update(r.Context(), func(tx *store.Tx) error {
 		u, err := signInUser(tx, r.PathValue("id"))
 		if err != nil {
 			return err
 		}
+		userID = u.ID
 		_, err = tx.SetPassword(u.ID, hash)
 		return err
 	})
 	if err != nil {
 		return storeError(err)
 	}
+	s.sessionStreams.end(func(e *streamEntry) bool { return e.password && e.userID == userID })
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -500,11 +557,13 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) error {
 // agent can no longer sign in with a password and their password sessions
 // end (their API tokens are revoked separately).
 func (s *Server) deletePassword(w http.ResponseWriter, r *http.Request) error {
+	var userID uint64
 	err := s.store.Update(r.Context(), func(tx *store.Tx) error {
 		u, err := signInUser(tx, r.PathValue("id"))
 		if err != nil {
 			return err
 		}
+		userID = u.ID
 		if err := tx.DeletePassword(u.ID); errors.Is(err, store.ErrNotFound) {
 			return notFound("user %d has no password", u.ID)
 		} else if err != nil {
@@ -515,6 +574,7 @@ func (s *Server) deletePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err)
 	}
+	s.sessionStreams.end(func(e *streamEntry) bool { return e.password && e.userID == userID })
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

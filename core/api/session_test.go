@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -424,5 +425,69 @@ func TestContractGaps(t *testing.T) {
 	}
 	if after := e.snap(); after != before {
 		t.Fatalf("refused requests changed the store: %+v → %+v", before, after)
+	}
+}
+
+// TestSessionEndsItsStreams checks that an open event stream of a session
+// ends when the session does: on sign-out, on a password reset, on the
+// revocation of the token it was opened with.
+func TestSessionEndsItsStreams(t *testing.T) {
+	e := newEnv(t, cheapArgon2)
+	tok, agentID := e.agentToken("Grace", "grace@acme.test")
+	e.setPassword(agentID, "correct horse battery")
+	var tokenID uint64
+	var list struct {
+		Tokens []struct {
+			ID     uint64 `json:"id"`
+			UserID uint64 `json:"user_id"`
+		} `json:"tokens"`
+	}
+	e.must(200, "GET", "/api/v1/tokens", e.admin, nil).decode(t, &list)
+	for _, x := range list.Tokens {
+		if x.UserID == agentID {
+			tokenID = x.ID
+		}
+	}
+	cases := []struct {
+		name   string
+		signIn map[string]any
+		end    func(s signedIn)
+	}{
+		{"sign-out", map[string]any{"email": "grace@acme.test", "password": "correct horse battery"}, func(s signedIn) {
+			e.must(204, "DELETE", "/api/v1/session", "", nil, s.hdr(true)...)
+		}},
+		{"password reset", map[string]any{"email": "grace@acme.test", "password": "correct horse battery"}, func(signedIn) {
+			e.setPassword(agentID, "correct horse battery")
+		}},
+		{"token revoked", map[string]any{"token": tok}, func(signedIn) {
+			e.must(204, "DELETE", fmt.Sprintf("/api/v1/tokens/%d", tokenID), e.admin, nil)
+		}},
+	}
+	for _, c := range cases {
+		s := e.signIn(c.signIn)
+		req, err := http.NewRequest("GET", e.ts.URL+"/api/v1/events", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Cookie", s.cookie)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: stream answered %d", c.name, res.StatusCode)
+		}
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			_, _ = io.Copy(io.Discard, res.Body)
+		}()
+		c.end(s)
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: the session's event stream is still open", c.name)
+		}
+		res.Body.Close()
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -191,6 +192,8 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err)
 	}
+	// Workspace sessions opened with the token end now, streams included.
+	s.endTokenStreams(strconv.FormatUint(id, 10))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
