@@ -469,6 +469,9 @@ func sendMail(t *testing.T, addr, from, subject, body string) {
 }
 
 func TestWorkspaceInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs the real binaries and a browser")
+	}
 	chrome := chromiumPath(t)
 	bin := binaries(t)
 	sink := startMailSink(t)
