@@ -722,6 +722,15 @@ channel "support" {
 		if st, body := apiAs(t, core.URL, "", "POST", "/api/v1/session", map[string]any{"email": "katherine@acme.test", "password": "orbital mechanics"}); st != 201 {
 			t.Fatalf("the new agent cannot sign in: %d %s", st, body)
 		}
+		// Deactivating removes the password and revokes the agent's tokens.
+		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)); err != nil {
+			t.Fatal(err)
+		}
+		b.do("deactivate", chromedp.Click(chromedp.CSS(`button[aria-label="Deactivate Katherine Johnson"]`)))
+		b.wait("the confirmation", `document.getElementById('toast').textContent === 'Katherine Johnson deactivated'`)
+		if st, _ := apiAs(t, core.URL, "", "POST", "/api/v1/session", map[string]any{"email": "katherine@acme.test", "password": "orbital mechanics"}); st != 401 {
+			t.Fatalf("a deactivated agent signs in: %d", st)
+		}
 
 		// Rules are switched off with their checkbox, and edited as JSON the
 		// server validates.

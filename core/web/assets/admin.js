@@ -80,9 +80,16 @@ async function agentsSection(body) {
         toast(`Password set for ${u.name || u.email}`);
       } catch (e) { toast(e.message); }
     } }, field(`New password for ${u.name || u.email}`, pw), h('button', { type: 'submit', text: 'Set password' }));
-    const off = h('button', { type: 'button', text: 'Remove password', onclick: async () => {
-      if (!confirm(`Remove the password of ${u.name || u.email}? They can no longer sign in with one, and their password sessions end.`)) return;
-      try { await api('DELETE', `/api/v1/users/${u.id}/password`); toast('Password removed'); } catch (e) { toast(e.message); }
+    const off = h('button', { type: 'button', text: 'Deactivate', 'aria-label': `Deactivate ${u.name || u.email}`, onclick: async () => {
+      if (!confirm(`Deactivate ${u.name || u.email}? Their password is removed and their API tokens are revoked: they can no longer sign in, and their sessions end now.`)) return;
+      try {
+        try { await api('DELETE', `/api/v1/users/${u.id}/password`); } catch (e) { if (e.status !== 404) throw e; }
+        const { tokens } = await get('/api/v1/tokens');
+        for (const t of tokens.filter((t) => t.user_id === u.id && !t.revoked_at)) {
+          await api('DELETE', '/api/v1/tokens/' + t.id);
+        }
+        toast(`${u.name || u.email} deactivated`);
+      } catch (e) { toast(e.message); }
     } });
     return h('tr', {}, h('th', { scope: 'row', text: u.name }), h('td', { text: u.email || '' }), h('td', { text: u.role }), h('td', {}, form, off));
   });
