@@ -33,6 +33,9 @@ type Principal struct {
 	// Scope is store.ScopeRead (GET routes only) or store.ScopeWrite
 	// (everything the role allows; the admin token's scope).
 	Scope string
+	// session is set when the request was authenticated by a workspace
+	// session cookie (session.go).
+	session *sessionAuth
 }
 
 // readOnly reports whether the principal may only read.
@@ -93,14 +96,18 @@ func newToken() string {
 
 // authenticate checks the request's bearer token: the admin token, or an
 // agent token looked up by its hash. Missing, unknown and revoked tokens
-// are 401.
+// are 401. A request without an Authorization header but with a workspace
+// session cookie is authenticated by its session (session.go).
 func (s *Server) authenticate(r *http.Request) (*Principal, error) {
+	if hasSessionCookie(r) {
+		return s.authenticateSession(r)
+	}
 	tok, err := bearerToken(r)
 	if err != nil {
 		return nil, err
 	}
 	if isAdminToken(s.adminHash, tok) {
-		return &Principal{Role: ticket.RoleAdmin, TokenID: adminTokenID, Scope: store.ScopeWrite}, nil
+		return adminPrincipal(), nil
 	}
 	if !strings.HasPrefix(tok, tokenPrefix) {
 		return nil, unauthorized("invalid token")
@@ -119,9 +126,22 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 	case t.Revoked():
 		return nil, unauthorized("token has been revoked")
 	}
+	return tokenPrincipal(t), nil
+}
+
+// adminPrincipal is the caller of the admin token (and of a workspace
+// session opened with it).
+func adminPrincipal() *Principal {
+	return &Principal{Role: ticket.RoleAdmin, TokenID: adminTokenID, Scope: store.ScopeWrite}
+}
+
+// tokenPrincipal is the caller of a stored, unrevoked token (and of a
+// workspace session opened with it): everything the token grants is set
+// here, in one place, so that a session never grants more than its token.
+func tokenPrincipal(t *store.Token) *Principal {
 	role := t.Role
 	if role != ticket.RoleAdmin {
 		role = ticket.RoleAgent
 	}
-	return &Principal{Role: role, TokenID: strconv.FormatUint(t.ID, 10), UserID: t.UserID, Scope: t.EffectiveScope()}, nil
+	return &Principal{Role: role, TokenID: strconv.FormatUint(t.ID, 10), UserID: t.UserID, Scope: t.EffectiveScope()}
 }

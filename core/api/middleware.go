@@ -116,6 +116,13 @@ func (s *Server) route(pattern string, acc access, h handlerFunc) {
 				ri.live = lr
 			}
 			r = r.WithContext(withPrincipal(ctx, p))
+			if p.session != nil && pattern == eventsRoute {
+				// A session's event stream ends with the session (session.go).
+				ctx, cancel := context.WithCancel(r.Context())
+				defer cancel()
+				defer s.sessionStreams.add(p, cancel)()
+				r = r.WithContext(ctx)
+			}
 		} else if checkParams {
 			if _, err := query(r, params...); err != nil {
 				fail(err)

@@ -118,6 +118,18 @@ type Options struct {
 	// GET /api/v1/channels; nil shows none. Retried replies are found by
 	// the worker through the store's commit notifications either way.
 	Outbox OutboxStatus
+	// Web serves the browser workspace: GET and HEAD requests outside
+	// /api/, /hooks/, /healthz and /metrics go to it; nil answers the JSON
+	// 404 there.
+	Web http.Handler
+	// SessionTTL is how long a workspace session lasts (default 12h).
+	SessionTTL time.Duration
+	// SecureCookies marks the session cookie Secure even on plain HTTP
+	// requests (set it behind a TLS-terminating proxy).
+	SecureCookies bool
+	// Argon2 sets the cost of password hashing; zero fields take the
+	// defaults (DefaultArgon2Time, …).
+	Argon2 Argon2Params
 }
 
 // OutboxStatus reports the outbox state per channel instance;
@@ -170,6 +182,13 @@ type Server struct {
 	// OpenAPI document lets it take; any other parameter is a 422.
 	queryParams map[string][]string
 
+	web            http.Handler
+	sessionTTL     time.Duration
+	secureCookies  bool
+	passwords      *hasher
+	signin         *failureLimiter
+	sessionStreams *sessionStreams
+
 	done      chan struct{}
 	closeOnce sync.Once
 }
@@ -205,6 +224,17 @@ func New(opts Options) (*Server, error) {
 		search:    opts.Search,
 		mux:       http.NewServeMux(),
 		done:      make(chan struct{}),
+
+		web:           opts.Web,
+		sessionTTL:    opts.SessionTTL,
+		secureCookies: opts.SecureCookies,
+		passwords:     newHasher(opts.Argon2),
+		signin:        newFailureLimiter(signinMaxFailures, signinWindow),
+
+		sessionStreams: newSessionStreams(),
+	}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = DefaultSessionTTL
 	}
 	if opts.AdminToken != "" {
 		sum := sha256.Sum256([]byte(opts.AdminToken))
@@ -302,6 +332,12 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/attachments/{id}", agentOnly, s.getAttachment)
 	s.route(eventsRoute, agentOnly, s.events)
 
+	s.route("POST /api/v1/session", public, s.createSession)
+	s.route("GET /api/v1/session", agentOnly, s.getSession)
+	s.route("DELETE /api/v1/session", agentOnly, s.deleteSession)
+	s.route("PUT /api/v1/users/{id}/password", adminOnly, s.setPassword)
+	s.route("DELETE /api/v1/users/{id}/password", adminOnly, s.deletePassword)
+
 	s.route("GET /api/v1/tokens", adminOnly, s.listTokens)
 	s.route("POST /api/v1/tokens", adminOnly, s.createToken)
 	s.route("DELETE /api/v1/tokens/{id}", adminOnly, s.revokeToken)
@@ -310,6 +346,10 @@ func (s *Server) routes() {
 	s.route("/hooks/", public, s.serveHooks)
 	// Everything else: JSON 404, or 405 with Allow.
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.web != nil && webPath(r) {
+			s.web.ServeHTTP(w, r)
+			return
+		}
 		if err := s.notFoundOrMethod(w, r); err != nil {
 			ae := writeError(w, err)
 			if ri := reqInfoFrom(r.Context()); ri != nil {
@@ -317,6 +357,16 @@ func (s *Server) routes() {
 			}
 		}
 	}))
+}
+
+// webPath reports whether a request no API route matched belongs to the
+// browser workspace: a GET or HEAD outside the API's own paths.
+func webPath(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	return !strings.HasPrefix(p, "/api/") && p != "/api" && !strings.HasPrefix(p, "/hooks/")
 }
 
 // Close ends open event streams (call it when the HTTP server shuts down,

@@ -212,6 +212,8 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if n := s.live.revoke(strconv.FormatUint(id, 10), self); n > 0 {
 		s.log.Info("revoked token's open requests ended", "token_id", id, "requests", n)
 	}
+	// Workspace sessions opened with the token end now, streams included.
+	s.endTokenStreams(strconv.FormatUint(id, 10))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -46,6 +46,8 @@ const (
 	pAttMeta    = "am/"  // am/<id> -> attachment meta JSON (staged or stored)
 	pAttChunk   = "ac/"  // ac/<id>0<u32 chunk> -> bytes
 	pStagedAt   = "sa/"  // sa/<staged unix ns><id> -> "" (staged, not yet referenced)
+	pPassword   = "pw/"  // pw/<user> -> password credential JSON (argon2id hash)
+	pSession    = "ss/"  // ss/<session hash> -> workspace session JSON (Badger TTL)
 )
 
 func u64(v uint64) []byte {
@@ -114,6 +116,8 @@ func eventKey(seq uint64) []byte         { return key(pEvent, u64(seq)) }
 func tokenKey(hash string) []byte        { return key(pToken, []byte(hash)) }
 func tokenIDKey(id uint64) []byte        { return key(pTokenID, u64(id)) }
 func idemKey(scope, k string) []byte     { return key(pIdem, str2(scope, k)) }
+func passwordKey(userID uint64) []byte   { return key(pPassword, u64(userID)) }
+func sessionKey(hash string) []byte      { return key(pSession, []byte(hash)) }
 func stateKey(instance, k string) []byte { return key(pState, str2(instance, k)) }
 func attMetaKey(id string) []byte        { return key(pAttMeta, []byte(id)) }
 func attChunkPrefix(id string) []byte    { return key(pAttChunk, strSep(id)) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -21,6 +22,7 @@ import (
 	"github.com/patchbayhq/patchbay/core/rules"
 	"github.com/patchbayhq/patchbay/core/search"
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/web"
 )
 
 // app is the wired core that `patchbay serve` runs: the HTTP handler, the
@@ -44,7 +46,8 @@ type app struct {
 //   - inbound.Service is the Backend that plugins reach through Host
 //     (Deliver, attachments, state, delivery receipts);
 //   - the outbox worker sends public replies through the plugin manager;
-//   - the API serves /api/v1/, /hooks/ (the manager), /healthz and /metrics.
+//   - the API serves /api/v1/, /hooks/ (the manager), /healthz and /metrics,
+//     and hands other GET requests to the workspace (core/web).
 func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *prometheus.Registry, opts serveOptions) (*app, error) {
 	st, err := store.Open(store.Options{
 		Dir:    filepath.Join(cfg.DataDir, "store"),
@@ -151,6 +154,14 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		Unavailable: func(err error) bool { return errors.Is(err, pluginhost.ErrUnavailable) },
 	})
 
+	// The agent workspace at /: pages and assets embedded in the binary,
+	// a client of the API below.
+	workspace, err := web.New(web.Options{Version: version})
+	if err != nil {
+		_ = a.close(ctx)
+		return nil, err
+	}
+
 	server, err := api.New(api.Options{
 		Store: st,
 		Channels: api.ChannelsFunc(func() []api.ChannelInfo {
@@ -182,6 +193,9 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 		},
 		Search: index,
 		Outbox: worker,
+		Web:    workspace,
+		// Served over HTTPS (through a proxy): the session cookie is Secure.
+		SecureCookies: strings.HasPrefix(strings.ToLower(cfg.HTTP.PublicURL), "https://"),
 	})
 	if err != nil {
 		_ = a.close(ctx)
