@@ -99,9 +99,6 @@ func TestIfMatchPreventsLostUpdate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		r := e.must(tc.want, "PATCH", path, b, map[string]any{"group": "g-" + strings.ReplaceAll(tc.name, " ", "-")}, "If-Match: "+tc.ifMatch)
-		if tc.want == 200 {
-			cur = r.header.Get("ETag")
-		}
 		if tc.want == 422 && r.apiErr(t).Field != "If-Match" {
 			t.Errorf("%s: error field %q", tc.name, r.apiErr(t).Field)
 		}

@@ -39,13 +39,6 @@ type reqInfo struct {
 
 type reqInfoKey struct{}
 
-// setErr records the error answer for the access log.
-func (ri *reqInfo) setErr(ae *Error) {
-	if ri != nil {
-		ri.err = ae
-	}
-}
-
 func reqInfoFrom(ctx context.Context) *reqInfo {
 	ri, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
 	return ri

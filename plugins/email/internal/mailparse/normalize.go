@@ -182,7 +182,7 @@ func normalize(raw []byte, b budget) normalized {
 
 	var open []byte
 	i, open = header(i, "header", b.depth > 0)
-	if open != nil && len(open) > 0 {
+	if len(open) > 0 {
 		stack = append(stack, frame{boundary: open})
 	}
 	skipping := open != nil && len(open) == 0

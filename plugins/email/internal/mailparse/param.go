@@ -118,9 +118,7 @@ func unquote(v string) string {
 		return v
 	}
 	v = v[1:]
-	if strings.HasSuffix(v, `"`) {
-		v = v[:len(v)-1]
-	}
+	v = strings.TrimSuffix(v, `"`)
 	var b strings.Builder
 	for i := 0; i < len(v); i++ {
 		if v[i] == '\\' && i+1 < len(v) {
