@@ -319,3 +319,29 @@ func sha256File(t testing.TB, path string) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
+
+// stopProcess sends SIGSTOP to pid and waits until the kernel shows it
+// stopped (state T in /proc/<pid>/stat): signal delivery is asynchronous,
+// and on a loaded machine a plugin could otherwise still answer a call
+// made right after the kill.
+func stopProcess(t testing.TB, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("plugin %d: %v", pid, err)
+		}
+		// The state follows the parenthesised command name.
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin %d did not stop: %s", pid, b)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -52,9 +52,7 @@ func TestSendsInFlightWhenPluginReplaced(t *testing.T) {
 	sup.PingFailures = 3
 	h := startHarness(t, sup, nil, testChannel("alpha", nil))
 	pid := h.pid(t, "alpha")
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	stopProcess(t, pid)
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
 	const n = 8
 	errs := make([]error, n)
@@ -88,9 +86,7 @@ func TestSendTimeoutOfALivePlugin(t *testing.T) {
 	sup.PingInterval = 10 * time.Minute
 	h := startHarness(t, sup, nil, testChannel("alpha", nil))
 	pid := h.pid(t, "alpha")
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	stopProcess(t, pid)
 	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -110,9 +106,7 @@ func TestSendCanceledByClosingConnection(t *testing.T) {
 	sup.PingInterval = 10 * time.Minute // no replacement: only the close ends the call
 	h := startHarness(t, sup, nil, testChannel("alpha", nil))
 	pid := h.pid(t, "alpha")
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	stopProcess(t, pid)
 	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
 	s, _, err := h.m.instances["alpha"].current()
 	if err != nil {
