@@ -42,13 +42,14 @@ func FuzzPatch(f *testing.F) {
 }
 
 // FuzzSubjectFrom checks subjects derived from message text stay short
-// and valid UTF-8 when the text is.
+// (at most MaxSubjectChars characters and the ellipsis, counted in
+// characters, not bytes) and valid UTF-8 when the text is.
 func FuzzSubjectFrom(f *testing.F) {
 	f.Add("", "hello\nworld")
 	f.Add("Re: x", "")
 	f.Fuzz(func(t *testing.T, subject, text string) {
 		s := SubjectFrom(subject, text)
-		if s == "" || len(s) > 160 {
+		if s == "" || utf8.RuneCountInString(s) > MaxSubjectChars+1 {
 			t.Fatalf("subject %q", s)
 		}
 		if utf8.ValidString(subject) && utf8.ValidString(text) && !utf8.ValidString(s) {
