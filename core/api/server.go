@@ -322,6 +322,7 @@ func (s *Server) routes() {
 	s.route("POST /api/v1/tickets/{id}/comments/{comment_id}/retry", agentOnly, s.retryComment)
 
 	s.route("GET /api/v1/users", agentOnly, s.listUsers)
+	s.route("POST /api/v1/users", adminOnly, s.createAgent)
 	s.route("GET /api/v1/users/{id}", agentOnly, s.getUser)
 	s.route("POST /api/v1/users/{id}/merge", agentOnly, s.mergeUser)
 

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
@@ -524,13 +523,8 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(body, &in); err != nil {
 		return err
 	}
-	switch n := len(in.Password); {
-	case !utf8.ValidString(in.Password):
-		return invalidField("password", "must be valid UTF-8")
-	case n < minPasswordLength:
-		return invalidField("password", "must be at least %d characters", minPasswordLength)
-	case n > maxPasswordLength:
-		return invalidField("password", "must be at most %d bytes", maxPasswordLength)
+	if err := checkPassword(in.Password); err != nil {
+		return err
 	}
 	hash, err := s.passwords.hash(in.Password)
 	if err != nil {

@@ -99,11 +99,8 @@ async function agentsSection(body) {
   const add = h('form', { class: 'card', 'aria-labelledby': 'add-h', onsubmit: async (ev) => {
     ev.preventDefault();
     try {
-      // An agent is created with their first token; the token is revoked
-      // at once when the agent is meant to sign in with a password only.
-      const t = await api('POST', '/api/v1/tokens', { body: { name: name.value, email: email.value, description: 'created from the workspace' }, headers: { 'Idempotency-Key': crypto.randomUUID() } });
-      await api('DELETE', '/api/v1/tokens/' + t.data.id);
-      await api('PUT', `/api/v1/users/${t.data.user_id}/password`, { body: { password: pw.value } });
+      // The agent signs in with this password; no API token is made.
+      await api('POST', '/api/v1/users', { body: { name: name.value, email: email.value, password: pw.value }, headers: { 'Idempotency-Key': crypto.randomUUID() } });
       toast('Agent added');
       agentsSection(body);
     } catch (e) { toast(e.message); }
