@@ -618,41 +618,59 @@ func (l *loader) configBody(body hcl.Body, prefix string) (real, red map[string]
 	real, red = map[string]any{}, map[string]any{}
 	for name, a := range sb.Attributes {
 		path := prefix + name
-		v, diags := a.Expr.Value(l.ctx)
-		if diags.HasErrors() {
-			for _, d := range diags {
-				if d.Detail != "" {
-					d.Detail = "config." + path + ": " + d.Detail
-				}
-			}
-			l.diags = append(l.diags, diags...)
+		value, redacted, secret, attrOK := l.configAttribute(a, path)
+		if !attrOK {
 			ok = false
 			continue
 		}
-		secret := v.ContainsMarked()
-		v, _ = v.UnmarkDeep()
-		if !v.IsWhollyKnown() {
-			l.errorf(a.Expr.Range(), "Invalid value", "config.%s: the value must be known when the file is loaded", path)
-			ok = false
-			continue
-		}
-		raw, err := ctyjson.Marshal(v, v.Type())
-		if err != nil {
-			l.errorf(a.Expr.Range(), "Invalid value", "config.%s: %v", path, err)
-			ok = false
-			continue
-		}
-		real[name] = json.RawMessage(raw)
-		switch {
-		case secret:
-			red[name] = RedactedValue
+		real[name], red[name] = value, redacted
+		if secret {
 			secrets = append(secrets, path)
-		default:
-			red[name] = redactURLs(v)
 		}
 	}
-	// Unlabelled blocks of one type: an object, or a list when repeated.
-	// Labelled blocks: nested objects keyed by their labels.
+	blockSecrets, blocksOK := l.configBlocks(sb, prefix, real, red)
+	return real, red, append(secrets, blockSecrets...), ok && blocksOK
+}
+
+// configAttribute evaluates one attribute of a config block (at the dotted
+// path): its JSON value, the value shown when redacted, and whether it is
+// a secret. It reports false, with the error recorded, if the attribute
+// has no known value.
+func (l *loader) configAttribute(a *hclsyntax.Attribute, path string) (value json.RawMessage, redacted any, secret, ok bool) {
+	v, diags := a.Expr.Value(l.ctx)
+	if diags.HasErrors() {
+		for _, d := range diags {
+			if d.Detail != "" {
+				d.Detail = "config." + path + ": " + d.Detail
+			}
+		}
+		l.diags = append(l.diags, diags...)
+		return nil, nil, false, false
+	}
+	secret = v.ContainsMarked()
+	v, _ = v.UnmarkDeep()
+	if !v.IsWhollyKnown() {
+		l.errorf(a.Expr.Range(), "Invalid value", "config.%s: the value must be known when the file is loaded", path)
+		return nil, nil, false, false
+	}
+	raw, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		l.errorf(a.Expr.Range(), "Invalid value", "config.%s: %v", path, err)
+		return nil, nil, false, false
+	}
+	if secret {
+		return raw, RedactedValue, true, true
+	}
+	return raw, redactURLs(v), false, true
+}
+
+// configBlocks adds the nested blocks of a config block to real and red:
+// unlabelled blocks of one type become an object, or a list when
+// repeated; labelled blocks become nested objects keyed by their labels.
+// It returns the dotted paths of the secrets inside them, and false if any
+// block was in error.
+func (l *loader) configBlocks(sb *hclsyntax.Body, prefix string, real, red map[string]any) (secrets []string, ok bool) {
+	ok = true
 	lists := map[string][2][]any{}
 	firstLine := map[string]int{}
 	labelCount := map[string]int{}
@@ -665,25 +683,23 @@ func (l *loader) configBody(body hcl.Body, prefix string) (real, red map[string]
 			continue
 		}
 		labelled := len(b.Labels) > 0
-		if line, seen := firstLine[b.Type]; seen {
-			if labelCount[b.Type] != len(b.Labels) {
-				l.errorf(b.DefRange(), "Inconsistent config blocks", "config.%s blocks must all have the same number of labels (first at line %d)", key, line)
-				ok = false
-				continue
-			}
-		} else {
+		if line, seen := firstLine[b.Type]; seen && labelCount[b.Type] != len(b.Labels) {
+			l.errorf(b.DefRange(), "Inconsistent config blocks", "config.%s blocks must all have the same number of labels (first at line %d)", key, line)
+			ok = false
+			continue
+		} else if !seen {
 			firstLine[b.Type] = b.DefRange().Start.Line
 			labelCount[b.Type] = len(b.Labels)
-			if !labelled {
+			if labelled {
+				real[b.Type], red[b.Type] = map[string]any{}, map[string]any{}
+			} else {
 				lists[b.Type] = [2][]any{}
 				order = append(order, b.Type)
-			} else {
-				real[b.Type], red[b.Type] = map[string]any{}, map[string]any{}
 			}
 		}
-		subPrefix := key + "."
-		for _, lab := range b.Labels {
-			subPrefix += lab + "."
+		subPrefix := key + "." + strings.Join(b.Labels, ".")
+		if labelled {
+			subPrefix += "."
 		}
 		r, rd, s, subOK := l.configBody(b.Body, subPrefix)
 		if !subOK {
@@ -696,24 +712,9 @@ func (l *loader) configBody(body hcl.Body, prefix string) (real, red map[string]
 			lists[b.Type] = [2][]any{append(pair[0], r), append(pair[1], rd)}
 			continue
 		}
-		rm, rdm := real[b.Type].(map[string]any), red[b.Type].(map[string]any)
-		for i, lab := range b.Labels {
-			if i == len(b.Labels)-1 {
-				if _, dup := rm[lab]; dup {
-					l.errorf(b.DefRange(), "Duplicate config block", "config.%s is defined twice", strings.TrimSuffix(subPrefix, "."))
-					ok = false
-					break
-				}
-				rm[lab], rdm[lab] = r, rd
-				break
-			}
-			next, isMap := rm[lab].(map[string]any)
-			if !isMap {
-				next = map[string]any{}
-				rm[lab], rdm[lab] = next, map[string]any{}
-			}
-			nextRed, _ := rdm[lab].(map[string]any)
-			rm, rdm = next, nextRed
+		if !placeLabelled(real[b.Type].(map[string]any), red[b.Type].(map[string]any), b.Labels, r, rd) {
+			l.errorf(b.DefRange(), "Duplicate config block", "config.%s is defined twice", strings.TrimSuffix(subPrefix, "."))
+			ok = false
 		}
 	}
 	for _, typ := range order {
@@ -724,7 +725,29 @@ func (l *loader) configBody(body hcl.Body, prefix string) (real, red map[string]
 			real[typ], red[typ] = pair[0], pair[1]
 		}
 	}
-	return real, red, secrets, ok
+	return secrets, ok
+}
+
+// placeLabelled puts a labelled block's real and redacted values under its
+// labels in rm and rdm, one level of objects per label, creating the levels
+// on the way. It reports false if a block with these labels is there
+// already.
+func placeLabelled(rm, rdm map[string]any, labels []string, r, rd map[string]any) bool {
+	last := len(labels) - 1
+	for _, lab := range labels[:last] {
+		next, isMap := rm[lab].(map[string]any)
+		if !isMap {
+			next = map[string]any{}
+			rm[lab], rdm[lab] = next, map[string]any{}
+		}
+		nextRed, _ := rdm[lab].(map[string]any)
+		rm, rdm = next, nextRed
+	}
+	if _, dup := rm[labels[last]]; dup {
+		return false
+	}
+	rm[labels[last]], rdm[labels[last]] = r, rd
+	return true
 }
 
 // secretName reports config keys that name a secret (bot_token,

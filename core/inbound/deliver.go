@@ -166,6 +166,9 @@ func validateMessage(msg *sdk.InboundMessage) error {
 // of receipt.
 const maxClockSkew = 5 * time.Minute
 
+// deliver runs Deliver's steps for msg inside tx (see Deliver): dedupe,
+// staged attachments, identity, route and trust, the ticket's change, the
+// comment and the note naming rejected files.
 func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, attachmentIDs []string) (*sdk.Receipt, error) {
 	// 1. Dedupe.
 	if c, err := tx.CommentByExternalID(inst.Name, msg.ExternalID); err == nil {
@@ -173,78 +176,24 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	// Staged attachments: all must exist (complete, this instance). One
-	// of them may be the message's raw payload.
-	var keep []string
-	var rejected []*store.AttachmentMeta
-	var raw *store.AttachmentMeta
-	for _, id := range attachmentIDs {
-		m, err := tx.Attachment(id)
-		if errors.Is(err, store.ErrNotFound) || err == nil && (!m.Staged || !m.Complete || m.Instance != inst.Name) {
-			return nil, fmt.Errorf("%w: %s", ErrUnknownAttachment, id)
-		} else if err != nil {
-			return nil, err
-		}
-		if m.Raw {
-			if raw != nil || len(msg.Raw) > 0 {
-				return nil, fmt.Errorf("%w: more than one raw payload", ErrInvalidMessage)
-			}
-			raw = m
-			continue
-		}
-		if m.Rejected {
-			rejected = append(rejected, m)
-		} else {
-			keep = append(keep, id)
-		}
+	files, err := sortStaged(tx, inst, msg, attachmentIDs)
+	if err != nil {
+		return nil, err
 	}
 	now := tx.Now()
-	sentAt := msg.SentAt
-	// A time in the future is a wrong clock or a forged header: the
-	// message counts as received now, so that ordering, reply windows and
-	// time-based rules cannot be pushed ahead.
-	if sentAt.IsZero() || sentAt.After(now.Add(maxClockSkew)) {
-		sentAt = now
-	}
+	sentAt := receivedAt(msg.SentAt, now)
 	// 2. Identity.
 	user, err := s.findOrCreateUser(tx, inst, msg.Author)
 	if err != nil {
 		return nil, err
 	}
 	// 3. Route, then decide whether the author may write on the ticket.
-	t, latest, how, err := s.route(tx, inst, msg, user)
+	dest, err := s.destination(tx, inst, msg, user)
 	if err != nil {
 		return nil, err
 	}
-	privileged := user.Role == ticket.RoleAgent || user.Role == ticket.RoleAdmin
-	trusted := true
-	switch {
-	case privileged && !msg.AuthorVerified:
-		// From is not authentication: a message naming an agent's
-		// address writes as that agent only when the channel verified it.
-		trusted = false
-	case t != nil && msg.HeaderThreading && (how == routeReplyTo || how == routeConversation) &&
-		!privileged && !(msg.TicketHintVerified && msg.TicketHint == t.ID):
-		if trusted, err = isParticipant(tx, t, user.ID); err != nil {
-			return nil, err
-		}
-	}
-	convKey := msg.ConversationKey
-	if !trusted && t != nil && t.Status == ticket.StatusClosed {
-		// No follow-up of someone else's closed ticket: the sender's
-		// own new ticket (their message is public there unless they
-		// claimed an agent's address).
-		t, latest = nil, false
-		trusted = !privileged || msg.AuthorVerified
-	}
-	if !trusted || (t == nil && how != routeNew) {
-		// A ticket opened for a sender who threaded onto someone else's
-		// conversation does not take that conversation over: later
-		// messages of it still reach the original ticket.
-		convKey = ""
-	}
-	if !trusted {
-		return s.deliverUnverified(tx, inst, msg, user, t, keep, rejected, raw, now, sentAt)
+	if !dest.trusted {
+		return s.deliverUnverified(tx, inst, msg, user, dest.t, files.keep, files.rejected, files.raw, now, sentAt)
 	}
 	// The people the author copied become participants (their user
 	// records, like the author's, are the system's writes).
@@ -255,64 +204,9 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 	// The author caused what follows (their user record was written
 	// before: identity changes are the system's).
 	tx.SetActor(user.ID)
-	switch {
-	case t == nil:
-		t = &ticket.Ticket{
-			Subject:         ticket.SubjectFrom(msg.Subject, msg.Text),
-			Status:          ticket.StatusNew,
-			Channel:         inst.Name,
-			Via:             inst.Kind,
-			Brand:           inst.Brand,
-			RequesterID:     user.ID,
-			ConversationKey: convKey,
-			LastInboundAt:   sentAt,
-			CreatedAt:       now,
-		}
-		t.CCIDs = addCC(nil, cc, user.ID)
-		if err := tx.CreateTicket(t); err != nil {
-			return nil, err
-		}
-	case t.Status == ticket.StatusClosed:
-		f := ticket.NewFollowUp(t, now)
-		if strings.TrimSpace(msg.Subject) != "" {
-			f.Subject = ticket.SubjectFrom(msg.Subject, "")
-		}
-		f.Channel, f.ConversationKey, f.Brand = inst.Name, msg.ConversationKey, inst.Brand
-		f.RequesterID = user.ID
-		f.LastInboundAt = sentAt
-		f.CCIDs = addCC(f.CCIDs, cc, user.ID)
-		if err := tx.CreateTicket(f); err != nil {
-			return nil, err
-		}
-		t = f
-	default:
-		t.CCIDs = addCC(t.CCIDs, cc, t.RequesterID)
-		if user.Role == ticket.RoleAgent || user.Role == ticket.RoleAdmin {
-			if _, err := ticket.ApplyAgentComment(t, user.ID, true, nil, now); err != nil {
-				return nil, err
-			}
-		} else {
-			if _, err := ticket.ApplyRequesterMessage(t, now); err != nil {
-				return nil, err
-			}
-			if t.Channel == inst.Name && sentAt.After(t.LastInboundAt) {
-				t.LastInboundAt = sentAt
-			}
-			// Reply windows are per conversation: the outbox takes the
-			// latest of the ticket's, the conversation's latest ticket's
-			// and this record's time. A message routed to the latest ticket
-			// is in that ticket's LastInboundAt; one a quoted reply or a
-			// hint routed elsewhere is recorded for its conversation (so
-			// the common path costs no extra read on the writer).
-			if !latest && msg.ConversationKey != "" {
-				if err := tx.NoteConversationInbound(inst.Name, msg.ConversationKey, sentAt); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if err := tx.UpdateTicket(t); err != nil {
-			return nil, err
-		}
+	t, err := applyToTicket(tx, inst, msg, user, dest, cc, now, sentAt)
+	if err != nil {
+		return nil, err
 	}
 	// 4. Comment.
 	c := &ticket.Comment{
@@ -327,10 +221,184 @@ func (s *Service) deliver(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, 
 		AutoSubmitted: msg.AutoSubmitted,
 		Metadata:      msg.Metadata,
 	}
-	if err := s.createInbound(tx, inst, msg, c, keep, raw); err != nil {
+	if err := s.createInbound(tx, inst, msg, c, files.keep, files.raw); err != nil {
 		return nil, err
 	}
-	return s.noteRejected(tx, t, c, rejected)
+	return s.noteRejected(tx, t, c, files.rejected)
+}
+
+// stagedFiles are a message's staged attachments sorted by what becomes
+// of them.
+type stagedFiles struct {
+	keep     []string                // ids of files stored with the comment
+	rejected []*store.AttachmentMeta // files named in a note, not stored
+	raw      *store.AttachmentMeta   // the message's raw payload, if staged
+}
+
+// sortStaged checks that every staged attachment of the message exists
+// (complete, of this instance) and sorts them: kept, rejected, and at most
+// one raw payload (none if the message carries its raw payload inline).
+func sortStaged(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, attachmentIDs []string) (stagedFiles, error) {
+	var f stagedFiles
+	for _, id := range attachmentIDs {
+		m, err := tx.Attachment(id)
+		if errors.Is(err, store.ErrNotFound) || err == nil && (!m.Staged || !m.Complete || m.Instance != inst.Name) {
+			return stagedFiles{}, fmt.Errorf("%w: %s", ErrUnknownAttachment, id)
+		} else if err != nil {
+			return stagedFiles{}, err
+		}
+		switch {
+		case m.Raw:
+			if f.raw != nil || len(msg.Raw) > 0 {
+				return stagedFiles{}, fmt.Errorf("%w: more than one raw payload", ErrInvalidMessage)
+			}
+			f.raw = m
+		case m.Rejected:
+			f.rejected = append(f.rejected, m)
+		default:
+			f.keep = append(f.keep, id)
+		}
+	}
+	return f, nil
+}
+
+// receivedAt is the time a message counts as sent: its SentAt, or now
+// when it has none or one in the future. A time in the future is a wrong
+// clock or a forged header: the message counts as received now, so that
+// ordering, reply windows and time-based rules cannot be pushed ahead.
+func receivedAt(sentAt, now time.Time) time.Time {
+	if sentAt.IsZero() || sentAt.After(now.Add(maxClockSkew)) {
+		return now
+	}
+	return sentAt
+}
+
+// destination is where an inbound message goes.
+type destination struct {
+	t       *ticket.Ticket // the ticket written on; nil for a new one
+	latest  bool           // t is its conversation's latest ticket
+	trusted bool           // the author may write on t as they claim
+	convKey string         // the conversation a new ticket takes over ("" for none)
+}
+
+// destination routes msg and decides whether its author may write on the
+// ticket found as they claim.
+func (s *Service) destination(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, user *ticket.User) (destination, error) {
+	t, latest, how, err := s.route(tx, inst, msg, user)
+	if err != nil {
+		return destination{}, err
+	}
+	d := destination{t: t, latest: latest, convKey: msg.ConversationKey}
+	privileged := user.Role == ticket.RoleAgent || user.Role == ticket.RoleAdmin
+	if d.trusted, err = authorTrusted(tx, msg, user, t, how, privileged); err != nil {
+		return destination{}, err
+	}
+	if !d.trusted && t != nil && t.Status == ticket.StatusClosed {
+		// No follow-up of someone else's closed ticket: the sender's
+		// own new ticket (their message is public there unless they
+		// claimed an agent's address).
+		d.t, d.latest = nil, false
+		d.trusted = !privileged || msg.AuthorVerified
+	}
+	if !d.trusted || (d.t == nil && how != routeNew) {
+		// A ticket opened for a sender who threaded onto someone else's
+		// conversation does not take that conversation over: later
+		// messages of it still reach the original ticket.
+		d.convKey = ""
+	}
+	return d, nil
+}
+
+// authorTrusted reports whether the author of msg may write on ticket t
+// (found as how says) as who they claim to be.
+func authorTrusted(tx *store.Tx, msg *sdk.InboundMessage, user *ticket.User, t *ticket.Ticket, how routeKind, privileged bool) (bool, error) {
+	switch {
+	case privileged && !msg.AuthorVerified:
+		// From is not authentication: a message naming an agent's
+		// address writes as that agent only when the channel verified it.
+		return false, nil
+	case t != nil && msg.HeaderThreading && (how == routeReplyTo || how == routeConversation) &&
+		!privileged && !(msg.TicketHintVerified && msg.TicketHint == t.ID):
+		return isParticipant(tx, t, user.ID)
+	}
+	return true, nil
+}
+
+// applyToTicket writes what a trusted message does to its ticket: a new
+// ticket, a follow-up of a closed one, or the update of an open one. It
+// returns the ticket the comment goes on.
+func applyToTicket(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, user *ticket.User, dest destination,
+	cc []uint64, now, sentAt time.Time) (*ticket.Ticket, error) {
+	t := dest.t
+	switch {
+	case t == nil:
+		t = &ticket.Ticket{
+			Subject:         ticket.SubjectFrom(msg.Subject, msg.Text),
+			Status:          ticket.StatusNew,
+			Channel:         inst.Name,
+			Via:             inst.Kind,
+			Brand:           inst.Brand,
+			RequesterID:     user.ID,
+			ConversationKey: dest.convKey,
+			LastInboundAt:   sentAt,
+			CreatedAt:       now,
+		}
+		t.CCIDs = addCC(nil, cc, user.ID)
+		if err := tx.CreateTicket(t); err != nil {
+			return nil, err
+		}
+		return t, nil
+	case t.Status == ticket.StatusClosed:
+		f := ticket.NewFollowUp(t, now)
+		if strings.TrimSpace(msg.Subject) != "" {
+			f.Subject = ticket.SubjectFrom(msg.Subject, "")
+		}
+		f.Channel, f.ConversationKey, f.Brand = inst.Name, msg.ConversationKey, inst.Brand
+		f.RequesterID = user.ID
+		f.LastInboundAt = sentAt
+		f.CCIDs = addCC(f.CCIDs, cc, user.ID)
+		if err := tx.CreateTicket(f); err != nil {
+			return nil, err
+		}
+		return f, nil
+	default:
+		if err := updateOpenTicket(tx, inst, msg, user, t, dest.latest, cc, now, sentAt); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+}
+
+// updateOpenTicket applies a trusted message to the open ticket t: its
+// CCs, the agent's or requester's change of status, the reply window's
+// inbound time.
+func updateOpenTicket(tx *store.Tx, inst Instance, msg *sdk.InboundMessage, user *ticket.User, t *ticket.Ticket, latest bool,
+	cc []uint64, now, sentAt time.Time) error {
+	t.CCIDs = addCC(t.CCIDs, cc, t.RequesterID)
+	if user.Role == ticket.RoleAgent || user.Role == ticket.RoleAdmin {
+		if _, err := ticket.ApplyAgentComment(t, user.ID, true, nil, now); err != nil {
+			return err
+		}
+		return tx.UpdateTicket(t)
+	}
+	if _, err := ticket.ApplyRequesterMessage(t, now); err != nil {
+		return err
+	}
+	if t.Channel == inst.Name && sentAt.After(t.LastInboundAt) {
+		t.LastInboundAt = sentAt
+	}
+	// Reply windows are per conversation: the outbox takes the
+	// latest of the ticket's, the conversation's latest ticket's
+	// and this record's time. A message routed to the latest ticket
+	// is in that ticket's LastInboundAt; one a quoted reply or a
+	// hint routed elsewhere is recorded for its conversation (so
+	// the common path costs no extra read on the writer).
+	if !latest && msg.ConversationKey != "" {
+		if err := tx.NoteConversationInbound(inst.Name, msg.ConversationKey, sentAt); err != nil {
+			return err
+		}
+	}
+	return tx.UpdateTicket(t)
 }
 
 // createInbound stores an inbound message's comment with its attachments

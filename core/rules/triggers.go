@@ -161,114 +161,147 @@ type groupError struct {
 func (g *groupError) Error() string { return g.err.Error() }
 func (g *groupError) Unwrap() error { return g.err }
 
+// processPage runs triggers and auto-replies over one page of the event
+// log and commits them with the cursor past it; it returns how many events
+// it consumed (0: none after the cursor). A group whose actions fail is
+// logged and skipped, after the groups before it are committed.
 func (e *Engine) processPage(ctx context.Context) (int, error) {
-	cursor, err := e.Cursor()
-	if err != nil {
+	p, err := e.readPage()
+	if err != nil || p == nil {
 		return 0, err
 	}
-	triggers, err := e.active(KindTrigger)
-	if err != nil {
-		return 0, err
-	}
-	replies, err := e.activeAutoReplies()
-	if err != nil {
-		return 0, err
-	}
-	// One page of the log. An update (the events of one transaction) is
-	// never split across pages: when a full page holds a single update
-	// that may go on, the page is read again, twice as long.
-	var evs []store.Event
-	var groups []*group
-	var full bool
-	for limit := e.opts.EventBatch; ; limit *= 2 {
-		evs, err = e.st.EventsAfter(cursor, limit)
-		if err != nil || len(evs) == 0 {
-			return 0, err
-		}
-		full = len(evs) == limit
-		groups = groupEvents(evs, full, len(triggers) > 0 || len(replies) > 0)
-		if !full || len(groups) != 1 || !relevant(&evs[len(evs)-1]) || limit >= maxEventPage {
-			break
-		}
-	}
-	end := evs[len(evs)-1].Seq
-	if len(groups) > 0 && full {
-		end = groups[len(groups)-1].end
-	}
-	// The engine's source markers of the page's events, in one scan: a
-	// marker is committed with its event and removed only by this loop
-	// (with the cursor, checked below), so the snapshot holds exactly the
-	// markers the update will find.
-	marks, err := e.sourceMarks(cursor, end)
-	if err != nil {
-		return 0, err
-	}
-	for len(groups) > 0 || cursor < end {
-		var fired, sent int
-		batchEnd := end
-		e.beginMarking()
-		err := e.st.Update(ctx, func(tx *store.Tx) error {
-			fired, sent = 0, 0
-			c, err := getU64(&tx.ReadTx, spaceCursor, cursorTriggers)
-			if err != nil {
-				return err
-			}
-			if c != cursor {
-				return fmt.Errorf("rules: trigger cursor moved from %d to %d: another engine runs on this store", cursor, c)
-			}
-			for i, g := range groups {
-				f, s, err := e.processGroup(tx, g, marks, triggers, replies)
-				if err != nil {
-					return &groupError{index: i, err: err}
-				}
-				fired += f
-				sent += s
-			}
-			return putU64(tx, spaceCursor, cursorTriggers, batchEnd)
-		})
-		// The actions' writes carry markers (markWrites), committed or not
-		// by now.
-		e.endMarking(fired > 0 || sent > 0)
+	for len(p.groups) > 0 || p.cursor < p.end {
+		fired, sent, err := e.commitPage(ctx, p)
 		var ge *groupError
 		if errors.As(err, &ge) {
 			// Commit the groups before the failing one, then skip it: a
 			// group whose actions cannot apply must not stall the log.
-			g := groups[ge.index]
+			g := p.groups[ge.index]
 			e.log.Error("trigger actions failed; skipping this update", "ticket_id", g.ticketID, "error", ge.err)
 			e.m.errors.WithLabelValues("trigger").Inc()
-			if ge.index > 0 {
-				groups, end = groups[:ge.index], groups[ge.index-1].end
-			} else {
-				groups = nil
-				end = g.end
-				err = e.st.Update(ctx, func(tx *store.Tx) error {
-					c, err := getU64(&tx.ReadTx, spaceCursor, cursorTriggers)
-					if err != nil || c != cursor {
-						return err
-					}
-					for _, ev := range g.events {
-						if err := tx.DeleteRuleValue(spaceSource, id20(ev.Seq)); err != nil {
-							return err
-						}
-					}
-					return putU64(tx, spaceCursor, cursorTriggers, end)
-				})
-				if err != nil {
-					return 0, err
-				}
-				return int(end - cursor), nil
+			if ge.index == 0 {
+				return e.skipGroup(ctx, p.cursor, g)
 			}
+			p.groups, p.end = p.groups[:ge.index], p.groups[ge.index-1].end
 			continue
 		}
 		if err != nil {
 			return 0, err
 		}
-		e.m.events.Add(float64(batchEnd - cursor))
+		e.m.events.Add(float64(p.end - p.cursor))
 		e.m.triggers.Add(float64(fired))
 		e.m.autoReplies.Add(float64(sent))
-		return int(batchEnd - cursor), nil
+		return int(p.end - p.cursor), nil
 	}
 	return 0, nil
+}
+
+// eventPage is one page of the event log with what processing it needs.
+type eventPage struct {
+	cursor   uint64 // the trigger cursor the page follows
+	end      uint64 // the cursor after the page
+	groups   []*group
+	marks    map[uint64]string // the engine's source markers, by event seq
+	triggers []*Rule
+	replies  map[string]*AutoReply
+}
+
+// readPage reads the cursor, the active triggers and auto-replies, and
+// the page of events after the cursor, grouped by update. It returns nil
+// when no event follows the cursor.
+func (e *Engine) readPage() (*eventPage, error) {
+	cursor, err := e.Cursor()
+	if err != nil {
+		return nil, err
+	}
+	p := &eventPage{cursor: cursor}
+	if p.triggers, err = e.active(KindTrigger); err != nil {
+		return nil, err
+	}
+	if p.replies, err = e.activeAutoReplies(); err != nil {
+		return nil, err
+	}
+	// One page of the log. An update (the events of one transaction) is
+	// never split across pages: when a full page holds a single update
+	// that may go on, the page is read again, twice as long.
+	var evs []store.Event
+	var full bool
+	for limit := e.opts.EventBatch; ; limit *= 2 {
+		evs, err = e.st.EventsAfter(cursor, limit)
+		if err != nil || len(evs) == 0 {
+			return nil, err
+		}
+		full = len(evs) == limit
+		p.groups = groupEvents(evs, full, len(p.triggers) > 0 || len(p.replies) > 0)
+		if !full || len(p.groups) != 1 || !relevant(&evs[len(evs)-1]) || limit >= maxEventPage {
+			break
+		}
+	}
+	p.end = evs[len(evs)-1].Seq
+	if len(p.groups) > 0 && full {
+		p.end = p.groups[len(p.groups)-1].end
+	}
+	// The engine's source markers of the page's events, in one scan: a
+	// marker is committed with its event and removed only by
+	// processPage's commits (with the cursor, checked there), so the
+	// snapshot holds exactly the markers the update will find.
+	if p.marks, err = e.sourceMarks(cursor, p.end); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// commitPage processes the page's groups in one update that moves the
+// cursor to the page's end, and returns how many triggers fired and
+// auto-replies were sent. A group's failure is a *groupError.
+func (e *Engine) commitPage(ctx context.Context, p *eventPage) (fired, sent int, err error) {
+	e.beginMarking()
+	err = e.st.Update(ctx, func(tx *store.Tx) error {
+		fired, sent = 0, 0
+		c, err := getU64(&tx.ReadTx, spaceCursor, cursorTriggers)
+		if err != nil {
+			return err
+		}
+		if c != p.cursor {
+			return fmt.Errorf("rules: trigger cursor moved from %d to %d: another engine runs on this store", p.cursor, c)
+		}
+		for i, g := range p.groups {
+			f, s, err := e.processGroup(tx, g, p.marks, p.triggers, p.replies)
+			if err != nil {
+				return &groupError{index: i, err: err}
+			}
+			fired += f
+			sent += s
+		}
+		return putU64(tx, spaceCursor, cursorTriggers, p.end)
+	})
+	// The actions' writes carry markers (markWrites), committed or not
+	// by now.
+	e.endMarking(fired > 0 || sent > 0)
+	return fired, sent, err
+}
+
+// skipGroup moves the cursor from cursor past group g without running its
+// actions, dropping its events' source markers, and returns how many
+// events that consumed. If the cursor has moved meanwhile it changes
+// nothing.
+func (e *Engine) skipGroup(ctx context.Context, cursor uint64, g *group) (int, error) {
+	err := e.st.Update(ctx, func(tx *store.Tx) error {
+		c, err := getU64(&tx.ReadTx, spaceCursor, cursorTriggers)
+		if err != nil || c != cursor {
+			return err
+		}
+		for _, ev := range g.events {
+			if err := tx.DeleteRuleValue(spaceSource, id20(ev.Seq)); err != nil {
+				return err
+			}
+		}
+		return putU64(tx, spaceCursor, cursorTriggers, g.end)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(g.end - cursor), nil
 }
 
 // sourceMarks returns the source markers of the events after cursor up to
