@@ -125,7 +125,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 			opts.scrub.Set("channel:"+channel, secrets)
 		}))
 	}
-	plugins, err := pluginhost.New(cfg, backend, logger, hostOpts...)
+	plugins, err := pluginhost.New(pluginhostOptions(cfg), backend, logger, hostOpts...)
 	if err != nil {
 		_ = a.close(ctx)
 		return nil, err
