@@ -1,8 +1,11 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/core/pluginhost"
+	"github.com/patchbayhq/patchbay/sdk"
 )
 
 // pluginhostOptions is what the plugin host needs from the configuration
@@ -24,11 +27,17 @@ func pluginhostOptions(cfg *config.Config) pluginhost.Options {
 			Command:      ch.Command,
 			SHA256:       ch.SHA256,
 			Brand:        ch.Brand,
-			Attachments:  ch.Attachments,
+			Attachments:  attachmentPolicy(ch.Attachments),
 			Config:       ch.Config,
 			SecretValues: ch.SecretValues,
 			Redact:       ch.Redact,
 		})
 	}
 	return o
+}
+
+// attachmentPolicy is a channel's attachments block as the policy the
+// plugins and the inbound pipeline apply.
+func attachmentPolicy(p config.AttachmentPolicy) sdk.AttachmentPolicy {
+	return sdk.AttachmentPolicy{Allow: slices.Clone(p.Allow), MaxBytes: p.MaxBytes}
 }

@@ -69,7 +69,7 @@ channel "support" {
 	if ch.Name != "support" || ch.Plugin != "email" || ch.Command != want.Command || ch.SHA256 != want.SHA256 || ch.Brand != "acme" {
 		t.Errorf("channel = %+v", ch)
 	}
-	if !reflect.DeepEqual(ch.Attachments, want.Attachments) || string(ch.Config) != string(want.Config) {
+	if !slices.Equal(ch.Attachments.Allow, []string{".pdf"}) || ch.Attachments.MaxBytes != 3<<20 || string(ch.Config) != string(want.Config) {
 		t.Errorf("attachments %+v config %s, want %+v %s", ch.Attachments, ch.Config, want.Attachments, want.Config)
 	}
 
