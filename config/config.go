@@ -12,8 +12,6 @@ import (
 	"encoding/json"
 	"net/netip"
 	"time"
-
-	"github.com/patchbayhq/patchbay/sdk"
 )
 
 // Defaults applied when the file leaves a setting out.
@@ -164,7 +162,7 @@ type Channel struct {
 	// Brand is the brand tickets of this channel belong to.
 	Brand string
 	// Attachments is the inbound attachment allowlist and size limit.
-	Attachments sdk.AttachmentPolicy
+	Attachments AttachmentPolicy
 	// Config is the inner config block as a JSON object.
 	Config json.RawMessage
 	// SecretFields lists the config keys (dotted paths) whose values came
@@ -174,6 +172,18 @@ type Channel struct {
 	Line int
 
 	redacted json.RawMessage
+}
+
+// AttachmentPolicy is a channel's inbound attachment allowlist and size
+// limit as the file states it (the attachments block). The command hands it
+// to the plugin host and the inbound pipeline as their own policy type, so
+// the file's schema does not depend on the plugin API.
+type AttachmentPolicy struct {
+	// Allow lists the accepted extensions, lower case with the dot
+	// (".pdf"); empty: any.
+	Allow []string
+	// MaxBytes caps one attachment (max_size_mb, in bytes).
+	MaxBytes int64
 }
 
 // Redacted returns a copy of the configuration that is safe to print or log:

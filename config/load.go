@@ -19,8 +19,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
-
-	"github.com/patchbayhq/patchbay/sdk"
 )
 
 // Limits on values an operator may set.
@@ -425,7 +423,7 @@ func (l *loader) channel(name string, blk *hcl.Block) (Channel, bool) {
 	ch := Channel{
 		Name: name,
 		Line: blk.DefRange.Start.Line,
-		Attachments: sdk.AttachmentPolicy{
+		Attachments: AttachmentPolicy{
 			Allow:    append([]string(nil), DefaultAttachmentAllow...),
 			MaxBytes: DefaultMaxAttachmentMB << 20,
 		},
@@ -480,7 +478,7 @@ func (l *loader) channel(name string, blk *hcl.Block) (Channel, bool) {
 	return ch, len(l.diags.Errs()) == before
 }
 
-func (l *loader) attachments(body hcl.Body, field string, p *sdk.AttachmentPolicy) {
+func (l *loader) attachments(body hcl.Body, field string, p *AttachmentPolicy) {
 	content, diags := body.Content(attachmentsSchema)
 	l.diags = append(l.diags, diags...)
 	if content == nil {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -168,7 +167,7 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) error {
 		if outbound {
 			// The reply and its outbox entry commit together: the outbox
 			// worker sends it once this transaction is durable.
-			if err := outbox.Enqueue(tx, t, c); err != nil {
+			if err := tx.EnqueueReply(t, c); err != nil {
 				return nil, err
 			}
 		}

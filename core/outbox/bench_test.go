@@ -88,7 +88,7 @@ func benchmarkDrain(b *testing.B, prequeue bool) {
 			if err := tx.CreateComment(c, store.CommentOptions{}); err != nil {
 				return err
 			}
-			return Enqueue(tx, tk, c)
+			return tx.EnqueueReply(tk, c)
 		})
 	}
 	queueAll := func(workers int) {

@@ -87,7 +87,7 @@ func (e *env) queueReplies(instance string, n int) []uint64 {
 			if err := tx.CreateComment(c, store.CommentOptions{}); err != nil {
 				return err
 			}
-			if err := Enqueue(tx, tk, c); err != nil {
+			if err := tx.EnqueueReply(tk, c); err != nil {
 				return err
 			}
 			ids = append(ids, c.ID)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/backoff"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -538,11 +538,5 @@ func (w *Worker) channelRecovered(ctx context.Context, instance string) {
 // backoff is the delay before attempt n+1: BaseBackoff·2^(n-1) capped at
 // MaxBackoff, with jitter drawn from [50 %, 100 %] of it.
 func (w *Worker) backoff(attempts int) time.Duration {
-	d := w.opts.BaseBackoff
-	for i := 1; i < attempts && d < w.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, w.opts.MaxBackoff)
-	half := d / 2
-	return half + rand.N(half+1)
+	return backoff.Policy{Base: w.opts.BaseBackoff, Max: w.opts.MaxBackoff, JitterLow: 0.5, JitterHigh: 1}.Next(attempts)
 }

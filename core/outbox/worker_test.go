@@ -104,7 +104,7 @@ func (e *env) reply(t *ticket.Ticket, body string) uint64 {
 			return err
 		}
 		id = c.ID
-		return Enqueue(tx, t, c)
+		return tx.EnqueueReply(t, c)
 	}); err != nil {
 		e.t.Fatal(err)
 	}
@@ -286,38 +286,6 @@ func TestSurvivesReopen(t *testing.T) {
 	if d.Attempts != 2 || f2.count() != 1 {
 		t.Fatalf("after reopen: %+v, %d sends", d, f2.count())
 	}
-}
-
-func TestEnqueueCommitsWithComment(t *testing.T) {
-	e := newEnv(t)
-	tk := e.seed()
-	err := e.st.Update(context.Background(), func(tx *store.Tx) error {
-		c := &ticket.Comment{TicketID: tk.ID, Body: "x", Public: true}
-		if err := tx.CreateComment(c, store.CommentOptions{}); err != nil {
-			return err
-		}
-		if err := Enqueue(tx, tk, c); err != nil {
-			return err
-		}
-		return errors.New("request failed later")
-	})
-	if err == nil {
-		t.Fatal("expected error")
-	}
-	if n := e.queued(); n != 0 {
-		t.Fatalf("%d outbox entries after a failed transaction", n)
-	}
-	// Internal notes and API tickets are not queued.
-	e.st.Update(context.Background(), func(tx *store.Tx) error {
-		c := &ticket.Comment{TicketID: tk.ID, Body: "note"}
-		if err := tx.CreateComment(c, store.CommentOptions{}); err != nil {
-			return err
-		}
-		if err := Enqueue(tx, tk, c); !errors.Is(err, ErrNotReply) {
-			t.Errorf("enqueue of a note: %v", err)
-		}
-		return nil
-	})
 }
 
 func TestBackoffCappedWithJitter(t *testing.T) {

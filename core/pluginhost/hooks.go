@@ -50,9 +50,9 @@ func (m *Manager) serveHook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown_channel", "no channel named "+strconv.Quote(name))
 		return
 	}
-	limit := m.cfg.HTTP.MaxWebhookBytes
+	limit := m.opts.MaxWebhookBytes
 	if limit <= 0 {
-		limit = 1 << 20
+		limit = defaultMaxWebhookBytes
 	}
 	if r.ContentLength > limit {
 		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the request body exceeds "+strconv.FormatInt(limit, 10)+" bytes")

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -31,7 +30,7 @@ type session struct {
 
 // instance supervises the plugin of one channel instance.
 type instance struct {
-	ch        config.Channel
+	ch        Channel
 	path      string
 	publicURL string
 	backend   Backend
@@ -240,7 +239,7 @@ func (in *instance) launch(ctx context.Context) (*session, error) {
 	if in.sink != nil {
 		// Before Configure: a plugin that echoes a manifest-secret field
 		// from now on is scrubbed in the core's log.
-		in.sink(in.ch.Name, in.ch.SecretValues(secretFieldNames(m)...))
+		in.sink(in.ch.Name, in.ch.secretValues(secretFieldNames(m)...))
 	}
 	sess.webhookTimeout = in.sup.WebhookTimeout
 	if t := m.Capabilities.WebhookTimeout; t > 0 {

@@ -17,7 +17,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/internal/wire"
 	"github.com/patchbayhq/patchbay/sdk"
 )
@@ -36,7 +35,7 @@ func EnvAllowlist() []string {
 
 // PluginPath returns the binary a channel runs: its explicit command, or
 // patchbay-plugin-<kind> in pluginDir.
-func PluginPath(pluginDir string, ch config.Channel) string {
+func PluginPath(pluginDir string, ch Channel) string {
 	if ch.Command != "" {
 		return ch.Command
 	}

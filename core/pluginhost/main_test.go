@@ -142,17 +142,26 @@ func (b *fakeBackend) delivered() []delivery {
 }
 
 // testChannel is a channel of the test plugin with a valid config.
-func testChannel(name string, extra map[string]any) config.Channel {
+func testChannel(name string, extra map[string]any) Channel {
 	cfg := map[string]any{"token": "tok-" + name}
 	for k, v := range extra {
 		cfg[k] = v
 	}
 	raw, _ := json.Marshal(cfg)
-	return config.Channel{
-		Name:        name,
-		Plugin:      "test",
-		Config:      raw,
-		Attachments: sdk.AttachmentPolicy{Allow: config.DefaultAttachmentAllow, MaxBytes: 20 << 20},
+	return testChannelConfig(name, raw)
+}
+
+// testChannelConfig is a channel of the test plugin with config raw, its
+// secrets found as the command finds them (config.Channel's methods).
+func testChannelConfig(name string, raw json.RawMessage) Channel {
+	cc := config.Channel{Name: name, Plugin: "test", Config: raw}
+	return Channel{
+		Name:         name,
+		Plugin:       "test",
+		Config:       raw,
+		Attachments:  sdk.AttachmentPolicy{Allow: config.DefaultAttachmentAllow, MaxBytes: 20 << 20},
+		SecretValues: cc.SecretValues,
+		Redact:       cc.Redact,
 	}
 }
 
@@ -168,12 +177,12 @@ func fastSupervision() Supervision {
 	return Supervision{MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, ExitPoll: 50 * time.Millisecond}
 }
 
-func startHarness(t testing.TB, sup Supervision, setup func(*Manager), channels ...config.Channel) *harness {
+func startHarness(t testing.TB, sup Supervision, setup func(*Manager), channels ...Channel) *harness {
 	t.Helper()
-	cfg := &config.Config{
-		PluginDir: testPluginDir,
-		HTTP:      config.HTTP{MaxWebhookBytes: 4096},
-		Channels:  channels,
+	cfg := Options{
+		PluginDir:       testPluginDir,
+		MaxWebhookBytes: 4096,
+		Channels:        channels,
 	}
 	h := &harness{backend: newFakeBackend(), reg: prometheus.NewRegistry()}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: io.Discard})

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -40,7 +39,7 @@ func WithOnRunning(fn func(channel string)) Option {
 }
 
 // WithSecretSink calls fn with a channel's secret values (see
-// config.Channel.SecretValues) when the Manager is built and again each
+// Channel.SecretValues) when the Manager is built and again each
 // time the channel's plugin describes itself, since its manifest may mark
 // more config fields secret. The core passes them to its log scrubber
 // (core/logscrub), so that no log line, the plugins' re-logged lines
@@ -52,7 +51,7 @@ func WithSecretSink(fn func(channel string, secrets []string)) Option {
 // Manager runs one supervised plugin process per configured channel
 // instance and routes webhooks and sends to them.
 type Manager struct {
-	cfg     *config.Config
+	opts    Options
 	backend Backend
 	logger  hclog.Logger
 	reg     prometheus.Registerer
@@ -72,16 +71,13 @@ type Manager struct {
 	wg      sync.WaitGroup
 }
 
-// New builds a Manager for cfg's channels. backend serves the plugins' Host
-// calls; it may be nil (validation), in which case those calls fail.
-func New(cfg *config.Config, backend Backend, logger hclog.Logger, opts ...Option) (*Manager, error) {
-	if cfg == nil {
-		return nil, errors.New("pluginhost: nil config")
-	}
+// New builds a Manager for the channels of o. backend serves the plugins'
+// Host calls; it may be nil (validation), in which case those calls fail.
+func New(o Options, backend Backend, logger hclog.Logger, opts ...Option) (*Manager, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	m := &Manager{cfg: cfg, backend: backend, logger: logger.Named("pluginhost"), instances: map[string]*instance{}}
+	m := &Manager{opts: o, backend: backend, logger: logger.Named("pluginhost"), instances: map[string]*instance{}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -91,31 +87,27 @@ func New(cfg *config.Config, backend Backend, logger hclog.Logger, opts ...Optio
 		return nil, err
 	}
 	m.metrics = met
-	for _, ch := range cfg.Channels {
+	for _, ch := range o.Channels {
 		if _, dup := m.instances[ch.Name]; dup {
 			return nil, fmt.Errorf("pluginhost: duplicate channel %q", ch.Name)
 		}
-		publicURL := ""
-		if cfg.HTTP.PublicURL != "" {
-			publicURL = cfg.HTTP.PublicURL + "/hooks/" + ch.Name
-		}
 		m.instances[ch.Name] = &instance{
 			ch:        ch,
-			path:      PluginPath(cfg.PluginDir, ch),
-			publicURL: publicURL,
+			path:      PluginPath(o.PluginDir, ch),
+			publicURL: o.webhookURL(ch.Name),
 			backend:   backend,
 			sup:       m.sup,
 			logger:    m.logger.With("channel", ch.Name, "plugin", ch.Plugin),
 			metrics:   met,
 			sink:      m.secretSink,
-			inflight:  make(chan struct{}, cmp.Or(cfg.HTTP.MaxWebhookInFlight, config.DefaultMaxWebhookInFlight)),
+			inflight:  make(chan struct{}, cmp.Or(o.MaxWebhookInFlight, defaultMaxWebhookInFlight)),
 			state:     StateStopped,
 			kick:      make(chan struct{}, 1),
 		}
 		m.instances[ch.Name].inflightGauge = met.webhookInFlight.WithLabelValues(ch.Name)
 		m.names = append(m.names, ch.Name)
 		if m.secretSink != nil {
-			m.secretSink(ch.Name, ch.SecretValues())
+			m.secretSink(ch.Name, ch.secretValues())
 		}
 	}
 	sort.Strings(m.names)

@@ -25,7 +25,7 @@ func (in *instance) redact(s string) string {
 	in.mu.RLock()
 	m := in.manifest
 	in.mu.RUnlock()
-	return in.ch.Redact(s, secretFieldNames(m)...)
+	return in.ch.redact(s, secretFieldNames(m)...)
 }
 
 // redactedError is an error whose message had secrets removed; it still

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -33,7 +32,7 @@ func TestSecretSinkLearnsManifestSecrets(t *testing.T) {
 		return slices.Contains(got[channel], v)
 	}
 	ch := testChannel("alpha", map[string]any{"status": sdk.StateConnected})
-	cfg := &config.Config{PluginDir: testPluginDir, Channels: []config.Channel{ch}}
+	cfg := Options{PluginDir: testPluginDir, Channels: []Channel{ch}}
 	logger := hclog.New(&hclog.LoggerOptions{Output: io.Discard})
 
 	m, err := New(cfg, newFakeBackend(), logger, sink)

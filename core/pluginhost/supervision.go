@@ -1,8 +1,9 @@
 package pluginhost
 
 import (
-	"math/rand/v2"
 	"time"
+
+	"github.com/patchbayhq/patchbay/internal/backoff"
 )
 
 // Supervision tunes how plugins are watched and restarted. The zero value of
@@ -84,13 +85,5 @@ func (s Supervision) withDefaults() Supervision {
 // backoff returns the wait before attempt n (1: the first retry):
 // MinBackoff·2^(n-1) capped at MaxBackoff, with ±20% jitter.
 func (s Supervision) backoff(n int) time.Duration {
-	d := s.MinBackoff
-	for i := 1; i < n && d < s.MaxBackoff; i++ {
-		d *= 2
-	}
-	if d > s.MaxBackoff {
-		d = s.MaxBackoff
-	}
-	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
-	return d + jitter
+	return backoff.Policy{Base: s.MinBackoff, Max: s.MaxBackoff, JitterLow: 0.8, JitterHigh: 1.2}.Next(n)
 }

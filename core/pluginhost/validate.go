@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -38,32 +37,30 @@ type Check struct {
 //
 // Of opts only WithSecretSink applies: it receives each channel's secret
 // values before its plugin starts and again once its manifest is known.
-func Validate(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...Option) []Check {
+func Validate(ctx context.Context, o Options, logger hclog.Logger, opts ...Option) []Check {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	var o Manager
+	var mo Manager
 	for _, opt := range opts {
-		opt(&o)
+		opt(&mo)
 	}
-	checks := make([]Check, 0, len(cfg.Channels))
+	checks := make([]Check, 0, len(o.Channels))
 	scratch := newScratchBackend()
-	for _, ch := range cfg.Channels {
+	for _, ch := range o.Channels {
 		in := &instance{
-			ch:      ch,
-			backend: scratch,
-			path:    PluginPath(cfg.PluginDir, ch),
-			sup:     DefaultSupervision(),
-			logger:  logger.Named("validate").With("channel", ch.Name, "plugin", ch.Plugin),
-			metrics: mustMetrics(),
-			kick:    make(chan struct{}, 1),
-			sink:    o.secretSink,
+			ch:        ch,
+			backend:   scratch,
+			path:      PluginPath(o.PluginDir, ch),
+			publicURL: o.webhookURL(ch.Name),
+			sup:       DefaultSupervision(),
+			logger:    logger.Named("validate").With("channel", ch.Name, "plugin", ch.Plugin),
+			metrics:   mustMetrics(),
+			kick:      make(chan struct{}, 1),
+			sink:      mo.secretSink,
 		}
 		if in.sink != nil {
-			in.sink(ch.Name, ch.SecretValues())
-		}
-		if cfg.HTTP.PublicURL != "" {
-			in.publicURL = cfg.HTTP.PublicURL + "/hooks/" + ch.Name
+			in.sink(ch.Name, ch.secretValues())
 		}
 		c := Check{Channel: ch.Name, Plugin: ch.Plugin, Path: in.path}
 		c.Manifest, c.Err = in.probe(ctx, func(ctx context.Context, conn channelConn) error {
@@ -107,7 +104,7 @@ func (in *instance) probe(ctx context.Context, fn func(context.Context, channelC
 		return sdk.Manifest{}, fmt.Errorf("describe: %w", err)
 	}
 	if in.sink != nil {
-		in.sink(in.ch.Name, in.ch.SecretValues(secretFieldNames(m)...))
+		in.sink(in.ch.Name, in.ch.secretValues(secretFieldNames(m)...))
 	}
 	if fn != nil {
 		if err := fn(ctx, sess.conn); err != nil {
@@ -125,7 +122,7 @@ func Describe(ctx context.Context, path string, logger hclog.Logger) (sdk.Manife
 	}
 	kind := strings.TrimPrefix(filepath.Base(path), BinaryPrefix)
 	in := &instance{
-		ch:      config.Channel{Name: kind, Plugin: kind},
+		ch:      Channel{Name: kind, Plugin: kind},
 		backend: newScratchBackend(),
 		path:    path,
 		sup:     Supervision{StartTimeout: 30 * time.Second}.withDefaults(),

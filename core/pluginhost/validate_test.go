@@ -9,19 +9,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
 func TestValidate(t *testing.T) {
-	bad := testChannel("bad", nil)
-	bad.Config = json.RawMessage(`{"token":"","colour":"red"}`)
+	bad := testChannelConfig("bad", json.RawMessage(`{"token":"","colour":"red"}`))
 	pinned := testChannel("pinned", nil)
 	pinned.SHA256 = strings.Repeat("a", 64)
 	missing := testChannel("missing", nil)
 	missing.Plugin = "nosuchkind"
 	stateful := testChannel("stateful", map[string]any{"state_probe": true})
-	cfg := &config.Config{PluginDir: testPluginDir, Channels: []config.Channel{testChannel("good", nil), bad, pinned, missing, stateful}}
+	cfg := Options{PluginDir: testPluginDir, Channels: []Channel{testChannel("good", nil), bad, pinned, missing, stateful}}
 
 	checks := Validate(context.Background(), cfg, nil)
 	if len(checks) != 5 {

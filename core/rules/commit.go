@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
 )
@@ -70,7 +69,7 @@ func writeChanges(tx *store.Tx, cs *changeSet, before ticketFields, by author) (
 			return nil, err
 		}
 		if c.Public {
-			if err := outbox.Enqueue(tx, cs.t, c); err != nil {
+			if err := tx.EnqueueReply(cs.t, c); err != nil {
 				return nil, err
 			}
 		}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/internal/backoff"
 )
 
 // Webhook request headers.
@@ -440,11 +440,7 @@ func (e *Engine) attempt(ctx context.Context, dueK string) error {
 // backoff is the delay before retry n (1, 2…): base·2^(n-1), capped, with
 // jitter (50–100 %).
 func (e *Engine) backoff(n int) time.Duration {
-	d := e.opts.WebhookBaseBackoff << min(n-1, 30)
-	if d <= 0 || d > e.opts.WebhookMaxBackoff {
-		d = e.opts.WebhookMaxBackoff
-	}
-	return d/2 + rand.N(d/2+1)
+	return backoff.Policy{Base: e.opts.WebhookBaseBackoff, Max: e.opts.WebhookMaxBackoff, JitterLow: 0.5, JitterHigh: 1}.Next(n)
 }
 
 // call POSTs the delivery. It returns the HTTP status, whether a retry can

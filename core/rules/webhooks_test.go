@@ -290,3 +290,20 @@ func TestWebhookRetryAfter(t *testing.T) {
 		t.Fatalf("retry in %v, want at least the Retry-After of 2m", d)
 	}
 }
+
+// The webhook retry delay doubles from WebhookBaseBackoff, is capped at
+// WebhookMaxBackoff and jittered to 50–100 % of it, for any retry count.
+func TestWebhookBackoffCappedWithJitter(t *testing.T) {
+	e := &Engine{opts: Options{WebhookBaseBackoff: 10 * time.Second, WebhookMaxBackoff: time.Hour}}
+	for _, n := range []int{1, 2, 5, 9, 30, 31, 64, 1 << 20} {
+		want := time.Hour
+		if n <= 9 {
+			want = min(10*time.Second<<(n-1), time.Hour)
+		}
+		for range 20 {
+			if d := e.backoff(n); d < want/2 || d > want {
+				t.Fatalf("retry %d: backoff %v outside [%v, %v]", n, d, want/2, want)
+			}
+		}
+	}
+}

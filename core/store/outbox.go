@@ -3,9 +3,16 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/patchbayhq/patchbay/core/ticket"
 )
+
+// ErrNotReply is returned by EnqueueReply for a comment that is not a stored
+// public reply on that ticket.
+var ErrNotReply = errors.New("store: not a public reply of this ticket")
 
 // OutboxEntry is a public reply waiting to be sent to its channel.
 type OutboxEntry struct {
@@ -35,6 +42,30 @@ func (r *ReadTx) OutboxEntry(commentID uint64) (*OutboxEntry, error) {
 		return nil, fmt.Errorf("outbox entry %d: %w", commentID, ErrNotFound)
 	}
 	return &e, nil
+}
+
+// EnqueueReply queues comment c (already created with CreateComment) for
+// delivery on ticket t's channel, in the same transaction, so the reply and
+// its delivery commit together; the outbox worker (core/outbox) sends it once
+// the transaction is durable. It does nothing for a ticket without a channel
+// (an API ticket: there is nobody to send to). The comment's delivery becomes
+// `pending`; set c.Delivery = &ticket.Delivery{Status:
+// ticket.DeliveryPending} before CreateComment to save one event.
+func (tx *Tx) EnqueueReply(t *ticket.Ticket, c *ticket.Comment) error {
+	if t.Channel == "" {
+		return nil
+	}
+	if c.ID == 0 || c.TicketID != t.ID || !c.Public {
+		return fmt.Errorf("%w: comment %d", ErrNotReply, c.ID)
+	}
+	if c.Delivery == nil || c.Delivery.Status != ticket.DeliveryPending {
+		d := &ticket.Delivery{Status: ticket.DeliveryPending}
+		if _, err := tx.UpdateDelivery(c.ID, d); err != nil {
+			return err
+		}
+		c.Delivery = d
+	}
+	return tx.PutOutbox(&OutboxEntry{CommentID: c.ID, TicketID: t.ID, Instance: t.Channel})
 }
 
 // PutOutbox stores an entry and (re)indexes it by NextAttemptAt (zero: now).

@@ -69,7 +69,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 	instances := make([]inbound.Instance, 0, len(cfg.Channels))
 	kinds := make(map[string]string, len(cfg.Channels))
 	for _, ch := range cfg.Channels {
-		instances = append(instances, inbound.Instance{Name: ch.Name, Kind: ch.Plugin, Brand: ch.Brand, Attachments: ch.Attachments})
+		instances = append(instances, inbound.Instance{Name: ch.Name, Kind: ch.Plugin, Brand: ch.Brand, Attachments: attachmentPolicy(ch.Attachments)})
 		kinds[ch.Name] = ch.Plugin
 	}
 	backend := inbound.New(st, instances, inbound.Options{
@@ -125,7 +125,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger hclog.Logger, reg *p
 			opts.scrub.Set("channel:"+channel, secrets)
 		}))
 	}
-	plugins, err := pluginhost.New(cfg, backend, logger, hostOpts...)
+	plugins, err := pluginhost.New(pluginhostOptions(cfg), backend, logger, hostOpts...)
 	if err != nil {
 		_ = a.close(ctx)
 		return nil, err

@@ -35,7 +35,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "%s: configuration ok, %d channel(s)\n", cfg.Path, len(cfg.Channels))
 	failed := 0
 	sink := pluginhost.WithSecretSink(func(channel string, secrets []string) { scrub.Set("channel:"+channel, secrets) })
-	for _, c := range pluginhost.Validate(ctx, cfg, logger, sink) {
+	for _, c := range pluginhost.Validate(ctx, pluginhostOptions(cfg), logger, sink) {
 		// A plugin may echo a value it rejects: keep the channel's secrets
 		// (env() values, URL passwords, fields the manifest marks secret)
 		// out of the report.
