@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
-	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/fakemail"
 )
 
 type secComment struct {
@@ -79,7 +79,7 @@ func TestEmailSecurityEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := emailtest.StartSink(t)
+	sink := fakemail.StartSink(t)
 	smtpAddr := e2etest.FreePort(t)
 	core := e2etest.Start(t, bin, e2etest.Options{
 		Channels: fmt.Sprintf(`
@@ -97,7 +97,7 @@ channel "support" {
 	})
 	send := func(from string, mail string) {
 		t.Helper()
-		if err := emailtest.SendSMTP(smtpAddr, from, []string{"support@acme.test"}, crlfMail(mail)); err != nil {
+		if err := fakemail.SendSMTP(smtpAddr, from, []string{"support@acme.test"}, crlfMail(mail)); err != nil {
 			t.Fatalf("SMTP from %s: %v", from, err)
 		}
 	}
@@ -233,7 +233,7 @@ channel "support" {
 		if len(mail) < 5<<20 {
 			t.Fatalf("test mail is only %d bytes", len(mail))
 		}
-		if err := emailtest.SendSMTP(smtpAddr, "big@example.com", []string{"support@acme.test"}, mail); err != nil {
+		if err := fakemail.SendSMTP(smtpAddr, "big@example.com", []string{"support@acme.test"}, mail); err != nil {
 			t.Fatalf("SMTP refused a %d-byte mail: %v", len(mail), err)
 		}
 		var tk apiTicket

@@ -14,7 +14,7 @@ import (
 	"github.com/jhillyerd/enmime/v2"
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
-	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/fakemail"
 )
 
 type apiTicket struct {
@@ -92,10 +92,10 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := emailtest.StartSink(t)
+	sink := fakemail.StartSink(t)
 	smtpAddr, devAddr := e2etest.FreePort(t), e2etest.FreePort(t)
 	outDir := filepath.Join(t.TempDir(), "outbound-mail")
-	imapSrv := emailtest.StartIMAP(t)
+	imapSrv := fakemail.StartIMAP(t)
 	seenBefore := imapSrv.Append(crlfMail("From: old@example.com\nSubject: history\nMessage-ID: <e2e-old@example.com>\n\nold\n"), imap.FlagSeen)
 	unseen := imapSrv.Append(crlfMail("From: cy@example.com\nSubject: Mailbox question\nMessage-ID: <e2e-imap@example.com>\n\nvia IMAP\n"))
 	core := e2etest.Start(t, bin, e2etest.Options{
@@ -129,14 +129,14 @@ channel "devmail" {
     max_message_mb = 1
   }
 }
-`, smtpAddr, "smtp://"+sink.Addr, "imap://"+imapSrv.Addr+"?tls=none", emailtest.IMAPUser, emailtest.IMAPPassword, devAddr, "dir:"+outDir),
+`, smtpAddr, "smtp://"+sink.Addr, "imap://"+imapSrv.Addr+"?tls=none", fakemail.IMAPUser, fakemail.IMAPPassword, devAddr, "dir:"+outDir),
 		WaitRunning: []string{"support", "mailbox", "devmail"},
 	})
 
 	// A new mail becomes a ticket; 250 means it is stored.
 	first := crlfMail("From: Ann Example <Ann@Example.com>\nTo: support@acme.test\nSubject: VPN is down\n" +
 		"Message-ID: <e2e-first@example.com>\nDate: Mon, 02 Jan 2006 15:04:05 +0000\n\nHello,\nthe VPN is down.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
 		t.Fatalf("SMTP: %v", err)
 	}
 	ts := tickets(t, core, "support")
@@ -149,7 +149,7 @@ channel "devmail" {
 	}
 
 	// Resent by the sender's MTA: acknowledged again, stored once.
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
 		t.Fatalf("resend: %v", err)
 	}
 	if cs := comments(t, core, tk.ID); len(cs) != 1 {
@@ -181,7 +181,7 @@ channel "devmail" {
 	answer := crlfMail("From: ann@example.com\nTo: " + replyTo[0].Address + "\nSubject: Re: " + wantSubject +
 		"\nMessage-ID: <e2e-answer@example.com>\nIn-Reply-To: <" + msgID + ">\nReferences: <e2e-first@example.com> <" + msgID + ">\n\n" +
 		"Restarted, works.\n\nOn Mon, Support <support@acme.test> wrote:\n> Please restart the client.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{replyTo[0].Address}, answer); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{replyTo[0].Address}, answer); err != nil {
 		t.Fatal(err)
 	}
 	cs := comments(t, core, tk.ID)
@@ -191,7 +191,7 @@ channel "devmail" {
 
 	// A stranger copying the subject token gets a ticket of their own.
 	stranger := crlfMail("From: mallory@example.org\nTo: support@acme.test\nSubject: " + wantSubject + "\nMessage-ID: <e2e-stranger@example.org>\n\nlet me in\n")
-	if err := emailtest.SendSMTP(smtpAddr, "mallory@example.org", []string{"support@acme.test"}, stranger); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "mallory@example.org", []string{"support@acme.test"}, stranger); err != nil {
 		t.Fatal(err)
 	}
 	if ts := tickets(t, core, "support"); len(ts) != 2 {
@@ -204,18 +204,18 @@ channel "devmail" {
 	// A colleague the customer forwarded our mail to answers the signed
 	// Reply-To address, without threading headers: it joins the ticket.
 	colleague := crlfMail("From: bob@example.com\nTo: " + replyTo[0].Address + "\nSubject: about the VPN\nMessage-ID: <e2e-bob@example.com>\n\nSame here.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "bob@example.com", []string{replyTo[0].Address}, colleague); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "bob@example.com", []string{replyTo[0].Address}, colleague); err != nil {
 		t.Fatal(err)
 	}
 	// The requester writes again with only the subject token: it joins too.
 	token := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: " + wantSubject + "\nMessage-ID: <e2e-token@example.com>\n\nOne more thing.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, token); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, token); err != nil {
 		t.Fatal(err)
 	}
 	// An out-of-office answer is stored, marked automatic.
 	ooo := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: Auto: " + wantSubject + "\nAuto-Submitted: auto-replied\n" +
 		"Message-ID: <e2e-ooo@example.com>\nIn-Reply-To: <" + msgID + ">\n\nI am out of the office.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, ooo); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, ooo); err != nil {
 		t.Fatal(err)
 	}
 	cs = comments(t, core, tk.ID)
@@ -232,7 +232,7 @@ channel "devmail" {
 		"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nsee attached\n" +
 		"--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"report.pdf\"\n\n%PDF-1.4 log\n" +
 		"--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"setup.exe\"\n\nMZ\n--b--\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, withFiles); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, withFiles); err != nil {
 		t.Fatalf("a refused attachment bounced the mail: %v", err)
 	}
 	ts = tickets(t, core, "support")
@@ -253,7 +253,7 @@ channel "devmail" {
 
 	// Too large for the channel: 552, nothing stored.
 	big := crlfMail("From: bob@example.com\nSubject: big\n\n" + strings.Repeat("0123456789abcdef\n", 80000))
-	if err := emailtest.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"}, big); !strings.HasPrefix(emailtest.Ack(err).Detail, "SMTP 552") {
+	if err := fakemail.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"}, big); !strings.HasPrefix(fakemail.Ack(err).Detail, "SMTP 552") {
 		t.Fatalf("oversized mail: %v", err)
 	}
 
@@ -288,7 +288,7 @@ channel "devmail" {
 	}
 	sendDev := func(from, headers, body string) {
 		t.Helper()
-		if err := emailtest.SendSMTP(devAddr, from, []string{"dev@acme.test"}, crlfMail("From: "+from+"\n"+headers+"\n\n"+body+"\n")); err != nil {
+		if err := fakemail.SendSMTP(devAddr, from, []string{"dev@acme.test"}, crlfMail("From: "+from+"\n"+headers+"\n\n"+body+"\n")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -356,7 +356,7 @@ channel "devmail" {
 		t.Fatalf("channels: %d %s", st, channels)
 	}
 	for where, text := range map[string]string{"GET /api/v1/channels": string(channels), "logs": core.Logs()} {
-		if strings.Contains(text, emailtest.IMAPPassword) {
+		if strings.Contains(text, fakemail.IMAPPassword) {
 			t.Errorf("the IMAP password appears in the %s", where)
 		}
 	}

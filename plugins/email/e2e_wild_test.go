@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
-	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/fakemail"
 )
 
 // TestEndToEndWildMail runs the real binaries with mail as it arrives in
@@ -56,7 +56,7 @@ channel "support" {
 	future := strings.Replace(string(fixture("1-apple-text-image-text.eml")), "Date: Mon, 02 Jan 2006 15:04:05 +0000", "Date: Sun, 02 Jan 2039 10:00:00 +0000", 1)
 	before := time.Now().Add(-time.Minute)
 	for _, raw := range [][]byte{[]byte(future), fixture("5-forwarded.eml")} {
-		if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, raw); err != nil {
+		if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, raw); err != nil {
 			t.Fatalf("SMTP: %v", err)
 		}
 	}
@@ -66,7 +66,7 @@ channel "support" {
 	for i := 1; i < 6000; i++ {
 		fmt.Fprintf(&bomb, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i-1, i)
 	}
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, []byte(bomb.String())); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, []byte(bomb.String())); err != nil {
 		t.Fatalf("SMTP bomb: %v", err)
 	}
 
