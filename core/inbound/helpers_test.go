@@ -3,36 +3,14 @@ package inbound
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 )
-
-// fakeClock is a settable clock shared by the store and the service.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var testInstances = []Instance{
 	{Name: "support", Kind: "email", Brand: "acme"},
@@ -43,14 +21,14 @@ var testInstances = []Instance{
 type env struct {
 	t     testing.TB
 	dir   string
-	clock *fakeClock
+	clock *testutil.Clock
 	st    *store.Store
 	svc   *Service
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: newClock()}
+	e := &env{t: t, dir: t.TempDir(), clock: testutil.NewClock()}
 	e.open()
 	return e
 }

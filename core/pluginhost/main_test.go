@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchbayhq/patchbay/config"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -261,13 +262,7 @@ func (h *harness) info(t testing.TB, name string) ChannelInfo {
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 60*time.Second, what, cond)
 }
 
 // processGone reports whether no process with that pid exists (zombies

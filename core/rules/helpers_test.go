@@ -3,35 +3,15 @@ package rules
 import (
 	"context"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/inbound"
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 )
-
-// fakeClock is a settable clock shared by the store and the engine.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var testInstances = []inbound.Instance{
 	{Name: "support", Kind: "email", Brand: "acme"},
@@ -41,7 +21,7 @@ var testInstances = []inbound.Instance{
 type env struct {
 	t     testing.TB
 	dir   string
-	clock *fakeClock
+	clock *testutil.Clock
 	st    *store.Store
 	in    *inbound.Service
 	eng   *Engine
@@ -53,7 +33,7 @@ var testReceiverNetworks = NetworkPolicy{Allow: []netip.Prefix{netip.MustParsePr
 
 func newEnv(t testing.TB, mod ...func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: newClock()}
+	e := &env{t: t, dir: t.TempDir(), clock: testutil.NewClock()}
 	// The tests' receivers listen on loopback, which webhooks may reach
 	// only when allowed.
 	e.opts.WebhookNetworks = testReceiverNetworks
@@ -200,11 +180,5 @@ func countBody(cs []*ticket.Comment, body string) int {
 // synchronisation: the condition is the synchronisation).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 20*time.Second, what, cond)
 }

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
 
 // AdminToken is the admin token the test core is started with.
@@ -182,25 +184,7 @@ type Core struct {
 	Config  string
 	cmd     *exec.Cmd
 	done    chan error
-	logs    *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writers and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs    *testutil.LockedBuffer
 }
 
 // FreePort returns a free loopback TCP address.
@@ -237,7 +221,7 @@ func Start(t testing.TB, bin Binaries, opts Options) *Core {
 
 func (c *Core) start() {
 	c.t.Helper()
-	c.logs = &syncBuffer{}
+	c.logs = &testutil.LockedBuffer{}
 	cmd := exec.Command(c.bin.Patchbay, "serve", "-config", c.Config)
 	cmd.Env = append(os.Environ(), "PATCHBAY_ADMIN_TOKEN="+AdminToken)
 	cmd.Env = append(cmd.Env, c.opts.Env...)
@@ -378,15 +362,9 @@ func (c *Core) JSON(method, path string, body, out any) int {
 	return status
 }
 
-// Eventually polls f until it returns true or the deadline passes.
+// Eventually polls f until it returns true or the deadline passes (see
+// testutil.Eventually).
 func Eventually(t testing.TB, timeout time.Duration, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if f() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	testutil.Eventually(t, timeout, what, f)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/plugins/email/internal/plusaddr"
 	"github.com/patchbayhq/patchbay/sdk"
 	"github.com/patchbayhq/patchbay/sdk/channeltest"
@@ -88,13 +89,7 @@ func (h *testHost) lastStatus() sdk.Status {
 // deadline (the machine may be loaded).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 20*time.Second, what, cond)
 }
 
 // baseConfig returns a config map for a channel listening on a free

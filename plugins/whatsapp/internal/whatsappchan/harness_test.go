@@ -1,16 +1,15 @@
 package whatsappchan
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/fakegraph"
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/webhook"
 	"github.com/patchbayhq/patchbay/sdk"
@@ -30,7 +29,7 @@ var testNow = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
 	t     testing.TB
-	logs  *lockedBuffer
+	logs  *testutil.LockedBuffer
 	ch    *Channel
 	host  *testHost
 	graph *fakegraph.Server
@@ -53,7 +52,7 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	g := fakegraph.New(testPhoneID, testToken)
 	t.Cleanup(g.Close)
-	h := &harness{t: t, host: newTestHost(), graph: g, now: testNow, logs: &lockedBuffer{}}
+	h := &harness{t: t, host: newTestHost(), graph: g, now: testNow, logs: &testutil.LockedBuffer{}}
 	h.ch = New()
 	h.ch.now = func() time.Time { return h.now }
 	cfg := map[string]any{
@@ -123,22 +122,4 @@ func wantStatus(t *testing.T, resp *sdk.WebhookResponse, want int) {
 	if resp.Status != want {
 		t.Fatalf("status = %d (%s), want %d", resp.Status, resp.Body, want)
 	}
-}
-
-// lockedBuffer collects log output from concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
