@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/store/storetest"
 	"github.com/patchbayhq/patchbay/core/ticket"
 	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
@@ -35,13 +36,8 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) open() {
 	e.t.Helper()
-	st, err := store.Open(store.Options{Dir: e.dir, Clock: e.clock.Now})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.st = st
-	e.svc = New(st, testInstances, Options{Clock: e.clock.Now})
-	e.t.Cleanup(func() { st.Close() })
+	e.st = storetest.Open(e.t, e.dir, e.clock.Now)
+	e.svc = New(e.st, testInstances, Options{Clock: e.clock.Now})
 }
 
 func (e *env) reopen() {
@@ -73,48 +69,22 @@ func (e *env) deliver(instance string, m *sdk.InboundMessage, att ...string) *sd
 
 func (e *env) ticket(id uint64) *ticket.Ticket {
 	e.t.Helper()
-	var t *ticket.Ticket
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		t, err = r.Ticket(id)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return t
+	return storetest.Ticket(e.t, e.st, id)
 }
 
-func (e *env) comments(ticketID uint64) []*ticket.Comment {
+func (e *env) comments(id uint64) []*ticket.Comment {
 	e.t.Helper()
-	var cs []*ticket.Comment
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		cs, err = r.Comments(ticketID, 0, 0)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return cs
+	return storetest.Comments(e.t, e.st, id)
 }
 
 func (e *env) user(id uint64) *ticket.User {
 	e.t.Helper()
-	var u *ticket.User
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		u, err = r.User(id)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return u
+	return storetest.User(e.t, e.st, id)
 }
 
 func (e *env) update(fn func(*store.Tx) error) {
 	e.t.Helper()
-	if err := e.st.Update(context.Background(), fn); err != nil {
-		e.t.Fatal(err)
-	}
+	storetest.Update(e.t, e.st, fn)
 }
 
 func (e *env) setStatus(id uint64, s ticket.Status) {
@@ -147,15 +117,7 @@ func ptr[T any](v T) *T { return &v }
 
 func (e *env) countTickets() int {
 	e.t.Helper()
-	var n int
-	if err := e.st.View(func(r *store.ReadTx) error {
-		last, err := r.LastID(store.SeqTicket)
-		n = int(last)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
+	return int(storetest.Read(e.t, e.st, func(r *store.ReadTx) (uint64, error) { return r.LastID(store.SeqTicket) }))
 }
 
 var _ = fmt.Sprint

@@ -306,19 +306,8 @@ channel "line-support" {
 
 	post := func(body []byte, sig string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), "POST", core.URL+"/hooks/line-support", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
-		req.Header.Set("X-Line-Signature", sig)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("webhook answered %d; logs:\n%s", resp.StatusCode, core.Logs())
+		if st, _ := core.Hook("line-support", body, http.Header{"Content-Type": {"application/json; charset=utf-8"}, "X-Line-Signature": {sig}}); st != http.StatusOK {
+			t.Fatalf("webhook answered %d; logs:\n%s", st, core.Logs())
 		}
 	}
 	post(lineMessage("01HRULESE2E00000000000001", lineUser1, "600000000000000001", "My parcel is late"))

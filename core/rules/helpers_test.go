@@ -8,6 +8,7 @@ import (
 
 	"github.com/patchbayhq/patchbay/core/inbound"
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/store/storetest"
 	"github.com/patchbayhq/patchbay/core/ticket"
 	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
@@ -46,10 +47,7 @@ func newEnv(t testing.TB, mod ...func(*Options)) *env {
 
 func (e *env) open() {
 	e.t.Helper()
-	st, err := store.Open(store.Options{Dir: e.dir, Clock: e.clock.Now})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	st := storetest.Open(e.t, e.dir, e.clock.Now)
 	e.st = st
 	e.in = inbound.New(st, testInstances, inbound.Options{Clock: e.clock.Now})
 	opts := e.opts
@@ -58,7 +56,6 @@ func (e *env) open() {
 	if err := e.eng.Seed(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { st.Close() })
 }
 
 func (e *env) reopen() {
@@ -92,35 +89,17 @@ func (e *env) process() {
 
 func (e *env) ticket(id uint64) *ticket.Ticket {
 	e.t.Helper()
-	var t *ticket.Ticket
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		t, err = r.Ticket(id)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return t
+	return storetest.Ticket(e.t, e.st, id)
 }
 
 func (e *env) comments(id uint64) []*ticket.Comment {
 	e.t.Helper()
-	var cs []*ticket.Comment
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		cs, err = r.Comments(id, 0, 0)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return cs
+	return storetest.Comments(e.t, e.st, id)
 }
 
-func (e *env) update(fn func(tx *store.Tx) error) {
+func (e *env) update(fn func(*store.Tx) error) {
 	e.t.Helper()
-	if err := e.st.Update(context.Background(), fn); err != nil {
-		e.t.Fatal(err)
-	}
+	storetest.Update(e.t, e.st, fn)
 }
 
 func (e *env) setStatus(id uint64, s ticket.Status) {

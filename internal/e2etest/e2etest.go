@@ -350,6 +350,31 @@ func (c *Core) Do(method, path string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// Hook posts body to the channel's webhook, /hooks/<channel>, with header
+// (the provider's content type and signature; no API token, as a provider
+// sends none) and returns the status and the answer's body. A request that
+// gets no answer fails the test.
+func (c *Core) Hook(channel string, body []byte, header http.Header) (int, []byte) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/hooks/"+channel, bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header = header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("POST /hooks/%s: %v", channel, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
 // JSON is Do that decodes a 2xx answer into out.
 func (c *Core) JSON(method, path string, body, out any) int {
 	c.t.Helper()

@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,20 +63,7 @@ func legacyMsgID(instance string, ticket, comment uint64) string {
 //     accepted (250), becomes a ticket, the PDF downloads byte-exact and the
 //     raw message is retrievable byte-exact through the API.
 func TestEmailSecurityEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the core")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := shared.Binaries(t)
 	sink := fakemail.StartSink(t)
 	smtpAddr := e2etest.FreePort(t)
 	core := e2etest.Start(t, bin, e2etest.Options{

@@ -67,6 +67,12 @@ func comments(t *testing.T, c *e2etest.Core, id uint64) []apiComment {
 
 func crlfMail(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
 
+// shared builds the core and plugin binaries once for the end-to-end tests.
+var shared e2etest.Shared
+
+// TestMain removes the binaries the end-to-end tests built.
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
+
 // TestEndToEnd runs the real patchbay binary with the real email plugin:
 // mail in over SMTP, the ticket through the API, a resent message stored
 // once, a public reply out to a local SMTP sink (threading headers,
@@ -78,20 +84,7 @@ func crlfMail(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n
 // Auto-Submitted), attachments through the allow-list, 552 for an
 // oversized mail, and IMAP polling with its cursor in the core's state.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the core")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := shared.Binaries(t)
 	sink := fakemail.StartSink(t)
 	smtpAddr, devAddr := e2etest.FreePort(t), e2etest.FreePort(t)
 	outDir := filepath.Join(t.TempDir(), "outbound-mail")

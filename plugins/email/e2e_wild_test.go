@@ -18,20 +18,7 @@ import (
 // customer's text reaches the comment body, the comment's time is the
 // time of receipt, and the bomb is a ticket with a note.
 func TestEndToEndWildMail(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the core")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := shared.Binaries(t)
 	smtpAddr := e2etest.FreePort(t)
 	core := e2etest.Start(t, bin, e2etest.Options{
 		Channels: fmt.Sprintf(`

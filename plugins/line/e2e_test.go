@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +18,15 @@ import (
 // The end-to-end tests run the real patchbay binary with the real
 // patchbay-plugin-line against the fake LINE API on loopback.
 
-var (
-	buildOnce sync.Once
-	buildBins e2etest.Binaries
-	buildErr  error
-)
+// shared builds the core and plugin binaries once for the end-to-end tests.
+var shared e2etest.Shared
 
-func binaries(t *testing.T) e2etest.Binaries {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test builds the binaries; skipped with -short")
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "patchbay-line-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildBins, buildErr = e2etest.Build(dir)
-	})
-	if buildErr != nil {
-		t.Fatalf("build: %v", buildErr)
-	}
-	return buildBins
-}
+// TestMain removes the binaries the end-to-end tests built.
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
 
 func startCore(t *testing.T, line *fakeline.Server) *e2etest.Core {
 	t.Helper()
-	return e2etest.Start(t, binaries(t), e2etest.Options{
+	return e2etest.Start(t, shared.Binaries(t), e2etest.Options{
 		Channels: fmt.Sprintf(`
 channel "line-support" {
   plugin = "line"
@@ -65,18 +45,8 @@ channel "line-support" {
 
 func postHook(t *testing.T, core *e2etest.Core, body []byte, sig string) int {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", core.URL+"/hooks/line-support", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("X-Line-Signature", sig)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	st, _ := core.Hook("line-support", body, http.Header{"Content-Type": {"application/json; charset=utf-8"}, "X-Line-Signature": {sig}})
+	return st
 }
 
 type apiTicket struct {

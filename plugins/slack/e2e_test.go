@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,23 +17,16 @@ import (
 	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
 
+// shared builds the core and plugin binaries once for the end-to-end tests.
+var shared e2etest.Shared
+
+// TestMain removes the binaries the end-to-end tests built.
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
+
 // TestEndToEnd runs the real patchbay binary with the real Slack plugin
 // binary against the loopback fake Slack.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the core and plugin binaries")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := shared.Binaries(t)
 	t.Run("contract_binary", func(t *testing.T) {
 		fs := fakeslack.New(t)
 		dm := fakeslack.Callback(fakeslack.DMEvent("1700000000.000010", nil))
@@ -76,18 +68,7 @@ channel "it-help" {
 // hook posts a Slack request to the core's /hooks/it-help.
 func hook(t *testing.T, core *e2etest.Core, body []byte, header http.Header) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, core.URL+"/hooks/it-help", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return core.Hook("it-help", body, header)
 }
 
 // testHooks checks the webhook path through the real core and plugin

@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,53 +16,18 @@ import (
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/webhook"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	built     e2etest.Binaries
-	buildErr  error
-)
+// shared builds the core and plugin binaries once for the end-to-end tests.
+var shared e2etest.Shared
 
 // TestMain removes the binaries the end-to-end tests built.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
-// binaries builds the real core and plugin binaries, once per test run.
-func binaries(t *testing.T) e2etest.Binaries {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end: builds and runs the real binaries")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "patchbay-whatsapp-e2e-")
-		if buildErr == nil {
-			built, buildErr = e2etest.Build(buildDir)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build: %v", buildErr)
-	}
-	return built
-}
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
 
 // TestEndToEnd runs the real patchbay binary with the real WhatsApp plugin
 // against the loopback fake Graph API: the webhook handshake, a signed
 // message in, the ticket through the API, a reply out at the fake, and
 // Meta's delivery statuses back on the reply.
 func TestEndToEnd(t *testing.T) {
-	bin := binaries(t)
+	bin := shared.Binaries(t)
 	g := fakegraph.New(phoneNumberID, accessToken)
 	t.Cleanup(g.Close)
 	pdf := bytes.Repeat([]byte("%PDF-1.7 e2e\n"), 100)
@@ -116,17 +79,12 @@ channel "wa" {
 
 	post := func(payload []byte, sig string) int {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, hooks, bytes.NewReader(payload))
-		req.Header.Set("Content-Type", "application/json")
+		header := http.Header{"Content-Type": {"application/json"}}
 		if sig != "" {
-			req.Header.Set("X-Hub-Signature-256", sig)
+			header.Set("X-Hub-Signature-256", sig)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		st, _ := core.Hook("wa", payload, header)
+		return st
 	}
 	contacts := []map[string]any{fakegraph.Contact("Sheena Nelson", customerWaID, "")}
 	msg := fakegraph.Notification{PhoneNumberID: phoneNumberID, Contacts: contacts, Messages: []map[string]any{
@@ -298,7 +256,7 @@ channel "wa" {
 // TestEndToEndTemplateOutsideWindow: with a template configured, a reply to
 // a customer who last wrote 30 hours ago goes out as that template.
 func TestEndToEndTemplateOutsideWindow(t *testing.T) {
-	bin := binaries(t)
+	bin := shared.Binaries(t)
 	g := fakegraph.New(phoneNumberID, accessToken)
 	t.Cleanup(g.Close)
 	core := e2etest.Start(t, bin, e2etest.Options{
@@ -324,15 +282,8 @@ channel "wa" {
 	msg := fakegraph.Notification{PhoneNumberID: phoneNumberID,
 		Contacts: []map[string]any{fakegraph.Contact("Ana", customerWaID, "")},
 		Messages: []map[string]any{fakegraph.TextMessage(customerWaID, "wamid.TPL1", "Any news?", time.Now().Add(-30*time.Hour))}}.Body()
-	req, _ := http.NewRequest(http.MethodPost, core.URL+"/hooks/wa", bytes.NewReader(msg))
-	req.Header.Set("X-Hub-Signature-256", webhook.Sign(appSecret, msg))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("webhook answered %d", resp.StatusCode)
+	if st, _ := core.Hook("wa", msg, http.Header{"X-Hub-Signature-256": {webhook.Sign(appSecret, msg)}}); st != 200 {
+		t.Fatalf("webhook answered %d", st)
 	}
 	var tickets struct {
 		Tickets []struct {
