@@ -17,54 +17,6 @@ import (
 	"github.com/patchbayhq/patchbay/plugins/email/internal/fakemail"
 )
 
-type apiTicket struct {
-	ID          uint64 `json:"id"`
-	Subject     string `json:"subject"`
-	Status      string `json:"status"`
-	Channel     string `json:"channel"`
-	Via         string `json:"via"`
-	RequesterID uint64 `json:"requester_id"`
-}
-
-type apiComment struct {
-	ID            uint64 `json:"id"`
-	Body          string `json:"body"`
-	Public        bool   `json:"public"`
-	ExternalID    string `json:"external_id"`
-	AutoSubmitted bool   `json:"auto_submitted"`
-	Attachments   []struct {
-		Filename string `json:"filename"`
-		Size     int64  `json:"size"`
-	} `json:"attachments"`
-	Delivery *struct {
-		Status     string `json:"status"`
-		Error      string `json:"error"`
-		ExternalID string `json:"external_id"`
-	} `json:"delivery"`
-}
-
-func tickets(t *testing.T, c *e2etest.Core, channel string) []apiTicket {
-	t.Helper()
-	var out struct {
-		Tickets []apiTicket `json:"tickets"`
-	}
-	if st := c.JSON("GET", "/api/v1/tickets?channel="+channel, nil, &out); st != http.StatusOK {
-		t.Fatalf("GET tickets: %d", st)
-	}
-	return out.Tickets
-}
-
-func comments(t *testing.T, c *e2etest.Core, id uint64) []apiComment {
-	t.Helper()
-	var out struct {
-		Comments []apiComment `json:"comments"`
-	}
-	if st := c.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", id), nil, &out); st != http.StatusOK {
-		t.Fatalf("GET comments: %d", st)
-	}
-	return out.Comments
-}
-
 func crlfMail(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
 
 // shared builds the core and plugin binaries once for the end-to-end tests.
@@ -132,12 +84,12 @@ channel "devmail" {
 	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
 		t.Fatalf("SMTP: %v", err)
 	}
-	ts := tickets(t, core, "support")
+	ts := core.Tickets("support")
 	if len(ts) != 1 || ts[0].Subject != "VPN is down" || ts[0].Via != "email" {
 		t.Fatalf("tickets %+v", ts)
 	}
 	tk := ts[0]
-	if cs := comments(t, core, tk.ID); len(cs) != 1 || !strings.Contains(cs[0].Body, "the VPN is down.") || cs[0].ExternalID != "e2e-first@example.com" {
+	if cs := core.Comments(tk.ID); len(cs) != 1 || !strings.Contains(cs[0].Body, "the VPN is down.") || cs[0].ExternalID != "e2e-first@example.com" {
 		t.Fatalf("comments %+v", cs)
 	}
 
@@ -145,7 +97,7 @@ channel "devmail" {
 	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
 		t.Fatalf("resend: %v", err)
 	}
-	if cs := comments(t, core, tk.ID); len(cs) != 1 {
+	if cs := core.Comments(tk.ID); len(cs) != 1 {
 		t.Fatalf("%d comments after a resend", len(cs))
 	}
 
@@ -164,7 +116,7 @@ channel "devmail" {
 	}
 	msgID := strings.Trim(env.GetHeader("Message-Id"), "<>")
 	e2etest.Eventually(t, 60*time.Second, "delivery status sent", func() bool {
-		cs := comments(t, core, tk.ID)
+		cs := core.Comments(tk.ID)
 		d := cs[len(cs)-1].Delivery
 		return d != nil && d.Status == "sent" && d.ExternalID == msgID
 	})
@@ -177,7 +129,7 @@ channel "devmail" {
 	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{replyTo[0].Address}, answer); err != nil {
 		t.Fatal(err)
 	}
-	cs := comments(t, core, tk.ID)
+	cs := core.Comments(tk.ID)
 	if len(cs) != 3 || cs[2].Body != "Restarted, works." {
 		t.Fatalf("comments after the answer: %+v", cs)
 	}
@@ -187,10 +139,10 @@ channel "devmail" {
 	if err := fakemail.SendSMTP(smtpAddr, "mallory@example.org", []string{"support@acme.test"}, stranger); err != nil {
 		t.Fatal(err)
 	}
-	if ts := tickets(t, core, "support"); len(ts) != 2 {
+	if ts := core.Tickets("support"); len(ts) != 2 {
 		t.Fatalf("the stranger joined the ticket: %+v", ts)
 	}
-	if cs := comments(t, core, tk.ID); len(cs) != 3 {
+	if cs := core.Comments(tk.ID); len(cs) != 3 {
 		t.Fatalf("%d comments on the requester's ticket", len(cs))
 	}
 
@@ -211,11 +163,11 @@ channel "devmail" {
 	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, ooo); err != nil {
 		t.Fatal(err)
 	}
-	cs = comments(t, core, tk.ID)
+	cs = core.Comments(tk.ID)
 	if len(cs) != 6 || cs[3].Body != "Same here." || cs[4].Body != "One more thing." || !cs[5].AutoSubmitted {
 		t.Fatalf("comments after plus-address, subject token and auto-reply: %+v", cs)
 	}
-	if ts := tickets(t, core, "support"); len(ts) != 2 {
+	if ts := core.Tickets("support"); len(ts) != 2 {
 		t.Fatalf("tickets %+v", ts)
 	}
 
@@ -228,14 +180,14 @@ channel "devmail" {
 	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, withFiles); err != nil {
 		t.Fatalf("a refused attachment bounced the mail: %v", err)
 	}
-	ts = tickets(t, core, "support")
+	ts = core.Tickets("support")
 	if len(ts) != 3 {
 		t.Fatalf("tickets %+v", ts)
 	}
 	var files []string
 	for _, tk := range ts {
 		if tk.Subject == "logs" {
-			for _, a := range comments(t, core, tk.ID)[0].Attachments {
+			for _, a := range core.Comments(tk.ID)[0].Attachments {
 				files = append(files, a.Filename)
 			}
 		}
@@ -256,7 +208,7 @@ channel "devmail" {
 	// read in another client is still taken (a plugin that lost its cursor
 	// would start over with unseen mail only).
 	e2etest.Eventually(t, 60*time.Second, "the IMAP message marked \\Seen", func() bool { return imapSrv.Seen()[unseen] })
-	if mb := tickets(t, core, "mailbox"); len(mb) != 1 || mb[0].Subject != "Mailbox question" {
+	if mb := core.Tickets("mailbox"); len(mb) != 1 || mb[0].Subject != "Mailbox question" {
 		t.Fatalf("mailbox tickets %+v", mb)
 	}
 	if !imapSrv.Seen()[seenBefore] {
@@ -266,9 +218,9 @@ channel "devmail" {
 	core.Restart()
 	core.WaitChannelState("mailbox", "running")
 	imapSrv.Append(crlfMail("From: cy@example.com\nSubject: Second question\nMessage-ID: <e2e-imap-2@example.com>\n\nagain\n"), imap.FlagSeen)
-	e2etest.Eventually(t, 60*time.Second, "the second IMAP message", func() bool { return len(tickets(t, core, "mailbox")) == 2 })
-	for _, mb := range tickets(t, core, "mailbox") {
-		if n := len(comments(t, core, mb.ID)); n != 1 {
+	e2etest.Eventually(t, 60*time.Second, "the second IMAP message", func() bool { return len(core.Tickets("mailbox")) == 2 })
+	for _, mb := range core.Tickets("mailbox") {
+		if n := len(core.Comments(mb.ID)); n != 1 {
 			t.Fatalf("mailbox ticket %d has %d comments", mb.ID, n)
 		}
 	}
@@ -285,15 +237,15 @@ channel "devmail" {
 			t.Fatal(err)
 		}
 	}
-	devTicket := func(subject string) apiTicket {
+	devTicket := func(subject string) e2etest.Ticket {
 		t.Helper()
-		for _, tk := range tickets(t, core, "devmail") {
+		for _, tk := range core.Tickets("devmail") {
 			if tk.Subject == subject {
 				return tk
 			}
 		}
 		t.Fatalf("no devmail ticket %q", subject)
-		return apiTicket{}
+		return e2etest.Ticket{}
 	}
 	emlOf := func(ticketID uint64) [][]byte {
 		files, _ := filepath.Glob(filepath.Join(outDir, fmt.Sprintf("pb.%d.*.eml", ticketID)))
@@ -318,7 +270,7 @@ channel "devmail" {
 	scanner := devTicket("Scanner")
 	e2etest.Eventually(t, 60*time.Second, "the second auto-reply", func() bool { return len(emlOf(scanner.ID)) == 1 })
 	away := devTicket("Out of office")
-	if cs := comments(t, core, away.ID); len(cs) != 1 || !cs[0].AutoSubmitted || len(emlOf(away.ID)) != 0 {
+	if cs := core.Comments(away.ID); len(cs) != 1 || !cs[0].AutoSubmitted || len(emlOf(away.ID)) != 0 {
 		t.Fatalf("the out-of-office message was answered: %+v", cs)
 	}
 
