@@ -16,6 +16,7 @@ type Ticket struct {
 	Channel     string   `json:"channel"`
 	Via         string   `json:"via"`
 	RequesterID uint64   `json:"requester_id"`
+	FollowUpOf  uint64   `json:"follow_up_of"`
 	Group       string   `json:"group"`
 	Tags        []string `json:"tags"`
 }
