@@ -2,7 +2,6 @@ package inbound
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -89,21 +88,7 @@ func (e *env) update(fn func(*store.Tx) error) {
 
 func (e *env) setStatus(id uint64, s ticket.Status) {
 	e.t.Helper()
-	e.update(func(tx *store.Tx) error {
-		t, err := tx.Ticket(id)
-		if err != nil {
-			return err
-		}
-		if s == ticket.StatusClosed && t.Status != ticket.StatusSolved {
-			if _, err := (ticket.Patch{Status: ptr(ticket.StatusSolved)}).Apply(t, 99, tx.Now()); err != nil {
-				return err
-			}
-		}
-		if _, err := (ticket.Patch{Status: &s}).Apply(t, 99, tx.Now()); err != nil {
-			return err
-		}
-		return tx.UpdateTicket(t)
-	})
+	storetest.SetStatus(e.t, e.st, id, 99, s)
 }
 
 func (e *env) check() {
@@ -113,11 +98,7 @@ func (e *env) check() {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func (e *env) countTickets() int {
 	e.t.Helper()
 	return int(storetest.Read(e.t, e.st, func(r *store.ReadTx) (uint64, error) { return r.LastID(store.SeqTicket) }))
 }
-
-var _ = fmt.Sprint

@@ -104,16 +104,7 @@ func (e *env) update(fn func(*store.Tx) error) {
 
 func (e *env) setStatus(id uint64, s ticket.Status) {
 	e.t.Helper()
-	e.update(func(tx *store.Tx) error {
-		t, err := tx.Ticket(id)
-		if err != nil {
-			return err
-		}
-		if _, err := (ticket.Patch{Status: &s}).Apply(t, 0, tx.Now()); err != nil {
-			return err
-		}
-		return tx.UpdateTicket(t)
-	})
+	storetest.SetStatus(e.t, e.st, id, 0, s)
 }
 
 func (e *env) rule(r *Rule) *Rule {

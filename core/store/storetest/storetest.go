@@ -64,3 +64,26 @@ func User(t testing.TB, st *store.Store, id uint64) *ticket.User {
 	t.Helper()
 	return Read(t, st, func(r *store.ReadTx) (*ticket.User, error) { return r.User(id) })
 }
+
+// SetStatus moves ticket id to status s in one transaction, as actor.
+// Closing a ticket that is not solved solves it first, as the lifecycle
+// requires.
+func SetStatus(t testing.TB, st *store.Store, id, actor uint64, s ticket.Status) {
+	t.Helper()
+	Update(t, st, func(tx *store.Tx) error {
+		tk, err := tx.Ticket(id)
+		if err != nil {
+			return err
+		}
+		steps := []ticket.Status{s}
+		if s == ticket.StatusClosed && tk.Status != ticket.StatusSolved {
+			steps = []ticket.Status{ticket.StatusSolved, s}
+		}
+		for _, step := range steps {
+			if _, err := (ticket.Patch{Status: &step}).Apply(tk, actor, tx.Now()); err != nil {
+				return err
+			}
+		}
+		return tx.UpdateTicket(tk)
+	})
+}
