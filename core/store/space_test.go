@@ -249,20 +249,6 @@ func TestIBytes(t *testing.T) {
 	}
 }
 
-// smallDisk mounts a tmpfs of size bytes (root only; skipped elsewhere).
-func smallDisk(t *testing.T, size int64) string {
-	t.Helper()
-	mnt := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("a small disk needs a tmpfs mount (root): %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
-	return mnt
-}
-
 // TestSpaceRealDiskFull fills a real tmpfs under real Badger: first the
 // store itself until it refuses, then another file up to the last byte.
 // Without the guard Badger's mmap writes fault (SIGBUS) and the test
@@ -273,7 +259,7 @@ func TestSpaceRealDiskFull(t *testing.T) {
 		t.Skip("fills a tmpfs")
 	}
 	const size = 96 << 20
-	mnt := smallDisk(t, size)
+	mnt := testutil.SmallDisk(t, size)
 	dir := filepath.Join(mnt, "data")
 	s, err := Open(Options{Dir: dir, GCInterval: -1, spaceEvery: 20 * time.Millisecond})
 	if err != nil {

@@ -1,7 +1,6 @@
 package e2etest
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -71,6 +70,6 @@ func SkipUnlessBuildable(t testing.TB) {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip(fmt.Sprintf("core/cmd/patchbay is not in this tree: %v", err))
+		t.Skipf("core/cmd/patchbay is not in this tree: %v", err)
 	}
 }
