@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -73,4 +74,13 @@ func TestEventually(t *testing.T) {
 	if r.failed != "timed out waiting for never" {
 		t.Fatalf("failure message %q", r.failed)
 	}
+}
+
+func TestFreeAddr(t *testing.T) {
+	addr := FreeAddr(t)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listening on the free address %s: %v", addr, err)
+	}
+	l.Close()
 }

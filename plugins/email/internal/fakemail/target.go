@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/jhillyerd/enmime/v2"
 
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
@@ -22,13 +22,7 @@ import (
 // ago, for a listener whose address must be in the configuration.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testutil.FreeAddr(t)
 }
 
 // SendSMTP hands raw to the SMTP server at addr as an MTA would and
