@@ -26,6 +26,7 @@ import (
 
 	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/internal/testutil"
+	"github.com/patchbayhq/patchbay/internal/testutil/metrictest"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -283,26 +284,8 @@ func processGone(pid int) bool {
 
 func metricValue(t testing.TB, reg *prometheus.Registry, name, channel string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "channel" && l.GetValue() == channel {
-					if c := m.GetCounter(); c != nil {
-						return c.GetValue()
-					}
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	v, _ := metrictest.Value(t, reg, name, map[string]string{"channel": channel})
+	return v
 }
 
 func sha256File(t testing.TB, path string) string {
