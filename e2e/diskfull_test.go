@@ -13,22 +13,8 @@ import (
 
 	"github.com/patchbayhq/patchbay/internal/bench"
 	"github.com/patchbayhq/patchbay/internal/e2etest"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
-
-// smallDisk mounts a tmpfs of size bytes for the test (root only; the
-// test is skipped where mounting is not permitted).
-func smallDisk(t *testing.T, size int64) string {
-	t.Helper()
-	mnt := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("a small disk needs a tmpfs mount (root): %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
-	return mnt
-}
 
 // fill writes a file until the disk is full and returns its path.
 func fill(t *testing.T, dir string) string {
@@ -58,7 +44,7 @@ func fill(t *testing.T, dir string) string {
 // and once space returns the same messages are accepted and stored once.
 func diskFullTest(t *testing.T) {
 	bin := binaries(t)
-	disk := smallDisk(t, 96<<20)
+	disk := testutil.SmallDisk(t, 96<<20)
 	fx := newWA(t)
 	core := e2etest.Start(t, bin, e2etest.Options{DataDir: filepath.Join(disk, "data"), Channels: fx.hcl("wa"), Env: fx.env(), WaitRunning: []string{"wa"}})
 	hc := loadClient(4)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchbayhq/patchbay/internal/bench"
 	"github.com/patchbayhq/patchbay/internal/e2etest"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
 
 // runCommand runs the patchbay binary with args and returns its exit
@@ -245,7 +246,7 @@ func TestFaultOutageLongerThanRetryBudget(t *testing.T) {
 // message, replayed from the WAL.
 func TestFaultShutdownOnFullDisk(t *testing.T) {
 	bin := binaries(t)
-	disk := smallDisk(t, 128<<20)
+	disk := testutil.SmallDisk(t, 128<<20)
 	fx := newWA(t)
 	core := e2etest.Start(t, bin, e2etest.Options{DataDir: filepath.Join(disk, "data"), Channels: fx.hcl("wa"), Env: fx.env(), WaitRunning: []string{"wa"}})
 	deliverN(t, core, fx, "shutdown", 200)

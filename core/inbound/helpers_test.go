@@ -2,37 +2,15 @@ package inbound
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/store/storetest"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 )
-
-// fakeClock is a settable clock shared by the store and the service.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var testInstances = []Instance{
 	{Name: "support", Kind: "email", Brand: "acme"},
@@ -43,27 +21,22 @@ var testInstances = []Instance{
 type env struct {
 	t     testing.TB
 	dir   string
-	clock *fakeClock
+	clock *testutil.Clock
 	st    *store.Store
 	svc   *Service
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: newClock()}
+	e := &env{t: t, dir: t.TempDir(), clock: testutil.NewClock()}
 	e.open()
 	return e
 }
 
 func (e *env) open() {
 	e.t.Helper()
-	st, err := store.Open(store.Options{Dir: e.dir, Clock: e.clock.Now})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.st = st
-	e.svc = New(st, testInstances, Options{Clock: e.clock.Now})
-	e.t.Cleanup(func() { st.Close() })
+	e.st = storetest.Open(e.t, e.dir, e.clock.Now)
+	e.svc = New(e.st, testInstances, Options{Clock: e.clock.Now})
 }
 
 func (e *env) reopen() {
@@ -95,67 +68,27 @@ func (e *env) deliver(instance string, m *sdk.InboundMessage, att ...string) *sd
 
 func (e *env) ticket(id uint64) *ticket.Ticket {
 	e.t.Helper()
-	var t *ticket.Ticket
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		t, err = r.Ticket(id)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return t
+	return storetest.Ticket(e.t, e.st, id)
 }
 
-func (e *env) comments(ticketID uint64) []*ticket.Comment {
+func (e *env) comments(id uint64) []*ticket.Comment {
 	e.t.Helper()
-	var cs []*ticket.Comment
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		cs, err = r.Comments(ticketID, 0, 0)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return cs
+	return storetest.Comments(e.t, e.st, id)
 }
 
 func (e *env) user(id uint64) *ticket.User {
 	e.t.Helper()
-	var u *ticket.User
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		u, err = r.User(id)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return u
+	return storetest.User(e.t, e.st, id)
 }
 
 func (e *env) update(fn func(*store.Tx) error) {
 	e.t.Helper()
-	if err := e.st.Update(context.Background(), fn); err != nil {
-		e.t.Fatal(err)
-	}
+	storetest.Update(e.t, e.st, fn)
 }
 
 func (e *env) setStatus(id uint64, s ticket.Status) {
 	e.t.Helper()
-	e.update(func(tx *store.Tx) error {
-		t, err := tx.Ticket(id)
-		if err != nil {
-			return err
-		}
-		if s == ticket.StatusClosed && t.Status != ticket.StatusSolved {
-			if _, err := (ticket.Patch{Status: ptr(ticket.StatusSolved)}).Apply(t, 99, tx.Now()); err != nil {
-				return err
-			}
-		}
-		if _, err := (ticket.Patch{Status: &s}).Apply(t, 99, tx.Now()); err != nil {
-			return err
-		}
-		return tx.UpdateTicket(t)
-	})
+	storetest.SetStatus(e.t, e.st, id, 99, s)
 }
 
 func (e *env) check() {
@@ -165,19 +98,7 @@ func (e *env) check() {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func (e *env) countTickets() int {
 	e.t.Helper()
-	var n int
-	if err := e.st.View(func(r *store.ReadTx) error {
-		last, err := r.LastID(store.SeqTicket)
-		n = int(last)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
+	return int(storetest.Read(e.t, e.st, func(r *store.ReadTx) (uint64, error) { return r.LastID(store.SeqTicket) }))
 }
-
-var _ = fmt.Sprint

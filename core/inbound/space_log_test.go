@@ -1,12 +1,10 @@
 package inbound
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,25 +12,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDiskFullRefusalsLogOnce: while the disk is short every message is
 // refused, and the log says so once per instance and interval, not once
@@ -45,7 +27,7 @@ func TestDiskFullRefusalsLogOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	svc := New(st, testInstances, Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})})
 	for i := range 200 {
 		msg := &sdk.InboundMessage{ExternalID: fmt.Sprint("wamid.", i), ConversationKey: "3377700000", Author: sdk.Party{ExternalID: "3377700000", Name: "Ann"}, Text: "hello", SentAt: time.Now()}

@@ -13,6 +13,7 @@ import (
 	"github.com/patchbayhq/patchbay/config"
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/testutil/metrictest"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -274,19 +275,8 @@ func TestScansAreBatched(t *testing.T) {
 			for _, id := range ids {
 				e.waitStatus(id, ticket.DeliverySent)
 			}
-			mfs, err := reg.Gather()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var scanned, scans float64
-			for _, mf := range mfs {
-				switch mf.GetName() {
-				case "patchbay_outbox_scanned_entries_total":
-					scanned = mf.GetMetric()[0].GetCounter().GetValue()
-				case "patchbay_outbox_scans_total":
-					scans = mf.GetMetric()[0].GetCounter().GetValue()
-				}
-			}
+			scanned, _ := metrictest.Value(t, reg, "patchbay_outbox_scanned_entries_total", nil)
+			scans, _ := metrictest.Value(t, reg, "patchbay_outbox_scans_total", nil)
 			t.Logf("%v scans read %v entries for %d replies", scans, scanned, c.replies)
 			if scanned < float64(c.replies) || scanned > 8*float64(c.replies) {
 				t.Fatalf("%v scans read %v entries for %d replies; want between 1 and 8 per reply", scans, scanned, c.replies)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/testutil/metrictest"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -214,21 +215,7 @@ func TestOutboxMetrics(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	gauge := func(name string) (float64, bool) {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				if m.GetLabel()[0].GetValue() == "wa" {
-					return m.GetGauge().GetValue(), true
-				}
-			}
-		}
-		return 0, false
+		return metrictest.Value(t, reg, name, map[string]string{"channel": "wa"})
 	}
 	// The third attempt's outcome is recorded just after its send returns.
 	for v, _ := gauge("patchbay_outbox_channel_degraded"); v != 1; v, _ = gauge("patchbay_outbox_channel_degraded") {

@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/patchbayhq/patchbay/config"
+	"github.com/patchbayhq/patchbay/internal/testutil"
+	"github.com/patchbayhq/patchbay/internal/testutil/metrictest"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -270,13 +272,7 @@ func (h *harness) info(t testing.TB, name string) ChannelInfo {
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 60*time.Second, what, cond)
 }
 
 // processGone reports whether no process with that pid exists (zombies
@@ -297,26 +293,8 @@ func processGone(pid int) bool {
 
 func metricValue(t testing.TB, reg *prometheus.Registry, name, channel string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "channel" && l.GetValue() == channel {
-					if c := m.GetCounter(); c != nil {
-						return c.GetValue()
-					}
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	v, _ := metrictest.Value(t, reg, name, map[string]string{"channel": channel})
+	return v
 }
 
 func sha256File(t testing.TB, path string) string {

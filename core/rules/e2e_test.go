@@ -306,36 +306,13 @@ channel "line-support" {
 
 	post := func(body []byte, sig string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), "POST", core.URL+"/hooks/line-support", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
-		req.Header.Set("X-Line-Signature", sig)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("webhook answered %d; logs:\n%s", resp.StatusCode, core.Logs())
+		if st, _ := core.Hook("line-support", body, http.Header{"Content-Type": {"application/json; charset=utf-8"}, "X-Line-Signature": {sig}}); st != http.StatusOK {
+			t.Fatalf("webhook answered %d; logs:\n%s", st, core.Logs())
 		}
 	}
 	post(lineMessage("01HRULESE2E00000000000001", lineUser1, "600000000000000001", "My parcel is late"))
 
-	type apiTicket struct {
-		ID    uint64   `json:"id"`
-		Group string   `json:"group"`
-		Tags  []string `json:"tags"`
-		Via   string   `json:"via"`
-	}
-	listTickets := func() []apiTicket {
-		var out struct {
-			Tickets []apiTicket `json:"tickets"`
-		}
-		must(200, "GET", "/api/v1/tickets?channel=line-support", nil, &out)
-		return out.Tickets
-	}
+	listTickets := func() []e2etest.Ticket { return core.Tickets("line-support") }
 	ts := listTickets()
 	if len(ts) != 1 || ts[0].Via != "line" {
 		t.Fatalf("tickets %+v", ts)
@@ -349,27 +326,14 @@ channel "line-support" {
 	if got := line.textsTo(lineUser1); len(got) != 2 || !slices.Contains(got, wantReply) || !slices.Contains(got, wantAuto) {
 		t.Fatalf("pushed to the requester %q, want %q and %q", got, wantReply, wantAuto)
 	}
-	var tk apiTicket
+	var tk e2etest.Ticket
 	must(200, "GET", fmt.Sprintf("/api/v1/tickets/%d", id), nil, &tk)
 	if tk.Group != "Logistics" || !slices.Contains(tk.Tags, "parcel") || !slices.Contains(tk.Tags, "line_vip") {
 		t.Fatalf("ticket after the trigger %+v", tk)
 	}
-	type apiComment struct {
-		Body     string `json:"body"`
-		Public   bool   `json:"public"`
-		Via      string `json:"via"`
-		Delivery *struct {
-			Status     string `json:"status"`
-			ExternalID string `json:"external_id"`
-		} `json:"delivery"`
-	}
 	e2etest.Eventually(t, 60*time.Second, "both replies marked sent", func() bool {
-		var out struct {
-			Comments []apiComment `json:"comments"`
-		}
-		must(200, "GET", fmt.Sprintf("/api/v1/tickets/%d/comments", id), nil, &out)
 		sent := 0
-		for _, c := range out.Comments {
+		for _, c := range core.Comments(id) {
 			if c.Via == "rule" && c.Public && c.Delivery != nil && c.Delivery.Status == "sent" && c.Delivery.ExternalID != "" {
 				sent++
 			}

@@ -3,35 +3,16 @@ package rules
 import (
 	"context"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/inbound"
 	"github.com/patchbayhq/patchbay/core/store"
+	"github.com/patchbayhq/patchbay/core/store/storetest"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 )
-
-// fakeClock is a settable clock shared by the store and the engine.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var testInstances = []inbound.Instance{
 	{Name: "support", Kind: "email", Brand: "acme"},
@@ -41,7 +22,7 @@ var testInstances = []inbound.Instance{
 type env struct {
 	t     testing.TB
 	dir   string
-	clock *fakeClock
+	clock *testutil.Clock
 	st    *store.Store
 	in    *inbound.Service
 	eng   *Engine
@@ -53,7 +34,7 @@ var testReceiverNetworks = NetworkPolicy{Allow: []netip.Prefix{netip.MustParsePr
 
 func newEnv(t testing.TB, mod ...func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: newClock()}
+	e := &env{t: t, dir: t.TempDir(), clock: testutil.NewClock()}
 	// The tests' receivers listen on loopback, which webhooks may reach
 	// only when allowed.
 	e.opts.WebhookNetworks = testReceiverNetworks
@@ -66,10 +47,7 @@ func newEnv(t testing.TB, mod ...func(*Options)) *env {
 
 func (e *env) open() {
 	e.t.Helper()
-	st, err := store.Open(store.Options{Dir: e.dir, Clock: e.clock.Now})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	st := storetest.Open(e.t, e.dir, e.clock.Now)
 	e.st = st
 	e.in = inbound.New(st, testInstances, inbound.Options{Clock: e.clock.Now})
 	opts := e.opts
@@ -78,7 +56,6 @@ func (e *env) open() {
 	if err := e.eng.Seed(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { st.Close() })
 }
 
 func (e *env) reopen() {
@@ -112,49 +89,22 @@ func (e *env) process() {
 
 func (e *env) ticket(id uint64) *ticket.Ticket {
 	e.t.Helper()
-	var t *ticket.Ticket
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		t, err = r.Ticket(id)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return t
+	return storetest.Ticket(e.t, e.st, id)
 }
 
 func (e *env) comments(id uint64) []*ticket.Comment {
 	e.t.Helper()
-	var cs []*ticket.Comment
-	if err := e.st.View(func(r *store.ReadTx) error {
-		var err error
-		cs, err = r.Comments(id, 0, 0)
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return cs
+	return storetest.Comments(e.t, e.st, id)
 }
 
-func (e *env) update(fn func(tx *store.Tx) error) {
+func (e *env) update(fn func(*store.Tx) error) {
 	e.t.Helper()
-	if err := e.st.Update(context.Background(), fn); err != nil {
-		e.t.Fatal(err)
-	}
+	storetest.Update(e.t, e.st, fn)
 }
 
 func (e *env) setStatus(id uint64, s ticket.Status) {
 	e.t.Helper()
-	e.update(func(tx *store.Tx) error {
-		t, err := tx.Ticket(id)
-		if err != nil {
-			return err
-		}
-		if _, err := (ticket.Patch{Status: &s}).Apply(t, 0, tx.Now()); err != nil {
-			return err
-		}
-		return tx.UpdateTicket(t)
-	})
+	storetest.SetStatus(e.t, e.st, id, 0, s)
 }
 
 func (e *env) rule(r *Rule) *Rule {
@@ -200,11 +150,5 @@ func countBody(cs []*ticket.Comment, body string) int {
 // synchronisation: the condition is the synchronisation).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 20*time.Second, what, cond)
 }

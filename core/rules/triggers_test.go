@@ -12,6 +12,7 @@ import (
 	"github.com/patchbayhq/patchbay/core/outbox"
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -262,7 +263,7 @@ func TestAutomationUpdateRunsTriggers(t *testing.T) {
 // store with tickets does not fire triggers on their past updates.
 func TestFirstStartSkipsHistory(t *testing.T) {
 	dir := t.TempDir()
-	clock := newClock()
+	clock := testutil.NewClock()
 	st, err := store.Open(store.Options{Dir: dir, Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)

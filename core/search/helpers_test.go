@@ -5,44 +5,26 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
-
-// clock is a settable clock shared by the store and the index.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // env is a real store and a real index in temporary directories.
 type env struct {
 	t     testing.TB
 	dir   string
-	clock *clock
+	clock *testutil.Clock
 	st    *store.Store
 	x     *Index
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, dir: t.TempDir(), clock: testutil.NewClockAt(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))}
 	st, err := store.Open(store.Options{Dir: filepath.Join(e.dir, "store"), Clock: e.clock.Now, GCInterval: -1})
 	if err != nil {
 		t.Fatal(err)

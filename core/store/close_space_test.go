@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
 
 // TestCloseOnAFullDisk: another process takes a real disk's last byte
@@ -25,7 +26,7 @@ func TestCloseOnAFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a tmpfs")
 	}
-	mnt := smallDisk(t, 64<<20)
+	mnt := testutil.SmallDisk(t, 64<<20)
 	dir := filepath.Join(mnt, "data")
 	var logs bytes.Buffer
 	s, err := Open(Options{Dir: dir, GCInterval: -1, MinFreeBytes: 8 << 20, spaceEvery: 20 * time.Millisecond,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
 
 const testReserve = 10 << 20
@@ -62,13 +63,7 @@ func lastBump(t *testing.T, s *Store) uint64 {
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 30*time.Second, what, cond)
 }
 
 // TestSpaceRefusesAndRecovers: below the reserve an update fails with
@@ -254,20 +249,6 @@ func TestIBytes(t *testing.T) {
 	}
 }
 
-// smallDisk mounts a tmpfs of size bytes (root only; skipped elsewhere).
-func smallDisk(t *testing.T, size int64) string {
-	t.Helper()
-	mnt := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("a small disk needs a tmpfs mount (root): %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
-	return mnt
-}
-
 // TestSpaceRealDiskFull fills a real tmpfs under real Badger: first the
 // store itself until it refuses, then another file up to the last byte.
 // Without the guard Badger's mmap writes fault (SIGBUS) and the test
@@ -278,7 +259,7 @@ func TestSpaceRealDiskFull(t *testing.T) {
 		t.Skip("fills a tmpfs")
 	}
 	const size = 96 << 20
-	mnt := smallDisk(t, size)
+	mnt := testutil.SmallDisk(t, size)
 	dir := filepath.Join(mnt, "data")
 	s, err := Open(Options{Dir: dir, GCInterval: -1, spaceEvery: 20 * time.Millisecond})
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
 
 // AdminToken is the admin token the test core is started with.
@@ -182,36 +183,13 @@ type Core struct {
 	Config  string
 	cmd     *exec.Cmd
 	done    chan error
-	logs    *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writers and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs    *testutil.LockedBuffer
 }
 
 // FreePort returns a free loopback TCP address.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testutil.FreeAddr(t)
 }
 
 // Start writes a configuration and starts the core; it is stopped at the
@@ -237,7 +215,7 @@ func Start(t testing.TB, bin Binaries, opts Options) *Core {
 
 func (c *Core) start() {
 	c.t.Helper()
-	c.logs = &syncBuffer{}
+	c.logs = &testutil.LockedBuffer{}
 	cmd := exec.Command(c.bin.Patchbay, "serve", "-config", c.Config)
 	cmd.Env = append(os.Environ(), "PATCHBAY_ADMIN_TOKEN="+AdminToken)
 	cmd.Env = append(cmd.Env, c.opts.Env...)
@@ -366,6 +344,31 @@ func (c *Core) Do(method, path string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// Hook posts body to the channel's webhook, /hooks/<channel>, with header
+// (the provider's content type and signature; no API token, as a provider
+// sends none) and returns the status and the answer's body. A request that
+// gets no answer fails the test.
+func (c *Core) Hook(channel string, body []byte, header http.Header) (int, []byte) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/hooks/"+channel, bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header = header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("POST /hooks/%s: %v", channel, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
 // JSON is Do that decodes a 2xx answer into out.
 func (c *Core) JSON(method, path string, body, out any) int {
 	c.t.Helper()
@@ -378,15 +381,9 @@ func (c *Core) JSON(method, path string, body, out any) int {
 	return status
 }
 
-// Eventually polls f until it returns true or the deadline passes.
+// Eventually polls f until it returns true or the deadline passes (see
+// testutil.Eventually).
 func Eventually(t testing.TB, timeout time.Duration, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if f() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	testutil.Eventually(t, timeout, what, f)
 }

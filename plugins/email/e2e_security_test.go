@@ -8,43 +8,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
-	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/fakemail"
 )
-
-type secComment struct {
-	ID          uint64            `json:"id"`
-	AuthorID    uint64            `json:"author_id"`
-	Body        string            `json:"body"`
-	Public      bool              `json:"public"`
-	Metadata    map[string]string `json:"metadata"`
-	Attachments []struct {
-		ID       string `json:"id"`
-		Filename string `json:"filename"`
-		Size     int64  `json:"size"`
-	} `json:"attachments"`
-	Delivery *struct {
-		Status     string `json:"status"`
-		ExternalID string `json:"external_id"`
-	} `json:"delivery"`
-}
-
-func secComments(t *testing.T, c *e2etest.Core, id uint64) []secComment {
-	t.Helper()
-	var out struct {
-		Comments []secComment `json:"comments"`
-	}
-	if st := c.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments?limit=100", id), nil, &out); st != http.StatusOK {
-		t.Fatalf("GET comments: %d", st)
-	}
-	return out.Comments
-}
 
 // legacyMsgID is the reply Message-ID older versions minted from public
 // values only: what an attacker computes for comment ids 1, 2, 3…
@@ -65,21 +35,8 @@ func legacyMsgID(instance string, ticket, comment uint64) string {
 //     accepted (250), becomes a ticket, the PDF downloads byte-exact and the
 //     raw message is retrievable byte-exact through the API.
 func TestEmailSecurityEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the core")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := emailtest.StartSink(t)
+	bin := shared.Binaries(t)
+	sink := fakemail.StartSink(t)
 	smtpAddr := e2etest.FreePort(t)
 	core := e2etest.Start(t, bin, e2etest.Options{
 		Channels: fmt.Sprintf(`
@@ -97,16 +54,16 @@ channel "support" {
 	})
 	send := func(from string, mail string) {
 		t.Helper()
-		if err := emailtest.SendSMTP(smtpAddr, from, []string{"support@acme.test"}, crlfMail(mail)); err != nil {
+		if err := fakemail.SendSMTP(smtpAddr, from, []string{"support@acme.test"}, crlfMail(mail)); err != nil {
 			t.Fatalf("SMTP from %s: %v", from, err)
 		}
 	}
 
 	t.Run("ThreadingRefusesForgedReferences", func(t *testing.T) {
 		send("ann@example.com", "From: Ann <ann@example.com>\nTo: support@acme.test\nSubject: My invoice\nMessage-ID: <sec-ann-1@example.com>\n\nPlease check invoice 7.\n")
-		var victim apiTicket
+		var victim e2etest.Ticket
 		e2etest.Eventually(t, 10*time.Second, "Ann's ticket", func() bool {
-			for _, tk := range tickets(t, core, "support") {
+			for _, tk := range core.Tickets("support") {
 				if tk.Subject == "My invoice" {
 					victim = tk
 					return true
@@ -126,7 +83,7 @@ channel "support" {
 		}
 		var ourID string
 		e2etest.Eventually(t, 15*time.Second, "the reply sent", func() bool {
-			for _, c := range secComments(t, core, victim.ID) {
+			for _, c := range core.Comments(victim.ID) {
 				if c.Delivery != nil && c.Delivery.Status == "sent" {
 					ourID = c.Delivery.ExternalID
 					return true
@@ -138,7 +95,7 @@ channel "support" {
 			t.Fatalf("our Message-ID %q is not signed", ourID)
 		}
 		publicBefore := 0
-		for _, c := range secComments(t, core, victim.ID) {
+		for _, c := range core.Comments(victim.ID) {
 			if c.Public {
 				publicBefore++
 			}
@@ -158,16 +115,16 @@ channel "support" {
 		// 3. From: the agent's address, threaded by the real id.
 		send("grace@acme.test", "From: Grace <grace@acme.test>\nTo: support@acme.test\nSubject: Re: My invoice\nMessage-ID: <sec-g1@evil.test>\nReferences: <sec-ann-1@example.com>\n\nAgent here: the new account is fine.\n")
 
-		var mallorys apiTicket
+		var mallorys e2etest.Ticket
 		e2etest.Eventually(t, 10*time.Second, "the stranger's own ticket and the notes", func() bool {
-			mallorys = apiTicket{}
-			for _, tk := range tickets(t, core, "support") {
+			mallorys = e2etest.Ticket{}
+			for _, tk := range core.Tickets("support") {
 				if tk.ID != victim.ID && strings.Contains(tk.Subject, "My invoice") {
 					mallorys = tk
 				}
 			}
 			notes := 0
-			for _, c := range secComments(t, core, victim.ID) {
+			for _, c := range core.Comments(victim.ID) {
 				if c.Metadata["reason"] == "unverified_sender" {
 					notes++
 				}
@@ -178,7 +135,7 @@ channel "support" {
 			t.Fatalf("the stranger's ticket %+v has the victim as requester", mallorys)
 		}
 		publicAfter := 0
-		for _, c := range secComments(t, core, victim.ID) {
+		for _, c := range core.Comments(victim.ID) {
 			if c.Public {
 				publicAfter++
 				if strings.Contains(c.Body, "account") {
@@ -201,7 +158,7 @@ channel "support" {
 		send("grace@acme.test", "Authentication-Results: mx.acme.test; dkim=pass header.d=acme.test; dmarc=pass header.from=acme.test\n"+
 			"From: Grace <grace@acme.test>\nTo: support@acme.test\nSubject: Re: My invoice\nMessage-ID: <sec-g2@acme.test>\nReferences: <sec-ann-1@example.com>\n\nConfirmed with accounting.\n")
 		e2etest.Eventually(t, 10*time.Second, "the verified agent's comment", func() bool {
-			for _, c := range secComments(t, core, victim.ID) {
+			for _, c := range core.Comments(victim.ID) {
 				if strings.Contains(c.Body, "Confirmed with accounting") {
 					if !c.Public || c.AuthorID != grace.UserID || c.Metadata["sender_verified"] == "" {
 						t.Fatalf("verified agent mail stored as %+v (grace is user %d)", c, grace.UserID)
@@ -233,11 +190,11 @@ channel "support" {
 		if len(mail) < 5<<20 {
 			t.Fatalf("test mail is only %d bytes", len(mail))
 		}
-		if err := emailtest.SendSMTP(smtpAddr, "big@example.com", []string{"support@acme.test"}, mail); err != nil {
+		if err := fakemail.SendSMTP(smtpAddr, "big@example.com", []string{"support@acme.test"}, mail); err != nil {
 			t.Fatalf("SMTP refused a %d-byte mail: %v", len(mail), err)
 		}
-		var tk apiTicket
-		for _, x := range tickets(t, core, "support") {
+		var tk e2etest.Ticket
+		for _, x := range core.Tickets("support") {
 			if x.Subject == "Signed contract" {
 				tk = x
 			}
@@ -245,7 +202,7 @@ channel "support" {
 		if tk.ID == 0 {
 			t.Fatal("no ticket for the large mail after 250")
 		}
-		cs := secComments(t, core, tk.ID)
+		cs := core.Comments(tk.ID)
 		if len(cs) == 0 || len(cs[0].Attachments) != 1 || cs[0].Attachments[0].Filename != "contract.pdf" {
 			t.Fatalf("comments %+v", cs)
 		}

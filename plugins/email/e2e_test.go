@@ -14,58 +14,16 @@ import (
 	"github.com/jhillyerd/enmime/v2"
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
-	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/fakemail"
 )
 
-type apiTicket struct {
-	ID          uint64 `json:"id"`
-	Subject     string `json:"subject"`
-	Status      string `json:"status"`
-	Channel     string `json:"channel"`
-	Via         string `json:"via"`
-	RequesterID uint64 `json:"requester_id"`
-}
-
-type apiComment struct {
-	ID            uint64 `json:"id"`
-	Body          string `json:"body"`
-	Public        bool   `json:"public"`
-	ExternalID    string `json:"external_id"`
-	AutoSubmitted bool   `json:"auto_submitted"`
-	Attachments   []struct {
-		Filename string `json:"filename"`
-		Size     int64  `json:"size"`
-	} `json:"attachments"`
-	Delivery *struct {
-		Status     string `json:"status"`
-		Error      string `json:"error"`
-		ExternalID string `json:"external_id"`
-	} `json:"delivery"`
-}
-
-func tickets(t *testing.T, c *e2etest.Core, channel string) []apiTicket {
-	t.Helper()
-	var out struct {
-		Tickets []apiTicket `json:"tickets"`
-	}
-	if st := c.JSON("GET", "/api/v1/tickets?channel="+channel, nil, &out); st != http.StatusOK {
-		t.Fatalf("GET tickets: %d", st)
-	}
-	return out.Tickets
-}
-
-func comments(t *testing.T, c *e2etest.Core, id uint64) []apiComment {
-	t.Helper()
-	var out struct {
-		Comments []apiComment `json:"comments"`
-	}
-	if st := c.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", id), nil, &out); st != http.StatusOK {
-		t.Fatalf("GET comments: %d", st)
-	}
-	return out.Comments
-}
-
 func crlfMail(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
+
+// shared builds the core and plugin binaries once for the end-to-end tests.
+var shared e2etest.Shared
+
+// TestMain removes the binaries the end-to-end tests built.
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
 
 // TestEndToEnd runs the real patchbay binary with the real email plugin:
 // mail in over SMTP, the ticket through the API, a resent message stored
@@ -78,24 +36,11 @@ func crlfMail(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n
 // Auto-Submitted), attachments through the allow-list, 552 for an
 // oversized mail, and IMAP polling with its cursor in the core's state.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the core")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := emailtest.StartSink(t)
+	bin := shared.Binaries(t)
+	sink := fakemail.StartSink(t)
 	smtpAddr, devAddr := e2etest.FreePort(t), e2etest.FreePort(t)
 	outDir := filepath.Join(t.TempDir(), "outbound-mail")
-	imapSrv := emailtest.StartIMAP(t)
+	imapSrv := fakemail.StartIMAP(t)
 	seenBefore := imapSrv.Append(crlfMail("From: old@example.com\nSubject: history\nMessage-ID: <e2e-old@example.com>\n\nold\n"), imap.FlagSeen)
 	unseen := imapSrv.Append(crlfMail("From: cy@example.com\nSubject: Mailbox question\nMessage-ID: <e2e-imap@example.com>\n\nvia IMAP\n"))
 	core := e2etest.Start(t, bin, e2etest.Options{
@@ -129,30 +74,30 @@ channel "devmail" {
     max_message_mb = 1
   }
 }
-`, smtpAddr, "smtp://"+sink.Addr, "imap://"+imapSrv.Addr+"?tls=none", emailtest.IMAPUser, emailtest.IMAPPassword, devAddr, "dir:"+outDir),
+`, smtpAddr, "smtp://"+sink.Addr, "imap://"+imapSrv.Addr+"?tls=none", fakemail.IMAPUser, fakemail.IMAPPassword, devAddr, "dir:"+outDir),
 		WaitRunning: []string{"support", "mailbox", "devmail"},
 	})
 
 	// A new mail becomes a ticket; 250 means it is stored.
 	first := crlfMail("From: Ann Example <Ann@Example.com>\nTo: support@acme.test\nSubject: VPN is down\n" +
 		"Message-ID: <e2e-first@example.com>\nDate: Mon, 02 Jan 2006 15:04:05 +0000\n\nHello,\nthe VPN is down.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
 		t.Fatalf("SMTP: %v", err)
 	}
-	ts := tickets(t, core, "support")
+	ts := core.Tickets("support")
 	if len(ts) != 1 || ts[0].Subject != "VPN is down" || ts[0].Via != "email" {
 		t.Fatalf("tickets %+v", ts)
 	}
 	tk := ts[0]
-	if cs := comments(t, core, tk.ID); len(cs) != 1 || !strings.Contains(cs[0].Body, "the VPN is down.") || cs[0].ExternalID != "e2e-first@example.com" {
+	if cs := core.Comments(tk.ID); len(cs) != 1 || !strings.Contains(cs[0].Body, "the VPN is down.") || cs[0].ExternalID != "e2e-first@example.com" {
 		t.Fatalf("comments %+v", cs)
 	}
 
 	// Resent by the sender's MTA: acknowledged again, stored once.
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, first); err != nil {
 		t.Fatalf("resend: %v", err)
 	}
-	if cs := comments(t, core, tk.ID); len(cs) != 1 {
+	if cs := core.Comments(tk.ID); len(cs) != 1 {
 		t.Fatalf("%d comments after a resend", len(cs))
 	}
 
@@ -171,7 +116,7 @@ channel "devmail" {
 	}
 	msgID := strings.Trim(env.GetHeader("Message-Id"), "<>")
 	e2etest.Eventually(t, 60*time.Second, "delivery status sent", func() bool {
-		cs := comments(t, core, tk.ID)
+		cs := core.Comments(tk.ID)
 		d := cs[len(cs)-1].Delivery
 		return d != nil && d.Status == "sent" && d.ExternalID == msgID
 	})
@@ -181,48 +126,48 @@ channel "devmail" {
 	answer := crlfMail("From: ann@example.com\nTo: " + replyTo[0].Address + "\nSubject: Re: " + wantSubject +
 		"\nMessage-ID: <e2e-answer@example.com>\nIn-Reply-To: <" + msgID + ">\nReferences: <e2e-first@example.com> <" + msgID + ">\n\n" +
 		"Restarted, works.\n\nOn Mon, Support <support@acme.test> wrote:\n> Please restart the client.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{replyTo[0].Address}, answer); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{replyTo[0].Address}, answer); err != nil {
 		t.Fatal(err)
 	}
-	cs := comments(t, core, tk.ID)
+	cs := core.Comments(tk.ID)
 	if len(cs) != 3 || cs[2].Body != "Restarted, works." {
 		t.Fatalf("comments after the answer: %+v", cs)
 	}
 
 	// A stranger copying the subject token gets a ticket of their own.
 	stranger := crlfMail("From: mallory@example.org\nTo: support@acme.test\nSubject: " + wantSubject + "\nMessage-ID: <e2e-stranger@example.org>\n\nlet me in\n")
-	if err := emailtest.SendSMTP(smtpAddr, "mallory@example.org", []string{"support@acme.test"}, stranger); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "mallory@example.org", []string{"support@acme.test"}, stranger); err != nil {
 		t.Fatal(err)
 	}
-	if ts := tickets(t, core, "support"); len(ts) != 2 {
+	if ts := core.Tickets("support"); len(ts) != 2 {
 		t.Fatalf("the stranger joined the ticket: %+v", ts)
 	}
-	if cs := comments(t, core, tk.ID); len(cs) != 3 {
+	if cs := core.Comments(tk.ID); len(cs) != 3 {
 		t.Fatalf("%d comments on the requester's ticket", len(cs))
 	}
 
 	// A colleague the customer forwarded our mail to answers the signed
 	// Reply-To address, without threading headers: it joins the ticket.
 	colleague := crlfMail("From: bob@example.com\nTo: " + replyTo[0].Address + "\nSubject: about the VPN\nMessage-ID: <e2e-bob@example.com>\n\nSame here.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "bob@example.com", []string{replyTo[0].Address}, colleague); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "bob@example.com", []string{replyTo[0].Address}, colleague); err != nil {
 		t.Fatal(err)
 	}
 	// The requester writes again with only the subject token: it joins too.
 	token := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: " + wantSubject + "\nMessage-ID: <e2e-token@example.com>\n\nOne more thing.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, token); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, token); err != nil {
 		t.Fatal(err)
 	}
 	// An out-of-office answer is stored, marked automatic.
 	ooo := crlfMail("From: ann@example.com\nTo: support@acme.test\nSubject: Auto: " + wantSubject + "\nAuto-Submitted: auto-replied\n" +
 		"Message-ID: <e2e-ooo@example.com>\nIn-Reply-To: <" + msgID + ">\n\nI am out of the office.\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, ooo); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, ooo); err != nil {
 		t.Fatal(err)
 	}
-	cs = comments(t, core, tk.ID)
+	cs = core.Comments(tk.ID)
 	if len(cs) != 6 || cs[3].Body != "Same here." || cs[4].Body != "One more thing." || !cs[5].AutoSubmitted {
 		t.Fatalf("comments after plus-address, subject token and auto-reply: %+v", cs)
 	}
-	if ts := tickets(t, core, "support"); len(ts) != 2 {
+	if ts := core.Tickets("support"); len(ts) != 2 {
 		t.Fatalf("tickets %+v", ts)
 	}
 
@@ -232,17 +177,17 @@ channel "devmail" {
 		"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nsee attached\n" +
 		"--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"report.pdf\"\n\n%PDF-1.4 log\n" +
 		"--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"setup.exe\"\n\nMZ\n--b--\n")
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, withFiles); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, withFiles); err != nil {
 		t.Fatalf("a refused attachment bounced the mail: %v", err)
 	}
-	ts = tickets(t, core, "support")
+	ts = core.Tickets("support")
 	if len(ts) != 3 {
 		t.Fatalf("tickets %+v", ts)
 	}
 	var files []string
 	for _, tk := range ts {
 		if tk.Subject == "logs" {
-			for _, a := range comments(t, core, tk.ID)[0].Attachments {
+			for _, a := range core.Comments(tk.ID)[0].Attachments {
 				files = append(files, a.Filename)
 			}
 		}
@@ -253,7 +198,7 @@ channel "devmail" {
 
 	// Too large for the channel: 552, nothing stored.
 	big := crlfMail("From: bob@example.com\nSubject: big\n\n" + strings.Repeat("0123456789abcdef\n", 80000))
-	if err := emailtest.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"}, big); !strings.HasPrefix(emailtest.Ack(err).Detail, "SMTP 552") {
+	if err := fakemail.SendSMTP(devAddr, "bob@example.com", []string{"dev@acme.test"}, big); !strings.HasPrefix(fakemail.Ack(err).Detail, "SMTP 552") {
 		t.Fatalf("oversized mail: %v", err)
 	}
 
@@ -263,7 +208,7 @@ channel "devmail" {
 	// read in another client is still taken (a plugin that lost its cursor
 	// would start over with unseen mail only).
 	e2etest.Eventually(t, 60*time.Second, "the IMAP message marked \\Seen", func() bool { return imapSrv.Seen()[unseen] })
-	if mb := tickets(t, core, "mailbox"); len(mb) != 1 || mb[0].Subject != "Mailbox question" {
+	if mb := core.Tickets("mailbox"); len(mb) != 1 || mb[0].Subject != "Mailbox question" {
 		t.Fatalf("mailbox tickets %+v", mb)
 	}
 	if !imapSrv.Seen()[seenBefore] {
@@ -273,9 +218,9 @@ channel "devmail" {
 	core.Restart()
 	core.WaitChannelState("mailbox", "running")
 	imapSrv.Append(crlfMail("From: cy@example.com\nSubject: Second question\nMessage-ID: <e2e-imap-2@example.com>\n\nagain\n"), imap.FlagSeen)
-	e2etest.Eventually(t, 60*time.Second, "the second IMAP message", func() bool { return len(tickets(t, core, "mailbox")) == 2 })
-	for _, mb := range tickets(t, core, "mailbox") {
-		if n := len(comments(t, core, mb.ID)); n != 1 {
+	e2etest.Eventually(t, 60*time.Second, "the second IMAP message", func() bool { return len(core.Tickets("mailbox")) == 2 })
+	for _, mb := range core.Tickets("mailbox") {
+		if n := len(core.Comments(mb.ID)); n != 1 {
 			t.Fatalf("mailbox ticket %d has %d comments", mb.ID, n)
 		}
 	}
@@ -288,19 +233,19 @@ channel "devmail" {
 	}
 	sendDev := func(from, headers, body string) {
 		t.Helper()
-		if err := emailtest.SendSMTP(devAddr, from, []string{"dev@acme.test"}, crlfMail("From: "+from+"\n"+headers+"\n\n"+body+"\n")); err != nil {
+		if err := fakemail.SendSMTP(devAddr, from, []string{"dev@acme.test"}, crlfMail("From: "+from+"\n"+headers+"\n\n"+body+"\n")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	devTicket := func(subject string) apiTicket {
+	devTicket := func(subject string) e2etest.Ticket {
 		t.Helper()
-		for _, tk := range tickets(t, core, "devmail") {
+		for _, tk := range core.Tickets("devmail") {
 			if tk.Subject == subject {
 				return tk
 			}
 		}
 		t.Fatalf("no devmail ticket %q", subject)
-		return apiTicket{}
+		return e2etest.Ticket{}
 	}
 	emlOf := func(ticketID uint64) [][]byte {
 		files, _ := filepath.Glob(filepath.Join(outDir, fmt.Sprintf("pb.%d.*.eml", ticketID)))
@@ -325,7 +270,7 @@ channel "devmail" {
 	scanner := devTicket("Scanner")
 	e2etest.Eventually(t, 60*time.Second, "the second auto-reply", func() bool { return len(emlOf(scanner.ID)) == 1 })
 	away := devTicket("Out of office")
-	if cs := comments(t, core, away.ID); len(cs) != 1 || !cs[0].AutoSubmitted || len(emlOf(away.ID)) != 0 {
+	if cs := core.Comments(away.ID); len(cs) != 1 || !cs[0].AutoSubmitted || len(emlOf(away.ID)) != 0 {
 		t.Fatalf("the out-of-office message was answered: %+v", cs)
 	}
 
@@ -356,7 +301,7 @@ channel "devmail" {
 		t.Fatalf("channels: %d %s", st, channels)
 	}
 	for where, text := range map[string]string{"GET /api/v1/channels": string(channels), "logs": core.Logs()} {
-		if strings.Contains(text, emailtest.IMAPPassword) {
+		if strings.Contains(text, fakemail.IMAPPassword) {
 			t.Errorf("the IMAP password appears in the %s", where)
 		}
 	}

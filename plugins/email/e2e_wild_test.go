@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
-	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/fakemail"
 )
 
 // TestEndToEndWildMail runs the real binaries with mail as it arrives in
@@ -18,20 +18,7 @@ import (
 // customer's text reaches the comment body, the comment's time is the
 // time of receipt, and the bomb is a ticket with a note.
 func TestEndToEndWildMail(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the core")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := shared.Binaries(t)
 	smtpAddr := e2etest.FreePort(t)
 	core := e2etest.Start(t, bin, e2etest.Options{
 		Channels: fmt.Sprintf(`
@@ -56,7 +43,7 @@ channel "support" {
 	future := strings.Replace(string(fixture("1-apple-text-image-text.eml")), "Date: Mon, 02 Jan 2006 15:04:05 +0000", "Date: Sun, 02 Jan 2039 10:00:00 +0000", 1)
 	before := time.Now().Add(-time.Minute)
 	for _, raw := range [][]byte{[]byte(future), fixture("5-forwarded.eml")} {
-		if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, raw); err != nil {
+		if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, raw); err != nil {
 			t.Fatalf("SMTP: %v", err)
 		}
 	}
@@ -66,7 +53,7 @@ channel "support" {
 	for i := 1; i < 6000; i++ {
 		fmt.Fprintf(&bomb, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i-1, i)
 	}
-	if err := emailtest.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, []byte(bomb.String())); err != nil {
+	if err := fakemail.SendSMTP(smtpAddr, "ann@example.com", []string{"support@acme.test"}, []byte(bomb.String())); err != nil {
 		t.Fatalf("SMTP bomb: %v", err)
 	}
 
@@ -75,7 +62,7 @@ channel "support" {
 		"Fwd: Invoice 2024-17": {"FYI, see the message below.", "From: Bob Billing <bob@vendor.test>", "The invoice total is 420 EUR"},
 		"deep":                 {"Please read me.", "Parts of this message were not read"},
 	}
-	ts := tickets(t, core, "support")
+	ts := core.Tickets("support")
 	if len(ts) != len(want) {
 		t.Fatalf("tickets %+v", ts)
 	}
@@ -85,17 +72,11 @@ channel "support" {
 			t.Errorf("unexpected ticket %q", tk.Subject)
 			continue
 		}
-		var out struct {
-			Comments []struct {
-				Body      string            `json:"body"`
-				CreatedAt time.Time         `json:"created_at"`
-				Metadata  map[string]string `json:"metadata"`
-			} `json:"comments"`
+		cs := core.Comments(tk.ID)
+		if len(cs) == 0 {
+			t.Fatalf("%q has no comments", tk.Subject)
 		}
-		if st := core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), nil, &out); st != 200 || len(out.Comments) == 0 {
-			t.Fatalf("GET comments: %d", st)
-		}
-		c := out.Comments[0]
+		c := cs[0]
 		for _, p := range phrases {
 			if !strings.Contains(c.Body, p) {
 				t.Errorf("%q: body lacks %q:\n%s", tk.Subject, p, c.Body)

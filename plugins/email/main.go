@@ -4,8 +4,8 @@
 package main
 
 import (
-	"github.com/patchbayhq/patchbay/plugins/email/internal/emailch"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/emailchan"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-func main() { sdk.Serve(emailch.New()) }
+func main() { sdk.Serve(emailchan.New()) }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
 
-	"github.com/patchbayhq/patchbay/plugins/email/internal/emailtest"
+	"github.com/patchbayhq/patchbay/plugins/email/internal/fakemail"
 	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
 
@@ -19,5 +19,5 @@ func TestBinaryConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	channeltest.Run(t, emailtest.Target(t, nil, bin))
+	channeltest.Run(t, fakemail.Target(t, nil, bin))
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +18,15 @@ import (
 // The end-to-end tests run the real patchbay binary with the real
 // patchbay-plugin-line against the fake LINE API on loopback.
 
-var (
-	buildOnce sync.Once
-	buildBins e2etest.Binaries
-	buildErr  error
-)
+// shared builds the core and plugin binaries once for the end-to-end tests.
+var shared e2etest.Shared
 
-func binaries(t *testing.T) e2etest.Binaries {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test builds the binaries; skipped with -short")
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "patchbay-line-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildBins, buildErr = e2etest.Build(dir)
-	})
-	if buildErr != nil {
-		t.Fatalf("build: %v", buildErr)
-	}
-	return buildBins
-}
+// TestMain removes the binaries the end-to-end tests built.
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
 
 func startCore(t *testing.T, line *fakeline.Server) *e2etest.Core {
 	t.Helper()
-	return e2etest.Start(t, binaries(t), e2etest.Options{
+	return e2etest.Start(t, shared.Binaries(t), e2etest.Options{
 		Channels: fmt.Sprintf(`
 channel "line-support" {
   plugin = "line"
@@ -65,62 +45,8 @@ channel "line-support" {
 
 func postHook(t *testing.T, core *e2etest.Core, body []byte, sig string) int {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", core.URL+"/hooks/line-support", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("X-Line-Signature", sig)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-type apiTicket struct {
-	ID          uint64 `json:"id"`
-	Channel     string `json:"channel"`
-	Via         string `json:"via"`
-	RequesterID uint64 `json:"requester_id"`
-}
-
-type apiComment struct {
-	ID         uint64 `json:"id"`
-	Body       string `json:"body"`
-	ExternalID string `json:"external_id"`
-	Delivery   *struct {
-		Status     string `json:"status"`
-		Error      string `json:"error"`
-		ExternalID string `json:"external_id"`
-	} `json:"delivery"`
-	Attachments []struct {
-		Filename string `json:"filename"`
-		Size     int64  `json:"size"`
-	} `json:"attachments"`
-}
-
-func tickets(t *testing.T, core *e2etest.Core) []apiTicket {
-	t.Helper()
-	var out struct {
-		Tickets []apiTicket `json:"tickets"`
-	}
-	if st := core.JSON("GET", "/api/v1/tickets?channel=line-support", nil, &out); st != 200 {
-		t.Fatalf("list tickets: %d", st)
-	}
-	return out.Tickets
-}
-
-func comments(t *testing.T, core *e2etest.Core, id uint64) []apiComment {
-	t.Helper()
-	var out struct {
-		Comments []apiComment `json:"comments"`
-	}
-	if st := core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", id), nil, &out); st != 200 {
-		t.Fatalf("list comments: %d", st)
-	}
-	return out.Comments
+	st, _ := core.Hook("line-support", body, http.Header{"Content-Type": {"application/json; charset=utf-8"}, "X-Line-Signature": {sig}})
+	return st
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -136,7 +62,7 @@ func TestEndToEnd(t *testing.T) {
 	if st := postHook(t, core, body, fakeline.Sign("wrong-secret", body)); st != 401 {
 		t.Fatalf("bad signature: %d", st)
 	}
-	if n := len(tickets(t, core)); n != 0 {
+	if n := len(core.Tickets("line-support")); n != 0 {
 		t.Fatalf("%d tickets after bad input", n)
 	}
 
@@ -148,11 +74,11 @@ func TestEndToEnd(t *testing.T) {
 	if st := postHook(t, core, redelivery, fakeline.Sign(fakeline.Secret, redelivery)); st != 200 {
 		t.Fatalf("redelivery: %d", st)
 	}
-	ts := tickets(t, core)
+	ts := core.Tickets("line-support")
 	if len(ts) != 1 || ts[0].Via != "line" {
 		t.Fatalf("tickets: %+v", ts)
 	}
-	cs := comments(t, core, ts[0].ID)
+	cs := core.Comments(ts[0].ID)
 	if len(cs) != 1 || cs[0].Body != "My parcel is late" || cs[0].ExternalID != "01HE2E00000000000000000001" {
 		t.Fatalf("comments: %+v", cs)
 	}
@@ -178,7 +104,7 @@ func TestEndToEnd(t *testing.T) {
 	if st := postHook(t, core, fileBody, fakeline.Sign(fakeline.Secret, fileBody)); st != 200 {
 		t.Fatalf("file message: %d", st)
 	}
-	cs = comments(t, core, ts[0].ID)
+	cs = core.Comments(ts[0].ID)
 	if len(cs) != 2 || len(cs[1].Attachments) != 1 || cs[1].Attachments[0].Filename != "invoice.pdf" || cs[1].Attachments[0].Size != int64(len(pdf)) {
 		t.Fatalf("comments after the file: %+v", cs)
 	}
@@ -193,7 +119,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("push: %+v", push)
 	}
 	e2etest.Eventually(t, 60*time.Second, "delivery status sent", func() bool {
-		for _, c := range comments(t, core, ts[0].ID) {
+		for _, c := range core.Comments(ts[0].ID) {
 			if c.Delivery != nil && c.Delivery.Status == "sent" && c.Delivery.ExternalID == "sent-req-0001" {
 				return true
 			}
@@ -221,7 +147,7 @@ func TestEndToEndBlockedUser(t *testing.T) {
 	if st := postHook(t, core, body, fakeline.Sign(fakeline.Secret, body)); st != 200 {
 		t.Fatalf("message: %d", st)
 	}
-	ts := tickets(t, core)
+	ts := core.Tickets("line-support")
 	if len(ts) != 1 {
 		t.Fatalf("tickets: %+v", ts)
 	}
@@ -229,7 +155,7 @@ func TestEndToEndBlockedUser(t *testing.T) {
 		t.Fatalf("reply: %d %s", st, b)
 	}
 	e2etest.Eventually(t, 60*time.Second, "delivery status failed with LINE's reason", func() bool {
-		for _, c := range comments(t, core, ts[0].ID) {
+		for _, c := range core.Comments(ts[0].ID) {
 			if c.Delivery != nil && c.Delivery.Status == "failed" && bytes.Contains([]byte(c.Delivery.Error), []byte("blocked")) {
 				return true
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,23 +17,16 @@ import (
 	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
 
+// shared builds the core and plugin binaries once for the end-to-end tests.
+var shared e2etest.Shared
+
+// TestMain removes the binaries the end-to-end tests built.
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
+
 // TestEndToEnd runs the real patchbay binary with the real Slack plugin
 // binary against the loopback fake Slack.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the core and plugin binaries")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	bin, err := e2etest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := shared.Binaries(t)
 	t.Run("contract_binary", func(t *testing.T) {
 		fs := fakeslack.New(t)
 		dm := fakeslack.Callback(fakeslack.DMEvent("1700000000.000010", nil))
@@ -76,18 +68,7 @@ channel "it-help" {
 // hook posts a Slack request to the core's /hooks/it-help.
 func hook(t *testing.T, core *e2etest.Core, body []byte, header http.Header) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, core.URL+"/hooks/it-help", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return core.Hook("it-help", body, header)
 }
 
 // testHooks checks the webhook path through the real core and plugin
@@ -157,17 +138,9 @@ func testSolvedAndClosed(t *testing.T, core *e2etest.Core, fs *fakeslack.Server,
 		}
 		e2etest.Eventually(t, 30*time.Second, "ack of the DM after close", func() bool { return slices.Contains(fs.Acks(), "env-dm-after-close") })
 	}
-	var list struct {
-		Tickets []struct {
-			ID          uint64 `json:"id"`
-			Status      string `json:"status"`
-			RequesterID uint64 `json:"requester_id"`
-			FollowUpOf  uint64 `json:"follow_up_of"`
-		} `json:"tickets"`
-	}
-	core.JSON("GET", "/api/v1/tickets?channel=it-help", nil, &list)
+	list := core.Tickets("it-help")
 	var followUps int
-	for _, x := range list.Tickets {
+	for _, x := range list {
 		switch {
 		case x.ID == ticketID && x.Status != "closed":
 			t.Errorf("closed ticket %d is now %q", x.ID, x.Status)
@@ -175,8 +148,8 @@ func testSolvedAndClosed(t *testing.T, core *e2etest.Core, fs *fakeslack.Server,
 			followUps++
 		}
 	}
-	if followUps != 1 || len(list.Tickets) != 2 {
-		t.Errorf("tickets after a DM to a closed ticket %+v, want the closed one and one follow-up", list.Tickets)
+	if followUps != 1 || len(list) != 2 {
+		t.Errorf("tickets after a DM to a closed ticket %+v, want the closed one and one follow-up", list)
 	}
 }
 
@@ -229,40 +202,19 @@ func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
 		}
 	}
 
-	var tickets struct {
-		Tickets []struct {
-			ID          uint64 `json:"id"`
-			Channel     string `json:"channel"`
-			Via         string `json:"via"`
-			RequesterID uint64 `json:"requester_id"`
-		} `json:"tickets"`
+	tickets := core.Tickets("it-help")
+	if len(tickets) != 1 {
+		t.Fatalf("tickets: %+v", tickets)
 	}
-	if st := core.JSON("GET", "/api/v1/tickets?channel=it-help", nil, &tickets); st != http.StatusOK || len(tickets.Tickets) != 1 {
-		t.Fatalf("tickets: status %d, %+v", st, tickets)
-	}
-	tk := tickets.Tickets[0]
+	tk := tickets[0]
 	if tk.Via != "slack" {
 		t.Errorf("ticket via %q, want slack", tk.Via)
 	}
-	type comment struct {
-		ID         uint64 `json:"id"`
-		Body       string `json:"body"`
-		Public     bool   `json:"public"`
-		ExternalID string `json:"external_id"`
-		Delivery   *struct {
-			Status     string `json:"status"`
-			ExternalID string `json:"external_id"`
-			Error      string `json:"error"`
-		} `json:"delivery"`
+	comments := core.Comments(tk.ID)
+	if len(comments) != 1 {
+		t.Fatalf("comments %+v, want exactly one (the retry deduplicated)", comments)
 	}
-	var comments struct {
-		Comments []comment `json:"comments"`
-	}
-	core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), nil, &comments)
-	if len(comments.Comments) != 1 {
-		t.Fatalf("comments %+v, want exactly one (the retry deduplicated)", comments.Comments)
-	}
-	if c := comments.Comments[0]; c.Body != "My VPN is down" || c.ExternalID != fakeslack.Team+":"+fakeslack.IM+":"+ts {
+	if c := comments[0]; c.Body != "My VPN is down" || c.ExternalID != fakeslack.Team+":"+fakeslack.IM+":"+ts {
 		t.Errorf("inbound comment %+v", c)
 	}
 
@@ -301,20 +253,9 @@ func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
 		if st, body := hook(t, core, files, fakeslack.SignedHeaders(fakeslack.Secret, files, time.Now())); st != http.StatusOK {
 			t.Fatalf("file_share DM answered %d %s; logs:\n%s", st, body, core.Logs())
 		}
-		var cs struct {
-			Comments []struct {
-				Body        string `json:"body"`
-				Public      bool   `json:"public"`
-				Attachments []struct {
-					ID       string `json:"id"`
-					Filename string `json:"filename"`
-					Size     int64  `json:"size"`
-				} `json:"attachments"`
-			} `json:"comments"`
-		}
-		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), nil, &cs)
+		cs := core.Comments(tk.ID)
 		var stored, noted bool
-		for _, c := range cs.Comments {
+		for _, c := range cs {
 			for _, a := range c.Attachments {
 				if a.Filename == "vpn-log.pdf" && a.Size == int64(len(pdf)) {
 					stored = true
@@ -325,7 +266,7 @@ func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
 			}
 		}
 		if !stored || !noted {
-			t.Errorf("comments %+v: want vpn-log.pdf stored and fix.exe named in an internal note", cs.Comments)
+			t.Errorf("comments %+v: want vpn-log.pdf stored and fix.exe named in an internal note", cs)
 		}
 		if n := len(fs.FileAuth()); n != 1 {
 			t.Errorf("%d file downloads, want 1 (the refused .exe is not downloaded)", n)
@@ -342,11 +283,8 @@ func testRoundTrip(t *testing.T, bin e2etest.Binaries, mode string) {
 		})
 	})
 	e2etest.Eventually(t, 60*time.Second, "the reply's delivery marked sent with the Slack ts", func() bool {
-		var cs struct {
-			Comments []comment `json:"comments"`
-		}
-		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), nil, &cs)
-		for _, c := range cs.Comments {
+		cs := core.Comments(tk.ID)
+		for _, c := range cs {
 			if c.Body == reply && c.Delivery != nil && c.Delivery.Status == "sent" {
 				return strings.HasPrefix(c.Delivery.ExternalID, "1700000100.")
 			}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/patchbayhq/patchbay/internal/e2etest"
 
-	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/channel"
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/fakegraph"
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/webhook"
+	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/whatsappchan"
 	"github.com/patchbayhq/patchbay/sdk"
 	"github.com/patchbayhq/patchbay/sdk/channeltest"
 )
@@ -142,7 +142,7 @@ func withKey(config json.RawMessage, key string, value any) json.RawMessage {
 // real gRPC plugin boundary.
 func TestConformance(t *testing.T) {
 	tg := target(t)
-	tg.New = func() sdk.Channel { return channel.New() }
+	tg.New = func() sdk.Channel { return whatsappchan.New() }
 	channeltest.Run(t, tg)
 }
 

@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,53 +16,18 @@ import (
 	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/webhook"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	built     e2etest.Binaries
-	buildErr  error
-)
+// shared builds the core and plugin binaries once for the end-to-end tests.
+var shared e2etest.Shared
 
 // TestMain removes the binaries the end-to-end tests built.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
-// binaries builds the real core and plugin binaries, once per test run.
-func binaries(t *testing.T) e2etest.Binaries {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end: builds and runs the real binaries")
-	}
-	root, err := e2etest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "core", "cmd", "patchbay")); err != nil {
-		t.Skip("core/cmd/patchbay is not in this tree yet")
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "patchbay-whatsapp-e2e-")
-		if buildErr == nil {
-			built, buildErr = e2etest.Build(buildDir)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build: %v", buildErr)
-	}
-	return built
-}
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
 
 // TestEndToEnd runs the real patchbay binary with the real WhatsApp plugin
 // against the loopback fake Graph API: the webhook handshake, a signed
 // message in, the ticket through the API, a reply out at the fake, and
 // Meta's delivery statuses back on the reply.
 func TestEndToEnd(t *testing.T) {
-	bin := binaries(t)
+	bin := shared.Binaries(t)
 	g := fakegraph.New(phoneNumberID, accessToken)
 	t.Cleanup(g.Close)
 	pdf := bytes.Repeat([]byte("%PDF-1.7 e2e\n"), 100)
@@ -116,17 +79,12 @@ channel "wa" {
 
 	post := func(payload []byte, sig string) int {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, hooks, bytes.NewReader(payload))
-		req.Header.Set("Content-Type", "application/json")
+		header := http.Header{"Content-Type": {"application/json"}}
 		if sig != "" {
-			req.Header.Set("X-Hub-Signature-256", sig)
+			header.Set("X-Hub-Signature-256", sig)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		st, _ := core.Hook("wa", payload, header)
+		return st
 	}
 	contacts := []map[string]any{fakegraph.Contact("Sheena Nelson", customerWaID, "")}
 	msg := fakegraph.Notification{PhoneNumberID: phoneNumberID, Contacts: contacts, Messages: []map[string]any{
@@ -144,44 +102,15 @@ channel "wa" {
 		t.Fatalf("redelivery answered %d", code)
 	}
 
-	var tickets struct {
-		Tickets []struct {
-			ID      uint64 `json:"id"`
-			Channel string `json:"channel"`
-			Via     string `json:"via"`
-		} `json:"tickets"`
+	ts := core.Tickets("wa")
+	if len(ts) != 1 {
+		t.Fatalf("tickets: %+v", ts)
 	}
-	if st := core.JSON("GET", "/api/v1/tickets?channel=wa", nil, &tickets); st != 200 || len(tickets.Tickets) != 1 {
-		t.Fatalf("tickets: %d %+v", st, tickets)
-	}
-	tk := tickets.Tickets[0]
+	tk := ts[0]
 	if tk.Via != "whatsapp" {
 		t.Errorf("ticket via %q", tk.Via)
 	}
-	type comment struct {
-		ID          uint64 `json:"id"`
-		Body        string `json:"body"`
-		Public      bool   `json:"public"`
-		ExternalID  string `json:"external_id"`
-		Attachments []struct {
-			Filename string `json:"filename"`
-			Size     int64  `json:"size"`
-		} `json:"attachments"`
-		Delivery *struct {
-			Status     string `json:"status"`
-			Error      string `json:"error"`
-			ExternalID string `json:"external_id"`
-		} `json:"delivery"`
-	}
-	comments := func() []comment {
-		var out struct {
-			Comments []comment `json:"comments"`
-		}
-		if st := core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), nil, &out); st != 200 {
-			t.Fatalf("comments: %d", st)
-		}
-		return out.Comments
-	}
+	comments := func() []e2etest.Comment { return core.Comments(tk.ID) }
 	cs := comments()
 	if len(cs) != 2 || cs[0].Body != "Does it come in another color?" || cs[0].ExternalID != "wamid.E2E1" {
 		t.Fatalf("comments = %+v", cs)
@@ -191,7 +120,7 @@ channel "wa" {
 	}
 
 	// The agent replies; the reply reaches the fake Graph API.
-	var created comment
+	var created e2etest.Comment
 	if st := core.JSON("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), map[string]any{"body": "Yes, in blue and green.", "public": true}, &created); st != 201 && st != 200 {
 		t.Fatalf("reply: %d", st)
 	}
@@ -229,7 +158,7 @@ channel "wa" {
 	// Meta answers 429 once: the core retries (honouring Retry-After) and
 	// the reply ends up sent.
 	g.FailNext("messages", fakegraph.Failure{HTTPStatus: 429, Code: 130429, Message: "Rate limit hit", RetryAfter: "1"})
-	var second comment
+	var second e2etest.Comment
 	if st := core.JSON("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", tk.ID), map[string]any{"body": "Blue is back in stock.", "public": true}, &second); st != 201 && st != 200 {
 		t.Fatalf("second reply: %d", st)
 	}
@@ -256,27 +185,18 @@ channel "wa" {
 	if code := post(old, webhook.Sign(appSecret, old)); code != 200 {
 		t.Fatalf("old message answered %d", code)
 	}
-	var all struct {
-		Tickets []struct {
-			ID uint64 `json:"id"`
-		} `json:"tickets"`
+	all := core.Tickets("wa")
+	if len(all) != 2 {
+		t.Fatalf("tickets = %+v, want 2", all)
 	}
-	core.JSON("GET", "/api/v1/tickets?channel=wa", nil, &all)
-	if len(all.Tickets) != 2 {
-		t.Fatalf("tickets = %+v, want 2", all.Tickets)
-	}
-	oldTicket := all.Tickets[0].ID // newest first
+	oldTicket := all[0].ID // newest first
 	sentBefore := len(g.Sent())
-	var late comment
+	var late e2etest.Comment
 	if st := core.JSON("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", oldTicket), map[string]any{"body": "Sorry for the delay!", "public": true}, &late); st != 201 && st != 200 {
 		t.Fatalf("late reply: %d", st)
 	}
 	e2etest.Eventually(t, 60*time.Second, "the late reply failed with window_closed", func() bool {
-		var out struct {
-			Comments []comment `json:"comments"`
-		}
-		core.JSON("GET", fmt.Sprintf("/api/v1/tickets/%d/comments", oldTicket), nil, &out)
-		for _, c := range out.Comments {
+		for _, c := range core.Comments(oldTicket) {
 			if c.ID == late.ID && c.Delivery != nil && c.Delivery.Status == "failed" {
 				if !strings.Contains(c.Delivery.Error, "window_closed") {
 					t.Fatalf("failed delivery error = %q", c.Delivery.Error)
@@ -298,7 +218,7 @@ channel "wa" {
 // TestEndToEndTemplateOutsideWindow: with a template configured, a reply to
 // a customer who last wrote 30 hours ago goes out as that template.
 func TestEndToEndTemplateOutsideWindow(t *testing.T) {
-	bin := binaries(t)
+	bin := shared.Binaries(t)
 	g := fakegraph.New(phoneNumberID, accessToken)
 	t.Cleanup(g.Close)
 	core := e2etest.Start(t, bin, e2etest.Options{
@@ -324,25 +244,14 @@ channel "wa" {
 	msg := fakegraph.Notification{PhoneNumberID: phoneNumberID,
 		Contacts: []map[string]any{fakegraph.Contact("Ana", customerWaID, "")},
 		Messages: []map[string]any{fakegraph.TextMessage(customerWaID, "wamid.TPL1", "Any news?", time.Now().Add(-30*time.Hour))}}.Body()
-	req, _ := http.NewRequest(http.MethodPost, core.URL+"/hooks/wa", bytes.NewReader(msg))
-	req.Header.Set("X-Hub-Signature-256", webhook.Sign(appSecret, msg))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if st, _ := core.Hook("wa", msg, http.Header{"X-Hub-Signature-256": {webhook.Sign(appSecret, msg)}}); st != 200 {
+		t.Fatalf("webhook answered %d", st)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("webhook answered %d", resp.StatusCode)
+	ts := core.Tickets("wa")
+	if len(ts) != 1 {
+		t.Fatalf("tickets: %+v", ts)
 	}
-	var tickets struct {
-		Tickets []struct {
-			ID uint64 `json:"id"`
-		} `json:"tickets"`
-	}
-	if st := core.JSON("GET", "/api/v1/tickets?channel=wa", nil, &tickets); st != 200 || len(tickets.Tickets) != 1 {
-		t.Fatalf("tickets: %d %+v", st, tickets)
-	}
-	id := tickets.Tickets[0].ID
+	id := ts[0].ID
 	if st, body := core.Do("POST", fmt.Sprintf("/api/v1/tickets/%d/comments", id), map[string]any{"body": "It shipped\ntoday.", "public": true}); st != 201 && st != 200 {
 		t.Fatalf("reply: %d %s", st, body)
 	}

@@ -4,8 +4,8 @@
 package main
 
 import (
-	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/channel"
+	"github.com/patchbayhq/patchbay/plugins/whatsapp/internal/whatsappchan"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
-func main() { sdk.Serve(channel.New()) }
+func main() { sdk.Serve(whatsappchan.New()) }

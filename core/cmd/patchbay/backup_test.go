@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,17 +15,8 @@ import (
 
 	"github.com/patchbayhq/patchbay/core/store"
 	"github.com/patchbayhq/patchbay/core/ticket"
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // runBinary runs the patchbay binary and returns its exit code and output.
 func runBinary(t *testing.T, env []string, args ...string) (int, string) {
@@ -82,7 +72,7 @@ func apiCall(t *testing.T, method, url, token string, body any) (int, []byte) {
 // serving the same tickets.
 func TestBackupAndRestore(t *testing.T) {
 	const token = "backup-admin-token-42-0123456789abcdef"
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	cfg := writeConfig(t, `http { listen = "`+addr+`" }`)
 	cmd, logs, base, exited := startServe(t, cfg, "PATCHBAY_ADMIN_TOKEN="+token)
 	for _, subject := range []string{"one", "two", "three"} {
@@ -121,7 +111,7 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 
 	for _, file := range []string{online, offline} {
-		addr2 := freeAddr(t)
+		addr2 := testutil.FreeAddr(t)
 		cfg2 := writeConfig(t, `http { listen = "`+addr2+`" }`)
 		if code, out := runBinary(t, nil, "restore", "-config", cfg2, "-i", file); code != 0 || !strings.Contains(out, "checked") {
 			t.Fatalf("restore %s: exit %d, %s", filepath.Base(file), code, out)
@@ -151,7 +141,7 @@ func TestBackupAndRestore(t *testing.T) {
 // for the right file.
 func TestBackupRestoreBadInput(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeConfig(t, `http { listen = "`+freeAddr(t)+`" }`)
+	cfg := writeConfig(t, `http { listen = "`+testutil.FreeAddr(t)+`" }`)
 	out := filepath.Join(dir, "none.backup")
 	if code, msg := runBinary(t, nil, "backup", "-config", cfg, "-o", out); code != 1 || !strings.Contains(msg, "no store at") {
 		t.Errorf("backup without a store: exit %d, %s", code, msg)

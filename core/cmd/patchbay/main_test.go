@@ -14,11 +14,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -64,33 +64,9 @@ func writeConfig(t *testing.T, body string) string {
 	return path
 }
 
-// lockedBuffer collects a subprocess's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 60*time.Second, what, cond)
 }
 
 func get(t *testing.T, url string) (int, http.Header, string) {
@@ -196,17 +172,17 @@ channel "alpha" {
 
 // startServe runs `patchbay serve` on cfgPath and returns the process, its
 // log, its base URL and a channel closed when it exits.
-func startServe(t *testing.T, cfgPath string, env ...string) (*exec.Cmd, *lockedBuffer, string, <-chan struct{}) {
+func startServe(t *testing.T, cfgPath string, env ...string) (*exec.Cmd, *testutil.LockedBuffer, string, <-chan struct{}) {
 	t.Helper()
 	return startServeArgs(t, cfgPath, []string{"-log-level", "debug"}, env...)
 }
 
 // startServeArgs is startServe with serve's flags (besides -config).
-func startServeArgs(t *testing.T, cfgPath string, args []string, env ...string) (*exec.Cmd, *lockedBuffer, string, <-chan struct{}) {
+func startServeArgs(t *testing.T, cfgPath string, args []string, env ...string) (*exec.Cmd, *testutil.LockedBuffer, string, <-chan struct{}) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "patchbay"), append([]string{"serve", "-config", cfgPath}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	logs := &lockedBuffer{}
+	logs := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
 
 // searchCount answers how many tickets GET /api/v1/search finds for q
@@ -35,7 +37,7 @@ func searchCount(t *testing.T, base, token, q string) int {
 // offline and refuses while the server holds the store.
 func TestSearchIndexAcrossRestartsAndReindex(t *testing.T) {
 	const token = "search-admin-token-42-0123456789abcdef"
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	cfg := writeConfig(t, `http { listen = "`+addr+`" }`)
 	create := func(base, subject, body string) {
 		t.Helper()

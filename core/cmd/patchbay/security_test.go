@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/patchbayhq/patchbay/internal/testutil"
 )
 
 // Secrets in the core's log: a run at trace level whose plugin echoes its
@@ -156,7 +158,7 @@ func TestCoreNotDumpable(t *testing.T) {
 		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	}
-	logs := &lockedBuffer{}
+	logs := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

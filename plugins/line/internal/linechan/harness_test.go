@@ -1,17 +1,16 @@
 package linechan
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"github.com/patchbayhq/patchbay/plugins/line/internal/fakeline"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/patchbayhq/patchbay/internal/testutil"
 	"github.com/patchbayhq/patchbay/sdk"
 )
 
@@ -20,24 +19,7 @@ type harness struct {
 	ch   *Channel
 	host *testHost
 	line *fakeline.Server
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testutil.LockedBuffer
 }
 
 func testConfig(line *fakeline.Server) json.RawMessage {
@@ -52,7 +34,7 @@ func testConfig(line *fakeline.Server) json.RawMessage {
 
 func newHarness(t testing.TB, edit ...func(*sdk.ConfigureRequest)) *harness {
 	t.Helper()
-	h := &harness{ch: &Channel{}, host: newTestHost(), line: fakeline.New(t), logs: &syncBuffer{}}
+	h := &harness{ch: &Channel{}, host: newTestHost(), line: fakeline.New(t), logs: &testutil.LockedBuffer{}}
 	req := sdk.ConfigureRequest{
 		Instance:    "line-support",
 		Config:      testConfig(h.line),
