@@ -150,6 +150,28 @@ func TestOpenRefusesDamagedFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		// A cut whose last bytes happen to be zeros (inside a record) must
+		// not pass for the zero-filled rest of a preallocated file.
+		{"WAL cut after zero bytes", true, ".mem", func(t *testing.T, p string) {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			end := writtenEnd(t, p)
+			at := int64(-1)
+			for i := end * 4 / 10; i < end-1; i++ {
+				if b[i] == 0 && b[i-1] == 0 && b[i-2] != 0 {
+					at = i + 1 // the file now ends with two zero bytes
+					break
+				}
+			}
+			if at < 0 {
+				t.Skip("no zero bytes inside the WAL's data to cut after")
+			}
+			if err := os.Truncate(p, at); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"WAL flip", true, ".mem", func(t *testing.T, p string) { flip8(t, p, writtenEnd(t, p)*3/10) }},
 		{"vlog flip", true, ".vlog", func(t *testing.T, p string) { flip8(t, p, writtenEnd(t, p)/5) }},
 		{"vlog cut", true, ".vlog", func(t *testing.T, p string) {

@@ -321,7 +321,12 @@ func judgeLog(path string, s logScan, tornTailMax int64) (warning string, err er
 	if why == "" {
 		why = "unreadable data"
 	}
-	if s.dataEnd >= s.size {
+	// Badger preallocates these files at twice the size they are rotated
+	// at, so the written part of a live file is followed by at least a
+	// quarter of the file in zeros. A file that ends inside its data, or
+	// after only a few zero bytes (a cut that happened to fall on zeros
+	// inside a record), was cut short.
+	if s.dataEnd >= s.size || s.size-s.dataEnd < s.size/4 {
 		return "", &DamageError{File: path, Offset: s.validEnd, Reason: fmt.Sprintf(
 			"%s; the file ends inside its data (%d bytes after the last complete record), so it was cut short", why, tail)}
 	}
