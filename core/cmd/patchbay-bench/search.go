@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/search"
@@ -98,76 +96,50 @@ func searchFixture(ctx context.Context, dir string, n, perTicket int, vocab []st
 			return err
 		}
 	}
-	const per = 100
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
 	channels := []string{"wa", "support", "it-help", "line"}
 	tags := []string{"billing", "vip", "refund", "shipping", "bug", "login", "invoice", "outage"}
 	prios := []ticket.Priority{"", ticket.PriorityLow, ticket.PriorityNormal, ticket.PriorityHigh, ticket.PriorityUrgent}
-	start := time.Now()
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 42))
-			zipf := rand.NewZipf(rng, 1.1, 2, uint64(len(vocab)-1))
-			text := func(words int) string {
-				var b strings.Builder
-				for i := range words {
-					if i > 0 {
-						b.WriteByte(' ')
-					}
-					b.WriteString(vocab[zipf.Uint64()])
+	err = bulkWrite(ctx, st, n, 100, 4, 50_000, "search: tickets", logf, func(w int) func(*store.Tx, int) error {
+		rng := rand.New(rand.NewPCG(uint64(w), 42))
+		zipf := rand.NewZipf(rng, 1.1, 2, uint64(len(vocab)-1))
+		text := func(words int) string {
+			var b strings.Builder
+			for i := range words {
+				if i > 0 {
+					b.WriteByte(' ')
 				}
-				return b.String()
+				b.WriteString(vocab[zipf.Uint64()])
 			}
-			for {
-				from := int(next.Add(per)) - per
-				if from >= n || ctx.Err() != nil {
-					return
-				}
-				to := min(from+per, n)
-				err := st.Update(ctx, func(tx *store.Tx) error {
-					for i := from; i < to; i++ {
-						t := &ticket.Ticket{
-							Subject:     text(6),
-							Status:      ticketStatuses[i%len(ticketStatuses)],
-							Priority:    prios[i%len(prios)],
-							Channel:     channels[i%len(channels)],
-							Via:         "whatsapp",
-							RequesterID: uint64(1 + i%users),
-							Tags:        []string{tags[i%len(tags)]},
-						}
-						if i%3 == 0 {
-							t.AssigneeID = uint64(1 + i%40)
-						}
-						if err := tx.CreateTicket(t); err != nil {
-							return err
-						}
-						for c := range perTicket {
-							cm := &ticket.Comment{TicketID: t.ID, AuthorID: t.RequesterID, Body: text(25 + c*5), Public: c != 2, Via: "whatsapp"}
-							if err := tx.CreateComment(cm, store.CommentOptions{}); err != nil {
-								return err
-							}
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				if to%50_000 < per && to > 0 {
-					logf("search: %d tickets written (%.0f/s)", to, float64(to)/time.Since(start).Seconds())
+			return b.String()
+		}
+		return func(tx *store.Tx, i int) error {
+			t := &ticket.Ticket{
+				Subject:     text(6),
+				Status:      ticketStatuses[i%len(ticketStatuses)],
+				Priority:    prios[i%len(prios)],
+				Channel:     channels[i%len(channels)],
+				Via:         "whatsapp",
+				RequesterID: uint64(1 + i%users),
+				Tags:        []string{tags[i%len(tags)]},
+			}
+			if i%3 == 0 {
+				t.AssigneeID = uint64(1 + i%40)
+			}
+			if err := tx.CreateTicket(t); err != nil {
+				return err
+			}
+			for c := range perTicket {
+				cm := &ticket.Comment{TicketID: t.ID, AuthorID: t.RequesterID, Body: text(25 + c*5), Public: c != 2, Via: "whatsapp"}
+				if err := tx.CreateComment(cm, store.CommentOptions{}); err != nil {
+					return err
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	if e, ok := firstErr.Load().(error); ok {
+			return nil
+		}
+	})
+	if err != nil {
 		st.Close()
-		return e
+		return err
 	}
 	if err := st.Compact(ctx); err != nil {
 		st.Close()

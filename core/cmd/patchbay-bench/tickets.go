@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/patchbayhq/patchbay/core/search"
@@ -50,55 +48,26 @@ func buildTickets(ctx context.Context, dir string, n int, logf func(string, ...a
 	if err != nil {
 		return err
 	}
-	const per = 400
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
 	channels := []string{"wa", "support", "it-help", "line"}
-	start := time.Now()
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				from := int(next.Add(per)) - per
-				if from >= n || ctx.Err() != nil {
-					return
-				}
-				to := min(from+per, n)
-				err := st.Update(ctx, func(tx *store.Tx) error {
-					for i := from; i < to; i++ {
-						t := &ticket.Ticket{
-							Subject:         fmt.Sprintf("Order %d has not arrived", i),
-							Status:          ticketStatuses[i%len(ticketStatuses)],
-							Channel:         channels[i%len(channels)],
-							Via:             "whatsapp",
-							RequesterID:     uint64(1 + i%50_000),
-							ConversationKey: fmt.Sprintf("conv-%d", i),
-						}
-						if i%3 == 0 {
-							t.AssigneeID = uint64(1 + i%40)
-						}
-						if err := tx.CreateTicket(t); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				if to%100_000 < per && to > 0 {
-					logf("tickets: %d written (%.0f/s)", to, float64(to)/time.Since(start).Seconds())
-				}
+	err = bulkWrite(ctx, st, n, 400, 8, 100_000, "tickets", logf, func(int) func(*store.Tx, int) error {
+		return func(tx *store.Tx, i int) error {
+			t := &ticket.Ticket{
+				Subject:         fmt.Sprintf("Order %d has not arrived", i),
+				Status:          ticketStatuses[i%len(ticketStatuses)],
+				Channel:         channels[i%len(channels)],
+				Via:             "whatsapp",
+				RequesterID:     uint64(1 + i%50_000),
+				ConversationKey: fmt.Sprintf("conv-%d", i),
 			}
-		}()
-	}
-	wg.Wait()
-	if e, ok := firstErr.Load().(error); ok {
+			if i%3 == 0 {
+				t.AssigneeID = uint64(1 + i%40)
+			}
+			return tx.CreateTicket(t)
+		}
+	})
+	if err != nil {
 		st.Close()
-		return e
+		return err
 	}
 	// A million tickets written in seconds leave Badger a compaction
 	// backlog that a store grown over months does not have; settle it here
