@@ -700,7 +700,7 @@ channel "support" {
 			core.JSON("GET", "/api/v1/macros", nil, &m)
 			return len(m.Macros) == 1 && !m.Macros[0].Active
 		})
-		b.wait("the list again", `!!document.querySelector('input[aria-label="Escalate to hardware active"]') && !document.querySelector('input[aria-label="Escalate to hardware active"]').checked`)
+		b.wait("the list drawn again", `document.getElementById('toast').textContent === 'Disabled' && !document.querySelector('.admin-body[aria-busy]') && !!document.querySelector('input[aria-label="Escalate to hardware active"]') && !document.querySelector('input[aria-label="Escalate to hardware active"]').checked`)
 		b.do("edit", chromedp.Click(chromedp.CSS(`.admin-body table button`)))
 		b.wait("the editor", `!!document.querySelector('textarea.json')`)
 		eval[bool](b, `(() => { const t = document.querySelector('textarea.json'); t.value = JSON.stringify({title: 'Escalate', actions: [{field: 'no_such_action', value: 1}]}); return true })()`)

@@ -161,11 +161,13 @@ async function rulesSection(body, kind, title, editable) {
     ta.focus();
   };
   const toggle = async (item, on) => {
+    // Busy until the list is drawn again from the server's answer.
+    body.setAttribute('aria-busy', 'true');
     try {
       await api('PUT', `/api/v1/${kind}/${item.id}`, { body: { ...editable(item), active: on } });
       toast(on ? 'Enabled' : 'Disabled');
       await rulesSection(body, kind, title, editable);
-    } catch (e) { toast(e.message); }
+    } catch (e) { toast(e.message); } finally { body.removeAttribute('aria-busy'); }
   };
   replace(body, h('h1', { text: title }),
     items.length ? h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Active', ''].map((t) => h('th', { scope: 'col', text: t })))),
